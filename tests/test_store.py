@@ -1,0 +1,114 @@
+"""The store: schema from design.md section 2, idempotent creation, path rules, safe sharing."""
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tf_eval import config, store
+
+# design.md section 2: every table with (at least) its columns.
+DESIGN_TABLES = {
+    "families": {"family_id", "la_code", "identified_on"},
+    "people": {"person_id", "family_id", "birth_year", "sex", "role"},
+    "programme": {"family_id", "attached_on", "ended_on"},
+    "attendance": {"person_id", "term_start", "sessions_possible", "sessions_missed"},
+    "offences": {"person_id", "offence_date", "disposal"},
+    "benefit_spells": {"person_id", "start_date", "end_date", "benefit"},
+    "ae_attendances": {"person_id", "arrival_date"},
+    "social_care": {"person_id", "start_date", "end_date"},
+    "loads": {"load_id", "source", "file_name", "sha256", "rows", "loaded_at", "loaded_by"},
+    "audit_log": {"at", "user", "role", "action", "detail"},
+    "demo_truth": {"outcome", "true_att"},
+}
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    rows = con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall()
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, set()).add(column)
+    return tables
+
+
+def test_schema_has_every_design_table_and_column(tmp_path: Path) -> None:
+    con = store.connect(tmp_path / "s.duckdb", read_only=False)
+    store.create_schema(con)
+    tables = _columns(con)
+    for table, columns in DESIGN_TABLES.items():
+        assert columns <= tables.get(table, set()), (
+            f"{table} lacks {columns - tables.get(table, set())}"
+        )
+    for table in store.RECORD_TABLES:
+        assert "load_id" in tables[table], f"{table} rows must carry load_id"
+
+
+def test_creating_the_schema_twice_is_harmless(tmp_path: Path) -> None:
+    con = store.connect(tmp_path / "s.duckdb", read_only=False)
+    store.create_schema(con)
+    con.execute("INSERT INTO families VALUES (1, 'LA01', DATE '2015-03-02', 1)")
+    store.create_schema(con)
+    assert con.execute("SELECT count(*) FROM schema_version").fetchall() == [(1,)]
+    assert con.execute("SELECT count(*) FROM families").fetchall() == [(1,)]
+
+
+def test_a_store_from_another_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    con = store.connect(path, read_only=False)
+    store.create_schema(con)
+    con.execute("INSERT INTO schema_version VALUES (99, current_timestamp)")
+    with pytest.raises(store.StoreError, match="version 99"):
+        store.create_schema(con)
+    con.close()
+    with pytest.raises(store.StoreError, match="version 99"):
+        store.Store(path)
+
+
+def test_a_duckdb_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.duckdb"
+    duckdb.connect(str(path)).execute("CREATE TABLE t (x INTEGER)").close()
+    with pytest.raises(store.StoreError, match="not a tf-eval store"):
+        store.Store(path)
+
+
+def test_schema_rejects_impossible_rows(tmp_path: Path) -> None:
+    con = store.connect(tmp_path / "s.duckdb", read_only=False)
+    store.create_schema(con)
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO attendance VALUES (1, DATE '2015-09-01', 100, 101, 1)")
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO people VALUES (1, 1, 2001, 'F', 'lodger', 1)")
+
+
+def test_db_path_comes_from_flag_then_environment_then_default(monkeypatch) -> None:
+    monkeypatch.setenv(config.DB_ENV_VAR, "/env/store.duckdb")
+    assert store.resolve_db_path("/flag/store.duckdb") == Path("/flag/store.duckdb")
+    assert store.resolve_db_path(None) == Path("/env/store.duckdb")
+    monkeypatch.delenv(config.DB_ENV_VAR)
+    assert store.resolve_db_path(None) == config.DEFAULT_DB_PATH
+    assert config.DEFAULT_DB_PATH == config.PROJECT_ROOT / "data" / "tf_eval.duckdb"
+
+
+def test_opening_a_missing_store_read_only_is_a_clear_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.duckdb"
+    with pytest.raises(store.StoreError, match="no store at .*python -m tf_eval demo"):
+        store.Store(missing)
+    assert not missing.exists()
+
+
+def test_the_shared_store_is_read_only(demo_db: Path) -> None:
+    shared = store.Store(demo_db)
+    with pytest.raises(duckdb.InvalidInputException, match="read-only"):
+        shared.query("DELETE FROM families")
+    shared.close()
+
+
+def test_one_store_serves_many_threads(demo_db: Path) -> None:
+    shared = store.Store(demo_db)
+    sql = "SELECT la_code, count(*) AS n FROM families GROUP BY la_code ORDER BY la_code"
+    expected = shared.query(sql)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: shared.query(sql), range(64)))
+    assert all(result.equals(expected) for result in results)
+    shared.close()
