@@ -1,0 +1,29 @@
+"""Shared fixtures: small demo stores built once per test session."""
+
+from pathlib import Path
+
+import pytest
+
+from tf_eval import synth
+
+SEED = 11
+FAMILIES = 8000
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo store with the planted effects (read it, don't write it)."""
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    synth.build_demo_store(path, FAMILIES, SEED)
+    return path
+
+
+@pytest.fixture(scope="session")
+def counterfactual_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same families with support doing nothing: demo_db's counterfactual."""
+    path = tmp_path_factory.mktemp("counterfactual") / "demo.duckdb"
+    no_effect = synth.PlantedEffects(
+        absence_points=0, offending_ratio=1, benefit_exit_ratio=1, benefit_entry_ratio=1, ae_ratio=1
+    )
+    synth.build_demo_store(path, FAMILIES, SEED, effects=no_effect)
+    return path

@@ -1,0 +1,185 @@
+"""The synthetic generator: complete, deterministic, and realistic in the ways the method must
+survive (selection on need, a crisis before attachment) with a truth that is really the truth."""
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.window_measures import pre_post
+from tf_eval import config, store, synth
+from tf_eval.outcomes import OUTCOMES
+
+DATA_TABLES = (
+    "families",
+    "people",
+    "programme",
+    "attendance",
+    "offences",
+    "benefit_spells",
+    "ae_attendances",
+    "demo_truth",
+)
+
+
+def _read(path: Path, table: str) -> pd.DataFrame:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(f"SELECT * FROM {table} ORDER BY ALL").df()
+
+
+def _truth(path: Path) -> dict[str, float]:
+    truth = _read(path, "demo_truth")
+    return dict(zip(truth["outcome"], truth["true_att"], strict=True))
+
+
+def test_the_same_seed_gives_the_same_store(tmp_path: Path) -> None:
+    first, second, other = tmp_path / "a.duckdb", tmp_path / "b.duckdb", tmp_path / "c.duckdb"
+    synth.build_demo_store(first, 1500, seed=5)
+    synth.build_demo_store(second, 1500, seed=5)
+    synth.build_demo_store(other, 1500, seed=6)
+    for table in DATA_TABLES:
+        pd.testing.assert_frame_equal(_read(first, table), _read(second, table), obj=table)
+    assert not _read(first, "families").equals(_read(other, "families"))
+
+
+def test_every_batch_is_its_own_seeded_stream(tmp_path: Path, monkeypatch) -> None:
+    """With smaller batches the store is bigger, never different in what the first batch made."""
+    monkeypatch.setattr(config, "DEMO_BATCH_FAMILIES", 700)
+    one, two = tmp_path / "one.duckdb", tmp_path / "two.duckdb"
+    synth.build_demo_store(one, 700, seed=3)
+    synth.build_demo_store(two, 1400, seed=3)
+    first = _read(one, "families")
+    both = _read(two, "families")
+    assert len(both) == 1400
+    assert first.drop(columns="load_id").merge(both.drop(columns="load_id")).shape[0] == 700
+
+
+def test_the_store_covers_the_design_calendar_and_places(demo_db: Path) -> None:
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        las, first, last = con.execute(
+            "SELECT count(DISTINCT la_code), min(identified_on), max(identified_on) FROM families"
+        ).fetchall()[0]
+        assert las >= 5
+        assert first.year == 2014 and last.year == 2020
+        for table, column in [
+            ("attendance", "term_start"),
+            ("offences", "offence_date"),
+            ("benefit_spells", "coalesce(end_date, DATE '2022-12-31')"),
+            ("ae_attendances", "arrival_date"),
+        ]:
+            low, high = con.execute(f"SELECT min({column}), max({column}) FROM {table}").fetchall()[
+                0
+            ]
+            assert (low.year, high.year) == (2012, 2022), table
+        # Claims running when records begin started before them, as in a real extract.
+        assert (
+            con.execute("SELECT min(start_date) FROM benefit_spells").fetchall()[0][0].year < 2012
+        )
+        roles = dict(con.execute("SELECT role, count(*) FROM people GROUP BY role").fetchall())
+        assert roles["adult"] > 0 and roles["child"] > 0
+        statuses = con.execute(
+            """SELECT count(*) FILTER (WHERE g.attached_on <= f.identified_on + INTERVAL 2 MONTH),
+                      count(*) FILTER (WHERE g.attached_on > f.identified_on + INTERVAL 2 MONTH),
+                      count(*) FILTER (WHERE g.family_id IS NULL)
+               FROM families f LEFT JOIN programme g USING (family_id)"""
+        ).fetchall()[0]
+        assert all(n > 0 for n in statuses), "treated, later joiners and never attached"
+
+
+def test_every_load_is_recorded_and_every_row_carries_its_load(demo_db: Path) -> None:
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        loads = dict(con.execute("SELECT source, rows FROM loads").fetchall())
+        for table in synth.DEMO_TABLES:
+            rows, unlinked = con.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE load_id NOT IN "
+                f"(SELECT load_id FROM loads WHERE source = '{table}')) FROM {table}"
+            ).fetchall()[0]
+            assert rows > 0 and loads[table] == rows and unlinked == 0, table
+
+
+def test_the_planted_truth_is_stored_in_design_units(demo_db: Path) -> None:
+    truth = _truth(demo_db)
+    assert set(truth) == set(OUTCOMES)
+    for key, outcome in OUTCOMES.items():
+        assert (truth[key] > 0) == (outcome.good_direction == "up"), key
+    assert 1 < truth["attendance"] < 5  # percentage points
+    assert -0.2 < truth["offending"] < 0 and -0.2 < truth["worklessness"] < 0  # shares
+    assert -1 < truth["ae_use"] < 0  # attendances per person per year
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
+def test_the_truth_is_what_support_changed(
+    demo_db: Path, counterfactual_db: Path, outcome: str
+) -> None:
+    """The same families without support differ from the demo only after attachment, and the
+    supported people's average difference there is the stored truth (within sampling noise)."""
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        actual = pre_post(con, outcome)
+    with duckdb.connect(str(counterfactual_db), read_only=True) as con:
+        without = pre_post(con, outcome)
+    both = actual.merge(without, on=["person_id", "family_id", "treated"], suffixes=("", "_cf"))
+    assert len(both) == len(actual) == len(without)
+    np.testing.assert_array_equal(both["pre"], both["pre_cf"])
+    control = both[~both["treated"]]
+    np.testing.assert_array_equal(control["post"], control["post_cf"])
+    change = (both["post"] - both["post_cf"])[both["treated"]]
+    truth = _truth(demo_db)[outcome]
+    assert abs(change.mean() - truth) < 3 * change.std() / np.sqrt(len(change)) + 1e-9
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
+def test_supported_families_had_worse_records_before(demo_db: Path, outcome: str) -> None:
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        people = pre_post(con, outcome)
+    treated = people.loc[people["treated"], "pre"].mean()
+    pool = people.loc[~people["treated"], "pre"].mean()
+    if OUTCOMES[outcome].good_direction == "up":
+        assert treated < pool
+    else:
+        assert treated > pool
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
+def test_the_crisis_makes_a_naive_before_after_look_better_than_the_truth(
+    demo_db: Path, outcome: str
+) -> None:
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        people = pre_post(con, outcome)
+    treated = people[people["treated"]]
+    naive = (treated["post"] - treated["pre"]).mean()
+    truth = _truth(demo_db)[outcome]
+    better = naive - truth if OUTCOMES[outcome].good_direction == "up" else truth - naive
+    assert better > 0.3 * abs(truth), f"naive {naive:.4f} vs truth {truth:.4f}"
+
+
+def test_a_failed_build_leaves_nothing_behind(tmp_path: Path) -> None:
+    path = tmp_path / "demo.duckdb"
+
+    def fail(fraction: float, message: str) -> None:
+        if fraction > 0.5:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        synth.build_demo_store(path, 500, seed=1, progress=fail)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_demo_build_never_replaces_a_store_with_loaded_data(tmp_path: Path) -> None:
+    path = tmp_path / "real.duckdb"
+    con = store.connect(path, read_only=False)
+    store.create_schema(con)
+    con.execute("INSERT INTO store_info VALUES ('kind', 'real')")
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(store.StoreError, match="refusing to replace"):
+        synth.build_demo_store(path, 500, seed=1)
+    assert path.read_bytes() == before
+
+
+def test_a_demo_store_can_be_rebuilt_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "demo.duckdb"
+    synth.build_demo_store(path, 500, seed=1)
+    synth.build_demo_store(path, 600, seed=2)
+    assert len(_read(path, "families")) == 600

@@ -1,0 +1,69 @@
+"""Person-level outcome measures in a window around the index date, written in SQL straight from
+design.md section 3 for the tests: an independent reading of the store, not the generator's code.
+
+DuckDB's greatest()/least() skip NULLs, so a person with no spell (NULL dates after the LEFT
+JOIN) must be caught explicitly or they would score a whole window.
+
+Index date: the first day of the month after identification (the demo attaches treated families
+then). Treated: attached on the index date.
+"""
+
+import duckdb
+import pandas as pd
+
+PEOPLE = """
+WITH fam AS (
+    SELECT f.family_id,
+           (date_trunc('month', f.identified_on) + INTERVAL 1 MONTH)::DATE AS idx,
+           coalesce(g.attached_on = (date_trunc('month', f.identified_on) + INTERVAL 1 MONTH)::DATE,
+                    false) AS treated
+    FROM families f LEFT JOIN programme g USING (family_id)
+),
+ppl AS (
+    SELECT p.person_id, p.family_id, fam.treated, year(fam.idx) - p.birth_year AS age,
+           (fam.idx + to_months({start}))::DATE AS w0,
+           (fam.idx + to_months({stop}))::DATE AS w1
+    FROM people p JOIN fam USING (family_id)
+)
+"""
+
+MEASURES = {
+    "ae_use": """
+        SELECT ppl.person_id, ppl.family_id, ppl.treated, count(a.person_id)::DOUBLE AS value
+        FROM ppl LEFT JOIN ae_attendances a
+          ON a.person_id = ppl.person_id AND a.arrival_date >= w0 AND a.arrival_date < w1
+        WHERE age >= 0 GROUP BY ALL""",
+    "offending": """
+        SELECT ppl.person_id, ppl.family_id, ppl.treated, (count(o.person_id) > 0)::DOUBLE AS value
+        FROM ppl LEFT JOIN offences o
+          ON o.person_id = ppl.person_id AND o.offence_date >= w0 AND o.offence_date < w1
+        WHERE age >= 10 GROUP BY ALL""",
+    "attendance": """
+        SELECT ppl.person_id, ppl.family_id, ppl.treated,
+               100 * (1 - sum(a.sessions_missed) / sum(a.sessions_possible)) AS value
+        FROM ppl JOIN attendance a
+          ON a.person_id = ppl.person_id AND a.term_start >= w0 AND a.term_start < w1
+        WHERE age BETWEEN 5 AND 15 GROUP BY ALL""",
+    "worklessness": """
+        SELECT ppl.person_id, ppl.family_id, ppl.treated,
+               coalesce(sum(CASE WHEN b.person_id IS NOT NULL THEN
+                   datediff('day', greatest(b.start_date, w0),
+                            least(coalesce(b.end_date, DATE '2022-12-31') + 1, w1)) END), 0)
+               / datediff('day', min(w0), min(w1)) AS value
+        FROM ppl LEFT JOIN benefit_spells b
+          ON b.person_id = ppl.person_id AND b.start_date < w1
+         AND coalesce(b.end_date, DATE '2022-12-31') >= w0
+        WHERE age BETWEEN 16 AND 64 GROUP BY ALL""",
+}
+
+
+def measure(con: duckdb.DuckDBPyConnection, outcome: str, start: int, stop: int) -> pd.DataFrame:
+    """person_id, family_id, treated, value for `outcome` over months [start, stop) from index."""
+    return con.execute(PEOPLE.format(start=start, stop=stop) + MEASURES[outcome]).df()
+
+
+def pre_post(con: duckdb.DuckDBPyConnection, outcome: str) -> pd.DataFrame:
+    """Each person's 12-month pre and post measure (people measured in both windows only)."""
+    pre = measure(con, outcome, -12, 0).rename(columns={"value": "pre"})
+    post = measure(con, outcome, 0, 12)[["person_id", "value"]].rename(columns={"value": "post"})
+    return pre.merge(post, on="person_id")
