@@ -1,0 +1,18 @@
+"""tf-eval dashboard: `streamlit run app.py`.
+
+Navigation lives here; each page is a thin view in pages/. With no store yet (and no TF_EVAL_DB
+set), the first run builds the synthetic demo store.
+"""
+
+import streamlit as st
+
+import ui
+
+st.set_page_config(page_title="tf-eval", page_icon=":material/family_restroom:", layout="wide")
+
+ui.ensure_store(ui.db_path())
+
+navigation = st.navigation(
+    [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True)]
+)
+navigation.run()

@@ -1,0 +1,89 @@
+"""The dashboard, driven by Streamlit's AppTest: it runs, labels demo data, and shows only
+protected counts."""
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tf_eval import config
+
+APP = str(config.PROJECT_ROOT / "app.py")
+
+
+def _figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def _numbers(values) -> np.ndarray:
+    """Plotly arrays arrive as lists or as base64 `bdata` typed arrays."""
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
+    return np.array(values, dtype=float).ravel()
+
+
+def _shown_counts(figure: dict) -> np.ndarray:
+    counts = [_numbers(trace.get("z", trace.get("y"))) for trace in figure["data"]]
+    values = np.concatenate([c.ravel() for c in counts]).astype(float)
+    return values[~np.isnan(values)]
+
+
+@pytest.fixture
+def app(demo_db: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    return at
+
+
+def test_overview_renders_with_titled_charts(app: AppTest) -> None:
+    assert not app.exception
+    titles = [figure["layout"]["title"]["text"] for figure in _figures(app)]
+    assert titles == ["Families by local authority and cohort", "Records per year by source"]
+    for figure in _figures(app):
+        footnote = figure["layout"]["annotations"][-1]["text"]
+        assert "SYNTHETIC" in footnote and "rounded to the nearest 5" in footnote
+
+
+def test_demo_data_is_labelled_synthetic(app: AppTest) -> None:
+    assert any("Synthetic data" in warning.value for warning in app.warning)
+
+
+def test_every_count_shown_is_rounded_and_none_is_small(app: AppTest) -> None:
+    shown = np.concatenate([_shown_counts(figure) for figure in _figures(app)])
+    metrics = [float(metric.value.replace(",", "")) for metric in app.metric[:3]]
+    for value in np.concatenate([shown, metrics]):
+        assert value % config.COUNT_ROUNDING == 0
+        assert not 0 < value < config.COUNT_THRESHOLD
+
+
+def test_choosing_a_measure_changes_the_chart(app: AppTest) -> None:
+    families = _shown_counts(_figures(app)[0]).sum()
+    app.radio[0].set_value("people").run()
+    figure = _figures(app)[0]
+    assert figure["layout"]["title"]["text"] == "People by local authority and cohort"
+    assert _shown_counts(figure).sum() > families
+
+
+def test_a_missing_store_named_by_the_user_is_explained(tmp_path: Path, monkeypatch) -> None:
+    missing = tmp_path / "typo.duckdb"
+    monkeypatch.setenv(config.DB_ENV_VAR, str(missing))
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception
+    assert "No store at" in at.error[0].value and "python -m tf_eval demo" in at.error[0].value
+    assert not missing.exists()
+
+
+def test_first_run_builds_the_demo_store_with_progress(tmp_path: Path, monkeypatch) -> None:
+    default = tmp_path / "data" / "tf_eval.duckdb"
+    monkeypatch.delenv(config.DB_ENV_VAR, raising=False)
+    monkeypatch.setattr(config, "DEFAULT_DB_PATH", default)
+    monkeypatch.setattr(config, "DEMO_FAMILIES", 1500)
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert default.exists()
+    assert any("building a **synthetic** demo store" in info.value for info in at.info)
+    assert len(at.get("plotly_chart")) == 2

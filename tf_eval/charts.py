@@ -1,0 +1,115 @@
+"""Plotly figures for the dashboard and reports, built only from protected tables.
+
+One look for every chart: a colour-blind-safe palette (Okabe-Ito), a title that says what the
+chart shows, axis titles with units, and a footnote naming the data source and disclosure rule.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tf_eval.disclosure import RULE_NOTE, count_label
+
+# Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+SEQUENTIAL = [[0.0, "#f7fbff"], [1.0, "#0072B2"]]
+FONT = "Source Sans Pro, Arial, sans-serif"
+
+SOURCE_LABELS = {
+    "attendance": "School attendance (terms)",
+    "offences": "Proven offences",
+    "benefit_spells": "Benefit spells (by start)",
+    "ae_attendances": "A&E attendances",
+}
+
+
+def data_source(description: dict[str, str]) -> str:
+    """One phrase naming where the figures come from, for footnotes and banners."""
+    if description.get("kind") == "demo":
+        return (
+            f"SYNTHETIC demo data (seed {description.get('seed')}, "
+            f"{int(description.get('families', 0)):,} families) - not real people"
+        )
+    return "Linked agency records"
+
+
+def _finish(fig: go.Figure, title: str, source: str, height: int) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 18}},
+        font={"family": FONT, "size": 13},
+        template="plotly_white",
+        colorway=PALETTE,
+        height=height,
+        margin={"l": 80, "r": 30, "t": 70, "b": 130},
+    )
+    fig.add_annotation(  # below the x-axis title, a fixed distance in pixels
+        text=f"Source: {source}.<br>{RULE_NOTE}",
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=0,
+        yshift=-75,
+        yanchor="top",
+        xanchor="left",
+        showarrow=False,
+        align="left",
+        font={"size": 11, "color": "#555555"},
+    )
+    return fig
+
+
+def la_cohort_heatmap(table: pd.DataFrame, measure: str, source: str) -> go.Figure:
+    """Protected counts (`measure` of `table`) by local authority and cohort year, with each
+    cell's number written on it; suppressed cells are blank and marked 'c'."""
+    grid = table.pivot(index="la_code", columns="cohort", values=measure)
+    values = grid.astype("float64")
+    labels = grid.apply(lambda column: column.map(count_label))
+    fig = go.Figure(
+        go.Heatmap(
+            z=values.to_numpy(),
+            x=[str(c) for c in grid.columns],
+            y=list(grid.index),
+            text=labels.to_numpy(),
+            texttemplate="%{text}",
+            colorscale=SEQUENTIAL,
+            zmin=0,
+            colorbar={"title": {"text": measure}},
+            hovertemplate="%{y}, cohort %{x}: %{text} " + measure + "<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="Cohort (year the family was identified)", type="category")
+    fig.update_yaxes(title="Local authority", autorange="reversed", type="category")
+    height = 170 + 42 * len(grid.index)
+    return _finish(fig, f"{measure.capitalize()} by local authority and cohort", source, height)
+
+
+def coverage_chart(coverage: pd.DataFrame, source: str) -> go.Figure:
+    """Records per calendar year for each source, one small panel per source (own scale)."""
+    sources = [s for s in SOURCE_LABELS if s in set(coverage["source"])]
+    fig = make_subplots(
+        rows=len(sources),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.06,
+        subplot_titles=[SOURCE_LABELS[s] for s in sources],
+    )
+    for row, name in enumerate(sources, start=1):
+        part = coverage[coverage["source"] == name]
+        fig.add_trace(
+            go.Bar(
+                x=part["year"].astype(str),
+                y=part["records"].astype("float64"),
+                text=part["records"].map(count_label),
+                marker_color=PALETTE[row - 1],
+                name=SOURCE_LABELS[name],
+                hovertemplate="%{x}: %{text} records<extra></extra>",
+                showlegend=False,
+            ),
+            row=row,
+            col=1,
+        )
+        fig.update_yaxes(title_text="records", rangemode="tozero", row=row, col=1)
+    fig.update_xaxes(title_text="Calendar year", type="category", row=len(sources), col=1)
+    return _finish(fig, "Records per year by source", source, 150 + 150 * len(sources))

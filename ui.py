@@ -1,0 +1,78 @@
+"""Streamlit plumbing shared by app.py and the pages: the cached store, cached summaries and the
+first-run demo build. Pages call these and tf_eval; they never open DuckDB themselves."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+from tf_eval import config, store, synth
+from tf_eval.overview import Overview, overview
+
+
+def db_path() -> Path:
+    return store.resolve_db_path()
+
+
+@st.cache_resource(show_spinner=False)
+def _build_lock() -> threading.Lock:
+    """One lock for every session, so two first visitors do not both build the demo."""
+    return threading.Lock()
+
+
+def ensure_store(path: Path) -> None:
+    """On first run with no data of the user's own, build the synthetic demo store with a progress
+    bar. A missing store at a path the user chose is an error, not a reason to invent one."""
+    if path.exists():
+        return
+    if os.environ.get(config.DB_ENV_VAR):
+        st.error(
+            f"No store at {path} (set by {config.DB_ENV_VAR}). Build one with "
+            f"`python -m tf_eval demo --db {path}`, or unset {config.DB_ENV_VAR} to use the demo."
+        )
+        st.stop()
+    with _build_lock():
+        if path.exists():  # another session built it while this one waited
+            return
+        st.info(
+            "No data store yet: building a **synthetic** demo store "
+            f"({config.DEMO_FAMILIES:,} made-up families) so you can explore tf-eval. "
+            "This happens once."
+        )
+        bar = st.progress(0.0, text="Starting")
+        synth.build_demo_store(
+            path,
+            families=config.DEMO_FAMILIES,
+            seed=config.DEMO_SEED,
+            progress=lambda fraction, message: bar.progress(fraction, text=message),
+        )
+        bar.empty()
+
+
+@st.cache_resource(show_spinner=False)
+def _open_store(path: str, modified: int) -> store.Store:
+    """One shared read-only connection per store file version (reopened when the file changes)."""
+    return store.Store(Path(path))
+
+
+def get_store() -> store.Store:
+    """The current store, or a clear message and a stopped page if it cannot be opened."""
+    path = db_path()
+    try:
+        return _open_store(str(path), path.stat().st_mtime_ns)
+    except (store.StoreError, FileNotFoundError) as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+@st.cache_data(show_spinner="Counting families and records...")
+def _overview(path: str, modified: int) -> Overview:
+    return overview(_open_store(path, modified))
+
+
+def get_overview() -> Overview:
+    current = get_store()
+    return _overview(str(current.path), current.path.stat().st_mtime_ns)
