@@ -10,9 +10,9 @@ import ui
 
 st.set_page_config(page_title="tf-eval", page_icon=":material/family_restroom:", layout="wide")
 
-ui.ensure_store(ui.db_path())
-
+# Navigation is declared before anything slow, so the sidebar is right even during the first build.
 navigation = st.navigation(
     [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True)]
 )
+ui.ensure_store(ui.db_path())
 navigation.run()

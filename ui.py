@@ -37,19 +37,22 @@ def ensure_store(path: Path) -> None:
     with _build_lock():
         if path.exists():  # another session built it while this one waited
             return
-        st.info(
-            "No data store yet: building a **synthetic** demo store "
-            f"({config.DEMO_FAMILIES:,} made-up families) so you can explore tf-eval. "
-            "This happens once."
-        )
-        bar = st.progress(0.0, text="Starting")
-        synth.build_demo_store(
-            path,
-            families=config.DEMO_FAMILIES,
-            seed=config.DEMO_SEED,
-            progress=lambda fraction, message: bar.progress(fraction, text=message),
-        )
-        bar.empty()
+        notice = st.empty()
+        with notice.container():
+            st.info(
+                "No data store yet: building a **synthetic** demo store "
+                f"({config.DEMO_FAMILIES:,} made-up families) so you can explore tf-eval. "
+                "This happens once."
+            )
+            bar = st.progress(0.0, text="Starting")
+            synth.build_demo_store(
+                path,
+                families=config.DEMO_FAMILIES,
+                seed=config.DEMO_SEED,
+                progress=lambda fraction, message: bar.progress(fraction, text=message),
+            )
+        notice.empty()
+        st.toast(f"Synthetic demo store ready: {path}", icon=":material/science:")
 
 
 @st.cache_resource(show_spinner=False)
