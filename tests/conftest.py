@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tf_eval import synth
+from tf_eval import store, synth
 
 SEED = 11
 FAMILIES = 8000
@@ -26,4 +26,15 @@ def counterfactual_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         absence_points=0, offending_ratio=1, benefit_exit_ratio=1, benefit_entry_ratio=1, ae_ratio=1
     )
     synth.build_demo_store(path, FAMILIES, SEED, effects=no_effect)
+    return path
+
+
+@pytest.fixture
+def real_store(tmp_path: Path) -> Path:
+    """An (empty) store that holds loaded data rather than a demo: nothing may overwrite it."""
+    path = tmp_path / "real.duckdb"
+    con = store.connect(path, read_only=False)
+    store.create_schema(con)
+    con.execute("INSERT INTO store_info VALUES ('kind', 'real')")
+    con.close()
     return path

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.test_synth import DEMO_SOURCES
 from tf_eval import config, store
 
 
@@ -62,15 +63,7 @@ def test_demo_builds_every_table_with_rows_and_the_truth(tmp_path: Path) -> None
     with duckdb.connect(str(path), read_only=True) as con:
         tables = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
         assert set(store.SCHEMA) <= tables
-        for table in (
-            "families",
-            "people",
-            "programme",
-            "attendance",
-            "offences",
-            "benefit_spells",
-            "ae_attendances",
-        ):
+        for table in DEMO_SOURCES:
             assert con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] > 0, table
         outcomes = {row[0] for row in con.execute("SELECT outcome FROM demo_truth").fetchall()}
     assert outcomes == {"attendance", "offending", "worklessness", "ae_use"}
@@ -84,18 +77,13 @@ def test_demo_uses_the_environment_store_path(tmp_path: Path) -> None:
     assert path.exists()
 
 
-def test_demo_refuses_to_replace_a_store_with_loaded_data(tmp_path: Path) -> None:
-    path = tmp_path / "real.duckdb"
-    con = store.connect(path, read_only=False)
-    store.create_schema(con)
-    con.execute("INSERT INTO store_info VALUES ('kind', 'real')")
-    con.close()
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    result = run("demo", "--db", str(path), "--families", "300")
+def test_demo_refuses_to_replace_a_store_with_loaded_data(real_store: Path) -> None:
+    digest = hashlib.sha256(real_store.read_bytes()).hexdigest()
+    result = run("demo", "--db", str(real_store), "--families", "300")
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert "holds loaded data" in result.stderr and "Traceback" not in result.stderr
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    assert hashlib.sha256(real_store.read_bytes()).hexdigest() == digest
 
 
 def test_demo_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
