@@ -152,10 +152,35 @@ def _family_mean(values: np.ndarray, counted: np.ndarray, family: np.ndarray, n:
     return np.divide(total, members, out=np.zeros(n), where=members > 0)
 
 
-def _dates(months: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random day within each given month."""
-    offsets = (rng.random(months.size) * MONTH_DAYS[months]).astype(np.int64)
-    return MONTH_START[months] + offsets
+def _events(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One (person row, date) per event from monthly counts (people x months), each event on a
+    random day of its month."""
+    person, month = np.nonzero(counts)
+    repeat = counts[person, month]
+    person, month = np.repeat(person, repeat), np.repeat(month, repeat)
+    offsets = (rng.random(month.size) * MONTH_DAYS[month]).astype(np.int64)
+    return person, MONTH_START[month] + offsets
+
+
+def _expected_benefit_share(
+    start: np.ndarray,
+    rows: np.ndarray,
+    months: np.ndarray,
+    entry: np.ndarray,
+    exit_: np.ndarray,
+    eligible: np.ndarray,
+) -> np.ndarray:
+    """Expected share of days on benefit over `months` (people x window months) for the people in
+    `rows`, each starting from its known state `start` in the month before: the chain's
+    probabilities carried forward exactly, month by month."""
+    p, days_on = start.astype(float), 0.0
+    for k in range(months.shape[1]):
+        col = months[:, k]
+        p = np.where(
+            eligible[rows, col], p * (1 - exit_[rows, col]) + (1 - p) * entry[rows, col], 0.0
+        )
+        days_on = days_on + p * MONTH_DAYS[col]
+    return days_on / MONTH_DAYS[months].sum(1)
 
 
 def _ids(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -174,7 +199,7 @@ def _generate_batch(
     """
     rng, effect_rng = (np.random.default_rng(s) for s in seed.spawn(2))
     las = LOCAL_AUTHORITIES
-    t = np.arange(N_MONTHS, dtype=np.int16)
+    t = np.arange(N_MONTHS)
     family_id = _ids(rng, n)
 
     # Families: LA, identification date, index month (the month after identification).
@@ -198,11 +223,11 @@ def _generate_batch(
     is_child = pos >= (parents + grandparent)[fam]
     is_grand = ~is_parent & ~is_child
     lead_age = rng.integers(20, 56, n)[fam]
-    u = rng.random(n_people)
+    child_draw = rng.random(n_people)
     age_at_id = np.select(
         [is_parent, is_grand],
         [np.maximum(18, lead_age + (pos == 1) * rng.integers(-4, 7, n_people)), lead_age + 25],
-        default=(u * (np.minimum(17, lead_age - 16) + 1)).astype(np.int64),
+        default=(child_draw * (np.minimum(17, lead_age - 16) + 1)).astype(np.int64),
     )
     id_year = identified.astype("datetime64[Y]").astype(np.int64) + 1970
     birth_year = id_year[fam] - age_at_id
@@ -275,7 +300,7 @@ def _generate_batch(
     idx_p = index_month[fam]
     index_year = MONTH_YEAR[idx_p]
     age_at_index = index_year - birth_year
-    pre = _window(t[None, :].astype(np.int64), idx_p - PRE_WINDOW, PRE_WINDOW)
+    pre = _window(t[None, :], idx_p - PRE_WINDOW, PRE_WINDOW)
     ae_pre = (ae * pre).sum(1)
     off_pre = ((offences * pre).sum(1) > 0).astype(float)
     work_pre = (on_benefit * pre * MONTH_DAYS).sum(1) / (pre * MONTH_DAYS).sum(1)
@@ -323,7 +348,7 @@ def _generate_batch(
 
     # Truth: each treated member's expected effect over the 12 months from attachment.
     member = treated[fam]
-    follow = _window(t[None, :].astype(np.int64), idx_p, FOLLOW_UP) & member[:, None]
+    follow = _window(t[None, :], idx_p, FOLLOW_UP) & member[:, None]
     in_pop = member & (age_at_index >= 0)
     truth.add("ae_use", ((ae_rate_1 - ae_rate) * follow).sum(1)[in_pop])
     in_pop = member & (age_at_index >= OFFENDING_MIN_AGE)
@@ -333,23 +358,14 @@ def _generate_batch(
     in_pop = member & pupil & (possible_post > 0)
     gain = (possible * (absence - absence_1) * follow).sum(1)
     truth.add("attendance", 100 * gain[in_pop] / possible_post[in_pop])
-    in_pop = member & adult
-    months = idx_p[in_pop][:, None] + np.arange(FOLLOW_UP)
-    rows = np.nonzero(in_pop)[0][:, None]
-    start = on_benefit[rows[:, 0], idx_p[in_pop] - 1].astype(float)
-    share = {}
-    for arm, (e, x) in {"with": (entry_1, exit_1), "without": (entry, exit_)}.items():
-        p, days_on = start, 0.0
-        for k in range(FOLLOW_UP):
-            col = months[:, k]
-            p = np.where(
-                working_age[rows[:, 0], col],
-                p * (1 - x[rows[:, 0], col]) + (1 - p) * e[rows[:, 0], col],
-                0.0,
-            )
-            days_on = days_on + p * MONTH_DAYS[col]
-        share[arm] = days_on / MONTH_DAYS[months].sum(1)
-    truth.add("worklessness", share["with"] - share["without"])
+    rows = np.nonzero(member & adult)[0]
+    months = idx_p[rows][:, None] + np.arange(FOLLOW_UP)
+    start = on_benefit[rows, idx_p[rows] - 1]  # before attachment: the same with or without
+    truth.add(
+        "worklessness",
+        _expected_benefit_share(start, rows, months, entry_1, exit_1, working_age)
+        - _expected_benefit_share(start, rows, months, entry, exit_, working_age),
+    )
 
     # Records.
     frames = {
@@ -391,24 +407,18 @@ def _generate_batch(
             "sessions_missed": missed[p_idx, m_idx],
         }
     )
-    p_idx, m_idx = np.nonzero(offences)
-    repeat = offences[p_idx, m_idx]
-    p_idx, m_idx = np.repeat(p_idx, repeat), np.repeat(m_idx, repeat)
+    p_idx, dates = _events(offences, rng)
     frames["offences"] = pd.DataFrame(
         {
             "person_id": person_id[p_idx],
-            "offence_date": _dates(m_idx, rng),
+            "offence_date": dates,
             "disposal": rng.choice(
                 ["caution", "conviction", "custody"], p_idx.size, p=[0.35, 0.55, 0.10]
             ),
         }
     )
-    p_idx, m_idx = np.nonzero(ae)
-    repeat = ae[p_idx, m_idx]
-    p_idx, m_idx = np.repeat(p_idx, repeat), np.repeat(m_idx, repeat)
-    frames["ae_attendances"] = pd.DataFrame(
-        {"person_id": person_id[p_idx], "arrival_date": _dates(m_idx, rng)}
-    )
+    p_idx, dates = _events(ae, rng)
+    frames["ae_attendances"] = pd.DataFrame({"person_id": person_id[p_idx], "arrival_date": dates})
     frames["benefit_spells"] = _spells(on_benefit, person_id, rng)
     return frames
 
