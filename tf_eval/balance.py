@@ -1,0 +1,97 @@
+"""Covariate balance before and after matching, by the conventions of R's MatchIt and cobalt for
+the ATT, so our tables can be checked against theirs.
+
+Standardised mean differences (SMDs) divide by the treated group's standard deviation in the
+full sample, before matching, for both columns: the yardstick stays fixed, so a change in SMD is
+a change in the means, not in the scale. Continuous variables use the sample SD (n - 1); binary
+ones sqrt(p(1 - p)), as cobalt does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tf_eval.propensity import as_treatment
+
+COLUMNS = ["covariate", "smd_before", "smd_after", "variance_ratio_after"]
+
+
+def balance_table(
+    balance: pd.DataFrame, binary: frozenset[str], treated, weights, distance=None
+) -> pd.DataFrame:
+    """One row per covariate (first `distance`, the propensity score, if given) with columns
+    covariate, smd_before, smd_after and variance_ratio_after.
+
+    `weights` are matching weights (0 = not matched); after-matching means and variances are
+    weighted by them. The variance ratio (treated over comparison, cobalt's weighted variance)
+    is for continuous variables only: a binary variable's variance is fixed by its mean.
+
+    A covariate that does not vary among treated units has no scale to standardise by, so its
+    SMDs are NaN rather than infinite: an infinite SMD would rank it worst of all when the
+    difference may be tiny. The same goes for a variance ratio with no comparison variance.
+    """
+    flags = as_treatment(treated, len(balance))
+    w = _weights(weights, len(balance))
+    if not (w[flags] > 0).any() or not (w[~flags] > 0).any():
+        raise ValueError("weights must be positive for some treated and some comparison units")
+    unknown = binary - set(balance.columns)
+    if unknown:
+        raise ValueError(f"binary names columns not in the balance data: {sorted(unknown)}")
+    columns = dict(balance.items())
+    if distance is not None:
+        if "distance" in columns:
+            raise ValueError("the balance data already has a column named 'distance'")
+        columns = {"distance": pd.Series(np.asarray(distance, dtype=float)), **columns}
+    rows = []
+    for name, series in columns.items():
+        x = series.to_numpy(dtype=float)
+        if x.shape != w.shape or not np.isfinite(x).all():
+            raise ValueError(f"{name!r} must have a finite value for every row")
+        xt, xc, wt, wc = x[flags], x[~flags], w[flags], w[~flags]
+        is_binary = name in binary
+        if is_binary:
+            p = xt.mean()
+            sd = np.sqrt(p * (1 - p))
+        else:
+            sd = xt.std(ddof=1) if xt.size > 1 else np.nan
+        before = xt.mean() - xc.mean()
+        after = np.average(xt, weights=wt) - np.average(xc, weights=wc)
+        ratio = np.nan if is_binary else _ratio(_weighted_var(xt, wt), _weighted_var(xc, wc))
+        rows.append((name, _ratio(before, sd), _ratio(after, sd), ratio))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def matched_counts(treated, weights) -> dict[str, int]:
+    """Exact counts of units in each group, and of those the matching kept (positive weight);
+    disclosure control is applied where they are shown, not here."""
+    flags = as_treatment(treated, np.size(treated))
+    kept = _weights(weights, len(flags)) > 0
+    return {
+        "treated": int(flags.sum()),
+        "comparison_pool": int((~flags).sum()),
+        "treated_matched": int((flags & kept).sum()),
+        "comparison_matched": int((~flags & kept).sum()),
+    }
+
+
+def _weights(weights, n: int) -> np.ndarray:
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,):
+        raise ValueError(f"weights has {w.size:,} values for {n:,} rows")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("weights must be finite and not negative")
+    return w
+
+
+def _weighted_var(x: np.ndarray, w: np.ndarray) -> float:
+    """cobalt's weighted variance, sum(w (x - m)^2) / (sum(w) - sum(w^2) / sum(w)): the sample
+    variance (n - 1) when every weight is 1. NaN when the denominator is 0 (one unit)."""
+    total = w.sum()
+    mean = (w * x).sum() / total
+    return _ratio((w * (x - mean) ** 2).sum(), total - (w**2).sum() / total)
+
+
+def _ratio(top: float, bottom: float) -> float:
+    """top / bottom, NaN when bottom is 0 or undefined (see balance_table)."""
+    return float(top / bottom) if bottom > 0 else np.nan
