@@ -17,6 +17,11 @@ IDENTIFIED_FROM = date(2014, 1, 1)
 IDENTIFIED_TO = date(2020, 12, 31)
 PRE_WINDOW_MONTHS = 12
 FOLLOW_UP_MONTHS = (12, 24)
+# Treated families were attached to support within this many months of being identified; their
+# index date is the attachment date. A comparison family's index date is the first day of the
+# month after identification - when it would have been attached - and it must not have been
+# attached before its follow-up ends. Families attached in between are neither and are left out.
+ATTACHED_WITHIN_MONTHS = 3
 
 # The synthetic demo store. 20,000 families give every LA x cohort cell at least 50 treated and
 # 50 comparison families (the differencing floor of design.md section 5) and build in seconds.
@@ -31,3 +36,6 @@ DEMO_BATCH_FAMILIES = 10_000
 COUNT_THRESHOLD = 10
 COUNT_ROUNDING = 5
 SUPPRESSED_MARK = "c"
+# An estimate is shown only with this many families in each matched arm and residual df.
+ESTIMATE_MIN_FAMILIES = 10
+ESTIMATE_MIN_DF = 10

@@ -171,10 +171,18 @@ class Store:
                 f"store {path} has schema version {version}; this tf-eval expects {SCHEMA_VERSION}"
             )
 
-    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-        """Run one query on its own cursor and return the whole result as a DataFrame."""
+    def query(
+        self,
+        sql: str,
+        params: list[Any] | dict[str, Any] | None = None,
+        frames: dict[str, pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
+        """Run one query on its own cursor and return the whole result as a DataFrame. `frames`
+        are registered as views on that cursor only, so the query can join them to the store."""
         cursor = self._con.cursor()
         try:
+            for name, frame in (frames or {}).items():
+                cursor.register(name, frame)
             return cursor.execute(sql, params or []).df()
         finally:
             cursor.close()
