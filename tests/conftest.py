@@ -38,3 +38,11 @@ def real_store(tmp_path: Path) -> Path:
     con.execute("INSERT INTO store_info VALUES ('kind', 'real')")
     con.close()
     return path
+
+
+@pytest.fixture(scope="session")
+def default_demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo store exactly as a new user gets it (default size and seed)."""
+    path = tmp_path_factory.mktemp("default") / "demo.duckdb"
+    synth.build_demo_store(path)
+    return path

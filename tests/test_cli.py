@@ -1,6 +1,7 @@
 """The command line: help, one-line errors for user mistakes, and the demo command."""
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,207 @@ def test_demo_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "not a tf-eval demo store" in result.stderr and "Traceback" not in result.stderr
     assert path.read_text() == "my precious notes"
+
+
+LALONDE = config.PROJECT_ROOT / "tests" / "data" / "lalonde.csv"
+LALONDE_COVARIATES = "age,educ,race,married,nodegree,re74,re75"
+
+
+def test_estimate_json_gives_four_outcomes_with_intervals(default_demo_db: Path) -> None:
+    result = run("estimate", "--db", str(default_demo_db), "--json")
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert [row["outcome"] for row in output["estimates"]] == [
+        "attendance",
+        "offending",
+        "worklessness",
+        "ae_use",
+    ]
+    for row in output["estimates"]:
+        assert row["ci_low"] < row["att"] < row["ci_high"]
+    assert output["options"]["exact"] == ["la_code", "index_quarter"]
+
+
+def test_estimate_options_reach_the_engine(default_demo_db: Path) -> None:
+    result = run(
+        "estimate",
+        "--db",
+        str(default_demo_db),
+        "--outcome",
+        "ae_use",
+        "--la",
+        "LA01",
+        "--ratio",
+        "2",
+        "--caliper",
+        "0.2",
+        "--replace",
+        "--exact",
+        "index_quarter",
+        "--follow-up-months",
+        "24",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout)["options"]
+    assert (
+        options
+        | {
+            "outcomes": ["ae_use"],
+            "la": "LA01",
+            "ratio": 2,
+            "caliper": 0.2,
+            "replace": True,
+            "exact": ["index_quarter"],
+            "follow_up_months": 24,
+        }
+        == options
+    )
+
+
+def test_estimate_prints_a_readable_summary_without_json(default_demo_db: Path) -> None:
+    result = run("estimate", "--db", str(default_demo_db), "--outcome", "attendance")
+    assert result.returncode == 0, result.stderr
+    assert "attendance:" in result.stdout and "95% CI" in result.stdout
+    assert "naive before/after" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["estimate", "--outcome", "happiness"], "argument --outcome: invalid choice: 'happiness'"),
+        (["estimate", "--ratio", "0"], "--ratio: 0 is outside 1-10"),
+        (["estimate", "--caliper", "wide"], "--caliper: 'wide' is not a number"),
+        (["estimate", "--caliper", "-0.2"], "--caliper: -0.2 must be a positive number"),
+        (["estimate", "--follow-up-months", "18"], "invalid choice: 18"),
+        (["estimate", "--exact", "postcode"], "cannot match exactly on 'postcode'"),
+        (["estimate", "--la", "LA99"], "unknown local authority 'LA99'"),
+        (
+            [
+                "match-file",
+                "missing.csv",
+                "--treatment",
+                "t",
+                "--covariates",
+                "a",
+                "--outcome",
+                "y",
+            ],
+            "missing.csv: no such file",
+        ),
+        (
+            ["match-file", str(LALONDE), "--covariates", "age", "--outcome", "re78"],
+            "the following arguments are required: --treatment",
+        ),
+        (
+            [
+                "match-file",
+                str(LALONDE),
+                "--treatment",
+                "treat",
+                "--covariates",
+                "age,shoe",
+                "--outcome",
+                "re78",
+            ],
+            "no column 'shoe'",
+        ),
+        (
+            [
+                "match-file",
+                str(LALONDE),
+                "--treatment",
+                "race",
+                "--covariates",
+                "age",
+                "--outcome",
+                "re78",
+            ],
+            "treatment column 'race' must hold only 0 and 1",
+        ),
+        (
+            [
+                "match-file",
+                str(LALONDE),
+                "--treatment",
+                "treat",
+                "--covariates",
+                "age",
+                "--outcome",
+                "race",
+            ],
+            "outcome column 'race' is not numeric",
+        ),
+    ],
+)
+def test_engine_commands_refuse_bad_input_in_one_line(
+    default_demo_db: Path, args: list[str], complaint: str
+) -> None:
+    if args[0] == "estimate":
+        args = [*args, "--db", str(default_demo_db)]
+    result = run(*args)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert complaint in result.stderr and "Traceback" not in result.stderr
+
+
+def test_match_file_refuses_a_file_with_no_comparison_rows(tmp_path: Path) -> None:
+    only_treated = tmp_path / "treated.csv"
+    only_treated.write_text("t,x,y\n1,1,2\n1,2,3\n1,3,5\n")
+    result = run(
+        "match-file",
+        str(only_treated),
+        "--treatment",
+        "t",
+        "--covariates",
+        "x",
+        "--outcome",
+        "y",
+        "--json",
+    )
+    assert result.returncode == 1
+    assert "no comparison units" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_match_file_on_lalonde_reports_matchit_balance(tmp_path: Path) -> None:
+    result = run(
+        "match-file",
+        str(LALONDE),
+        "--treatment",
+        "treat",
+        "--covariates",
+        LALONDE_COVARIATES,
+        "--outcome",
+        "re78",
+        "--id",
+        "id",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    reference = json.loads((LALONDE.parent / "matchit_lalonde_nearest_1to1.json").read_text())
+    before = {row["covariate"]: row["smd_before"] for row in output["balance"]}
+    for name, smd in reference["smd_before"].items():
+        assert before[name] == pytest.approx(smd, abs=1e-6), name
+    assert output["counts"] == {
+        "treated": 185,
+        "comparison_pool": 430,
+        "treated_matched": 185,
+        "comparison_matched": 185,
+    }
+    (row,) = output["estimates"]
+    assert row["ci_low"] < row["att"] < row["ci_high"]
+
+
+def test_a_tiny_file_shows_c_for_counts_and_no_estimate(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.csv"
+    rows = ["t,x,y"] + [f"1,{i},{i + 1}" for i in range(6)] + [f"0,{i},{i}" for i in range(12)]
+    tiny.write_text("\n".join(rows) + "\n")
+    result = run(
+        "match-file", str(tiny), "--treatment", "t", "--covariates", "x", "--outcome", "y", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["counts"]["treated"] == "c" and output["counts"]["treated_matched"] == "c"
+    (row,) = output["estimates"]
+    assert row["suppressed"] and row["att"] is None and row["se"] is None

@@ -7,11 +7,18 @@ exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from tf_eval import __version__, config, store, synth
+from tf_eval.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
+from tf_eval.matchfile import match_file
+from tf_eval.outcomes import OUTCOMES
+from tf_eval.results import evaluation_json, file_match_json
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,6 +39,49 @@ def _bounded_int(low: int, high: int):
         return value
 
     return parse
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+def _names(text: str) -> list[str]:
+    """A comma-separated list of column names ('none' or '' for an empty list)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    return [] if names == ["none"] else names
+
+
+def _add_matching_flags(
+    command: argparse.ArgumentParser, exact_help: str, replace_default: bool
+) -> None:
+    command.add_argument(
+        "--ratio",
+        type=_bounded_int(1, MAX_RATIO),
+        default=1,
+        metavar="K",
+        help="comparison units per treated unit (default 1)",
+    )
+    command.add_argument(
+        "--caliper",
+        type=_positive_number,
+        metavar="SD",
+        help="largest score distance, in SDs of the propensity score (default none)",
+    )
+    command.add_argument(
+        "--replace",
+        action=argparse.BooleanOptionalAction,
+        default=replace_default,
+        help="let a comparison unit be matched more than once "
+        f"(default: {'yes' if replace_default else 'no'})",
+    )
+    command.add_argument("--exact", type=_names, metavar="COLS", help=exact_help)
+    command.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _parser() -> _Parser:
@@ -67,6 +117,76 @@ def _parser() -> _Parser:
         metavar="N",
         help=f"random seed (default {config.DEMO_SEED})",
     )
+    estimate = commands.add_parser(
+        "estimate",
+        help="match supported families to comparison families and estimate the effects",
+        description="Difference-in-differences estimates of the programme's effect on each "
+        "outcome, on families matched by propensity score (design.md section 4), beside the "
+        "naive before/after change and a placebo check. Counts are disclosure-controlled.",
+    )
+    estimate.add_argument(
+        "--db",
+        metavar="PATH",
+        help=f"store file (default: ${config.DB_ENV_VAR}, else data/tf_eval.duckdb)",
+    )
+    estimate.add_argument(
+        "--outcome",
+        action="append",
+        choices=list(OUTCOMES),
+        metavar="KEY",
+        help=f"outcome to estimate, repeatable (default all: {', '.join(OUTCOMES)})",
+    )
+    estimate.add_argument("--la", metavar="CODE", help="only families in this local authority")
+    estimate.add_argument(
+        "--cohort",
+        type=_bounded_int(1900, 2100),
+        metavar="YEAR",
+        help="only families identified in this year",
+    )
+    estimate.add_argument(
+        "--follow-up-months",
+        type=int,
+        choices=config.FOLLOW_UP_MONTHS,
+        default=config.FOLLOW_UP_MONTHS[0],
+        metavar="N",
+        help="months of follow-up after the index date: 12 (default) or 24",
+    )
+    _add_matching_flags(
+        estimate,
+        f"match exactly on these, comma-separated, from {', '.join(EXACT_KEYS)}; "
+        "'none' for no exact matching (default la_code,index_quarter)",
+        replace_default=AnalysisSpec.replace,
+    )
+    flat = commands.add_parser(
+        "match-file",
+        help="the same matching on a flat analysis file (CSV or Parquet)",
+        description="Propensity-score matching on a file with one row per unit: a 0/1 treatment "
+        "column, covariates (text columns are treated as categories) and outcome columns. The "
+        "effect is the weighted difference in matched means.",
+    )
+    flat.add_argument("file", metavar="FILE", type=Path, help="a .csv or .parquet file")
+    flat.add_argument("--treatment", required=True, metavar="COL", help="the 0/1 treatment column")
+    flat.add_argument(
+        "--covariates",
+        required=True,
+        type=_names,
+        metavar="A,B,C",
+        help="covariates for the propensity score, comma-separated",
+    )
+    flat.add_argument(
+        "--outcome",
+        required=True,
+        type=_names,
+        metavar="COL[,COL]",
+        help="outcome column(s), comma-separated",
+    )
+    flat.add_argument(
+        "--id",
+        metavar="COL",
+        help="unit identifier: rows sharing it form one cluster for standard errors",
+    )
+    # As MatchIt's own default, so a file's results can be set beside R's.
+    _add_matching_flags(flat, "match exactly on these columns, comma-separated", False)
     return parser
 
 
@@ -84,11 +204,87 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _p(value: float) -> str:
+    return "p<0.001" if value < 0.001 else f"p={value:.3f}"
+
+
+def _print_estimates(result: dict) -> None:
+    """A plain-text summary for a person at a terminal (the JSON has everything)."""
+    counts = result["counts"]
+    print(
+        f"Matched {counts['treated_matched']} of {counts['treated']} treated units with "
+        f"{counts['comparison_matched']} of {counts['comparison_pool']} comparison units."
+    )
+    naive = {row["outcome"]: row for row in result.get("naive", [])}
+    for row in result["estimates"]:
+        if row["suppressed"]:
+            print(f"{row['outcome']:>13}: withheld ({row['reason']})")
+            continue
+        line = (
+            f"{row['outcome']:>13}: {row['att']:+.4f} "
+            f"(95% CI {row['ci_low']:+.4f} to {row['ci_high']:+.4f}, {_p(row['p_value'])})"
+        )
+        if row["outcome"] in naive and not naive[row["outcome"]]["suppressed"]:
+            line += f"; naive before/after {naive[row['outcome']]['att']:+.4f}"
+        print(line)
+
+
+def _emit(result: dict, as_json: bool) -> int:
+    if as_json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+    else:
+        _print_estimates(result)
+    return 0
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    spec = AnalysisSpec(
+        outcomes=tuple(dict.fromkeys(args.outcome or OUTCOMES)),
+        ratio=args.ratio,
+        caliper=args.caliper,
+        replace=args.replace,
+        exact=tuple(args.exact) if args.exact is not None else AnalysisSpec.exact,
+        follow_up_months=args.follow_up_months,
+        la=args.la,
+        cohort=args.cohort,
+    )
+    current = store.Store(store.resolve_db_path(args.db))
+    return _emit(evaluation_json(evaluate(current, spec, progress=_print_progress)), args.json)
+
+
+def _match_file(args: argparse.Namespace) -> int:
+    options = {
+        "file": str(args.file),
+        "treatment": args.treatment,
+        "covariates": args.covariates,
+        "outcomes": args.outcome,
+        "id": args.id,
+        "ratio": args.ratio,
+        "caliper": args.caliper,
+        "replace": args.replace,
+        "exact": args.exact or [],
+    }
+    match = match_file(
+        args.file,
+        args.treatment,
+        args.covariates,
+        args.outcome,
+        args.id,
+        args.ratio,
+        args.caliper,
+        args.replace,
+        args.exact,
+    )
+    return _emit(file_match_json(match, options), args.json)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"demo": _demo, "estimate": _estimate, "match-file": _match_file}
     try:
-        return {"demo": _demo}[args.command](args)
-    except store.StoreError as exc:
+        return commands[args.command](args)
+    except (store.StoreError, EvaluationError) as exc:
         print(f"tf-eval: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

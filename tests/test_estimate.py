@@ -1,0 +1,144 @@
+"""The estimates: the shared estimator against a hand-written formula, and the whole evaluation
+against the truth planted in the demo store."""
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from tf_eval import store
+from tf_eval.estimate import AnalysisSpec, EvaluationError, evaluate, weighted_difference
+from tf_eval.outcomes import OUTCOMES
+from tf_eval.results import evaluation_json
+
+
+def _cluster_robust_difference(y, treated, w, groups):
+    """WLS of y on (1, treated) with CR1 cluster-robust variance, written out by hand."""
+    X = np.column_stack([np.ones_like(y), treated.astype(float)])
+    bread = np.linalg.inv(X.T @ (w[:, None] * X))
+    beta = bread @ X.T @ (w * y)
+    scores = X * (w * (y - X @ beta))[:, None]
+    labels = np.unique(groups)
+    meat = sum(np.outer(s, s) for s in (scores[groups == g].sum(0) for g in labels))
+    n, k, g = len(y), X.shape[1], len(labels)
+    variance = bread @ meat @ bread * g / (g - 1) * (n - 1) / (n - k)
+    return beta[1], np.sqrt(variance[1, 1])
+
+
+def test_weighted_difference_is_the_weighted_mean_difference_with_clustered_errors() -> None:
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(40), 3)
+    treated = groups < 20
+    y = rng.normal(size=120) + 0.5 * treated + rng.normal(size=40)[groups]
+    w = rng.uniform(0.5, 2, 40)[groups]
+    w[5] = 0  # an unmatched person takes no part
+    est = weighted_difference("x", y, treated, w, groups)
+    keep = w > 0
+    manual = np.average(y[treated & keep], weights=w[treated & keep]) - np.average(
+        y[~treated & keep], weights=w[~treated & keep]
+    )
+    assert est.att == pytest.approx(manual, abs=1e-12)
+    beta, se = _cluster_robust_difference(y[keep], treated[keep], w[keep], groups[keep])
+    assert est.att == pytest.approx(beta, abs=1e-12)
+    assert est.se == pytest.approx(se, rel=1e-9)
+    assert est.ci_low < est.att < est.ci_high
+    assert (est.families_treated, est.families_comparison, est.df_resid) == (20, 20, 39)
+    assert (est.n_treated, est.n_comparison) == (59, 60)
+
+
+@pytest.fixture(scope="module")
+def demo_evaluation(default_demo_db: Path):
+    return evaluate(store.Store(default_demo_db), AnalysisSpec())
+
+
+def _truth(path: Path) -> dict[str, float]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return dict(con.execute("SELECT outcome, true_att FROM demo_truth").fetchall())
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
+def test_the_matched_estimate_covers_the_planted_truth(
+    default_demo_db: Path, demo_evaluation, outcome: str
+) -> None:
+    estimate = {e.outcome: e for e in demo_evaluation.estimates}[outcome]
+    truth = _truth(default_demo_db)[outcome]
+    assert estimate.ci_low <= truth <= estimate.ci_high, (estimate, truth)
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
+def test_the_naive_change_overstates_the_benefit_as_the_crisis_predicts(
+    default_demo_db: Path, demo_evaluation, outcome: str
+) -> None:
+    naive = {e.outcome: e for e in demo_evaluation.naive}[outcome]
+    truth = _truth(default_demo_db)[outcome]
+    better = naive.att - truth if OUTCOMES[outcome].good_direction == "up" else truth - naive.att
+    assert better > 0, (naive.att, truth)
+    assert not naive.ci_low <= truth <= naive.ci_high
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
+def test_the_placebo_finds_nothing(demo_evaluation, outcome: str) -> None:
+    placebo = {e.outcome: e for e in demo_evaluation.placebo}[outcome]
+    assert placebo.ci_low <= 0 <= placebo.ci_high
+
+
+def test_matching_balances_the_covariates(demo_evaluation) -> None:
+    balance = demo_evaluation.matching.balance.set_index("covariate")
+    assert (balance["smd_before"].abs() > 0.1).sum() >= 3  # selection on need was real
+    assert (balance["smd_after"].abs() < 0.1).all()
+    counts = demo_evaluation.matching.counts
+    # With replacement (the default) every supported family finds a match.
+    assert counts["treated_matched"] == counts["treated"]
+    assert 0 < counts["comparison_matched"] <= counts["comparison_pool"]
+
+
+def test_the_json_has_four_outcomes_with_intervals_and_only_protected_counts(
+    demo_evaluation,
+) -> None:
+    result = evaluation_json(demo_evaluation)
+    assert set(result) >= {"options", "counts", "balance", "estimates", "disclosure"}
+    assert [row["outcome"] for row in result["estimates"]] == list(OUTCOMES)
+    for row in result["estimates"]:
+        assert not row["suppressed"] and row["ci_low"] < row["att"] < row["ci_high"]
+    counts = [*result["counts"].values()] + [
+        row[k] for row in result["estimates"] for k in ("n_treated", "n_comparison")
+    ]
+    assert all(c == "c" or (isinstance(c, int) and c % 5 == 0 and c >= 10) for c in counts)
+    assert result["balance"][0]["covariate"] == "distance"
+    assert {"la_codeLA01", "la_codeLA08", "cohort2014"} <= {
+        r["covariate"] for r in result["balance"]
+    }
+
+
+def test_a_small_selection_withholds_estimates(default_demo_db: Path) -> None:
+    """One LA, one cohort, with a caliper so tight that few families match."""
+    spec = AnalysisSpec(la="LA08", cohort=2019, caliper=0.001, outcomes=("offending",))
+    result = evaluation_json(evaluate(store.Store(default_demo_db), spec))
+    (row,) = result["estimates"]
+    assert row["suppressed"] and row["att"] is None and "fewer than 10 families" in row["reason"]
+    assert {"item": "estimate:offending", "reason": row["reason"]} in result["disclosure"][
+        "suppressed"
+    ]
+    assert "la_code" in result["dropped_covariates"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"outcomes": ("happiness",)}, "unknown outcome 'happiness'"),
+        ({"covariates": ("shoe_size",)}, "unknown covariate 'shoe_size'"),
+        ({"exact": ("postcode",)}, "cannot match exactly on 'postcode'"),
+        ({"ratio": 0}, "ratio must be between 1 and 10"),
+        ({"caliper": -1.0}, "caliper must be a positive number"),
+        ({"follow_up_months": 18}, "follow-up must be 12 or 24 months"),
+    ],
+)
+def test_a_bad_spec_is_refused_with_a_reason(kwargs: dict, message: str) -> None:
+    with pytest.raises(EvaluationError, match=message):
+        AnalysisSpec(**kwargs)
+
+
+def test_an_unknown_local_authority_is_named(default_demo_db: Path) -> None:
+    with pytest.raises(EvaluationError, match="unknown local authority 'LA99'.*LA01"):
+        evaluate(store.Store(default_demo_db), AnalysisSpec(la="LA99"))

@@ -1,0 +1,93 @@
+"""The engine on a flat analysis file: one row per unit, a 0/1 treatment column, covariates and
+outcome columns (`python -m tf_eval match-file`). Same propensity model, matching and balance as
+the panel; the effect is the weighted difference in matched means of each outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tf_eval.estimate import Estimate, EvaluationError, Matching, match_units, weighted_difference
+
+READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
+
+
+@dataclass(frozen=True)
+class FileMatch:
+    matching: Matching
+    estimates: list[Estimate]
+
+
+def read_analysis_file(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet file as a frame, or a one-line reason it cannot be read."""
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise EvaluationError(f"{path}: unsupported file type (use .csv or .parquet)")
+    if not path.is_file():
+        raise EvaluationError(f"{path}: no such file")
+    try:
+        frame = reader(path)
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EvaluationError(f"{path}: cannot be read ({reason})") from None
+    if frame.empty:
+        raise EvaluationError(f"{path}: has no rows")
+    return frame
+
+
+def _treatment(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    values = frame[column]
+    if values.isna().any():
+        raise EvaluationError(f"{path}: treatment column {column!r} has missing values")
+    if values.dtype == bool:
+        return values.to_numpy()
+    if not pd.api.types.is_numeric_dtype(values) or not values.isin([0, 1]).all():
+        raise EvaluationError(f"{path}: treatment column {column!r} must hold only 0 and 1")
+    return values.to_numpy() == 1
+
+
+def match_file(
+    path: Path,
+    treatment: str,
+    covariates: list[str],
+    outcomes: list[str],
+    id_column: str | None = None,
+    ratio: int = 1,
+    caliper: float | None = None,
+    replace: bool = False,
+    exact: list[str] | None = None,
+) -> FileMatch:
+    """Match and estimate on one file. Rows sharing an `id_column` value are one cluster for the
+    standard errors (e.g. people of one family); without it, each row is its own."""
+    frame = read_analysis_file(path)
+    named = [treatment, *covariates, *outcomes, *(exact or []), *([id_column] if id_column else [])]
+    missing = [c for c in dict.fromkeys(named) if c not in frame.columns]
+    if missing:
+        raise EvaluationError(
+            f"{path}: no column {missing[0]!r} (it has {', '.join(frame.columns)})"
+        )
+    for column in outcomes:
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            raise EvaluationError(f"{path}: outcome column {column!r} is not numeric")
+    treated = _treatment(frame, treatment, path)
+    try:
+        matching = match_units(frame, treated, covariates, exact or [], ratio, caliper, replace)
+    except ValueError as exc:
+        raise EvaluationError(f"{path}: {exc}") from None
+    clusters = frame[id_column].to_numpy() if id_column else np.arange(len(frame))
+    estimates = []
+    for column in outcomes:
+        known = frame[column].notna().to_numpy()
+        estimates.append(
+            weighted_difference(
+                column,
+                frame[column].to_numpy(dtype=float)[known],
+                treated[known],
+                matching.weights[known],
+                clusters[known],
+            )
+        )
+    return FileMatch(matching, estimates)
