@@ -8,9 +8,8 @@ two pre-windows. `weighted_difference` is the one estimator all of them share.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -125,7 +124,6 @@ class Evaluation:
     naive: list[Estimate]  # supported families' own before/after change
     placebo: list[Estimate]  # matched DiD between the placebo window and the pre-window
     excluded: dict[str, int]  # families left out of the panel, by reason
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def weighted_difference(
@@ -204,15 +202,6 @@ def match_units(
 def evaluate(store: Store, spec: AnalysisSpec, progress: Progress | None = None) -> Evaluation:
     """Run the whole evaluation for one spec."""
     report = progress or (lambda fraction, message: None)
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[name] = now - clock
-        clock = now
-
     if spec.la is not None:
         known = store.query("SELECT DISTINCT la_code FROM families ORDER BY 1")["la_code"].tolist()
         if spec.la not in known:
@@ -223,7 +212,6 @@ def evaluate(store: Store, spec: AnalysisSpec, progress: Progress | None = None)
     panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort)
     if panel.families.empty:
         raise EvaluationError("no families in this selection")
-    lap("panel")
     report(0.5, "Fitting propensity scores and matching")
     families = panel.families
     matching = match_units(
@@ -235,7 +223,6 @@ def evaluate(store: Store, spec: AnalysisSpec, progress: Progress | None = None)
         spec.caliper,
         spec.replace,
     )
-    lap("match")
     report(0.7, "Estimating effects")
     by_family = pd.DataFrame(
         {
@@ -247,21 +234,16 @@ def evaluate(store: Store, spec: AnalysisSpec, progress: Progress | None = None)
     estimates, naive, placebo = [], [], []
     for key in spec.outcomes:
         people = panel.people[key].merge(by_family, on="family_id")
-        args = (
-            people["treated"].to_numpy(),
-            people["weight"].to_numpy(),
-            people["family_id"].to_numpy(),
-        )
+        treated, weight, family = (people[c].to_numpy() for c in ("treated", "weight", "family_id"))
         change = (people["post"] - people["pre"]).to_numpy()
-        estimates.append(weighted_difference(key, change, *args))
-        naive.append(
-            weighted_difference(key, change, args[0], np.ones(len(people)), args[2], False)
-        )
-        with_placebo = people["placebo"].notna().to_numpy()
-        placebo_change = (people["pre"] - people["placebo"]).to_numpy()
+        estimates.append(weighted_difference(key, change, treated, weight, family))
+        # Every supported family's own change, matched or not: what a naive report would show.
+        everyone = np.ones(len(people))
+        naive.append(weighted_difference(key, change, treated, everyone, family, contrast=False))
+        has = people["placebo"].notna().to_numpy()
+        earlier = (people["pre"] - people["placebo"]).to_numpy()
         placebo.append(
-            weighted_difference(key, placebo_change[with_placebo], *(a[with_placebo] for a in args))
+            weighted_difference(key, earlier[has], treated[has], weight[has], family[has])
         )
-    lap("estimate")
     report(1.0, "Done")
-    return Evaluation(spec, matching, estimates, naive, placebo, panel.excluded, seconds)
+    return Evaluation(spec, matching, estimates, naive, placebo, panel.excluded)
