@@ -85,7 +85,8 @@ def _counts(table: str, date: str, any_event: bool) -> str:
         FROM ppl p LEFT JOIN {table} r
           ON r.person_id = p.person_id AND r.{date} >= p.w_placebo AND r.{date} < p.w_end
         WHERE {{population}}
-        GROUP BY p.person_id, p.family_id"""
+        GROUP BY p.person_id, p.family_id
+        ORDER BY p.person_id"""
 
 
 def _attendance() -> str:
@@ -102,7 +103,8 @@ def _attendance() -> str:
         FROM ppl p JOIN attendance r
           ON r.person_id = p.person_id AND r.term_start >= p.w_placebo AND r.term_start < p.w_end
         WHERE {{population}}
-        GROUP BY p.person_id, p.family_id"""
+        GROUP BY p.person_id, p.family_id
+        ORDER BY p.person_id"""
 
 
 def _worklessness() -> str:
@@ -127,9 +129,12 @@ def _worklessness() -> str:
             FROM benefit_spells
         ) r ON r.person_id = p.person_id AND r.start_date < p.w_end AND r.stop_date > p.w_placebo
         WHERE {{population}}
-        GROUP BY p.person_id, p.family_id"""
+        GROUP BY p.person_id, p.family_id
+        ORDER BY p.person_id"""
 
 
+# Every measure comes back in person order: DuckDB's parallel GROUP BY returns rows in any order,
+# and the same selection must give the same output to the last digit (design.md section 5).
 _MEASURES = {
     "attendance": _attendance(),
     "offending": _counts("offences", "offence_date", any_event=True),
