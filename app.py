@@ -14,5 +14,6 @@ st.set_page_config(page_title="tf-eval", page_icon=":material/family_restroom:",
 navigation = st.navigation(
     [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True)]
 )
+ui.check_disclosure_rules()
 ui.ensure_store(ui.db_path())
 navigation.run()

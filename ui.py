@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from tf_eval import config, store, synth
+from tf_eval import audit, config, disclosure, store, synth
 from tf_eval.overview import Overview, overview
 
 
@@ -21,6 +21,15 @@ def db_path() -> Path:
 def _build_lock() -> threading.Lock:
     """One lock for every session, so two first visitors do not both build the demo."""
     return threading.Lock()
+
+
+def check_disclosure_rules() -> None:
+    """A bad disclosure config stops the dashboard before it shows anything."""
+    try:
+        disclosure.current_rules()
+    except disclosure.DisclosureConfigError as exc:
+        st.error(f"Disclosure settings cannot be used: {exc}", icon=":material/gpp_bad:")
+        st.stop()
 
 
 def ensure_store(path: Path) -> None:
@@ -71,9 +80,16 @@ def get_store() -> store.Store:
         st.stop()
 
 
+def _audited(output: str, path: str, suppressed) -> None:
+    """Every suppression is logged; until sign-in lands the dashboard's user is 'dashboard'."""
+    audit.record_suppressions(Path(path), output, suppressed, "dashboard", "viewer")
+
+
 @st.cache_data(show_spinner="Counting families and records...")
 def _overview(path: str, modified: int) -> Overview:
-    return overview(_open_store(path, modified))
+    summary = overview(_open_store(path, modified))
+    _audited("overview", path, summary.by_la_cohort.suppressed + summary.coverage.suppressed)
+    return summary
 
 
 def get_overview() -> Overview:

@@ -4,7 +4,6 @@ import streamlit as st
 
 import ui
 from tf_eval import charts
-from tf_eval.disclosure import RULE_NOTE, count_label, protected_total
 
 summary = ui.get_overview()
 source = charts.data_source(summary.description)
@@ -19,16 +18,16 @@ if summary.description.get("kind") == "demo":
     )
 
 table = summary.by_la_cohort
-if table.empty:
+if table.frame.empty:
     st.info("The store holds no families yet. Load agency extracts or build the demo store.")
     st.stop()
 
 left, middle, right, last = st.columns(4)
-left.metric("Families identified", f"{protected_total(table['families']):,}")
-middle.metric("People in those families", f"{protected_total(table['people']):,}")
-right.metric("Families attached to support", f"{protected_total(table['supported']):,}")
-last.metric("Local authorities", f"{table['la_code'].nunique()}")
-st.caption(RULE_NOTE)
+left.metric("Families identified", f"{table.total('families'):,}")
+middle.metric("People in those families", f"{table.total('people'):,}")
+right.metric("Families attached to support", f"{table.total('supported'):,}")
+last.metric("Local authorities", f"{table.frame['la_code'].nunique()}")
+st.caption(table.note())
 
 st.subheader("Who is in the store")
 measure = st.radio(
@@ -47,9 +46,5 @@ st.subheader("What the records cover")
 st.plotly_chart(charts.coverage_chart(summary.coverage, source), width="stretch")
 
 with st.expander("The numbers behind these charts"):
-    shown = table.copy()
-    for column in ("families", "people", "supported"):
-        shown[column] = shown[column].map(count_label)
-    st.dataframe(shown, hide_index=True, width="stretch")
-    coverage = summary.coverage.assign(records=summary.coverage["records"].map(count_label))
-    st.dataframe(coverage, hide_index=True, width="stretch")
+    st.dataframe(table.labels(), hide_index=True, width="stretch")
+    st.dataframe(summary.coverage.labels(), hide_index=True, width="stretch")

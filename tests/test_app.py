@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tf_eval import config
+from tf_eval import config, disclosure
 
 APP = str(config.PROJECT_ROOT / "app.py")
 
@@ -46,6 +46,7 @@ def test_overview_renders_with_titled_charts(app: AppTest) -> None:
     for figure in _figures(app):
         footnote = figure["layout"]["annotations"][-1]["text"]
         assert "SYNTHETIC" in footnote and "rounded to the nearest 5" in footnote
+        assert "suppressed." in footnote  # how many, or that nothing was
 
 
 def test_demo_data_is_labelled_synthetic(app: AppTest) -> None:
@@ -88,3 +89,20 @@ def test_first_run_builds_the_demo_store_with_progress(tmp_path: Path, monkeypat
     assert any("Synthetic demo store ready" in toast.value for toast in at.toast)
     assert not at.info, "the building notice is cleared once the store is ready"
     assert len(at.get("plotly_chart")) == 2
+
+
+def test_a_bad_disclosure_config_stops_the_dashboard(
+    demo_db: Path, tmp_path: Path, monkeypatch
+) -> None:
+    bad = tmp_path / "disclosure.toml"
+    bad.write_text("[disclosure]\ncount_rounding = 0\n")
+    monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
+    monkeypatch.setenv(config.DISCLOSURE_CONFIG_ENV_VAR, str(bad))
+    disclosure.current_rules.cache_clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=30).run()
+    finally:
+        disclosure.current_rules.cache_clear()
+    assert not at.exception
+    assert "count_rounding must be a whole number" in at.error[0].value
+    assert not at.get("plotly_chart") and not at.metric

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from tests.test_synth import DEMO_SOURCES
-from tf_eval import config, store
+from tf_eval import audit, config, store
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -268,6 +268,8 @@ def test_match_file_on_lalonde_reports_matchit_balance(tmp_path: Path) -> None:
         "re78",
         "--id",
         "id",
+        "--db",
+        str(tmp_path / "audit-only.duckdb"),
         "--json",
     )
     assert result.returncode == 0, result.stderr
@@ -290,11 +292,33 @@ def test_a_tiny_file_shows_c_for_counts_and_no_estimate(tmp_path: Path) -> None:
     tiny = tmp_path / "tiny.csv"
     rows = ["t,x,y"] + [f"1,{i},{i + 1}" for i in range(6)] + [f"0,{i},{i}" for i in range(12)]
     tiny.write_text("\n".join(rows) + "\n")
+    db = tmp_path / "audit-only.duckdb"
     result = run(
-        "match-file", str(tiny), "--treatment", "t", "--covariates", "x", "--outcome", "y", "--json"
+        "match-file",
+        str(tiny),
+        "--treatment",
+        "t",
+        "--covariates",
+        "x",
+        "--outcome",
+        "y",
+        "--db",
+        str(db),
+        "--json",
     )
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     assert output["counts"]["treated"] == "c" and output["counts"]["treated_matched"] == "c"
     (row,) = output["estimates"]
     assert row["suppressed"] and row["att"] is None and row["se"] is None
+    assert row["n_treated"] == "c" and row["families_treated"] == "c"
+    # Balance describes a group of 6: withheld too.
+    assert all(b["smd_before"] is None and b["smd_after"] is None for b in output["balance"])
+    # Every suppression listed in the output is in the audit log, with its reason.
+    listed = output["disclosure"]["suppressed"]
+    assert {"estimate:y", "counts:units[group=treated]"} <= {s["item"] for s in listed}
+    logged = audit.read(db)
+    assert len(logged) == len(listed) and set(logged["action"]) == {"suppressed"}
+    details = [json.loads(d) for d in logged["detail"]]
+    assert [d["item"] for d in details] == [s["item"] for s in listed]
+    assert all(d["output"] == "match-file" and d["reason"] for d in details)

@@ -11,7 +11,7 @@ from tf_eval import store
 from tf_eval.estimate import AnalysisSpec, EvaluationError, evaluate, weighted_difference
 from tf_eval.outcomes import OUTCOMES
 from tf_eval.panel import build_panel
-from tf_eval.results import evaluation_json
+from tf_eval.results import safe_evaluation, to_json
 
 
 def _cluster_robust_difference(y, treated, w, groups):
@@ -119,7 +119,7 @@ def test_matching_balances_the_covariates(demo_evaluation) -> None:
 def test_the_json_has_four_outcomes_with_intervals_and_only_protected_counts(
     demo_evaluation,
 ) -> None:
-    result = evaluation_json(demo_evaluation)
+    result = to_json(safe_evaluation(demo_evaluation))
     assert set(result) >= {"options", "counts", "balance", "estimates", "disclosure"}
     assert [row["outcome"] for row in result["estimates"]] == list(OUTCOMES)
     for row in result["estimates"]:
@@ -137,12 +137,12 @@ def test_the_json_has_four_outcomes_with_intervals_and_only_protected_counts(
 def test_a_small_selection_withholds_estimates(default_demo_db: Path) -> None:
     """One LA, one cohort, with a caliper so tight that few families match."""
     spec = AnalysisSpec(la="LA08", cohort=2019, caliper=0.001, outcomes=("offending",))
-    result = evaluation_json(evaluate(store.Store(default_demo_db), spec))
+    result = to_json(safe_evaluation(evaluate(store.Store(default_demo_db), spec)))
     (row,) = result["estimates"]
     assert row["suppressed"] and row["att"] is None and "fewer than 10 families" in row["reason"]
-    assert {"item": "estimate:offending", "reason": row["reason"]} in result["disclosure"][
-        "suppressed"
-    ]
+    assert {"item": "estimate:offending", "rule": "estimate", "reason": row["reason"]} in result[
+        "disclosure"
+    ]["suppressed"]
     assert "la_code" in result["dropped_covariates"]
 
 

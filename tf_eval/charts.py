@@ -1,4 +1,5 @@
-"""Plotly figures for the dashboard and reports, built only from protected tables.
+"""Plotly figures for the dashboard and reports, built only from the disclosure gate's safe objects
+(each function refuses anything else), each with the gate's note on what it suppressed.
 
 One look for every chart: a colour-blind-safe palette (Okabe-Ito), a title that says what the
 chart shows, axis titles with units, and a footnote naming the data source and disclosure rule.
@@ -6,11 +7,10 @@ chart shows, axis titles with units, and a footnote naming the data source and d
 
 from __future__ import annotations
 
-import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tf_eval.disclosure import RULE_NOTE, count_label
+from tf_eval.disclosure import Safe, SafeTable
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -35,7 +35,13 @@ def data_source(description: dict[str, str]) -> str:
     return "Linked agency records"
 
 
-def _finish(fig: go.Figure, title: str, source: str, height: int) -> go.Figure:
+def _require(value: object, kind: type[Safe]) -> None:
+    """Charts draw only what passed the gate: a raw DataFrame is a programming error."""
+    if not isinstance(value, kind):
+        raise TypeError(f"charts take a {kind.__name__} from tf_eval.disclosure, not {type(value)}")
+
+
+def _finish(fig: go.Figure, title: str, source: str, height: int, safe: Safe) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 18}},
         font={"family": FONT, "size": 13},
@@ -45,7 +51,7 @@ def _finish(fig: go.Figure, title: str, source: str, height: int) -> go.Figure:
         margin={"l": 80, "r": 30, "t": 70, "b": 130},
     )
     fig.add_annotation(  # below the x-axis title, a fixed distance in pixels
-        text=f"Source: {source}.<br>{RULE_NOTE}",
+        text=f"Source: {source}.<br>{safe.note()}",
         xref="paper",
         yref="paper",
         x=0,
@@ -60,12 +66,13 @@ def _finish(fig: go.Figure, title: str, source: str, height: int) -> go.Figure:
     return fig
 
 
-def la_cohort_heatmap(table: pd.DataFrame, measure: str, source: str) -> go.Figure:
-    """Protected counts (`measure` of `table`) by local authority and cohort year, with each
-    cell's number written on it; suppressed cells are blank and marked 'c'."""
-    grid = table.pivot(index="la_code", columns="cohort", values=measure)
+def la_cohort_heatmap(table: SafeTable, measure: str, source: str) -> go.Figure:
+    """Safe counts (`measure` of `table`) by local authority and cohort year, with each cell's
+    number written on it; suppressed cells are blank and marked with the suppressed mark."""
+    _require(table, SafeTable)
+    grid = table.frame.pivot(index="la_code", columns="cohort", values=measure)
     values = grid.astype("float64")
-    labels = grid.apply(lambda column: column.map(count_label))
+    labels = grid.apply(lambda column: column.map(table.count_label))
     fig = go.Figure(
         go.Heatmap(
             z=values.to_numpy(),
@@ -82,11 +89,14 @@ def la_cohort_heatmap(table: pd.DataFrame, measure: str, source: str) -> go.Figu
     fig.update_xaxes(title="Cohort (year the family was identified)", type="category")
     fig.update_yaxes(title="Local authority", autorange="reversed", type="category")
     height = 170 + 42 * len(grid.index)
-    return _finish(fig, f"{measure.capitalize()} by local authority and cohort", source, height)
+    title = f"{measure.capitalize()} by local authority and cohort"
+    return _finish(fig, title, source, height, table)
 
 
-def coverage_chart(coverage: pd.DataFrame, source: str) -> go.Figure:
+def coverage_chart(safe: SafeTable, source: str) -> go.Figure:
     """Records per calendar year for each source, one small panel per source (own scale)."""
+    _require(safe, SafeTable)
+    coverage = safe.frame
     sources = [s for s in SOURCE_LABELS if s in set(coverage["source"])]
     fig = make_subplots(
         rows=len(sources),
@@ -101,7 +111,7 @@ def coverage_chart(coverage: pd.DataFrame, source: str) -> go.Figure:
             go.Bar(
                 x=part["year"].astype(str),
                 y=part["records"].astype("float64"),
-                text=part["records"].map(count_label),
+                text=part["records"].map(safe.count_label),
                 marker_color=PALETTE[row - 1],
                 name=SOURCE_LABELS[name],
                 hovertemplate="%{x}: %{text} records<extra></extra>",
@@ -112,4 +122,4 @@ def coverage_chart(coverage: pd.DataFrame, source: str) -> go.Figure:
         )
         fig.update_yaxes(title_text="records", rangemode="tozero", row=row, col=1)
     fig.update_xaxes(title_text="Calendar year", type="category", row=len(sources), col=1)
-    return _finish(fig, "Records per year by source", source, 150 + 150 * len(sources))
+    return _finish(fig, "Records per year by source", source, 150 + 150 * len(sources), safe)

@@ -7,6 +7,7 @@ exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import math
 import sys
@@ -14,11 +15,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tf_eval import __version__, config, store, synth
+from tf_eval import __version__, audit, config, disclosure, store, synth
 from tf_eval.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
 from tf_eval.matchfile import match_file
 from tf_eval.outcomes import OUTCOMES
-from tf_eval.results import evaluation_json, file_match_json
+from tf_eval.results import SafeResults, safe_evaluation, safe_file_match, to_json
+
+_DB_HELP = f"store file (default: ${config.DB_ENV_VAR}, else data/tf_eval.duckdb)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,11 +101,7 @@ def _parser() -> _Parser:
         "records) with planted effects; the true effects go in table demo_truth. Replaces an "
         "earlier demo store at the same path, never a store holding loaded data.",
     )
-    demo.add_argument(
-        "--db",
-        metavar="PATH",
-        help=f"store file (default: ${config.DB_ENV_VAR}, else data/tf_eval.duckdb)",
-    )
+    demo.add_argument("--db", metavar="PATH", help=_DB_HELP)
     demo.add_argument(
         "--families",
         type=_bounded_int(1, 5_000_000),
@@ -124,11 +123,7 @@ def _parser() -> _Parser:
         "outcome, on families matched by propensity score (design.md section 4), beside the "
         "naive before/after change and a placebo check. Counts are disclosure-controlled.",
     )
-    estimate.add_argument(
-        "--db",
-        metavar="PATH",
-        help=f"store file (default: ${config.DB_ENV_VAR}, else data/tf_eval.duckdb)",
-    )
+    estimate.add_argument("--db", metavar="PATH", help=_DB_HELP)
     estimate.add_argument(
         "--outcome",
         action="append",
@@ -165,6 +160,9 @@ def _parser() -> _Parser:
         "effect is the weighted difference in matched means.",
     )
     flat.add_argument("file", metavar="FILE", type=Path, help="a .csv or .parquet file")
+    flat.add_argument(
+        "--db", metavar="PATH", help="store whose audit log records this run (" + _DB_HELP + ")"
+    )
     flat.add_argument("--treatment", required=True, metavar="COL", help="the 0/1 treatment column")
     flat.add_argument(
         "--covariates",
@@ -229,7 +227,10 @@ def _print_estimates(result: dict) -> None:
         print(line)
 
 
-def _emit(result: dict, as_json: bool) -> int:
+def _release(results: SafeResults, output: str, db: Path, as_json: bool) -> int:
+    """Log what the gate suppressed, then print: nothing is released without its audit record."""
+    audit.record_suppressions(db, output, results.suppressed, getpass.getuser(), "cli")
+    result = to_json(results)
     if as_json:
         json.dump(result, sys.stdout, indent=2)
         print()
@@ -249,8 +250,18 @@ def _estimate(args: argparse.Namespace) -> int:
         la=args.la,
         cohort=args.cohort,
     )
-    current = store.Store(store.resolve_db_path(args.db))
-    return _emit(evaluation_json(evaluate(current, spec, progress=_print_progress)), args.json)
+    path = store.resolve_db_path(args.db)
+    current = store.Store(path)
+    try:
+        evaluation = evaluate(current, spec, progress=_print_progress)
+    except disclosure.SelectionRefused as exc:
+        audit.append(
+            path, getpass.getuser(), "cli", "refused", [{"output": "estimate", "reason": str(exc)}]
+        )
+        raise
+    finally:
+        current.close()
+    return _release(safe_evaluation(evaluation), "estimate", path, args.json)
 
 
 def _match_file(args: argparse.Namespace) -> int:
@@ -276,15 +287,25 @@ def _match_file(args: argparse.Namespace) -> int:
         args.replace,
         args.exact,
     )
-    return _emit(file_match_json(match, options), args.json)
+    path = store.resolve_db_path(args.db)
+    return _release(safe_file_match(match, options), "match-file", path, args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {"demo": _demo, "estimate": _estimate, "match-file": _match_file}
     try:
+        disclosure.current_rules()  # a bad disclosure config stops every command at the start
         return commands[args.command](args)
-    except (store.StoreError, EvaluationError) as exc:
+    except disclosure.SelectionRefused as exc:
+        print(f"tf-eval: refused: {exc}", file=sys.stderr)
+        return 1
+    except (
+        store.StoreError,
+        EvaluationError,
+        disclosure.DisclosureConfigError,
+        audit.AuditError,
+    ) as exc:
         print(f"tf-eval: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

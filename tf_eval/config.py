@@ -31,11 +31,23 @@ DEMO_SEED = 2014
 # progress bar. Part of the generator's definition: changing it changes the data for a seed.
 DEMO_BATCH_FAMILIES = 10_000
 
-# Disclosure floors (design.md section 5). The full gate and its config file come with the
-# disclosure issue; until then the 10-5 helper reads these.
-COUNT_THRESHOLD = 10
-COUNT_ROUNDING = 5
+# Disclosure-control defaults (design.md section 5). tf_eval.disclosure.Rules holds the rules in
+# force; a deployment overrides them in one TOML file ([disclosure] table): the file named by
+# TF_EVAL_DISCLOSURE_CONFIG, else disclosure.toml in the project (missing = these defaults).
+DISCLOSURE_CONFIG_ENV_VAR = "TF_EVAL_DISCLOSURE_CONFIG"
+DEFAULT_DISCLOSURE_CONFIG = PROJECT_ROOT / "disclosure.toml"
+COUNT_THRESHOLD = 10  # counts of 1-9 are suppressed ...
+COUNT_ROUNDING = 5  # ... and every other count rounded to the nearest 5
 SUPPRESSED_MARK = "c"
-# An estimate is shown only with this many families in each matched arm and residual df.
-ESTIMATE_MIN_FAMILIES = 10
-ESTIMATE_MIN_DF = 10
+PROPORTION_MIN = 10  # a 0/1 rate needs this many people with and without the outcome
+DOMINANCE_N = 2  # a magnitude is suppressed when its 2 largest contributors ...
+DOMINANCE_K = 0.9  # ... make up 90% or more of the total,
+P_RATIO = 0.1  # or the rest sums to under 10% of the largest contributor
+ESTIMATE_MIN_FAMILIES = 10  # an estimate needs this many families in each group compared
+ESTIMATE_MIN_DF = 10  # and this many residual degrees of freedom
+SELECTION_MIN_FAMILIES = 50  # a selection needs this many supported and comparison families
+HISTOGRAM_MIN_BIN = 10  # bins below this are merged or suppressed
+
+# The audit trail: an append-only DuckDB file beside the store (`<store>.audit.duckdb`), so that
+# a purge or a demo rebuild never touches it and a refused load leaves the store's bytes alone.
+AUDIT_SUFFIX = ".audit.duckdb"

@@ -1,66 +1,500 @@
-"""Disclosure control (design.md section 5): the ONS 10-5 rule for counts, and the floor under
-which an estimate is withheld.
+"""The disclosure-control gate (design.md section 5): the only way an aggregate leaves the engine.
 
-A first helper: counts of 1-9 are suppressed and every other count is rounded to the nearest 5;
-totals are computed from the protected cells, never from the exact ones. The full gate (safe
-objects, magnitudes, differencing, the audit of suppressions) builds on this.
+Raw aggregates (exact counts, per-person values, estimates with exact group sizes) go in; *safe
+objects* come out, each carrying the values that may be shown and the list of what was
+suppressed and why. Charts, pages, exports and the CLI accept only safe objects. A safe object
+can be made only here: its constructor demands a private token, so building one elsewhere fails
+loudly rather than quietly skipping the rules (tests/test_architecture.py checks the rest).
+
+The rules and their defaults (ONS 10-5 rule, ACRO's threshold, dominance and p-ratio checks,
+OpenSAFELY's totals from protected cells) live in `Rules`; a deployment can change them in one
+TOML file (`disclosure.toml`, or the file named by TF_EVAL_DISCLOSURE_CONFIG).
 """
 
 from __future__ import annotations
 
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
 from tf_eval import config
 
-RULE_NOTE = (
-    f"Counts are rounded to the nearest {config.COUNT_ROUNDING}; counts of 1-"
-    f"{config.COUNT_THRESHOLD - 1} are suppressed (shown as {config.SUPPRESSED_MARK}); totals are "
-    "sums of the rounded, unsuppressed cells."
-)
+_GATE = object()  # the private token: only this module can construct safe objects
 
 
-def protect_counts(counts: pd.Series) -> pd.Series:
-    """Apply the 10-5 rule: a nullable integer series where <NA> marks a suppressed cell."""
-    exact = counts.astype("int64")
+class DisclosureConfigError(ValueError):
+    """The disclosure config file cannot be used; the message names the file and the setting."""
+
+
+class SelectionRefused(ValueError):
+    """A selection too small to show anything about without risking disclosure by differencing."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The disclosure rules in force, each validated so a bad config fails at start-up."""
+
+    count_threshold: int = config.COUNT_THRESHOLD  # counts 1..threshold-1 are suppressed
+    count_rounding: int = config.COUNT_ROUNDING  # other counts rounded to a multiple of this
+    suppressed_mark: str = config.SUPPRESSED_MARK
+    proportion_min: int = config.PROPORTION_MIN  # people on each side of a 0/1 rate
+    dominance_n: int = config.DOMINANCE_N  # the n largest contributors ...
+    dominance_k: float = config.DOMINANCE_K  # ... must be below this share of the total
+    p_ratio: float = config.P_RATIO  # total minus the two largest >= this share of the largest
+    estimate_min_families: int = config.ESTIMATE_MIN_FAMILIES  # per matched arm
+    estimate_min_df: int = config.ESTIMATE_MIN_DF
+    selection_min_families: int = config.SELECTION_MIN_FAMILIES  # differencing floor per arm
+    histogram_min_bin: int = config.HISTOGRAM_MIN_BIN
+
+    def __post_init__(self) -> None:
+        for name in (
+            "count_threshold",
+            "count_rounding",
+            "proportion_min",
+            "dominance_n",
+            "estimate_min_families",
+            "estimate_min_df",
+            "selection_min_families",
+            "histogram_min_bin",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise DisclosureConfigError(f"{name} must be a whole number >= 1, not {value!r}")
+        for name, low, high in (("dominance_k", 0, 1), ("p_ratio", 0, 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise DisclosureConfigError(f"{name} must be a number, not {value!r}")
+            if not low < value <= high:
+                raise DisclosureConfigError(f"{name} must be above {low} and at most {high}")
+        if not isinstance(self.suppressed_mark, str) or not self.suppressed_mark.strip():
+            raise DisclosureConfigError("suppressed_mark must be a non-empty string")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def load_rules(path: Path | None = None) -> Rules:
+    """The rules from a TOML file's [disclosure] table (defaults for what it leaves out). A
+    missing default file means the defaults; a named file that is missing is an error."""
+    named = path or os.environ.get(config.DISCLOSURE_CONFIG_ENV_VAR)
+    file = Path(named) if named else config.DEFAULT_DISCLOSURE_CONFIG
+    if not file.exists():
+        if named:
+            raise DisclosureConfigError(f"disclosure config {file} does not exist")
+        return Rules()
+    try:
+        table = tomllib.loads(file.read_text(encoding="utf-8")).get("disclosure", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DisclosureConfigError(f"{file}: not valid TOML ({exc})") from None
+    known = {f.name for f in fields(Rules)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise DisclosureConfigError(
+            f"{file}: unknown setting {unknown[0]!r} in [disclosure] "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    try:
+        return Rules(**table)
+    except DisclosureConfigError as exc:
+        raise DisclosureConfigError(f"{file}: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def current_rules() -> Rules:
+    """The rules in force for this process (read once)."""
+    return load_rules()
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """One thing that was not shown, the rule that withheld it, and why."""
+
+    item: str
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Safe:
+    """What every safe object carries: the rules applied and what was suppressed."""
+
+    rules: Rules
+    suppressed: tuple[Suppression, ...]
+    _token: object = field(repr=False, compare=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self._token is not _GATE:
+            raise TypeError(
+                f"{type(self).__name__} objects are made only by tf_eval.disclosure's functions"
+            )
+
+    def note(self) -> str:
+        """The disclosure note for under a figure: the rule that applied and what it withheld."""
+        n = len(self.suppressed)
+        withheld = "nothing was suppressed" if n == 0 else f"{n} value{'s' * (n != 1)} suppressed"
+        return f"{self.rule_text()} Here {withheld}."
+
+    def rule_text(self) -> str:
+        r = self.rules
+        return (
+            f"Disclosure control: counts rounded to the nearest {r.count_rounding}, counts of "
+            f"1-{r.count_threshold - 1} suppressed ({r.suppressed_mark}), totals summed from "
+            "shown cells."
+        )
+
+
+@dataclass(frozen=True)
+class SafeTable(Safe):
+    """A table whose count columns passed the 10-5 rule (nullable integers, <NA> = suppressed)
+    and whose value columns passed the group-size and dominance rules (NaN = suppressed)."""
+
+    frame: pd.DataFrame
+    counts: tuple[str, ...]
+    values: tuple[str, ...] = ()
+
+    def table(self) -> pd.DataFrame:
+        """A copy to plot or export (suppressed cells are <NA>/NaN)."""
+        return self.frame.copy()
+
+    def labels(self) -> pd.DataFrame:
+        """A copy with every count written as people read it: '1,235' or the suppressed mark."""
+        shown = self.frame.copy()
+        for column in self.counts:
+            shown[column] = shown[column].map(self.count_label)
+        return shown
+
+    def total(self, column: str) -> int:
+        """A total summed from the shown cells, so it reveals nothing they do not."""
+        if column not in self.counts:
+            raise KeyError(f"{column!r} is not a count column")
+        return int(self.frame[column].sum(skipna=True))
+
+    def count_label(self, value: object) -> str:
+        return self.rules.suppressed_mark if pd.isna(value) else f"{int(value):,}"
+
+    def shown(self, column: str) -> list[int | str]:
+        """A count column as machine-readable output writes it: ints, or the suppressed mark."""
+        if column not in self.counts:
+            raise KeyError(f"{column!r} is not a count column")
+        mark = self.rules.suppressed_mark
+        return [mark if pd.isna(v) else int(v) for v in self.frame[column]]
+
+
+@dataclass(frozen=True)
+class SafeEstimate(Safe):
+    """An effect estimate that may be shown, or the reason it may not (every number None)."""
+
+    outcome: str
+    att: float | None
+    se: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n_treated: int | str  # people, 10-5 protected
+    n_comparison: int | str
+    families_treated: int | str
+    families_comparison: int | str
+    reason: str | None  # why it was withheld
+
+    @property
+    def withheld(self) -> bool:
+        return self.reason is not None
+
+    def rule_text(self) -> str:
+        r = self.rules
+        return (
+            f"Estimates shown only with at least {r.estimate_min_families} families in each "
+            f"group compared and {r.estimate_min_df} residual degrees of freedom; "
+            + super().rule_text()[len("Disclosure control: ") :]
+        )
+
+
+@dataclass(frozen=True)
+class SafeHistogram(Safe):
+    """Counts in fixed bins (edges chosen by the caller, never from the data's extremes); bins
+    under the floor are merged with a neighbour, and whatever still falls short is suppressed."""
+
+    edges: tuple[float, ...]  # len(counts) + 1, after merging
+    bin_counts: tuple[int | None, ...]  # 10-5 protected; None = suppressed
+
+    def rule_text(self) -> str:
+        return (
+            f"Bins with fewer than {self.rules.histogram_min_bin} units are merged with a "
+            "neighbour or suppressed; " + super().rule_text()[len("Disclosure control: ") :]
+        )
+
+
+# --- counts -------------------------------------------------------------------------------------
+
+
+def _protect(exact: pd.Series, rules: Rules) -> pd.Series:
+    exact = exact.astype("int64")
     if (exact < 0).any():
         raise ValueError("counts cannot be negative")
-    rounded = (exact + config.COUNT_ROUNDING // 2) // config.COUNT_ROUNDING * config.COUNT_ROUNDING
-    small = (exact > 0) & (exact < config.COUNT_THRESHOLD)
+    base = rules.count_rounding
+    rounded = (exact + base // 2) // base * base
+    small = (exact > 0) & (exact < rules.count_threshold)
     return rounded.astype("Int64").mask(small)
 
 
-def protected_total(protected: pd.Series) -> int:
-    """A total derived from protected cells, so it reveals nothing the cells do not."""
-    return int(protected.sum(skipna=True))
+def count_table(
+    frame: pd.DataFrame, counts: list[str], item: str, rules: Rules | None = None
+) -> SafeTable:
+    """Apply the 10-5 rule to every count column of an aggregate table. The other columns are
+    labels (dimension values), passed through. `item` names the output in suppression records."""
+    rules = rules or current_rules()
+    out = frame.copy()
+    suppressed = []
+    keys = [c for c in frame.columns if c not in counts]
+    for column in counts:
+        protected = _protect(frame[column], rules)
+        for i in np.flatnonzero(protected.isna().to_numpy()):
+            where = ", ".join(f"{k}={frame[k].iloc[i]}" for k in keys)
+            suppressed.append(
+                Suppression(
+                    f"{item}:{column}[{where}]",
+                    "threshold",
+                    f"count of 1-{rules.count_threshold - 1}",
+                )
+            )
+        out[column] = protected
+    return SafeTable(rules, tuple(suppressed), out, tuple(counts), _token=_GATE)
 
 
-def protect_count(count: int) -> int | str:
-    """One count under the 10-5 rule, as output shows it: a multiple of 5, or 'c'."""
-    value = protect_counts(pd.Series([count])).iloc[0]
-    return config.SUPPRESSED_MARK if pd.isna(value) else int(value)
+def count(value: int, item: str, rules: Rules | None = None) -> tuple[int | str, list[Suppression]]:
+    """One count as output shows it (a multiple of the rounding base, or the suppressed mark)."""
+    rules = rules or current_rules()
+    shown = _protect(pd.Series([value]), rules).iloc[0]
+    if pd.isna(shown):
+        return rules.suppressed_mark, [
+            Suppression(item, "threshold", f"count of 1-{rules.count_threshold - 1}")
+        ]
+    return int(shown), []
 
 
-def estimate_withheld(arm_families: list[int], df_resid: int) -> str | None:
-    """Why an estimate may not be shown (too few families in one of the groups it compares, or
-    too few residual degrees of freedom), or None when it may."""
-    if min(arm_families) < config.ESTIMATE_MIN_FAMILIES:
-        return f"fewer than {config.ESTIMATE_MIN_FAMILIES} families in a matched group"
-    if df_resid < config.ESTIMATE_MIN_DF:
-        return f"fewer than {config.ESTIMATE_MIN_DF} residual degrees of freedom"
+# --- rates and magnitudes -----------------------------------------------------------------------
+
+
+def _value_reason(values: np.ndarray, binary: bool, rules: Rules) -> tuple[str, str] | None:
+    """Why a group's mean of per-person `values` may not be shown, or None when it may."""
+    n = values.size
+    if n < rules.count_threshold:
+        return "threshold", f"fewer than {rules.count_threshold} people"
+    if binary:
+        ones = int((values > 0).sum())
+        if min(ones, n - ones) < rules.proportion_min:
+            return "proportion", f"fewer than {rules.proportion_min} people with or without it"
+        return None
+    if np.ptp(values) == 0:  # a mean of 0 (or of 2 for everyone) tells each member's value
+        return "all-same", "every person in the group has the same value"
+    magnitudes = np.sort(np.abs(values))[::-1]
+    total = magnitudes.sum()
+    if magnitudes[: rules.dominance_n].sum() >= rules.dominance_k * total:
+        return "dominance", (
+            f"the {rules.dominance_n} largest contributors make up "
+            f"{rules.dominance_k:.0%} or more of the total"
+        )
+    if total - magnitudes[:2].sum() < rules.p_ratio * magnitudes[0]:
+        return "p-ratio", (
+            f"the rest of the group sums to under {rules.p_ratio:.0%} of the largest contributor"
+        )
     return None
 
 
-def rules() -> dict[str, object]:
-    """The rules in force, for output that must say how it was protected."""
-    return {
-        "count_threshold": config.COUNT_THRESHOLD,
-        "count_rounding": config.COUNT_ROUNDING,
-        "suppressed_mark": config.SUPPRESSED_MARK,
-        "estimate_min_families_per_arm": config.ESTIMATE_MIN_FAMILIES,
-        "estimate_min_residual_df": config.ESTIMATE_MIN_DF,
-    }
+def mean_table(
+    people: pd.DataFrame,
+    by: list[str],
+    value: str,
+    item: str,
+    binary: bool = False,
+    rules: Rules | None = None,
+) -> SafeTable:
+    """Group means of a per-person value (a rate for a 0/1 value, else a magnitude such as A&E
+    visits), each shown only if its group passes the threshold and, for rates, has enough
+    people on each side, or for magnitudes the dominance and p-ratio checks. The group sizes
+    come back as a 10-5 protected count column `people`. A group whose members all have the
+    same value (say, no A&E visit at all) is withheld: its mean would tell each one's value."""
+    rules = rules or current_rules()
+    rows, suppressed = [], []
+    for key, group in people.groupby(by, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        values = group[value].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        why = _value_reason(values, binary, rules)
+        label = ", ".join(f"{k}={v}" for k, v in zip(by, key, strict=True))
+        if why:
+            suppressed.append(Suppression(f"{item}:{value}[{label}]", *why))
+        rows.append(
+            {
+                **dict(zip(by, key, strict=True)),
+                value: math.nan if why else values.mean(),
+                "people": values.size,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=[*by, value, "people"])
+    counted = count_table(frame, ["people"], item, rules)
+    return SafeTable(
+        rules,
+        tuple(suppressed) + counted.suppressed,
+        counted.frame,
+        ("people",),
+        (value,),
+        _token=_GATE,
+    )
 
 
-def count_label(value: object) -> str:
-    """How a protected count is written: '1,234' or 'c'."""
-    return config.SUPPRESSED_MARK if pd.isna(value) else f"{int(value):,}"
+# --- estimates ----------------------------------------------------------------------------------
+
+
+def estimate_reason(
+    arm_families: list[int], df_resid: int, rules: Rules | None = None
+) -> str | None:
+    """Why an estimate may not be shown (too few families in one of the groups it compares, or
+    too few residual degrees of freedom), or None when it may."""
+    rules = rules or current_rules()
+    if min(arm_families) < rules.estimate_min_families:
+        return f"fewer than {rules.estimate_min_families} families in a group compared"
+    if df_resid < rules.estimate_min_df:
+        return f"fewer than {rules.estimate_min_df} residual degrees of freedom"
+    return None
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def safe_estimate(
+    item: str,
+    outcome: str,
+    numbers: dict[str, float],
+    people: tuple[int, int],
+    families: tuple[int, int],
+    compared: bool,
+    df_resid: int,
+    rules: Rules | None = None,
+) -> SafeEstimate:
+    """An estimate (att, se, ci_low, ci_high, p_value in `numbers`) through the gate. `people`
+    and `families` are (treated, comparison); a one-group estimate (compared=False) is judged
+    on its treated families alone and reports no comparison group."""
+    rules = rules or current_rules()
+    arms = [families[0], families[1]] if compared else [families[0]]
+    reason = estimate_reason(arms, df_resid, rules)
+    suppressed = [Suppression(item, "estimate", reason)] if reason else []
+    shown = {}
+    for name, value in zip(
+        ("n_treated", "n_comparison", "families_treated", "families_comparison"),
+        (*people, *families),
+        strict=True,
+    ):
+        shown[name], why = count(value, f"{item}:{name}", rules)
+        suppressed += why
+    keys = ("att", "se", "ci_low", "ci_high", "p_value")
+    return SafeEstimate(
+        rules,
+        tuple(suppressed),
+        outcome,
+        *(None if reason else _finite(numbers[k]) for k in keys),
+        **shown,
+        reason=reason,
+        _token=_GATE,
+    )
+
+
+# --- histograms ---------------------------------------------------------------------------------
+
+
+def histogram(
+    values: np.ndarray, edges: list[float], item: str, rules: Rules | None = None
+) -> SafeHistogram:
+    """Count `values` into the fixed bins `edges` (values outside are clipped into the end
+    bins, so no bin edge reveals an extreme), merge each bin under the floor with its smaller
+    neighbour until every bin reaches it, then apply the 10-5 rule. If even one bin holding
+    everything is under the floor, the whole histogram is suppressed."""
+    rules = rules or current_rules()
+    edges_list = [float(e) for e in edges]
+    if len(edges_list) < 2 or any(b <= a for a, b in zip(edges_list, edges_list[1:], strict=False)):
+        raise ValueError("histogram edges must be at least two increasing numbers")
+    clipped = np.clip(np.asarray(values, dtype=float), edges_list[0], edges_list[-1])
+    exact = list(np.histogram(clipped, bins=edges_list)[0].astype(int))
+    floor = rules.histogram_min_bin
+    while len(exact) > 1 and any(0 < c < floor for c in exact):
+        i = next(j for j, c in enumerate(exact) if 0 < c < floor)
+        left = exact[i - 1] if i > 0 else None
+        right = exact[i + 1] if i + 1 < len(exact) else None
+        j = i - 1 if right is None or (left is not None and left <= right) else i + 1
+        low, high = min(i, j), max(i, j)
+        exact[low : high + 1] = [exact[low] + exact[high]]
+        del edges_list[high]
+    shown, suppressed = [], []
+    for k, c in enumerate(exact):
+        value, why = count(c, f"{item}:bin[{edges_list[k]:g},{edges_list[k + 1]:g})", rules)
+        if 0 < c < floor and not why:  # the floor can exceed the count threshold
+            why = [Suppression(f"{item}:bin{k}", "histogram", f"bin of fewer than {floor}")]
+            value = rules.suppressed_mark
+        shown.append(None if value == rules.suppressed_mark else int(value))
+        suppressed += why
+    return SafeHistogram(rules, tuple(suppressed), tuple(edges_list), tuple(shown), _token=_GATE)
+
+
+# --- differencing -------------------------------------------------------------------------------
+
+# The only dimensions a user may filter on (design.md section 5).
+FILTER_DIMENSIONS = ("la", "cohort", "family_type", "outcome")
+
+
+def check_selection(
+    filters: dict[str, object],
+    treated_families: int,
+    comparison_families: int,
+    rules: Rules | None = None,
+) -> None:
+    """Refuse a selection that filters on anything but the whitelisted dimensions, or whose
+    treated or comparison group is under the floor: two such selections differing by a few
+    families would let someone work out figures about those families by subtraction."""
+    rules = rules or current_rules()
+    unknown = [k for k, v in filters.items() if v is not None and k not in FILTER_DIMENSIONS]
+    if unknown:
+        raise SelectionRefused(
+            f"cannot filter on {unknown[0]!r}: only {', '.join(FILTER_DIMENSIONS)} are allowed"
+        )
+    floor = rules.selection_min_families
+    if min(treated_families, comparison_families) < floor:
+        chosen = ", ".join(f"{k} {v}" for k, v in filters.items() if v is not None) or "all"
+        group = "supported" if treated_families < floor else "comparison"
+        raise SelectionRefused(
+            f"this selection ({chosen}) has fewer than {floor} {group} families, too few to "
+            "show results without risking that someone could be identified; choose a wider one"
+        )
+
+
+# --- balance ------------------------------------------------------------------------------------
+
+
+def balance_table(
+    balance: pd.DataFrame, group_sizes: dict[str, int], item: str, rules: Rules | None = None
+) -> SafeTable:
+    """Balance statistics (SMDs, variance ratios) are functions of group means and variances:
+    shown only when every group they describe (each arm, before and after matching) holds at
+    least as many units as an estimate needs families."""
+    rules = rules or current_rules()
+    values = tuple(c for c in balance.columns if c != "covariate")
+    out = balance.copy()
+    small = [k for k, n in group_sizes.items() if n < rules.estimate_min_families]
+    suppressed: tuple[Suppression, ...] = ()
+    if small:
+        out[list(values)] = np.nan
+        suppressed = (
+            Suppression(
+                f"{item}:balance",
+                "threshold",
+                f"fewer than {rules.estimate_min_families} units in a group ({small[0]})",
+            ),
+        )
+    return SafeTable(rules, suppressed, out, (), values, _token=_GATE)

@@ -18,6 +18,7 @@ import statsmodels.api as sm
 
 from tf_eval import config
 from tf_eval.balance import balance_table, matched_counts
+from tf_eval.disclosure import check_selection
 from tf_eval.matching import NearestNeighbourMatcher
 from tf_eval.outcomes import OUTCOMES
 from tf_eval.panel import FAMILY_COVARIATES, build_panel
@@ -245,7 +246,8 @@ def match_units(
 
 
 def evaluate(store: Store, spec: AnalysisSpec, progress: Progress | None = None) -> Evaluation:
-    """Run the whole evaluation for one spec."""
+    """Run the whole evaluation for one spec. A selection under the differencing floor raises
+    disclosure.SelectionRefused before anything is estimated."""
     report = progress or (lambda fraction, message: None)
     if spec.la is not None:
         known = store.query("SELECT DISTINCT la_code FROM families ORDER BY 1")["la_code"].tolist()
@@ -257,6 +259,10 @@ def evaluate(store: Store, spec: AnalysisSpec, progress: Progress | None = None)
     panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort)
     if panel.families.empty:
         raise EvaluationError("no families in this selection")
+    supported = int(panel.families["treated"].sum())
+    check_selection(
+        {"la": spec.la, "cohort": spec.cohort}, supported, len(panel.families) - supported
+    )
     report(0.5, "Fitting propensity scores and matching")
     families = panel.families
     matching = match_units(

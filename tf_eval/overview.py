@@ -1,15 +1,11 @@
-"""What the Overview page shows, as protected tables: who is in the store and what records cover.
-
-Each function reads the store and returns counts already passed through the 10-5 rule.
-"""
+"""What the Overview page shows: who is in the store and what the records cover, as safe tables
+(the counts have passed the disclosure gate before they leave this module)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
-
-from tf_eval.disclosure import protect_counts
+from tf_eval.disclosure import SafeTable, count_table
 from tf_eval.store import Store
 
 # Outcome record tables and the date that places each record in a year.
@@ -23,10 +19,10 @@ RECORD_DATES = {
 
 @dataclass(frozen=True)
 class Overview:
-    """Protected counts for the Overview page (counts are nullable: <NA> means suppressed)."""
+    """Safe counts for the Overview page."""
 
-    by_la_cohort: pd.DataFrame  # la_code, cohort, families, people, supported
-    coverage: pd.DataFrame  # source, year, records
+    by_la_cohort: SafeTable  # la_code, cohort, families, people, supported
+    coverage: SafeTable  # source, year, records
     description: dict[str, str]  # the store's store_info
 
 
@@ -44,8 +40,6 @@ def overview(store: Store) -> Overview:
         ORDER BY la_code, cohort
         """
     )
-    for column in ("families", "people", "supported"):
-        by_la_cohort[column] = protect_counts(by_la_cohort[column])
     coverage = store.query(
         " UNION ALL ".join(
             f"SELECT '{table}' AS source, year({column}) AS year, count(*) AS records "
@@ -54,5 +48,8 @@ def overview(store: Store) -> Overview:
         )
         + " ORDER BY source, year"
     )
-    coverage["records"] = protect_counts(coverage["records"])
-    return Overview(by_la_cohort, coverage, store.info())
+    return Overview(
+        count_table(by_la_cohort, ["families", "people", "supported"], "overview:by_la_cohort"),
+        count_table(coverage, ["records"], "overview:coverage"),
+        store.info(),
+    )

@@ -1,105 +1,149 @@
-"""Engine results as the JSON of design.md section 6: counts protected by the 10-5 rule, every
-estimate either shown or withheld with its reason, and every suppression listed with why."""
+"""Engine results through the disclosure gate: safe objects for the dashboard and the JSON of
+design.md section 6 for the CLI, built from the same safe objects so neither can show more."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
 
-from tf_eval import config, disclosure
+from tf_eval import disclosure
+from tf_eval.disclosure import SafeEstimate, SafeTable, Suppression
 from tf_eval.estimate import Estimate, Evaluation, Matching
 from tf_eval.matchfile import FileMatch
 
-_ESTIMATE_FIELDS = ("att", "se", "ci_low", "ci_high", "p_value")
+
+def safe_estimate(kind: str, e: Estimate) -> SafeEstimate:
+    return disclosure.safe_estimate(
+        f"{kind}:{e.outcome}",
+        e.outcome,
+        {k: getattr(e, k) for k in ("att", "se", "ci_low", "ci_high", "p_value")},
+        (e.n_treated, e.n_comparison),
+        (e.families_treated, e.families_comparison),
+        e.compared,
+        e.df_resid,
+    )
 
 
-def _number(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
+@dataclass(frozen=True)
+class SafeMatching:
+    """What may be shown about a matched sample: protected counts and balance."""
+
+    counts: SafeTable  # one row per group: group, units
+    balance: SafeTable
+    dropped_covariates: list[str]
+
+    @property
+    def suppressed(self) -> tuple[Suppression, ...]:
+        return self.counts.suppressed + self.balance.suppressed
 
 
-class _Protected:
-    """Builds one output's JSON, keeping the list of what it suppressed and why."""
+@dataclass(frozen=True)
+class SafeResults:
+    """Everything an evaluation may show, each part already through the gate."""
 
-    def __init__(self) -> None:
-        self.suppressed: list[dict[str, str]] = []
+    options: dict[str, Any]
+    matching: SafeMatching
+    estimates: list[SafeEstimate]
+    naive: list[SafeEstimate]
+    placebo: list[SafeEstimate]
+    excluded: SafeTable | None  # families left out of the panel, by reason
 
-    def count(self, item: str, n: int) -> int | str:
-        shown = disclosure.protect_count(n)
-        if shown == config.SUPPRESSED_MARK:
-            self.suppressed.append({"item": item, "reason": "count of 1-9 (10-5 rule)"})
-        return shown
-
-    def estimates(self, kind: str, estimates: list[Estimate]) -> list[dict[str, Any]]:
-        rows = []
-        for e in estimates:
-            item = f"{kind}:{e.outcome}"
-            arms = (
-                [e.families_treated, e.families_comparison] if e.compared else [e.families_treated]
-            )
-            reason = disclosure.estimate_withheld(arms, e.df_resid)
-            if reason:
-                self.suppressed.append({"item": item, "reason": reason})
-            rows.append(
-                {
-                    "outcome": e.outcome,
-                    **{k: None if reason else _number(getattr(e, k)) for k in _ESTIMATE_FIELDS},
-                    "n_treated": self.count(f"{item}:n_treated", e.n_treated),
-                    "n_comparison": self.count(f"{item}:n_comparison", e.n_comparison),
-                    "families_treated": self.count(f"{item}:families_treated", e.families_treated),
-                    "families_comparison": self.count(
-                        f"{item}:families_comparison", e.families_comparison
-                    ),
-                    "suppressed": reason is not None,
-                    "reason": reason,
-                }
-            )
-        return rows
-
-    def matching(self, matching: Matching, options: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "options": options,
-            "counts": {k: self.count(f"counts:{k}", v) for k, v in matching.counts.items()},
-            "balance": _balance(matching.balance),
-            "dropped_covariates": matching.dropped_covariates,
-        }
-
-    def disclosure(self) -> dict[str, Any]:
-        return {"rules": disclosure.rules(), "suppressed": self.suppressed}
+    @property
+    def suppressed(self) -> tuple[Suppression, ...]:
+        parts = [self.matching.suppressed]
+        parts += [e.suppressed for e in (*self.estimates, *self.naive, *self.placebo)]
+        if self.excluded is not None:
+            parts.append(self.excluded.suppressed)
+        return tuple(s for part in parts for s in part)
 
 
-def _balance(balance: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {
-            "covariate": row.covariate,
-            "smd_before": _number(row.smd_before),
-            "smd_after": _number(row.smd_after),
-            "variance_ratio_after": _number(row.variance_ratio_after),
-        }
-        for row in balance.itertuples()
-    ]
+def safe_matching(matching: Matching) -> SafeMatching:
+    counts = pd.DataFrame({"group": list(matching.counts), "units": list(matching.counts.values())})
+    return SafeMatching(
+        disclosure.count_table(counts, ["units"], "counts"),
+        disclosure.balance_table(matching.balance, matching.counts, "balance"),
+        matching.dropped_covariates,
+    )
 
 
-def evaluation_json(evaluation: Evaluation) -> dict[str, Any]:
-    out = _Protected()
-    result = out.matching(evaluation.matching, asdict(evaluation.spec))
-    result["estimates"] = out.estimates("estimate", evaluation.estimates)
-    result["naive"] = out.estimates("naive", evaluation.naive)
-    result["placebo"] = out.estimates("placebo", evaluation.placebo)
-    result["excluded_families"] = {
-        reason: out.count(f"excluded:{reason}", n) for reason, n in evaluation.excluded.items()
-    }
-    result["disclosure"] = out.disclosure()
-    return result
+def safe_evaluation(evaluation: Evaluation) -> SafeResults:
+    excluded = pd.DataFrame(
+        {"reason": list(evaluation.excluded), "families": list(evaluation.excluded.values())}
+    )
+    return SafeResults(
+        asdict(evaluation.spec),
+        safe_matching(evaluation.matching),
+        [safe_estimate("estimate", e) for e in evaluation.estimates],
+        [safe_estimate("naive", e) for e in evaluation.naive],
+        [safe_estimate("placebo", e) for e in evaluation.placebo],
+        disclosure.count_table(excluded, ["families"], "excluded"),
+    )
 
 
-def file_match_json(match: FileMatch, options: dict[str, Any]) -> dict[str, Any]:
-    """As evaluation_json; here a 'family' is a cluster: the rows sharing an --id value, or one
+def safe_file_match(match: FileMatch, options: dict[str, Any]) -> SafeResults:
+    """As safe_evaluation; here a 'family' is a cluster: the rows sharing an --id value, or one
     row when no --id is given."""
-    out = _Protected()
-    result = out.matching(match.matching, options)
-    result["estimates"] = out.estimates("estimate", match.estimates)
-    result["disclosure"] = out.disclosure()
-    return result
+    return SafeResults(
+        options,
+        safe_matching(match.matching),
+        [safe_estimate("estimate", e) for e in match.estimates],
+        [],
+        [],
+        None,
+    )
+
+
+def _number(value: float) -> float | None:
+    return None if value != value else float(value)  # NaN (suppressed or undefined) -> null
+
+
+def _estimate_json(e: SafeEstimate) -> dict[str, Any]:
+    return {
+        "outcome": e.outcome,
+        "att": e.att,
+        "se": e.se,
+        "ci_low": e.ci_low,
+        "ci_high": e.ci_high,
+        "p_value": e.p_value,
+        "n_treated": e.n_treated,
+        "n_comparison": e.n_comparison,
+        "families_treated": e.families_treated,
+        "families_comparison": e.families_comparison,
+        "suppressed": e.withheld,
+        "reason": e.reason,
+    }
+
+
+def to_json(results: SafeResults) -> dict[str, Any]:
+    """The JSON of design.md section 6 (plus naive, placebo and exclusions when present)."""
+    counts = results.matching.counts
+    out: dict[str, Any] = {
+        "options": results.options,
+        "counts": dict(zip(counts.frame["group"], counts.shown("units"), strict=True)),
+        "balance": [
+            {
+                "covariate": row.covariate,
+                "smd_before": _number(row.smd_before),
+                "smd_after": _number(row.smd_after),
+                "variance_ratio_after": _number(row.variance_ratio_after),
+            }
+            for row in results.matching.balance.frame.itertuples()
+        ],
+        "dropped_covariates": results.matching.dropped_covariates,
+        "estimates": [_estimate_json(e) for e in results.estimates],
+    }
+    if results.naive or results.placebo:
+        out["naive"] = [_estimate_json(e) for e in results.naive]
+        out["placebo"] = [_estimate_json(e) for e in results.placebo]
+    if results.excluded is not None:
+        excluded = results.excluded
+        out["excluded_families"] = dict(
+            zip(excluded.frame["reason"], excluded.shown("families"), strict=True)
+        )
+    out["disclosure"] = {
+        "rules": counts.rules.as_dict(),
+        "suppressed": [asdict(s) for s in results.suppressed],
+    }
+    return out

@@ -78,12 +78,6 @@ SCHEMA: dict[str, str] = {
         start_date DATE NOT NULL,
         end_date DATE CHECK (end_date IS NULL OR end_date >= start_date),
         load_id INTEGER NOT NULL""",
-    "audit_log": """
-        "at" TIMESTAMP NOT NULL,
-        "user" VARCHAR NOT NULL,
-        role VARCHAR NOT NULL,
-        action VARCHAR NOT NULL,
-        detail JSON""",
     "demo_truth": """
         outcome VARCHAR PRIMARY KEY,
         true_att DOUBLE NOT NULL""",

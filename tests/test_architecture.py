@@ -1,0 +1,115 @@
+"""Architecture: nothing reaches a screen, chart or export except through the disclosure gate.
+
+These tests read the code itself. They fail when a page, chart or export module opens the store,
+queries data, builds its own tables, or takes anything but the gate's safe objects.
+"""
+
+import ast
+import dataclasses
+import inspect
+import types
+import typing
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import ui
+from tf_eval import charts, config, results
+from tf_eval.disclosure import Safe, SafeTable
+
+ROOT = config.PROJECT_ROOT
+# Modules that show or export output: they may use only safe objects.
+VIEW_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), ROOT / "tf_eval/charts.py"]
+# Ways to reach data without the gate.
+FORBIDDEN_IMPORTS = {"duckdb", "pandas", "numpy", "tf_eval.store", "tf_eval.panel"}
+FORBIDDEN_NAMES = {"store", "Store", "get_store", "query", "sql", "execute", "read_csv"}
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            names.add(base)
+            names |= {f"{base}.{alias.name}" for alias in node.names}
+    return names
+
+
+@pytest.mark.parametrize("path", VIEW_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_views_never_reach_the_store_or_build_their_own_tables(path: Path) -> None:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    imported = _imports(tree)
+    allowed = {"pandas"} if path.name == "charts.py" else set()  # charts read safe frames
+    assert not (imported & (FORBIDDEN_IMPORTS - allowed)), imported & FORBIDDEN_IMPORTS
+    used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    used |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert not (used & FORBIDDEN_NAMES), used & FORBIDDEN_NAMES
+
+
+def _is_safe(annotation: object) -> bool:
+    return inspect.isclass(annotation) and issubclass(annotation, Safe)
+
+
+def test_every_chart_takes_only_safe_objects() -> None:
+    builders = [
+        f
+        for name, f in inspect.getmembers(charts, inspect.isfunction)
+        if not name.startswith("_") and f.__module__ == charts.__name__ and name != "data_source"
+    ]
+    assert builders
+    for builder in builders:
+        hints = typing.get_type_hints(builder)
+        parameters = [hints[p] for p in inspect.signature(builder).parameters if p in hints]
+        assert any(_is_safe(h) for h in parameters), builder.__name__
+        assert pd.DataFrame not in parameters, builder.__name__
+
+
+def test_a_chart_refuses_a_raw_frame() -> None:
+    raw = pd.DataFrame({"la_code": ["LA01"], "cohort": [2015], "families": [3]})
+    with pytest.raises(TypeError, match="SafeTable"):
+        charts.la_cohort_heatmap(raw, "families", "test")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="SafeTable"):
+        charts.coverage_chart(raw, "test")  # type: ignore[arg-type]
+
+
+def _fields_are_safe(cls: type) -> bool:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        origin = typing.get_origin(kind)
+        arguments = [a for a in typing.get_args(kind) if a is not type(None)]
+        if _is_safe(kind) or (
+            origin in (typing.Union, types.UnionType) and all(map(_is_safe, arguments))
+        ):
+            continue
+        if origin is list and all(map(_is_safe, arguments)):
+            continue
+        if dataclasses.is_dataclass(kind) and _fields_are_safe(kind):
+            continue
+        # Non-data fields: the store's own description, the options chosen, covariate names.
+        if kind in (dict[str, str], dict[str, typing.Any], list[str]):
+            continue
+        return False
+    return True
+
+
+def test_what_pages_get_from_ui_is_safe() -> None:
+    getters = [
+        f for name, f in inspect.getmembers(ui, inspect.isfunction) if name.startswith("get_")
+    ]
+    for getter in getters:
+        if getter.__name__ == "get_store":
+            continue  # plumbing for ui itself; pages may not call it (test above)
+        returned = typing.get_type_hints(getter)["return"]
+        assert _is_safe(returned) or (
+            dataclasses.is_dataclass(returned) and _fields_are_safe(returned)
+        ), getter.__name__
+
+
+def test_cli_json_is_built_from_safe_results_only() -> None:
+    assert typing.get_type_hints(results.to_json)["results"] is results.SafeResults
+    assert _fields_are_safe(results.SafeResults)
+    assert typing.get_type_hints(results.SafeMatching)["counts"] is SafeTable

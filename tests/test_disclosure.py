@@ -1,0 +1,226 @@
+"""The disclosure gate: its rules and config file, its safe objects, and every LA x cohort
+selection of a demo store through the CLI. Property-based checks and the cross-check against
+ACRO are in test_disclosure_properties.py and test_disclosure_acro.py."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tf_eval import audit, cli, config, disclosure, store
+from tf_eval.disclosure import (
+    DisclosureConfigError,
+    Rules,
+    SafeTable,
+    SelectionRefused,
+    check_selection,
+    count_table,
+    histogram,
+    mean_table,
+    safe_estimate,
+)
+from tf_eval.panel import build_panel
+
+
+def test_counts_follow_the_10_5_rule_and_totals_come_from_shown_cells() -> None:
+    frame = pd.DataFrame({"la": ["A", "B", "C", "D", "E"], "n": [0, 3, 9, 12, 1238]})
+    safe = count_table(frame, ["n"], "t")
+    assert safe.shown("n") == [0, "c", "c", 10, 1240]
+    assert safe.total("n") == 1250  # not 1262, which would reveal the suppressed 12
+    assert [s.item for s in safe.suppressed] == ["t:n[la=B]", "t:n[la=C]"]
+    assert {s.rule for s in safe.suppressed} == {"threshold"}
+    assert safe.labels()["n"].tolist() == ["0", "c", "c", "10", "1,240"]
+    assert "2 values suppressed" in safe.note()
+
+
+def test_safe_objects_come_only_from_the_gate() -> None:
+    frame = pd.DataFrame({"n": [3]})
+    with pytest.raises(TypeError, match="_token"):
+        SafeTable(Rules(), (), frame, ("n",))
+    with pytest.raises(TypeError, match="made only by tf_eval.disclosure"):
+        SafeTable(Rules(), (), frame, ("n",), _token=object())
+
+
+def test_rates_need_ten_on_each_side_and_magnitudes_pass_dominance_and_p_ratio() -> None:
+    people = pd.DataFrame(
+        {
+            "g": ["rate-ok"] * 30 + ["rate-few-yes"] * 30 + ["small"] * 9,
+            "v": [1] * 12 + [0] * 18 + [1] * 9 + [0] * 21 + [1] * 9,
+        }
+    )
+    rates = mean_table(people, ["g"], "v", "r", binary=True).frame.set_index("g")
+    assert rates.loc["rate-ok", "v"] == pytest.approx(12 / 30)
+    assert np.isnan(rates.loc["rate-few-yes", "v"]) and np.isnan(rates.loc["small", "v"])
+    assert pd.isna(rates.loc["small", "people"])  # 9 people: the size is suppressed too
+    visits = pd.DataFrame(
+        {
+            "g": ["spread"] * 12 + ["dominated"] * 12 + ["p-ratio"] * 12,
+            "v": [1, 2, 3] * 4 + [50, 40] + [1] * 10 + [30, 1] + [0.2] * 10,
+        }
+    )
+    safe = mean_table(visits, ["g"], "v", "m")
+    shown = safe.frame.set_index("g")["v"]
+    assert shown["spread"] == pytest.approx(2)
+    assert np.isnan(shown["dominated"]) and np.isnan(shown["p-ratio"])
+    reasons = {s.item: s.rule for s in safe.suppressed}
+    # With the defaults (n=2, k=0.9, p=0.1) a p-ratio failure is always a dominance failure
+    # too; a looser k (the top two at 90% now pass) shows the p-ratio check on its own.
+    assert reasons == {"m:v[g=dominated]": "dominance", "m:v[g=p-ratio]": "dominance"}
+    loose = mean_table(visits, ["g"], "v", "m", rules=Rules(dominance_k=0.99))
+    assert {s.item: s.rule for s in loose.suppressed} == {"m:v[g=p-ratio]": "p-ratio"}
+
+
+def test_an_estimate_is_withheld_for_a_small_arm_or_few_degrees_of_freedom() -> None:
+    numbers = {"att": 1.5, "se": 0.5, "ci_low": 0.5, "ci_high": 2.5, "p_value": 0.01}
+    shown = safe_estimate("e", "x", numbers, (40, 60), (20, 30), True, 49)
+    assert shown.att == 1.5 and not shown.withheld and shown.n_treated == 40
+    for families, df in (((9, 30), 38), ((20, 30), 9)):
+        withheld = safe_estimate("e", "x", numbers, (40, 60), families, True, df)
+        assert withheld.withheld and withheld.att is None and withheld.ci_high is None
+        assert withheld.suppressed[0].rule == "estimate"
+    alone = safe_estimate("e", "x", numbers, (40, 0), (20, 0), False, 19)
+    assert not alone.withheld and alone.n_comparison == 0
+
+
+def test_histogram_bins_are_fixed_and_small_ones_merged() -> None:
+    edges = [0, 0.25, 0.5, 0.75, 1]
+    values = np.r_[np.full(30, 0.1), np.full(4, 0.3), np.full(40, 0.6), np.full(12, 0.9)]
+    safe = histogram(values, edges, "h")
+    assert safe.edges == (0, 0.5, 0.75, 1) and safe.bin_counts == (35, 40, 10)
+    few = histogram(np.full(7, 0.5), edges, "h")  # everything together is still under 10
+    assert few.bin_counts == (None,) and few.edges == (0, 1) and few.suppressed
+    outside = histogram(np.r_[np.full(20, -5.0), np.full(20, 0.8)], edges, "h")
+    assert outside.edges[0] == 0 and outside.edges[-1] == 1  # never the data's extremes
+
+
+def test_selections_are_whitelisted_and_floored() -> None:
+    check_selection({"la": "LA01", "cohort": 2016}, 50, 50)
+    with pytest.raises(SelectionRefused, match="fewer than 50 supported families"):
+        check_selection({"la": "LA01", "cohort": 2016}, 49, 500)
+    with pytest.raises(SelectionRefused, match="fewer than 50 comparison families"):
+        check_selection({"la": "LA01"}, 500, 3)
+    with pytest.raises(SelectionRefused, match="cannot filter on 'postcode'"):
+        check_selection({"postcode": "AB1"}, 500, 500)
+
+
+@pytest.mark.parametrize(
+    "text, complaint",
+    [
+        ("[disclosure]\ncount_rounding = 0\n", "count_rounding must be a whole number >= 1"),
+        ("[disclosure]\ncount_threshold = 'ten'\n", "count_threshold must be a whole number"),
+        ("[disclosure]\ndominance_k = 1.5\n", "dominance_k must be above 0 and at most 1"),
+        ("[disclosure]\nthreshhold = 10\n", "unknown setting 'threshhold'"),
+        ("[disclosure\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_disclosure_config_is_one_clear_error(
+    tmp_path: Path, text: str, complaint: str
+) -> None:
+    path = tmp_path / "disclosure.toml"
+    path.write_text(text)
+    with pytest.raises(DisclosureConfigError, match=complaint) as caught:
+        disclosure.load_rules(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_config_file_changes_the_rules(tmp_path: Path) -> None:
+    path = tmp_path / "disclosure.toml"
+    path.write_text("[disclosure]\ncount_threshold = 20\ncount_rounding = 10\n")
+    rules = disclosure.load_rules(path)
+    assert (rules.count_threshold, rules.count_rounding, rules.p_ratio) == (20, 10, 0.1)
+    safe = count_table(pd.DataFrame({"n": [15, 26]}), ["n"], "t", rules)
+    assert safe.shown("n") == ["c", 30]
+
+
+def test_the_shipped_config_holds_the_design_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TF_EVAL_DISCLOSURE_CONFIG", raising=False)
+    assert config.DEFAULT_DISCLOSURE_CONFIG.exists()
+    assert disclosure.load_rules() == Rules()
+
+
+def test_the_cli_stops_on_a_bad_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "disclosure.toml"
+    path.write_text("[disclosure]\np_ratio = -1\n")
+    monkeypatch.setenv("TF_EVAL_DISCLOSURE_CONFIG", str(path))
+    disclosure.current_rules.cache_clear()
+    try:
+        assert cli.main(["estimate", "--db", str(tmp_path / "none.duckdb")]) == 1
+    finally:
+        disclosure.current_rules.cache_clear()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "p_ratio must be above 0" in err
+
+
+# --- every LA x cohort selection of a demo store through the CLI --------------------------------
+
+
+def _selections(path: Path) -> list[dict[str, object]]:
+    families = store.Store(path).query(
+        "SELECT DISTINCT la_code, year(identified_on) AS cohort FROM families"
+    )
+    las, cohorts = sorted(families["la_code"].unique()), sorted(families["cohort"].unique())
+    return (
+        [{"la": la} for la in las]
+        + [{"cohort": int(c)} for c in cohorts]
+        + [{"la": la, "cohort": int(c)} for la in las for c in cohorts]
+    )
+
+
+def _arms(path: Path, selection: dict[str, object]) -> tuple[int, int]:
+    panel = build_panel(store.Store(path), 12, selection.get("la"), selection.get("cohort"))
+    supported = int(panel.families["treated"].sum())
+    return supported, len(panel.families) - supported
+
+
+def _counts_in(output: dict) -> list[object]:
+    rows = [*output["estimates"], *output["naive"], *output["placebo"]]
+    keys = ("n_treated", "n_comparison", "families_treated", "families_comparison")
+    return [
+        *output["counts"].values(),
+        *output["excluded_families"].values(),
+        *(row[k] for row in rows for k in keys),
+    ]
+
+
+def test_every_la_and_cohort_selection_is_safe_or_refused(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown = refused = 0
+    for selection in _selections(demo_db):
+        flags = [f for k, v in selection.items() for f in (f"--{k}", str(v))]
+        code = cli.main(["estimate", "--db", str(demo_db), "--json", *flags])
+        out, err = capsys.readouterr()
+        supported, comparison = _arms(demo_db, selection)
+        if min(supported, comparison) < 50:
+            assert code == 1 and out == "", selection
+            last = err.strip().splitlines()[-1]  # after the progress lines
+            assert last.startswith("tf-eval: refused: ") and "fewer than 50" in last
+            assert "Traceback" not in err
+            refused += 1
+            continue
+        assert code == 0, (selection, err)
+        output = json.loads(out)
+        for value in _counts_in(output):
+            assert value == "c" or (value % 5 == 0 and (value == 0 or value >= 10)), selection
+        for row in [*output["estimates"], *output["placebo"]]:
+            if not row["suppressed"]:
+                assert row["families_treated"] != "c" and row["families_comparison"] != "c"
+                assert row["att"] is not None
+        shown += 1
+    assert shown >= 10 and refused >= 5  # the store is sized so both happen
+    log = audit.read(demo_db)
+    assert (log["action"] == "refused").sum() >= refused
+
+
+def test_the_same_selection_always_gives_the_same_output(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = []
+    for _ in range(2):
+        assert cli.main(["estimate", "--db", str(demo_db), "--la", "LA02", "--json"]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]

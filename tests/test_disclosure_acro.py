@@ -1,0 +1,249 @@
+"""Cross-check of tf-eval's disclosure gate against ACRO (SACRO project), on random tables.
+
+What is compared. For each of 50 seeded random per-person tables (LA x cohort, skewed so that
+small and empty cells occur, a whole-number magnitude `visits` with a few heavy contributors
+planted so that dominance occurs, sometimes a few missing values, and a 0/1 outcome `any_ae`),
+ACRO's default risk appetite (default.yaml: threshold 10, nk-dominance n=2 k=0.9, p-ratio 0.1,
+zeros disclosive) is asked, through `ACRO.crosstab` with no mitigation, which cells of
+
+* the crosstab of counts (FrequencyTable: MinimumThresholdCheck, PresenceOfZeroCheck),
+* the crosstab of the mean of `visits` (Mean: MinimumThresholdCheck, NKCheck, PPercentCheck),
+* the crosstab of the sum of `visits` (Sum: the same checks), and
+* the crosstab of the mean of the 0/1 `any_ae` (a rate)
+
+it flags. ACRO's verdict per cell is read from the recorded output's `outcome` frame (a cell is
+flagged when it names any check instead of "ok"); it is checked against the cell positions in
+the record's `sdc["cells"]`, and a hand-built table pins down that this reading finds each check.
+
+The assertion is one way: every cell ACRO flags is suppressed by tf-eval, by `count_table` on
+the same counts, and by `mean_table` with the same grouping for the means, sums and rates
+(tf-eval never shows a sum; a mean shown beside its protected group size would give the sum
+away, so the mean's suppression is what must cover ACRO's sum verdict). Where tf-eval is
+stricter than ACRO (e.g. rates need 10 people with and 10 without; people with a missing value
+do not count towards a group's size) that is allowed.
+
+Zero cells are the one deliberate exception. ACRO's threshold check flags a count of 0 (0 < 10)
+and, with `zeros_are_disclosive: True`, so does its PresenceOfZeroCheck. ACRO reads that
+setting from a YAML file inside the installed package (`ACRO(config=name)` looks only there);
+patching the loaded dict would not help, as the threshold check flags zeros whatever it says, so
+zeros are handled here rather than configured away. tf-eval shows 0 by design (design.md
+section 5 suppresses counts of 1-9 only). So for a zero-count cell the test asserts tf-eval
+shows exactly 0 in the count table and shows no mean for it (mean_table has no row for an
+empty group), and counts such cells separately instead of requiring suppression.
+
+A group of 10+ people who all have 0 is flagged by ACRO (its PPercentCheck) and withheld by
+tf-eval (its all-same rule); a hand-built table pins that case, as the 50 random tables happen to
+contain no such group.
+
+ACRO writes no files unless `finalise` is called (it is not); the tests still run inside
+`tmp_path` so nothing can land in the repository.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tf_eval.disclosure import Rules, count_table, mean_table
+
+acro = pytest.importorskip("acro")
+
+# ACRO's own use of pandas raises FutureWarnings on every table; they say nothing about tf-eval.
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:acro")
+
+RULES = Rules()  # the design defaults, whatever disclosure.toml says
+SEEDS = range(50)
+DIMS = ["la", "cohort"]
+
+
+@pytest.fixture
+def session(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[acro.ACRO]:
+    monkeypatch.chdir(tmp_path)
+    logger = logging.getLogger("acro")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # ACRO logs every table at INFO
+    try:
+        yield acro.ACRO(suppress=False)
+    finally:
+        logger.setLevel(level)
+
+
+def people_table(seed: int) -> pd.DataFrame:
+    """A random per-person table: skewed LA and cohort shares (small and empty cells), A&E
+    visits with a few heavy users planted, sometimes missing values, and a 0/1 outcome."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 240))
+    las = [f"LA{i}" for i in range(int(rng.integers(2, 5)))]
+    cohorts = [f"{2018 + i}/{19 + i}" for i in range(int(rng.integers(2, 4)))]
+    la = rng.choice(las, n, p=rng.dirichlet(np.full(len(las), 0.8)))
+    cohort = rng.choice(cohorts, n, p=rng.dirichlet(np.full(len(cohorts), 0.8)))
+    visits = rng.poisson(rng.uniform(0.2, 3.0), n).astype(float)
+    heavy = rng.choice(n, size=int(rng.integers(0, 5)), replace=False)
+    visits[heavy] = rng.integers(30, 3000, heavy.size)
+    if seed % 3 == 0:
+        visits[rng.choice(n, size=int(rng.integers(1, 6)), replace=False)] = math.nan
+    any_ae = (rng.random(n) < rng.uniform(0.05, 0.7)).astype(int)
+    return pd.DataFrame({"la": la, "cohort": cohort, "visits": visits, "any_ae": any_ae})
+
+
+def acro_verdict(
+    session: acro.ACRO, people: pd.DataFrame, value: str | None, aggfunc: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ACRO's (unmitigated) table and its per-cell verdict: the check names, or "ok"."""
+    values = None if value is None else people[value]
+    table = session.crosstab(people["la"], people["cohort"], values=values, aggfunc=aggfunc)
+    record = session.results.get_index(-1)
+    outcome = record.outcome
+    assert outcome.shape == table.shape
+    flagged = outcome != "ok"
+    positions = {tuple(cell) for cells in record.sdc["cells"].values() for cell in cells}
+    rows, cols = np.nonzero(flagged.to_numpy())
+    assert positions == {(int(i), int(j)) for i, j in zip(rows, cols, strict=True)}
+    return table, outcome
+
+
+def flagged_cells(outcome: pd.DataFrame) -> Iterator[tuple[tuple[str, str], str]]:
+    for la in outcome.index:
+        for cohort in outcome.columns:
+            if outcome.loc[la, cohort] != "ok":
+                yield (la, cohort), outcome.loc[la, cohort]
+
+
+def checks_named(verdict: str) -> set[str]:
+    return {name.strip() for name in verdict.split(";") if name.strip()}
+
+
+def tf_counts(people: pd.DataFrame) -> dict[tuple[str, str], object]:
+    """tf-eval's count table of the full LA x cohort grid, zeros included."""
+    exact = pd.crosstab(people["la"], people["cohort"]).stack().rename("n").reset_index()
+    safe = count_table(exact, ["n"], "acro-check", rules=RULES)
+    return {(r.la, r.cohort): r.n for r in safe.frame.itertuples(index=False)}
+
+
+def tf_means(people: pd.DataFrame, value: str, binary: bool) -> dict[tuple[str, str], float]:
+    safe = mean_table(people, DIMS, value, "acro-check", binary=binary, rules=RULES)
+    return {(r.la, r.cohort): getattr(r, value) for r in safe.frame.itertuples(index=False)}
+
+
+def known_people() -> pd.DataFrame:
+    """A hand-built table whose ACRO verdicts are known: a cell of 3 people (threshold), a
+    cell of 15 dominated by one person (nk and p-ratio), a cell of 12 people who all have 0
+    (ACRO's p-ratio check: with top1 = 0 its `where` keeps (sum - top2) = 0, and 0 < 0.1), three
+    ordinary cells and an empty one."""
+    rows = (
+        [("A", "2019", 1.0)] * 3
+        + [("A", "2020", 1000.0)] + [("A", "2020", 1.0)] * 14
+        + [("B", "2019", float(v % 3)) for v in range(20)]
+        + [("B", "2020", 2.0)] * 12
+        + [("C", "2019", 1.0)] * 11
+        + [("D", "2019", 0.0)] * 12
+        + [("D", "2020", 1.0)] * 10
+    )  # fmt: skip
+    return pd.DataFrame(rows, columns=["la", "cohort", "visits"])
+
+
+def test_reading_acros_verdict_finds_each_check(session: acro.ACRO) -> None:
+    people = known_people()
+    _, outcome = acro_verdict(session, people, "visits", "mean")
+    verdicts = {cell: checks_named(v) for cell, v in flagged_cells(outcome)}
+    assert verdicts == {
+        ("A", "2019"): {"MinimumThresholdCheck"},
+        ("A", "2020"): {"NKCheck", "PPercentCheck"},
+        ("C", "2020"): {"MinimumThresholdCheck"},  # empty
+        ("D", "2019"): {"PPercentCheck"},  # everyone 0
+    }
+    means = tf_means(people, "visits", binary=False)
+    assert math.isnan(means[("A", "2019")]) and math.isnan(means[("A", "2020")])
+    assert ("C", "2020") not in means
+    assert means[("B", "2019")] == pytest.approx(19 / 20)
+    # Everyone in B 2020 has 2 visits: ACRO shows that mean, tf-eval (stricter) withholds it.
+    assert math.isnan(means[("B", "2020")])
+
+    _, outcome = acro_verdict(session, people, None, None)
+    verdicts = {cell: checks_named(v) for cell, v in flagged_cells(outcome)}
+    assert verdicts == {
+        ("A", "2019"): {"MinimumThresholdCheck"},
+        ("C", "2020"): {"MinimumThresholdCheck", "PresenceOfZeroCheck"},
+    }
+    counts = tf_counts(people)
+    assert pd.isna(counts[("A", "2019")]) and counts[("C", "2020")] == 0
+
+
+def test_a_group_acro_flags_because_everyone_has_zero_is_suppressed() -> None:
+    means = tf_means(known_people(), "visits", binary=False)
+    assert math.isnan(means[("D", "2019")])
+
+
+def test_every_count_acro_flags_is_suppressed(session: acro.ACRO) -> None:
+    seen: Counter[str] = Counter()
+    failures = []
+    for seed in SEEDS:
+        people = people_table(seed)
+        table, outcome = acro_verdict(session, people, None, None)
+        pd.testing.assert_frame_equal(
+            table, pd.crosstab(people["la"], people["cohort"]), check_names=False
+        )
+        shown = tf_counts(people)
+        assert set(shown) == {(la, c) for la in table.index for c in table.columns}
+        for cell, verdict in flagged_cells(outcome):
+            seen.update(checks_named(verdict))
+            exact = int(table.loc[cell])
+            if exact == 0:  # tf-eval shows zeros by design (see the module docstring)
+                seen["zero cells"] += 1
+                if shown[cell] != 0:
+                    failures.append((seed, cell, exact, shown[cell], verdict))
+            elif not pd.isna(shown[cell]):
+                failures.append((seed, cell, exact, shown[cell], verdict))
+        for cell, value in shown.items():  # the cells line up: shown = ACRO's count, rounded
+            if not pd.isna(value):
+                seen["shown by tf-eval"] += 1
+                assert abs(int(value) - int(table.loc[cell])) <= 2, (seed, cell)
+    assert not failures, f"ACRO-flagged counts that tf-eval shows: {failures}"
+    assert seen["MinimumThresholdCheck"] >= 20 and seen["PresenceOfZeroCheck"] >= 1
+    assert seen["zero cells"] >= 1 and seen["shown by tf-eval"] >= 50
+
+
+@pytest.mark.parametrize(
+    ("value", "aggfunc", "binary", "seeds"),
+    [
+        ("visits", "mean", False, SEEDS),
+        ("visits", "sum", False, SEEDS[::2]),
+        ("any_ae", "mean", True, SEEDS[::2]),
+    ],
+    ids=["mean-visits", "sum-visits", "rate-any_ae"],
+)
+def test_every_mean_sum_or_rate_acro_flags_is_suppressed(
+    session: acro.ACRO, value: str, aggfunc: str, binary: bool, seeds: range
+) -> None:
+    seen: Counter[str] = Counter()
+    failures = []
+    for seed in seeds:
+        people = people_table(seed)
+        table, outcome = acro_verdict(session, people, value, aggfunc)
+        means = tf_means(people, value, binary)
+        sizes = pd.crosstab(people["la"], people["cohort"])
+        finite = people.groupby(DIMS)[value].count()
+        for cell, verdict in flagged_cells(outcome):
+            seen.update(checks_named(verdict))
+            if cell not in means:  # an empty cell: tf-eval has no row, so shows nothing
+                assert int(sizes.loc[cell]) == 0, (seed, cell)
+                seen["zero cells"] += 1
+            elif not math.isnan(means[cell]):
+                failures.append((seed, cell, means[cell], verdict))
+        for cell, mean in means.items():  # the cells line up: a shown mean is ACRO's mean
+            if not math.isnan(mean):
+                seen["shown by tf-eval"] += 1
+                acros = table.loc[cell]
+                if aggfunc == "sum":  # the mean is the sum over the people with a value
+                    acros /= finite.loc[cell]
+                assert mean == pytest.approx(acros, rel=1e-9), (seed, cell)
+    assert not failures, f"ACRO-flagged {aggfunc}s of {value} that tf-eval shows: {failures}"
+    assert seen["MinimumThresholdCheck"] >= 5 and seen["shown by tf-eval"] >= 20
+    if not binary:
+        assert seen["NKCheck"] >= 3 and seen["PPercentCheck"] >= 1

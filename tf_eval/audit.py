@@ -1,0 +1,97 @@
+"""The audit trail: an append-only log of who did what (design.md section 2's `audit_log`).
+
+It lives in its own DuckDB file beside the store (`data/tf_eval.audit.duckdb` for the default
+store), not inside it, because:
+- the dashboard reads the store through a read-only connection, and DuckDB refuses a second,
+  writable connection to the same file in one process; the audit file is opened only for the
+  moment of each append, so any process can write to it;
+- a refused load must leave the store byte-identical, and a purge must destroy records but not
+  the record of the purge;
+- rebuilding the demo store replaces the store file, never the trail.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from tf_eval import config
+from tf_eval.disclosure import Suppression
+
+COLUMNS = '"at" TIMESTAMP NOT NULL, "user" VARCHAR NOT NULL, role VARCHAR NOT NULL, '
+COLUMNS += "action VARCHAR NOT NULL, detail JSON"
+# Another process may hold the file for its own append; wait this long before giving up.
+LOCK_WAIT_SECONDS = 5.0
+
+
+class AuditError(RuntimeError):
+    """The audit trail could not be written; output is not released without its record."""
+
+
+def audit_path(store_path: Path) -> Path:
+    return store_path.with_suffix(config.AUDIT_SUFFIX)
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if time.monotonic() > deadline:
+                first_line = str(exc).splitlines()[0]
+                raise AuditError(f"cannot write the audit log {path}: {first_line}") from None
+            time.sleep(0.05)
+
+
+def append(
+    store_path: Path, user: str, role: str, action: str, details: Iterable[dict[str, Any]]
+) -> int:
+    """Append one row per detail (all or none) and return how many were written."""
+    at = datetime.now(UTC).replace(tzinfo=None)
+    rows = [(at, user, role, action, json.dumps(d, default=str)) for d in details]
+    if not rows:
+        return 0
+    con = _connect(audit_path(store_path))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"CREATE TABLE IF NOT EXISTS audit_log ({COLUMNS})")
+        con.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?)", rows)
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    return len(rows)
+
+
+def record_suppressions(
+    store_path: Path, output: str, suppressed: Iterable[Suppression], user: str, role: str
+) -> int:
+    """Log every suppression in one output (one row each: output, item, rule, reason)."""
+    return append(
+        store_path,
+        user,
+        role,
+        "suppressed",
+        ({"output": output, **asdict(s)} for s in suppressed),
+    )
+
+
+def read(store_path: Path) -> pd.DataFrame:
+    """The whole trail, oldest first (empty when nothing has been logged yet)."""
+    path = audit_path(store_path)
+    if not path.exists():
+        return pd.DataFrame(columns=["at", "user", "role", "action", "detail"])
+    con = _connect(path)
+    try:
+        return con.execute('SELECT * FROM audit_log ORDER BY "at"').df()
+    finally:
+        con.close()
