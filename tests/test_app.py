@@ -106,3 +106,12 @@ def test_a_bad_disclosure_config_stops_the_dashboard(
     assert not at.exception
     assert "count_rounding must be a whole number" in at.error[0].value
     assert not at.get("plotly_chart") and not at.metric
+
+
+def test_years_run_in_order_on_the_coverage_chart(app: AppTest) -> None:
+    """Benefit spells that began before the records window must not trail after 2022."""
+    layout = _figures(app)[1]["layout"]
+    axes = [value for key, value in layout.items() if key.startswith("xaxis")]
+    for axis in axes:
+        years = axis["categoryarray"]
+        assert axis["categoryorder"] == "array" and years == sorted(years) and "2012" in years

@@ -121,5 +121,9 @@ def coverage_chart(safe: SafeTable, source: str) -> go.Figure:
             col=1,
         )
         fig.update_yaxes(title_text="records", rangemode="tozero", row=row, col=1)
-    fig.update_xaxes(title_text="Calendar year", type="category", row=len(sources), col=1)
+    # Every panel shares one year axis, in calendar order (plotly.js orders matched category axes
+    # by first appearance otherwise, so spells begun before the records would trail at the end).
+    years = sorted(set(coverage["year"].astype(str)))
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=years)
+    fig.update_xaxes(title_text="Calendar year", row=len(sources), col=1)
     return _finish(fig, "Records per year by source", source, 150 + 150 * len(sources), safe)
