@@ -60,6 +60,8 @@ def ensure_store(path: Path) -> None:
                 seed=config.DEMO_SEED,
                 progress=lambda fraction, message: bar.progress(fraction, text=message),
             )
+        built = {"families": config.DEMO_FAMILIES, "seed": config.DEMO_SEED}
+        audit.append(path, "dashboard", "viewer", "demo built", [built])
         notice.empty()
         st.toast(f"Synthetic demo store ready: {path}", icon=":material/science:")
 

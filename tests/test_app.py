@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tf_eval import config, disclosure
+from tf_eval import audit, config, disclosure
 
 APP = str(config.PROJECT_ROOT / "app.py")
 
@@ -89,6 +89,7 @@ def test_first_run_builds_the_demo_store_with_progress(tmp_path: Path, monkeypat
     assert any("Synthetic demo store ready" in toast.value for toast in at.toast)
     assert not at.info, "the building notice is cleared once the store is ready"
     assert len(at.get("plotly_chart")) == 2
+    assert "demo built" in audit.read(default)["action"].tolist()
 
 
 def test_a_bad_disclosure_config_stops_the_dashboard(

@@ -197,6 +197,8 @@ def _demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     counts = synth.build_demo_store(path, args.families, args.seed, progress=_print_progress)
     seconds = time.perf_counter() - started
+    built = {"families": args.families, "seed": args.seed}
+    audit.append(path, getpass.getuser(), "cli", "demo built", [built])
     rows = ", ".join(f"{table} {n:,}" for table, n in counts.items())
     print(f"Built demo store {path} in {seconds:.1f} s: {rows}")
     return 0
