@@ -10,7 +10,10 @@ from pathlib import Path
 import streamlit as st
 
 from tf_eval import audit, config, disclosure, store, synth
+from tf_eval.disclosure import Suppression
+from tf_eval.estimate import AnalysisSpec, EvaluationError, evaluate
 from tf_eval.overview import Overview, overview
+from tf_eval.results import SafeResults, safe_evaluation
 
 
 def db_path() -> Path:
@@ -82,9 +85,18 @@ def get_store() -> store.Store:
         st.stop()
 
 
-def _audited(output: str, path: str, suppressed) -> None:
+def _audited(output: str, path: str, suppressed: tuple[Suppression, ...]) -> None:
     """Every suppression is logged; until sign-in lands the dashboard's user is 'dashboard'."""
     audit.record_suppressions(Path(path), output, suppressed, "dashboard", "viewer")
+
+
+def _remember(output: str, suppressed: tuple[Suppression, ...]) -> None:
+    """This session's suppressions, by output, for the Disclosure page."""
+    st.session_state.setdefault("suppressed", {})[output] = suppressed
+
+
+def session_suppressions() -> dict[str, tuple[Suppression, ...]]:
+    return dict(st.session_state.get("suppressed", {}))
 
 
 @st.cache_data(show_spinner="Counting families and records...")
@@ -96,4 +108,35 @@ def _overview(path: str, modified: int) -> Overview:
 
 def get_overview() -> Overview:
     current = get_store()
-    return _overview(str(current.path), current.path.stat().st_mtime_ns)
+    summary = _overview(str(current.path), current.path.stat().st_mtime_ns)
+    _remember("overview", summary.by_la_cohort.suppressed + summary.coverage.suppressed)
+    return summary
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _results(path: str, modified: int, spec: AnalysisSpec) -> SafeResults:
+    results = safe_evaluation(evaluate(_open_store(path, modified), spec))
+    _audited(f"estimate {spec}", path, results.suppressed)
+    return results
+
+
+def get_results(spec: AnalysisSpec) -> SafeResults | None:
+    """The evaluation for `spec`, through the gate. A refused selection shows its explanation
+    in an info box (no numbers) and an impossible one its one-line reason; both return None."""
+    current = get_store()
+    try:
+        with st.spinner("Matching families and estimating effects (a few seconds)..."):
+            results = _results(str(current.path), current.path.stat().st_mtime_ns, spec)
+    except disclosure.SelectionRefused as exc:
+        refused = st.session_state.setdefault("refused", set())
+        if spec not in refused:  # logged once per session, not on every rerun
+            refused.add(spec)
+            detail = {"output": "estimates", "spec": str(spec), "reason": str(exc)}
+            audit.append(current.path, "dashboard", "viewer", "refused", [detail])
+        st.info(f"No results for this selection: {exc}.", icon=":material/visibility_off:")
+        return None
+    except EvaluationError as exc:
+        st.error(f"This analysis cannot run: {exc}.", icon=":material/error:")
+        return None
+    _remember("estimates", results.suppressed)
+    return results

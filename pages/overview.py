@@ -4,6 +4,8 @@ import streamlit as st
 
 import ui
 from tf_eval import charts
+from tf_eval.estimate import AnalysisSpec
+from tf_eval.headlines import headline
 
 summary = ui.get_overview()
 source = charts.data_source(summary.description)
@@ -21,6 +23,20 @@ table = summary.by_la_cohort
 if table.frame.empty:
     st.info("The store holds no families yet. Load agency extracts or build the demo store.")
     st.stop()
+
+st.subheader("What support changed")
+spec = AnalysisSpec()
+results = ui.get_results(spec)
+if results is not None:
+    st.markdown("\n".join(f"- {headline(e, spec.follow_up_months)}" for e in results.estimates))
+    st.plotly_chart(
+        charts.effects_chart(results.estimates, source, spec.follow_up_months), width="stretch"
+    )
+    st.caption(
+        "Supported families are compared with similar families identified at the same time in "
+        "the same area who were not (yet) supported, matched on their records in the year "
+        "before. Evaluators can change the matching on the Matching & balance page."
+    )
 
 left, middle, right, last = st.columns(4)
 left.metric("Families identified", f"{table.total('families'):,}")

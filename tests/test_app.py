@@ -42,7 +42,7 @@ def app(demo_db: Path, monkeypatch) -> AppTest:
 def test_overview_renders_with_titled_charts(app: AppTest) -> None:
     assert not app.exception
     titles = [figure["layout"]["title"]["text"] for figure in _figures(app)]
-    assert titles == ["Families by local authority and cohort", "Records per year by source"]
+    assert titles[1:] == ["Families by local authority and cohort", "Records per year by source"]
     for figure in _figures(app):
         footnote = figure["layout"]["annotations"][-1]["text"]
         assert "SYNTHETIC" in footnote and "rounded to the nearest 5" in footnote
@@ -54,7 +54,7 @@ def test_demo_data_is_labelled_synthetic(app: AppTest) -> None:
 
 
 def test_every_count_shown_is_rounded_and_none_is_small(app: AppTest) -> None:
-    shown = np.concatenate([_shown_counts(figure) for figure in _figures(app)])
+    shown = np.concatenate([_shown_counts(figure) for figure in _figures(app)[1:]])
     metrics = [float(metric.value.replace(",", "")) for metric in app.metric[:3]]
     for value in np.concatenate([shown, metrics]):
         assert value % config.COUNT_ROUNDING == 0
@@ -62,9 +62,9 @@ def test_every_count_shown_is_rounded_and_none_is_small(app: AppTest) -> None:
 
 
 def test_choosing_a_measure_changes_the_chart(app: AppTest) -> None:
-    families = _shown_counts(_figures(app)[0]).sum()
+    families = _shown_counts(_figures(app)[1]).sum()
     app.radio[0].set_value("people").run()
-    figure = _figures(app)[0]
+    figure = _figures(app)[1]
     assert figure["layout"]["title"]["text"] == "People by local authority and cohort"
     assert _shown_counts(figure).sum() > families
 
@@ -88,7 +88,7 @@ def test_first_run_builds_the_demo_store_with_progress(tmp_path: Path, monkeypat
     assert default.exists()
     assert any("Synthetic demo store ready" in toast.value for toast in at.toast)
     assert not at.info, "the building notice is cleared once the store is ready"
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 3
     assert "demo built" in audit.read(default)["action"].tolist()
 
 
@@ -111,8 +111,18 @@ def test_a_bad_disclosure_config_stops_the_dashboard(
 
 def test_years_run_in_order_on_the_coverage_chart(app: AppTest) -> None:
     """Benefit spells that began before the records window must not trail after 2022."""
-    layout = _figures(app)[1]["layout"]
+    layout = _figures(app)[2]["layout"]
     axes = [value for key, value in layout.items() if key.startswith("xaxis")]
     for axis in axes:
         years = axis["categoryarray"]
         assert axis["categoryorder"] == "array" and years == sorted(years) and "2012" in years
+
+
+def test_overview_leads_with_the_effects_in_plain_words(app: AppTest) -> None:
+    sentences = app.markdown[0].value
+    assert "School attendance rose" in sentences and "more than in similar families" in sentences
+    assert sentences.count("95% CI") == 4
+    effects = _figures(app)[0]
+    assert effects["layout"]["title"]["text"].startswith("Support improved")
+    footnote = effects["layout"]["annotations"][-1]["text"]
+    assert "at least 10 families in each group" in footnote

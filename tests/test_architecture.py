@@ -53,6 +53,14 @@ def _is_safe(annotation: object) -> bool:
     return inspect.isclass(annotation) and issubclass(annotation, Safe)
 
 
+def _holds_safe(annotation: object) -> bool:
+    """A safe object, or a list of them, optionally None."""
+    if _is_safe(annotation):
+        return True
+    arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return bool(arguments) and all(_holds_safe(a) for a in arguments)
+
+
 def test_every_chart_takes_only_safe_objects() -> None:
     builders = [
         f
@@ -63,8 +71,9 @@ def test_every_chart_takes_only_safe_objects() -> None:
     for builder in builders:
         hints = typing.get_type_hints(builder)
         parameters = [hints[p] for p in inspect.signature(builder).parameters if p in hints]
-        assert any(_is_safe(h) for h in parameters), builder.__name__
-        assert pd.DataFrame not in parameters, builder.__name__
+        assert any(_holds_safe(h) for h in parameters), builder.__name__
+        data = [h for h in parameters if h not in (str, int, float, bool)]
+        assert all(_holds_safe(h) for h in data), (builder.__name__, data)
 
 
 def test_a_chart_refuses_a_raw_frame() -> None:
@@ -104,6 +113,8 @@ def test_what_pages_get_from_ui_is_safe() -> None:
         if getter.__name__ == "get_store":
             continue  # plumbing for ui itself; pages may not call it (test above)
         returned = typing.get_type_hints(getter)["return"]
+        if typing.get_origin(returned) in (typing.Union, types.UnionType):  # X | None
+            (returned,) = [a for a in typing.get_args(returned) if a is not type(None)]
         assert _is_safe(returned) or (
             dataclasses.is_dataclass(returned) and _fields_are_safe(returned)
         ), getter.__name__

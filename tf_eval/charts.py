@@ -10,7 +10,9 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tf_eval.disclosure import Safe, SafeTable
+from tf_eval import headlines
+from tf_eval.disclosure import Safe, SafeEstimate, SafeTable, combined_note
+from tf_eval.outcomes import OUTCOMES
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -41,7 +43,7 @@ def _require(value: object, kind: type[Safe]) -> None:
         raise TypeError(f"charts take a {kind.__name__} from tf_eval.disclosure, not {type(value)}")
 
 
-def _finish(fig: go.Figure, title: str, source: str, height: int, safe: Safe) -> go.Figure:
+def _finish(fig: go.Figure, title: str, source: str, height: int, safe: Safe | str) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 18}},
         font={"family": FONT, "size": 13},
@@ -51,7 +53,7 @@ def _finish(fig: go.Figure, title: str, source: str, height: int, safe: Safe) ->
         margin={"l": 80, "r": 30, "t": 70, "b": 130},
     )
     fig.add_annotation(  # below the x-axis title, a fixed distance in pixels
-        text=f"Source: {source}.<br>{safe.note()}",
+        text=f"Source: {source}.<br>{safe if isinstance(safe, str) else safe.note()}",
         xref="paper",
         yref="paper",
         x=0,
@@ -127,3 +129,76 @@ def coverage_chart(safe: SafeTable, source: str) -> go.Figure:
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=years)
     fig.update_xaxes(title_text="Calendar year", row=len(sources), col=1)
     return _finish(fig, "Records per year by source", source, 150 + 150 * len(sources), safe)
+
+
+# What each kind of estimate is called on a chart, and its colour.
+ESTIMATE_KINDS = {
+    "matched": ("Compared with matched families (the estimate)", PALETTE[0]),
+    "naive": ("Supported families' own before/after change", PALETTE[5]),
+    "placebo": ("Placebo: the same comparison before support", "#7f7f7f"),
+}
+
+
+def effects_chart(
+    matched: list[SafeEstimate],
+    source: str,
+    follow_up_months: int,
+    naive: list[SafeEstimate] | None = None,
+    placebo: list[SafeEstimate] | None = None,
+) -> go.Figure:
+    """One panel per outcome (each in its own unit) with each estimate and its 95% interval, a
+    zero line, and withheld estimates named rather than drawn."""
+    kinds = {"matched": matched, "naive": naive or [], "placebo": placebo or []}
+    for estimates in kinds.values():
+        for estimate in estimates:
+            _require(estimate, SafeEstimate)
+    outcomes = [e.outcome for e in matched]
+    fig = make_subplots(
+        rows=len(outcomes),
+        cols=1,
+        vertical_spacing=0.12 if len(outcomes) > 1 else 0.0,
+        subplot_titles=[f"{OUTCOMES[o].label} ({headlines.display_unit(o)})" for o in outcomes],
+    )
+    for row, outcome in enumerate(outcomes, start=1):
+        for kind, estimates in kinds.items():
+            name, colour = ESTIMATE_KINDS[kind]
+            found = [e for e in estimates if e.outcome == outcome]
+            if not found:
+                continue
+            numbers = headlines.scaled(found[0])
+            if numbers is None:
+                continue
+            att, low, high = numbers
+            fig.add_trace(
+                go.Scatter(
+                    x=[att],
+                    y=[name],
+                    mode="markers",
+                    marker={"color": colour, "size": 11},
+                    error_x={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [high - att],
+                        "arrayminus": [att - low],
+                        "color": colour,
+                        "thickness": 2,
+                    },
+                    name=name,
+                    legendgroup=kind,
+                    showlegend=row == 1,
+                    hovertemplate=f"{name}: %{{x:.3g}} (95% CI {low:.3g} to {high:.3g})"
+                    "<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+        fig.add_vline(x=0, line_color="#555555", line_width=1, row=row, col=1)
+        fig.update_yaxes(showticklabels=False, row=row, col=1)
+    fig.update_xaxes(zeroline=False)
+    improved = [headlines.improved(e) for e in matched]
+    good = sum(1 for i in improved if i)
+    share = f"all {len(matched)}" if good == len(matched) else f"{good} of {len(matched)}"
+    title = f"Support improved {share} outcomes in the {follow_up_months} months after it began"
+    fig.update_layout(legend={"orientation": "h", "y": -0.05, "yanchor": "top"})
+    safe: list[Safe] = [e for estimates in kinds.values() for e in estimates]
+    return _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))

@@ -231,6 +231,17 @@ class SafeHistogram(Safe):
         )
 
 
+def combined_note(items: list[Safe]) -> str:
+    """One disclosure note for a figure built from several safe objects."""
+    rules: list[str] = []
+    for item in items:
+        if item.rule_text() not in rules:
+            rules.append(item.rule_text())
+    n = sum(len(item.suppressed) for item in items)
+    withheld = "nothing was suppressed" if n == 0 else f"{n} value{'s' * (n != 1)} suppressed"
+    return f"{' '.join(rules)} Here {withheld}."
+
+
 # --- counts -------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,37 @@
+"""Plain-words findings: direction, units, intervals turned round for falls, withheld ones."""
+
+from tf_eval.disclosure import safe_estimate
+from tf_eval.headlines import headline, improved
+
+
+def _estimate(outcome: str, att: float, low: float, high: float, families: int = 500):
+    numbers = {"att": att, "se": 0.1, "ci_low": low, "ci_high": high, "p_value": 0.01}
+    return safe_estimate("e", outcome, numbers, (900, 800), (families, 400), True, 899)
+
+
+def test_a_rise_in_attendance_reads_as_percentage_points() -> None:
+    text = headline(_estimate("attendance", 2.104, 1.43, 2.77), 12)
+    assert text == (
+        "School attendance rose 2.1 percentage points more than in similar families over the "
+        "12 months after support began (95% CI 1.4 to 2.8)."
+    )
+    assert improved(_estimate("attendance", 2.104, 1.43, 2.77)) is True
+
+
+def test_a_fall_in_a_proportion_is_a_positive_amount_with_its_interval_turned_round() -> None:
+    text = headline(_estimate("offending", -0.0194, -0.0273, -0.0115), 24)
+    assert "fell 1.9 percentage points" in text and "(95% CI 1.1 to 2.7)" in text
+    assert "24 months" in text and "chance" not in text
+    assert improved(_estimate("offending", -0.0194, -0.0273, -0.0115)) is True
+
+
+def test_an_interval_across_zero_says_it_could_be_chance() -> None:
+    estimate = _estimate("ae_use", 0.02, -0.01, 0.05)
+    assert "could be chance" in headline(estimate, 12) and improved(estimate) is None
+    assert improved(_estimate("ae_use", 0.04, 0.01, 0.07)) is False  # more A&E use is worse
+
+
+def test_a_withheld_estimate_gives_its_reason_and_no_number() -> None:
+    text = headline(_estimate("worklessness", -0.05, -0.06, -0.04, families=6), 12)
+    assert text.startswith("Worklessness: not shown (fewer than 10 families")
+    assert not any(ch.isdigit() for ch in text.replace("10", ""))

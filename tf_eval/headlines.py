@@ -1,0 +1,79 @@
+"""Findings in plain words for programme managers and boards, written from safe estimates only.
+
+"School attendance rose 2.4 percentage points more than in similar families (95% CI 2.2 to
+2.5)." Proportions are shown as percentage points, decreases as positive amounts that "fell",
+and an interval that includes no difference says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tf_eval.disclosure import SafeEstimate
+from tf_eval.outcomes import OUTCOMES
+
+
+@dataclass(frozen=True)
+class Wording:
+    subject: str  # what changed, as the start of a sentence
+    scale: float  # multiply the estimate by this to get `unit`
+    unit: str  # after the amount ("" when the subject carries the unit)
+    digits: int
+
+
+WORDING = {
+    "attendance": Wording("School attendance", 1, " percentage points", 1),
+    "offending": Wording("The share of people with a proven offence", 100, " percentage points", 1),
+    "worklessness": Wording(
+        "The share of days adults spent on out-of-work benefits", 100, " percentage points", 1
+    ),
+    "ae_use": Wording("A&E attendances per person", 1, "", 2),
+}
+assert set(WORDING) == set(OUTCOMES)
+
+
+def scaled(estimate: SafeEstimate) -> tuple[float, float, float] | None:
+    """The estimate and its interval in display units (percentage points for proportions)."""
+    if estimate.withheld:
+        return None
+    w = WORDING[estimate.outcome]
+    return estimate.att * w.scale, estimate.ci_low * w.scale, estimate.ci_high * w.scale
+
+
+def display_unit(outcome: str) -> str:
+    """The unit of `scaled` values, for axis titles."""
+    return WORDING[outcome].unit.strip() or OUTCOMES[outcome].unit
+
+
+def headline(estimate: SafeEstimate, follow_up_months: int) -> str:
+    """One sentence for one outcome's matched estimate."""
+    w = WORDING[estimate.outcome]
+    numbers = scaled(estimate)
+    if numbers is None:
+        return f"{OUTCOMES[estimate.outcome].label}: not shown ({estimate.reason})."
+    att, low, high = numbers
+    verb = "rose" if att > 0 else "fell"
+    if att < 0:  # a fall is written as a positive amount, its interval turned round
+        low, high = -high, -low
+    amount = f"{abs(att):.{w.digits}f}{w.unit}"
+    sentence = (
+        f"{w.subject} {verb} {amount} more than in similar families over the "
+        f"{follow_up_months} months after support began (95% CI {low:.{w.digits}f} to "
+        f"{high:.{w.digits}f})."
+    )
+    if estimate.ci_low <= 0 <= estimate.ci_high:
+        sentence += " The interval includes no difference, so this could be chance."
+    return sentence
+
+
+def improved(estimate: SafeEstimate) -> bool | None:
+    """True if the whole interval lies on the good side of zero, False if on the bad side,
+    None if it includes zero or was withheld."""
+    if estimate.withheld:
+        return None
+    good_up = OUTCOMES[estimate.outcome].good_direction == "up"
+    if estimate.ci_low > 0:
+        return good_up
+    if estimate.ci_high < 0:
+        return not good_up
+    return None
