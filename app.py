@@ -12,7 +12,10 @@ st.set_page_config(page_title="tf-eval", page_icon=":material/family_restroom:",
 
 # Navigation is declared before anything slow, so the sidebar is right even during the first build.
 navigation = st.navigation(
-    [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True)]
+    [
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/matching.py", title="Matching & balance", icon=":material/balance:"),
+    ]
 )
 ui.check_disclosure_rules()
 ui.ensure_store(ui.db_path())

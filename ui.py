@@ -140,3 +140,26 @@ def get_results(spec: AnalysisSpec) -> SafeResults | None:
         return None
     _remember("estimates", results.suppressed)
     return results
+
+
+def selection_sidebar(summary: Overview) -> tuple[str | None, int | None]:
+    """The only filters a user may set (design.md section 5): local authority and cohort. Kept
+    across pages; a selection too small to show is refused where results are computed."""
+    table = summary.by_la_cohort.frame
+    las = sorted(table["la_code"].unique())
+    cohorts = sorted(int(c) for c in table["cohort"].unique())
+    st.sidebar.header("Selection")
+    la = st.sidebar.selectbox("Local authority", [None, *las], format_func=_all, key="la")
+    cohort = st.sidebar.selectbox(
+        "Cohort (year identified)", [None, *cohorts], format_func=_all, key="cohort"
+    )
+    st.sidebar.caption(
+        "Only these two filters exist, and a selection with fewer than "
+        f"{disclosure.current_rules().selection_min_families} supported or comparison families "
+        "shows no results, so that no family can be singled out by comparing selections."
+    )
+    return la, cohort
+
+
+def _all(value: object) -> str:
+    return "All" if value is None else str(value)

@@ -9,6 +9,7 @@ from tf_eval.headlines import headline
 
 summary = ui.get_overview()
 source = charts.data_source(summary.description)
+la, cohort = ui.selection_sidebar(summary)
 
 st.title("Overview")
 if summary.description.get("kind") == "demo":
@@ -25,7 +26,7 @@ if table.frame.empty:
     st.stop()
 
 st.subheader("What support changed")
-spec = AnalysisSpec()
+spec = AnalysisSpec(la=la, cohort=cohort)
 results = ui.get_results(spec)
 if results is not None:
     st.markdown("\n".join(f"- {headline(e, spec.follow_up_months)}" for e in results.estimates))

@@ -44,7 +44,7 @@ def test_overview_renders_with_titled_charts(app: AppTest) -> None:
     titles = [figure["layout"]["title"]["text"] for figure in _figures(app)]
     assert titles[1:] == ["Families by local authority and cohort", "Records per year by source"]
     for figure in _figures(app):
-        footnote = figure["layout"]["annotations"][-1]["text"]
+        footnote = figure["layout"]["annotations"][-1]["text"].replace("<br>", " ")
         assert "SYNTHETIC" in footnote and "rounded to the nearest 5" in footnote
         assert "suppressed." in footnote  # how many, or that nothing was
 
@@ -124,5 +124,5 @@ def test_overview_leads_with_the_effects_in_plain_words(app: AppTest) -> None:
     assert sentences.count("95% CI") == 4
     effects = _figures(app)[0]
     assert effects["layout"]["title"]["text"].startswith("Support improved")
-    footnote = effects["layout"]["annotations"][-1]["text"]
+    footnote = effects["layout"]["annotations"][-1]["text"].replace("<br>", " ")
     assert "at least 10 families in each group" in footnote

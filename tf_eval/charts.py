@@ -7,17 +7,20 @@ chart shows, axis titles with units, and a footnote naming the data source and d
 
 from __future__ import annotations
 
+import textwrap
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tf_eval import headlines
-from tf_eval.disclosure import Safe, SafeEstimate, SafeTable, combined_note
+from tf_eval.disclosure import Safe, SafeEstimate, SafeHistogram, SafeTable, combined_note
 from tf_eval.outcomes import OUTCOMES
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 SEQUENTIAL = [[0.0, "#f7fbff"], [1.0, "#0072B2"]]
 FONT = "Source Sans Pro, Arial, sans-serif"
+FOOTNOTE_WIDTH = 95  # characters per footnote line, so notes fit half-width charts too
 
 SOURCE_LABELS = {
     "attendance": "School attendance (terms)",
@@ -44,16 +47,19 @@ def _require(value: object, kind: type[Safe]) -> None:
 
 
 def _finish(fig: go.Figure, title: str, source: str, height: int, safe: Safe | str) -> go.Figure:
+    note = safe if isinstance(safe, str) else safe.note()
+    lines = [f"Source: {source}.", *textwrap.wrap(note, FOOTNOTE_WIDTH)]
+    extra = 14 * (len(lines) - 2)  # room for a footnote longer than two lines
     fig.update_layout(
         title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 18}},
         font={"family": FONT, "size": 13},
         template="plotly_white",
         colorway=PALETTE,
-        height=height,
-        margin={"l": 80, "r": 30, "t": 70, "b": 130},
+        height=height + extra,
+        margin={"l": 80, "r": 30, "t": 70, "b": 130 + extra},
     )
     fig.add_annotation(  # below the x-axis title, a fixed distance in pixels
-        text=f"Source: {source}.<br>{safe if isinstance(safe, str) else safe.note()}",
+        text="<br>".join(lines),
         xref="paper",
         yref="paper",
         x=0,
@@ -202,3 +208,74 @@ def effects_chart(
     fig.update_layout(legend={"orientation": "h", "y": -0.05, "yanchor": "top"})
     safe: list[Safe] = [e for estimates in kinds.values() for e in estimates]
     return _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
+
+
+BALANCE_THRESHOLD = 0.1  # |SMD| under this is conventionally balanced (cobalt's default line)
+
+
+def love_plot(balance: SafeTable, source: str) -> go.Figure:
+    """Absolute standardised mean differences before and after matching, one row per covariate
+    (MatchIt's naming), with the 0.1 line; the title says how many are still over it."""
+    _require(balance, SafeTable)
+    frame = balance.frame.iloc[::-1]  # plotly draws the first row at the bottom
+    before, after = frame["smd_before"].abs(), frame["smd_after"].abs()
+    fig = go.Figure()
+    for values, name, symbol, colour in (
+        (before, "Before matching", "circle-open", PALETTE[5]),
+        (after, "After matching", "circle", PALETTE[0]),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=values,
+                y=frame["covariate"],
+                mode="markers",
+                name=name,
+                marker={"symbol": symbol, "size": 9, "color": colour, "line": {"width": 2}},
+                hovertemplate="%{y}: |SMD| %{x:.3f}<extra>" + name + "</extra>",
+            )
+        )
+    fig.add_vline(x=BALANCE_THRESHOLD, line_dash="dash", line_color="#555555")
+    fig.update_xaxes(title="Absolute standardised mean difference (SD units)", rangemode="tozero")
+    fig.update_yaxes(title=None, type="category")
+    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0})
+    if after.isna().all():
+        title = "Balance is not shown for groups this small"
+    else:
+        over = int((after > BALANCE_THRESHOLD).sum())
+        title = (
+            f"After matching every covariate is within {BALANCE_THRESHOLD} SD"
+            if over == 0
+            else f"After matching {over} covariate{'s' * (over != 1)} still differ by more "
+            f"than {BALANCE_THRESHOLD} SD"
+        )
+    return _finish(fig, title, source, 160 + 22 * len(frame), balance)
+
+
+def overlap_chart(treated: SafeHistogram, comparison: SafeHistogram, source: str) -> go.Figure:
+    """Propensity-score distributions of the two groups before matching, as protected counts in
+    fixed bins (merged where small), so the evaluator can see where they overlap."""
+    _require(treated, SafeHistogram)
+    _require(comparison, SafeHistogram)
+    fig = go.Figure()
+    for histogram, name, colour in (
+        (treated, "Supported families", PALETTE[0]),
+        (comparison, "Comparison pool", PALETTE[1]),
+    ):
+        edges = histogram.edges
+        fig.add_trace(
+            go.Bar(
+                x=[(a + b) / 2 for a, b in zip(edges, edges[1:], strict=False)],
+                width=[b - a for a, b in zip(edges, edges[1:], strict=False)],
+                y=[float("nan") if c is None else c for c in histogram.bin_counts],
+                name=name,
+                marker_color=colour,
+                opacity=0.6,
+                customdata=[f"{a:.2f}-{b:.2f}" for a, b in zip(edges, edges[1:], strict=False)],
+                hovertemplate="score %{customdata}: %{y} families<extra>" + name + "</extra>",
+            )
+        )
+    fig.update_layout(barmode="overlay", legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"})
+    fig.update_xaxes(title="Propensity score (chance of being supported)", range=[0, 1])
+    fig.update_yaxes(title="families", rangemode="tozero")
+    title = "Propensity scores of the two groups before matching"
+    return _finish(fig, title, source, 420, combined_note([treated, comparison]))

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from tf_eval import disclosure
-from tf_eval.disclosure import SafeEstimate, SafeTable, Suppression
+from tf_eval.disclosure import SafeEstimate, SafeHistogram, SafeTable, Suppression
 from tf_eval.estimate import Estimate, Evaluation, Matching
 from tf_eval.matchfile import FileMatch
 
@@ -26,17 +26,24 @@ def safe_estimate(kind: str, e: Estimate) -> SafeEstimate:
     )
 
 
+# Propensity-score histograms use these fixed edges: never the data's own extremes.
+SCORE_EDGES = [i / 20 for i in range(21)]
+
+
 @dataclass(frozen=True)
 class SafeMatching:
-    """What may be shown about a matched sample: protected counts and balance."""
+    """What may be shown about a matched sample: protected counts, balance, and the overlap of
+    propensity scores (before matching) in each group."""
 
     counts: SafeTable  # one row per group: group, units
     balance: SafeTable
+    overlap: dict[str, SafeHistogram]  # "treated", "comparison"
     dropped_covariates: list[str]
 
     @property
     def suppressed(self) -> tuple[Suppression, ...]:
-        return self.counts.suppressed + self.balance.suppressed
+        histograms = tuple(s for h in self.overlap.values() for s in h.suppressed)
+        return self.counts.suppressed + self.balance.suppressed + histograms
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,17 @@ class SafeResults:
 
 def safe_matching(matching: Matching) -> SafeMatching:
     counts = pd.DataFrame({"group": list(matching.counts), "units": list(matching.counts.values())})
+    treated = matching.treated.astype(bool)
+    overlap = {
+        "treated": disclosure.histogram(matching.score[treated], SCORE_EDGES, "score:treated"),
+        "comparison": disclosure.histogram(
+            matching.score[~treated], SCORE_EDGES, "score:comparison"
+        ),
+    }
     return SafeMatching(
         disclosure.count_table(counts, ["units"], "counts"),
         disclosure.balance_table(matching.balance, matching.counts, "balance"),
+        overlap,
         matching.dropped_covariates,
     )
 

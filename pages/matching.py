@@ -1,0 +1,126 @@
+"""Matching & balance: for evaluators, choose the matching model and see at once whether it
+balances the groups, where their scores overlap, and what it does to the estimates."""
+
+import streamlit as st
+
+import ui
+from tf_eval import charts, config
+from tf_eval.estimate import (
+    DEFAULT_COVARIATES,
+    DEFAULT_EXACT,
+    EXACT_KEYS,
+    MAX_RATIO,
+    AnalysisSpec,
+    EvaluationError,
+)
+
+summary = ui.get_overview()
+source = charts.data_source(summary.description)
+la, cohort = ui.selection_sidebar(summary)
+
+st.title("Matching & balance")
+st.caption(
+    "Each supported family is matched to comparison families with a similar propensity score "
+    "(the modelled chance of being supported, from the covariates chosen here). Good matching "
+    "leaves every covariate within 0.1 standard deviations between the groups."
+)
+
+with st.form("matching"):
+    covariates = st.multiselect(
+        "Covariates in the propensity model", DEFAULT_COVARIATES, default=DEFAULT_COVARIATES
+    )
+    left, middle, right = st.columns(3)
+    ratio = left.number_input(
+        "Comparison families per supported family", min_value=1, max_value=MAX_RATIO, value=1
+    )
+    caliper = middle.number_input(
+        "Caliper (SDs of the score; 0 = none)",
+        min_value=0.0,
+        max_value=2.0,
+        value=0.0,
+        step=0.05,
+        help="Leave supported families unmatched rather than accept a distant match.",
+    )
+    follow_up = right.radio(
+        "Follow-up", config.FOLLOW_UP_MONTHS, horizontal=True, format_func=lambda m: f"{m} months"
+    )
+    exact = st.multiselect("Match exactly on", EXACT_KEYS, default=DEFAULT_EXACT)
+    replace = st.toggle(
+        "Match with replacement (a comparison family may serve several supported families)",
+        value=True,
+    )
+    st.form_submit_button("Match and estimate", type="primary", icon=":material/play_arrow:")
+
+try:
+    spec = AnalysisSpec(
+        covariates=tuple(covariates),
+        ratio=int(ratio),
+        caliper=float(caliper) or None,
+        replace=replace,
+        exact=tuple(exact),
+        follow_up_months=int(follow_up),
+        la=la,
+        cohort=cohort,
+    )
+except EvaluationError as exc:
+    st.error(f"Check the form: {exc}.", icon=":material/error:")
+    st.stop()
+
+results = ui.get_results(spec)
+if results is None:
+    st.stop()
+
+matching = results.matching
+counts = dict(zip(matching.counts.frame["group"], matching.counts.labels()["units"], strict=True))
+columns = st.columns(4)
+for column, (key, label) in zip(
+    columns,
+    {
+        "treated": "Supported families",
+        "treated_matched": "of them matched",
+        "comparison_pool": "Comparison pool",
+        "comparison_matched": "Comparison families used",
+    }.items(),
+    strict=True,
+):
+    column.metric(label, counts[key])
+st.caption(matching.counts.note())
+if matching.dropped_covariates:
+    st.info(
+        "Left out because they do not vary in this selection: "
+        + ", ".join(matching.dropped_covariates),
+        icon=":material/info:",
+    )
+
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(charts.love_plot(matching.balance, source), width="stretch")
+with right:
+    overlap = matching.overlap
+    st.plotly_chart(
+        charts.overlap_chart(overlap["treated"], overlap["comparison"], source), width="stretch"
+    )
+    st.plotly_chart(
+        charts.effects_chart(
+            results.estimates,
+            source,
+            spec.follow_up_months,
+            naive=results.naive,
+            placebo=results.placebo,
+        ),
+        width="stretch",
+    )
+
+with st.expander("Balance table (MatchIt/cobalt conventions)"):
+    st.dataframe(
+        matching.balance.table().round(3),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "covariate": "covariate",
+            "smd_before": "SMD before",
+            "smd_after": "SMD after",
+            "variance_ratio_after": "variance ratio after",
+        },
+    )
+    st.caption(matching.balance.note())

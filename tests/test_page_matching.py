@@ -1,0 +1,82 @@
+"""The Matching & balance page, driven by AppTest: it renders its charts and table, the form
+changes the result, a bad form is explained, and a selection too small is refused with no
+numbers."""
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tf_eval import config, store
+from tf_eval.panel import build_panel
+
+APP = str(config.PROJECT_ROOT / "app.py")
+
+
+@pytest.fixture
+def page(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/matching.py").run()
+    return at
+
+
+def _titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_the_page_shows_balance_overlap_and_estimates(page: AppTest) -> None:
+    assert not page.exception
+    titles = _titles(page)
+    assert titles[0].startswith("After matching") and "0.1 SD" in titles[0]
+    assert titles[1] == "Propensity scores of the two groups before matching"
+    assert titles[2].startswith("Support improved")
+    effects = json.loads(page.get("plotly_chart")[2].proto.spec)
+    names = {trace["name"] for trace in effects["data"]}
+    assert len(names) == 3  # matched, naive and placebo side by side
+    metrics = _metrics(page)
+    assert metrics["Supported families"] == metrics["of them matched"]  # with replacement
+    for value in metrics.values():
+        assert value == "c" or int(value.replace(",", "")) % 5 == 0
+
+
+def test_a_caliper_changes_the_matched_counts(page: AppTest) -> None:
+    before = _metrics(page)["of them matched"]
+    page.number_input[1].set_value(0.01)
+    page.button[0].click().run()
+    assert not page.exception
+    after = _metrics(page)["of them matched"]
+    assert int(after.replace(",", "")) < int(before.replace(",", ""))
+
+
+def test_an_empty_covariate_list_is_explained(page: AppTest) -> None:
+    page.multiselect[0].set_value([])
+    page.button[0].click().run()
+    assert not page.exception
+    assert "choose at least one covariate" in page.error[0].value
+    assert not page.metric
+
+
+def test_a_small_selection_is_refused_without_numbers(page: AppTest, demo_db: Path) -> None:
+    shared = store.Store(demo_db)
+    small = None
+    for la in sorted(shared.query("SELECT DISTINCT la_code FROM families")["la_code"]):
+        for cohort in range(2014, 2021):
+            families = build_panel(shared, 12, la, cohort).families
+            if min(families["treated"].sum(), (~families["treated"]).sum()) < 50:
+                small = (la, cohort)
+                break
+        if small:
+            break
+    assert small, "the 8,000-family test store has small LA x cohort cells"
+    page.sidebar.selectbox[0].set_value(small[0])
+    page.sidebar.selectbox[1].set_value(small[1]).run()
+    assert not page.exception
+    assert "fewer than 50" in page.info[0].value
+    assert not page.metric and not page.get("plotly_chart")
