@@ -15,6 +15,7 @@ navigation = st.navigation(
     [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("pages/matching.py", title="Matching & balance", icon=":material/balance:"),
+        st.Page("pages/disclosure.py", title="Disclosure", icon=":material/shield:"),
     ]
 )
 ui.check_disclosure_rules()

@@ -80,3 +80,16 @@ def test_a_small_selection_is_refused_without_numbers(page: AppTest, demo_db: Pa
     assert not page.exception
     assert "fewer than 50" in page.info[0].value
     assert not page.metric and not page.get("plotly_chart")
+
+
+def test_the_disclosure_page_lists_the_rules_and_this_sessions_suppressions(page: AppTest) -> None:
+    page.number_input[1].set_value(0.001)  # a caliper so tight that little matches
+    page.button[0].click().run()
+    page.switch_page("pages/disclosure.py").run()
+    assert not page.exception
+    rules = page.dataframe[0].value
+    assert dict(zip(rules["setting"], rules["value"], strict=True))["count_threshold"] == "10"
+    listed = page.dataframe[1].value
+    assert len(listed) == int(page.metric[0].value) > 0
+    assert set(listed["rule"]) <= {"threshold", "estimate", "histogram", "dominance", "all-same"}
+    assert all(listed["why"]) and all(listed["output"])

@@ -75,9 +75,26 @@ class Rules:
                 raise DisclosureConfigError(f"{name} must be above {low} and at most {high}")
         if not isinstance(self.suppressed_mark, str) or not self.suppressed_mark.strip():
             raise DisclosureConfigError("suppressed_mark must be a non-empty string")
+        assert set(RULE_DESCRIPTIONS) == {f.name for f in fields(self)}
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# What each rule means, for people reading the rules in force (the Disclosure page, the report).
+RULE_DESCRIPTIONS = {
+    "count_threshold": "counts from 1 to one below this are suppressed",
+    "count_rounding": "every other count is rounded to a multiple of this",
+    "suppressed_mark": "how a suppressed value is shown",
+    "proportion_min": "a rate needs this many people with, and this many without, the outcome",
+    "dominance_n": "dominance check: this many largest contributors ...",
+    "dominance_k": "... must be under this share of the total",
+    "p_ratio": "the rest of a group must sum to at least this share of its largest value",
+    "estimate_min_families": "an estimate needs this many families in each group compared",
+    "estimate_min_df": "an estimate needs this many residual degrees of freedom",
+    "selection_min_families": "a selection needs this many supported and comparison families",
+    "histogram_min_bin": "histogram bins under this are merged or suppressed",
+}
 
 
 def load_rules(path: Path | None = None) -> Rules:

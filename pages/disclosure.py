@@ -1,0 +1,46 @@
+"""Disclosure: the rules in force and what this session had suppressed, and why. Every figure
+in tf-eval has passed these rules; every suppression is also in the audit log."""
+
+import streamlit as st
+
+import ui
+from tf_eval.disclosure import RULE_DESCRIPTIONS, current_rules
+
+st.title("Disclosure control")
+st.write(
+    "Nobody may be identifiable from anything tf-eval shows. Every count, rate, estimate and "
+    "chart passes these rules before it reaches the screen, a file or the command line; what "
+    "they withhold is listed below and written to the audit log."
+)
+
+rules = current_rules()
+st.subheader("Rules in force")
+st.dataframe(
+    [
+        {"setting": name, "value": str(value), "meaning": RULE_DESCRIPTIONS[name]}
+        for name, value in rules.as_dict().items()
+    ],
+    hide_index=True,
+    width="stretch",
+)
+st.caption(
+    "Set in disclosure.toml (or the file named by TF_EVAL_DISCLOSURE_CONFIG); "
+    "an invalid value stops tf-eval at start-up."
+)
+
+st.subheader("Suppressed in this session")
+suppressed = ui.session_suppressions()
+rows = [
+    {"output": output, "value": s.item, "rule": s.rule, "why": s.reason}
+    for output, items in suppressed.items()
+    for s in items
+]
+if not rows:
+    st.info(
+        "Nothing shown in this session so far needed suppressing. Visit other pages, or choose a "
+        "narrower selection, and anything withheld will be listed here.",
+        icon=":material/verified_user:",
+    )
+else:
+    st.metric("Values suppressed", len(rows))
+    st.dataframe(rows, hide_index=True, width="stretch")
