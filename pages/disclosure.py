@@ -13,15 +13,16 @@ st.write(
     "they withhold is listed below and written to the audit log."
 )
 
-rules = current_rules()
+rules = current_rules().as_dict()
 st.subheader("Rules in force")
 st.dataframe(
     [
         {"setting": name, "value": str(value), "meaning": RULE_DESCRIPTIONS[name]}
-        for name, value in rules.as_dict().items()
+        for name, value in rules.items()
     ],
     hide_index=True,
     width="stretch",
+    height=36 * (len(rules) + 1) + 3,  # every rule visible without scrolling
 )
 st.caption(
     "Set in disclosure.toml (or the file named by TF_EVAL_DISCLOSURE_CONFIG); "
