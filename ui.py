@@ -3,6 +3,7 @@ first-run demo build. Pages call these and tf_eval; they never open DuckDB thems
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from pathlib import Path
@@ -163,3 +164,40 @@ def selection_sidebar(summary: Overview) -> tuple[str | None, int | None]:
 
 def _all(value: object) -> str:
     return "All" if value is None else str(value)
+
+
+def chart(figure, name: str) -> None:
+    """Every chart the same way: full width, and the camera button saves a PNG at twice the
+    size, for board packs and slides."""
+    st.plotly_chart(
+        figure,
+        width="stretch",
+        config={
+            "displaylogo": False,
+            "toImageButtonOptions": {"format": "png", "scale": 2, "filename": f"tf-eval-{name}"},
+        },
+    )
+
+
+def get_breakdown(
+    base: AnalysisSpec, dimension: str, groups: list[object]
+) -> tuple[dict[str, SafeResults], list[str]]:
+    """The evaluation in each group of one dimension ('la' or 'cohort'), with a progress bar the
+    first time (each group is cached after). Returns the results by group, and the groups whose
+    selection was refused."""
+    current = get_store()
+    modified = current.path.stat().st_mtime_ns
+    results: dict[str, SafeResults] = {}
+    refused: list[str] = []
+    bar = st.progress(0.0, text=f"Estimating by {dimension}")
+    for i, group in enumerate(groups):
+        spec = dataclasses.replace(base, **{dimension: group})
+        try:
+            results[str(group)] = _results(str(current.path), modified, spec)
+        except (disclosure.SelectionRefused, EvaluationError):
+            refused.append(str(group))
+        bar.progress((i + 1) / len(groups), text=f"Estimating by {dimension}: {group}")
+    bar.empty()
+    for group, result in results.items():
+        _remember(f"impact by {dimension} {group}", result.suppressed)
+    return results, refused

@@ -94,22 +94,18 @@ if matching.dropped_covariates:
 
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.love_plot(matching.balance, source), width="stretch")
+    ui.chart(charts.love_plot(matching.balance, source), "love-plot")
 with right:
     overlap = matching.overlap
-    st.plotly_chart(
-        charts.overlap_chart(overlap["treated"], overlap["comparison"], source), width="stretch"
+    ui.chart(charts.overlap_chart(overlap["treated"], overlap["comparison"], source), "overlap")
+    effects = charts.effects_chart(
+        results.estimates,
+        source,
+        spec.follow_up_months,
+        naive=results.naive,
+        placebo=results.placebo,
     )
-    st.plotly_chart(
-        charts.effects_chart(
-            results.estimates,
-            source,
-            spec.follow_up_months,
-            naive=results.naive,
-            placebo=results.placebo,
-        ),
-        width="stretch",
-    )
+    ui.chart(effects, "matched-vs-naive")
 
 with st.expander("Balance table (MatchIt/cobalt conventions)"):
     st.dataframe(

@@ -30,9 +30,7 @@ spec = AnalysisSpec(la=la, cohort=cohort)
 results = ui.get_results(spec)
 if results is not None:
     st.markdown("\n".join(f"- {headline(e, spec.follow_up_months)}" for e in results.estimates))
-    st.plotly_chart(
-        charts.effects_chart(results.estimates, source, spec.follow_up_months), width="stretch"
-    )
+    ui.chart(charts.effects_chart(results.estimates, source, spec.follow_up_months), "effects")
     st.caption(
         "Supported families are compared with similar families identified at the same time in "
         "the same area who were not (yet) supported, matched on their records in the year "
@@ -57,10 +55,10 @@ measure = st.radio(
         "supported": "Families attached to support",
     }.get,
 )
-st.plotly_chart(charts.la_cohort_heatmap(table, measure, source), width="stretch")
+ui.chart(charts.la_cohort_heatmap(table, measure, source), f"{measure}-by-la-cohort")
 
 st.subheader("What the records cover")
-st.plotly_chart(charts.coverage_chart(summary.coverage, source), width="stretch")
+ui.chart(charts.coverage_chart(summary.coverage, source), "record-coverage")
 
 with st.expander("The numbers behind these charts"):
     st.dataframe(table.labels(), hide_index=True, width="stretch")

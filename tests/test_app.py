@@ -126,3 +126,9 @@ def test_overview_leads_with_the_effects_in_plain_words(app: AppTest) -> None:
     assert effects["layout"]["title"]["text"].startswith("Support improved")
     footnote = effects["layout"]["annotations"][-1]["text"].replace("<br>", " ")
     assert "at least 10 families in each group" in footnote
+
+
+def test_every_chart_downloads_as_a_png_at_twice_the_size(app: AppTest) -> None:
+    for chart in app.get("plotly_chart"):
+        options = json.loads(chart.proto.config)["toImageButtonOptions"]
+        assert options["format"] == "png" and options["scale"] == 2

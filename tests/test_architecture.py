@@ -58,6 +58,8 @@ def _holds_safe(annotation: object) -> bool:
     if _is_safe(annotation):
         return True
     arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is dict:
+        arguments = arguments[1:]  # keys are labels
     return bool(arguments) and all(_holds_safe(a) for a in arguments)
 
 
@@ -72,7 +74,7 @@ def test_every_chart_takes_only_safe_objects() -> None:
         hints = typing.get_type_hints(builder)
         parameters = [hints[p] for p in inspect.signature(builder).parameters if p in hints]
         assert any(_holds_safe(h) for h in parameters), builder.__name__
-        data = [h for h in parameters if h not in (str, int, float, bool)]
+        data = [h for h in parameters if h not in (str, int, float, bool, list[str])]
         assert all(_holds_safe(h) for h in data), (builder.__name__, data)
 
 
@@ -107,19 +109,30 @@ def _fields_are_safe(cls: type) -> bool:
     return True
 
 
+def _returns_safe(kind: object) -> bool:
+    """A safe object, a dataclass of safe fields, or containers of them (labels allowed)."""
+    if kind in (str, list[str]) or _is_safe(kind):
+        return True
+    if dataclasses.is_dataclass(kind):
+        return _fields_are_safe(kind)
+    origin, arguments = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType, tuple):
+        return all(_returns_safe(a) for a in arguments if a is not type(None))
+    if origin is dict:
+        return arguments[0] is str and _returns_safe(arguments[1])
+    return False
+
+
 def test_what_pages_get_from_ui_is_safe() -> None:
     getters = [
         f for name, f in inspect.getmembers(ui, inspect.isfunction) if name.startswith("get_")
     ]
+    assert len(getters) >= 4
     for getter in getters:
         if getter.__name__ == "get_store":
             continue  # plumbing for ui itself; pages may not call it (test above)
         returned = typing.get_type_hints(getter)["return"]
-        if typing.get_origin(returned) in (typing.Union, types.UnionType):  # X | None
-            (returned,) = [a for a in typing.get_args(returned) if a is not type(None)]
-        assert _is_safe(returned) or (
-            dataclasses.is_dataclass(returned) and _fields_are_safe(returned)
-        ), getter.__name__
+        assert _returns_safe(returned), getter.__name__
 
 
 def test_cli_json_is_built_from_safe_results_only() -> None:

@@ -279,3 +279,47 @@ def overlap_chart(treated: SafeHistogram, comparison: SafeHistogram, source: str
     fig.update_yaxes(title="families", rangemode="tozero")
     title = "Propensity scores of the two groups before matching"
     return _finish(fig, title, source, 420, combined_note([treated, comparison]))
+
+
+def breakdown_chart(
+    estimates: dict[str, SafeEstimate],
+    outcome: str,
+    dimension: str,
+    source: str,
+    refused: list[str],
+) -> go.Figure:
+    """One outcome's matched estimate in each group (local authority or cohort), with 95%
+    intervals and a zero line. Groups whose selection was refused or whose estimate was withheld
+    are named in the footnote, not drawn."""
+    for estimate in estimates.values():
+        _require(estimate, SafeEstimate)
+    shown = {g: headlines.scaled(e) for g, e in estimates.items()}
+    drawn = {g: n for g, n in shown.items() if n is not None}
+    groups = list(drawn)[::-1]  # first group at the top
+    fig = go.Figure(
+        go.Scatter(
+            x=[drawn[g][0] for g in groups],
+            y=groups,
+            mode="markers",
+            marker={"color": PALETTE[0], "size": 10},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [drawn[g][2] - drawn[g][0] for g in groups],
+                "arrayminus": [drawn[g][0] - drawn[g][1] for g in groups],
+                "color": PALETTE[0],
+                "thickness": 2,
+            },
+            hovertemplate="%{y}: %{x:.3g}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.add_vline(x=0, line_color="#555555", line_width=1)
+    fig.update_xaxes(title=f"Effect ({headlines.display_unit(outcome)}), 95% CI")
+    fig.update_yaxes(title=dimension, type="category")
+    missing = refused + [g for g, n in shown.items() if n is None]
+    note = combined_note(list(estimates.values()))
+    if missing:
+        note += f" Not shown (too few families): {', '.join(missing)}."
+    title = f"{OUTCOMES[outcome].label}: effect by {dimension.lower()}"
+    return _finish(fig, title, source, 160 + 34 * max(len(groups), 1), note)

@@ -1,0 +1,71 @@
+"""Impact: each outcome's effect with the naive change and the placebo beside it, and how the
+effect varies by local authority and by cohort."""
+
+import streamlit as st
+
+import ui
+from tf_eval import charts
+from tf_eval.estimate import AnalysisSpec
+from tf_eval.headlines import headline
+from tf_eval.outcomes import OUTCOMES
+
+summary = ui.get_overview()
+source = charts.data_source(summary.description)
+la, cohort = ui.selection_sidebar(summary)
+
+st.title("Impact")
+spec = AnalysisSpec(la=la, cohort=cohort)
+results = ui.get_results(spec)
+if results is None:
+    st.stop()
+
+st.subheader("Effect, naive change and placebo")
+ui.chart(
+    charts.effects_chart(
+        results.estimates,
+        source,
+        spec.follow_up_months,
+        naive=results.naive,
+        placebo=results.placebo,
+    ),
+    "impact",
+)
+placebo_clear = [
+    OUTCOMES[p.outcome].label
+    for p in results.placebo
+    if not p.withheld and p.ci_low <= 0 <= p.ci_high
+]
+st.caption(
+    "The naive change is what supported families' own before/after figures would suggest: it "
+    "mixes the programme's effect with recovery from the crisis that brought families in. The "
+    "placebo repeats the comparison on the two years before support, when there was nothing "
+    "to find: an interval around zero supports the comparison. "
+    f"Placebo consistent with no difference: {', '.join(placebo_clear) or 'none'}."
+)
+
+st.subheader("Where and when")
+left, right = st.columns([1, 3])
+dimension = left.radio(
+    "Break down by", ["la", "cohort"], format_func={"la": "Local authority", "cohort": "Cohort"}.get
+)
+outcome = left.selectbox("Outcome", list(OUTCOMES), format_func=lambda k: OUTCOMES[k].label)
+table = summary.by_la_cohort.frame
+if dimension == "la":
+    groups = [la] if la else sorted(table["la_code"].unique())
+    label = "Local authority"
+else:
+    groups = [cohort] if cohort else sorted(int(c) for c in table["cohort"].unique())
+    label = "Cohort"
+base = AnalysisSpec(la=la, cohort=cohort)
+by_group, refused = ui.get_breakdown(base, dimension, groups)
+estimates = {
+    group: next(e for e in result.estimates if e.outcome == outcome)
+    for group, result in by_group.items()
+}
+with right:
+    ui.chart(
+        charts.breakdown_chart(estimates, outcome, label, source, refused),
+        f"{outcome}-by-{dimension}",
+    )
+    for group, estimate in estimates.items():
+        st.markdown(f"- **{group}**: {headline(estimate, spec.follow_up_months)}")

@@ -1,0 +1,50 @@
+"""The Impact page, driven by AppTest: effects with naive and placebo, and the breakdown by LA
+and cohort, where groups too small are named rather than drawn."""
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tf_eval import config
+
+APP = str(config.PROJECT_ROOT / "app.py")
+
+
+@pytest.fixture
+def page(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.switch_page("pages/impact.py").run()
+    return at
+
+
+def _figures(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_impact_shows_effects_and_a_breakdown_by_local_authority(page: AppTest) -> None:
+    assert not page.exception
+    effects, breakdown = _figures(page)
+    assert len({t["name"] for t in effects["data"]}) == 3
+    assert breakdown["layout"]["title"]["text"] == "School attendance: effect by local authority"
+    drawn = breakdown["data"][0]["y"]
+    assert set(drawn) <= {f"LA0{i}" for i in range(1, 9)} and len(drawn) >= 4
+    assert len(page.markdown) >= len(drawn)
+
+
+def test_the_cohort_breakdown_names_groups_too_small_to_show(page: AppTest) -> None:
+    page.radio[0].set_value("cohort")
+    page.selectbox[0].set_value("offending").run()
+    assert not page.exception
+    breakdown = _figures(page)[1]
+    assert breakdown["layout"]["title"]["text"] == "Offending: effect by cohort"
+    drawn = set(breakdown["data"][0]["y"])
+    assert drawn <= {str(y) for y in range(2014, 2021)}
+    footnote = breakdown["layout"]["annotations"][-1]["text"].replace("<br>", " ")
+    missing = {str(y) for y in range(2014, 2021)} - drawn
+    if missing:  # every cohort is either drawn or named as too small
+        assert "Not shown (too few families)" in footnote
+        assert all(year in footnote for year in missing)
