@@ -1,0 +1,89 @@
+"""The dashboard in a real browser: `streamlit run app.py` on a demo store, every page opened in
+headless Debian Chromium (Playwright), no exception anywhere, and a screenshot of each page in
+tests/screenshots/ (git-ignored) for a person to look at.
+
+Chromium comes from Debian (`apt-get install chromium`; `.ci/run` installs it): Playwright's
+own browser download is not used. Without it this test fails and says how to install it."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tf_eval import config
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = config.PROJECT_ROOT / "tests" / "screenshots"
+PAGES = ["Overview", "Impact", "Matching & balance", "Disclosure"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, demo_db: Path):
+    port = _free_port()
+    env = {**os.environ, config.DB_ENV_VAR: str(demo_db)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=config.PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"streamlit did not start: {process.stderr.read()[-2000:]}")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def test_every_page_renders_in_chromium_without_an_exception(server: str) -> None:
+    assert shutil.which("chromium") or Path(CHROMIUM).exists(), (
+        "Debian chromium is needed for the browser test: apt-get install chromium"
+    )
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 1600})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(server, wait_until="networkidle")
+        page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+        links = page.locator("[data-testid=stSidebarNav] a")
+        assert [links.nth(i).inner_text().split("\n")[-1] for i in range(links.count())] == PAGES
+        for name in PAGES:
+            page.locator("[data-testid=stSidebarNav] a", has_text=name).click()
+            page.wait_for_selector(f"h1:has-text('{name.split(' ')[0]}')", timeout=120_000)
+            page.wait_for_load_state("networkidle")
+            page.wait_for_function(
+                "!document.querySelector('[data-testid=stStatusWidget]')", timeout=120_000
+            )
+            page.wait_for_timeout(1500)  # let plotly finish drawing
+            page.screenshot(path=SCREENSHOTS / f"{name.split(' ')[0].lower()}.png", full_page=True)
+            exceptions = page.locator("[data-testid=stException]")
+            assert exceptions.count() == 0, f"{name}: {exceptions.first.inner_text()}"
+            assert page.locator(".js-plotly-plot").count() >= (0 if name == "Disclosure" else 1)
+        browser.close()
+    assert not errors, errors
