@@ -14,6 +14,7 @@ st.set_page_config(page_title="tf-eval", page_icon=":material/family_restroom:",
 navigation = st.navigation(
     [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/trends.py", title="Outcomes over time", icon=":material/timeline:"),
         st.Page("pages/impact.py", title="Impact", icon=":material/trending_up:"),
         st.Page("pages/matching.py", title="Matching & balance", icon=":material/balance:"),
         st.Page("pages/disclosure.py", title="Disclosure", icon=":material/shield:"),

@@ -11,10 +11,11 @@ from pathlib import Path
 import streamlit as st
 
 from tf_eval import audit, config, disclosure, store, synth
-from tf_eval.disclosure import Suppression
+from tf_eval.disclosure import SafeTable, Suppression
 from tf_eval.estimate import AnalysisSpec, EvaluationError, evaluate
 from tf_eval.overview import Overview, overview
 from tf_eval.results import SafeResults, safe_evaluation
+from tf_eval.trends import monthly_trends
 
 
 def db_path() -> Path:
@@ -201,3 +202,27 @@ def get_breakdown(
     for group, result in results.items():
         _remember(f"impact by {dimension} {group}", result.suppressed)
     return results, refused
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _trends(path: str, modified: int, spec: AnalysisSpec) -> dict[str, SafeTable]:
+    tables = monthly_trends(_open_store(path, modified), spec)
+    _audited(f"trends {spec}", path, tuple(s for t in tables.values() for s in t.suppressed))
+    return tables
+
+
+def get_trends(spec: AnalysisSpec) -> dict[str, SafeTable] | None:
+    """Monthly outcomes of supported and matched comparison families, through the gate; None
+    (with the explanation shown) for a refused or impossible selection."""
+    current = get_store()
+    try:
+        with st.spinner("Following families month by month (a few seconds)..."):
+            tables = _trends(str(current.path), current.path.stat().st_mtime_ns, spec)
+    except disclosure.SelectionRefused as exc:
+        st.info(f"No results for this selection: {exc}.", icon=":material/visibility_off:")
+        return None
+    except EvaluationError as exc:
+        st.error(f"This analysis cannot run: {exc}.", icon=":material/error:")
+        return None
+    _remember("outcomes over time", tuple(s for t in tables.values() for s in t.suppressed))
+    return tables

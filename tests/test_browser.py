@@ -21,7 +21,7 @@ from tf_eval import config
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = config.PROJECT_ROOT / "tests" / "screenshots"
-PAGES = ["Overview", "Impact", "Matching & balance", "Disclosure"]
+PAGES = ["Overview", "Outcomes over time", "Impact", "Matching & balance", "Disclosure"]
 
 
 def _free_port() -> int:

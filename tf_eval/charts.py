@@ -323,3 +323,56 @@ def breakdown_chart(
         note += f" Not shown (too few families): {', '.join(missing)}."
     title = f"{OUTCOMES[outcome].label}: effect by {dimension.lower()}"
     return _finish(fig, title, source, 160 + 34 * max(len(groups), 1), note)
+
+
+TREND_GROUPS = {
+    "supported": ("Supported families", PALETTE[0], "rgba(0, 114, 178, 0.18)"),
+    "comparison": ("Matched comparison families", PALETTE[1], "rgba(230, 159, 0, 0.22)"),
+}
+
+
+def trend_chart(table: SafeTable, outcome: str, source: str) -> go.Figure:
+    """Monthly means with 95% bands for supported and matched comparison families, months
+    counted from the index date (0 = the month support began); suppressed months are gaps."""
+    _require(table, SafeTable)
+    scale, axis = headlines.TREND_AXIS[outcome]
+    fig = go.Figure()
+    for group, (name, colour, band) in TREND_GROUPS.items():
+        part = table.frame[table.frame["group"] == group].sort_values("month")
+        months = part["month"].tolist()
+        fig.add_trace(
+            go.Scatter(
+                x=months + months[::-1],
+                y=(part["ci_high"] * scale).tolist() + (part["ci_low"] * scale).tolist()[::-1],
+                fill="toself",
+                fillcolor=band,
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=group,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=months,
+                y=part["mean"] * scale,
+                mode="lines+markers",
+                name=name,
+                line={"color": colour, "width": 2.5},
+                marker={"size": 5},
+                legendgroup=group,
+                hovertemplate="month %{x}: %{y:.3g}<extra>" + name + "</extra>",
+            )
+        )
+    fig.add_vline(
+        x=-0.5,
+        line_dash="dash",
+        line_color="#555555",
+        annotation_text="support begins",
+        annotation_position="top right",
+    )
+    fig.update_xaxes(title="Months from the index date (0 = month support began)", dtick=3)
+    fig.update_yaxes(title=axis, rangemode="tozero")
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
+    title = f"{OUTCOMES[outcome].label} month by month: supported and matched comparison families"
+    return _finish(fig, title, source, 470, table)

@@ -378,6 +378,51 @@ def mean_table(
     )
 
 
+def weighted_mean_table(
+    people: pd.DataFrame,
+    by: list[str],
+    value: str,
+    weight: str,
+    cluster: str,
+    item: str,
+    binary: bool = False,
+    rules: Rules | None = None,
+) -> SafeTable:
+    """Weighted group means (e.g. with matching weights) and their 95% intervals, standard
+    errors clustered by `cluster` (families). Each group is judged by mean_table's rules on the
+    people behind its mean; a withheld group shows no mean and no interval."""
+    rules = rules or current_rules()
+    rows, suppressed = [], []
+    for key, group in people.groupby(by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        y = group[value].to_numpy(dtype=float)
+        w = group[weight].to_numpy(dtype=float)
+        labels = dict(zip(by, key, strict=True))
+        why = _value_reason(y, binary, rules)
+        mean = low = high = math.nan
+        if why:
+            where = ", ".join(f"{k}={v}" for k, v in labels.items())
+            suppressed.append(Suppression(f"{item}:{value}[{where}]", *why))
+        else:
+            total = w.sum()
+            mean = float((w * y).sum() / total)
+            per_cluster = pd.Series(w * (y - mean)).groupby(group[cluster].to_numpy()).sum()
+            g = len(per_cluster)
+            se = math.sqrt(g / max(g - 1, 1) * float((per_cluster**2).sum())) / total
+            low, high = mean - 1.96 * se, mean + 1.96 * se
+        rows.append({**labels, "mean": mean, "ci_low": low, "ci_high": high, "people": y.size})
+    frame = pd.DataFrame(rows, columns=[*by, "mean", "ci_low", "ci_high", "people"])
+    counted = count_table(frame, ["people"], item, rules)
+    return SafeTable(
+        rules,
+        tuple(suppressed) + counted.suppressed,
+        counted.frame,
+        ("people",),
+        ("mean", "ci_low", "ci_high"),
+        _token=_GATE,
+    )
+
+
 # --- estimates ----------------------------------------------------------------------------------
 
 

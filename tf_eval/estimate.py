@@ -21,7 +21,7 @@ from tf_eval.balance import balance_table, matched_counts
 from tf_eval.disclosure import check_selection
 from tf_eval.matching import NearestNeighbourMatcher
 from tf_eval.outcomes import OUTCOMES
-from tf_eval.panel import FAMILY_COVARIATES, build_panel
+from tf_eval.panel import FAMILY_COVARIATES, Panel, build_panel
 from tf_eval.propensity import PropensityModel, design_matrices
 from tf_eval.store import Store
 
@@ -245,9 +245,11 @@ def match_units(
     )
 
 
-def evaluate(store: Store, spec: AnalysisSpec, progress: Progress | None = None) -> Evaluation:
-    """Run the whole evaluation for one spec. A selection under the differencing floor raises
-    disclosure.SelectionRefused before anything is estimated."""
+def prepare(
+    store: Store, spec: AnalysisSpec, progress: Progress | None = None
+) -> tuple[Panel, Matching]:
+    """The outcome panel and the matched sample for one spec (what every result builds on). A
+    selection under the differencing floor raises disclosure.SelectionRefused first."""
     report = progress or (lambda fraction, message: None)
     if spec.la is not None:
         known = store.query("SELECT DISTINCT la_code FROM families ORDER BY 1")["la_code"].tolist()
@@ -274,6 +276,14 @@ def evaluate(store: Store, spec: AnalysisSpec, progress: Progress | None = None)
         spec.caliper,
         spec.replace,
     )
+    return panel, matching
+
+
+def evaluate(store: Store, spec: AnalysisSpec, progress: Progress | None = None) -> Evaluation:
+    """Run the whole evaluation for one spec."""
+    report = progress or (lambda fraction, message: None)
+    panel, matching = prepare(store, spec, report)
+    families = panel.families
     report(0.7, "Estimating effects")
     by_family = pd.DataFrame(
         {

@@ -77,3 +77,13 @@ def improved(estimate: SafeEstimate) -> bool | None:
     if estimate.ci_high < 0:
         return not good_up
     return None
+
+
+# How each outcome's monthly value is shown on the Outcomes over time page: scale and axis title.
+TREND_AXIS = {
+    "attendance": (1, "% of sessions attended (terms starting that month)"),
+    "offending": (100, "% with a proven offence that month"),
+    "worklessness": (100, "% on an out-of-work benefit mid-month"),
+    "ae_use": (1, "A&E attendances per person that month"),
+}
+assert set(TREND_AXIS) == set(OUTCOMES)

@@ -1,0 +1,30 @@
+"""Outcomes over time: supported and matched comparison families month by month around the index
+date, so the crisis before support and the recovery after are visible, with the gap between
+the groups."""
+
+import streamlit as st
+
+import ui
+from tf_eval import charts, config
+from tf_eval.estimate import AnalysisSpec
+from tf_eval.outcomes import OUTCOMES
+
+summary = ui.get_overview()
+source = charts.data_source(summary.description)
+la, cohort = ui.selection_sidebar(summary)
+
+st.title("Outcomes over time")
+st.caption(
+    "Month 0 is the month support began (for comparison families, the month it would have). "
+    "Both groups worsen in the year before: families are identified in a crisis. After it, "
+    "both recover; the gap between them is what support adds. Bands are 95% intervals."
+)
+follow_up = st.radio(
+    "Follow-up", config.FOLLOW_UP_MONTHS, horizontal=True, format_func=lambda m: f"{m} months"
+)
+tables = ui.get_trends(AnalysisSpec(la=la, cohort=cohort, follow_up_months=int(follow_up)))
+if tables is None:
+    st.stop()
+for outcome, table in tables.items():
+    ui.chart(charts.trend_chart(table, outcome, source), f"{outcome}-over-time")
+    st.caption(f"{OUTCOMES[outcome].label}: {OUTCOMES[outcome].population}.")
