@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from tf_eval import audit, config, disclosure, store, synth
+from tf_eval import audit, config, disclosure, specs, store, synth
 from tf_eval.disclosure import SafeTable, Suppression
 from tf_eval.estimate import AnalysisSpec, EvaluationError, evaluate
 from tf_eval.overview import Overview, overview
@@ -226,3 +226,33 @@ def get_trends(spec: AnalysisSpec) -> dict[str, SafeTable] | None:
         return None
     _remember("outcomes over time", tuple(s for t in tables.values() for s in t.suppressed))
     return tables
+
+
+def saved_specs() -> dict[str, AnalysisSpec]:
+    """The evaluator's saved analyses by name (settings only: no data)."""
+    try:
+        return specs.saved(get_store().path)
+    except specs.SpecError as exc:
+        st.error(str(exc))
+        return {}
+
+
+def save_spec(name: str, spec: AnalysisSpec) -> str | None:
+    """Save the analysis under `name`; the one-line reason when it cannot be saved."""
+    try:
+        specs.save(get_store().path, name, spec, "dashboard")
+    except specs.SpecError as exc:
+        return str(exc)
+    return None
+
+
+def describe(spec: AnalysisSpec) -> str:
+    """A spec in one line, for captions."""
+    caliper = f"caliper {spec.caliper} SD" if spec.caliper else "no caliper"
+    replacement = "with" if spec.replace else "without"
+    return (
+        f"1:{spec.ratio} {replacement} replacement, {caliper}, exact on "
+        f"{', '.join(spec.exact) or 'nothing'}, {len(spec.covariates)} covariates, "
+        f"{spec.follow_up_months}-month follow-up; LA {spec.la or 'all'}, cohort "
+        f"{spec.cohort or 'all'}"
+    )

@@ -120,3 +120,50 @@ with st.expander("Balance table (MatchIt/cobalt conventions)"):
         },
     )
     st.caption(matching.balance.note())
+
+st.subheader("Save and compare analyses")
+with st.form("save", clear_on_submit=True):
+    name = st.text_input("Name this analysis", placeholder="e.g. caliper 0.2, no replacement")
+    if st.form_submit_button("Save analysis", icon=":material/bookmark_add:"):
+        problem = ui.save_spec(name, spec)
+        if problem:
+            st.error(f"Not saved: {problem}.", icon=":material/error:")
+        else:
+            st.success(f"Saved as {name.strip()!r}.", icon=":material/check:")
+
+saved = ui.saved_specs()
+if len(saved) < 2:
+    st.info(
+        "Save two analyses (for example with and without a caliper) to compare them here side "
+        "by side.",
+        icon=":material/compare:",
+    )
+    st.stop()
+names = list(saved)
+left, right = st.columns(2)
+chosen = [
+    left.selectbox("Compare", names, index=0, key="compare_first"),
+    right.selectbox("with", names, index=1, key="compare_second"),
+]
+for column, name in zip((left, right), chosen, strict=True):
+    with column:
+        st.caption(ui.describe(saved[name]))
+        compared = ui.get_results(saved[name])
+        if compared is None:
+            continue
+        labels = dict(
+            zip(
+                compared.matching.counts.frame["group"],
+                compared.matching.counts.labels()["units"],
+                strict=True,
+            )
+        )
+        balance = compared.matching.balance.table()["smd_after"].abs()
+        one, two = st.columns(2)
+        one.metric("Supported families matched", labels["treated_matched"])
+        two.metric(
+            "Largest |SMD| after matching",
+            "c" if balance.isna().all() else f"{balance.max():.3f}",
+        )
+        figure = charts.effects_chart(compared.estimates, source, saved[name].follow_up_months)
+        ui.chart(figure, f"compare-{name}")

@@ -51,3 +51,5 @@ HISTOGRAM_MIN_BIN = 10  # bins below this are merged or suppressed
 # The audit trail: an append-only DuckDB file beside the store (`<store>.audit.duckdb`), so that
 # a purge or a demo rebuild never touches it and a refused load leaves the store's bytes alone.
 AUDIT_SUFFIX = ".audit.duckdb"
+# Evaluators' saved analysis specs: likewise a small DuckDB file beside the store.
+SPECS_SUFFIX = ".specs.duckdb"

@@ -1,0 +1,80 @@
+"""Named analysis specs an evaluator saves to come back to and compare (design.md section 1).
+
+They live in a small DuckDB file beside the store (`<store>.specs.duckdb`), like the audit log,
+because the dashboard holds the store itself read-only. A spec is stored as the JSON of its
+fields and validated again (AnalysisSpec) when read back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from tf_eval import config
+from tf_eval.estimate import AnalysisSpec, EvaluationError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,59}$")
+_TABLE = """CREATE TABLE IF NOT EXISTS analysis_specs (
+    name VARCHAR PRIMARY KEY, spec JSON NOT NULL, saved_by VARCHAR NOT NULL,
+    saved_at TIMESTAMP NOT NULL)"""
+
+
+class SpecError(ValueError):
+    """A spec cannot be saved or read; the message says why in one line."""
+
+
+def specs_path(store_path: Path) -> Path:
+    return store_path.with_suffix(config.SPECS_SUFFIX)
+
+
+def to_json(spec: AnalysisSpec) -> str:
+    return json.dumps(dataclasses.asdict(spec), sort_keys=True)
+
+
+def from_json(text: str) -> AnalysisSpec:
+    fields = json.loads(text)
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    try:
+        return AnalysisSpec(**values)
+    except (TypeError, EvaluationError) as exc:
+        raise SpecError(f"a saved spec is no longer valid: {exc}") from None
+
+
+def save(store_path: Path, name: str, spec: AnalysisSpec, user: str) -> None:
+    """Save under a new name (names are unique: an existing one is refused, not overwritten)."""
+    name = name.strip()
+    if not NAME.match(name):
+        raise SpecError(
+            "a name is 1-60 letters, digits, spaces, dots, dashes or underscores, "
+            "starting with a letter or digit"
+        )
+    con = duckdb.connect(str(specs_path(store_path)))
+    try:
+        con.execute(_TABLE)
+        if con.execute("SELECT 1 FROM analysis_specs WHERE name = ?", [name]).fetchall():
+            raise SpecError(f"an analysis named {name!r} is already saved; choose another name")
+        at = datetime.now(UTC).replace(tzinfo=None)
+        con.execute(
+            "INSERT INTO analysis_specs VALUES (?, ?, ?, ?)", [name, to_json(spec), user, at]
+        )
+    finally:
+        con.close()
+
+
+def saved(store_path: Path) -> dict[str, AnalysisSpec]:
+    """Every saved spec by name, oldest first (empty when none has been saved)."""
+    path = specs_path(store_path)
+    if not path.exists():
+        return {}
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(_TABLE)
+        rows = con.execute("SELECT name, spec FROM analysis_specs ORDER BY saved_at").fetchall()
+    finally:
+        con.close()
+    return {name: from_json(text) for name, text in rows}
