@@ -17,6 +17,7 @@ navigation = st.navigation(
         st.Page("pages/trends.py", title="Outcomes over time", icon=":material/timeline:"),
         st.Page("pages/impact.py", title="Impact", icon=":material/trending_up:"),
         st.Page("pages/matching.py", title="Matching & balance", icon=":material/balance:"),
+        st.Page("pages/data.py", title="Data & linkage", icon=":material/database:"),
         st.Page("pages/disclosure.py", title="Disclosure", icon=":material/shield:"),
     ]
 )

@@ -14,6 +14,7 @@ from tf_eval import audit, config, disclosure, specs, store, synth
 from tf_eval.disclosure import SafeTable, Suppression
 from tf_eval.estimate import AnalysisSpec, EvaluationError, evaluate
 from tf_eval.overview import Overview, overview
+from tf_eval.provenance import Provenance, provenance
 from tf_eval.results import SafeResults, safe_evaluation
 from tf_eval.trends import monthly_trends
 
@@ -256,3 +257,17 @@ def describe(spec: AnalysisSpec) -> str:
         f"{spec.follow_up_months}-month follow-up; LA {spec.la or 'all'}, cohort "
         f"{spec.cohort or 'all'}"
     )
+
+
+@st.cache_data(show_spinner=False)
+def _provenance(path: str, modified: int) -> Provenance:
+    found = provenance(_open_store(path, modified))
+    _audited("data", path, found.loads.suppressed + found.retention.suppressed)
+    return found
+
+
+def get_provenance() -> Provenance:
+    current = get_store()
+    found = _provenance(str(current.path), current.path.stat().st_mtime_ns)
+    _remember("data & linkage", found.loads.suppressed + found.retention.suppressed)
+    return found

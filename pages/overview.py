@@ -57,9 +57,7 @@ measure = st.radio(
 )
 ui.chart(charts.la_cohort_heatmap(table, measure, source), f"{measure}-by-la-cohort")
 
-st.subheader("What the records cover")
-ui.chart(charts.coverage_chart(summary.coverage, source), "record-coverage")
+st.caption("What the records cover, source by source and year by year: see Data & linkage.")
 
 with st.expander("The numbers behind these charts"):
     st.dataframe(table.labels(), hide_index=True, width="stretch")
-    st.dataframe(summary.coverage.labels(), hide_index=True, width="stretch")

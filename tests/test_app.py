@@ -42,7 +42,7 @@ def app(demo_db: Path, monkeypatch) -> AppTest:
 def test_overview_renders_with_titled_charts(app: AppTest) -> None:
     assert not app.exception
     titles = [figure["layout"]["title"]["text"] for figure in _figures(app)]
-    assert titles[1:] == ["Families by local authority and cohort", "Records per year by source"]
+    assert titles[1:] == ["Families by local authority and cohort"]
     for figure in _figures(app):
         footnote = figure["layout"]["annotations"][-1]["text"].replace("<br>", " ")
         assert "SYNTHETIC" in footnote and "rounded to the nearest 5" in footnote
@@ -88,7 +88,7 @@ def test_first_run_builds_the_demo_store_with_progress(tmp_path: Path, monkeypat
     assert default.exists()
     assert any("Synthetic demo store ready" in toast.value for toast in at.toast)
     assert not at.info, "the building notice is cleared once the store is ready"
-    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("plotly_chart")) == 2
     assert "demo built" in audit.read(default)["action"].tolist()
 
 
@@ -107,15 +107,6 @@ def test_a_bad_disclosure_config_stops_the_dashboard(
     assert not at.exception
     assert "count_rounding must be a whole number" in at.error[0].value
     assert not at.get("plotly_chart") and not at.metric
-
-
-def test_years_run_in_order_on_the_coverage_chart(app: AppTest) -> None:
-    """Benefit spells that began before the records window must not trail after 2022."""
-    layout = _figures(app)[2]["layout"]
-    axes = [value for key, value in layout.items() if key.startswith("xaxis")]
-    for axis in axes:
-        years = axis["categoryarray"]
-        assert axis["categoryorder"] == "array" and years == sorted(years) and "2012" in years
 
 
 def test_overview_leads_with_the_effects_in_plain_words(app: AppTest) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import textwrap
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -337,21 +338,28 @@ def trend_chart(table: SafeTable, outcome: str, source: str) -> go.Figure:
     _require(table, SafeTable)
     scale, axis = headlines.TREND_AXIS[outcome]
     fig = go.Figure()
-    for group, (name, colour, band) in TREND_GROUPS.items():
+    for group, (name, colour, fill) in TREND_GROUPS.items():
         part = table.frame[table.frame["group"] == group].sort_values("month")
         months = part["month"].tolist()
-        fig.add_trace(
-            go.Scatter(
-                x=months + months[::-1],
-                y=(part["ci_high"] * scale).tolist() + (part["ci_low"] * scale).tolist()[::-1],
-                fill="toself",
-                fillcolor=band,
-                line={"width": 0},
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=group,
+        # One band per run of shown months: a suppressed month leaves a gap, not a wrong shape.
+        shown = part["mean"].notna().to_numpy()
+        runs = np.split(np.arange(len(part)), np.flatnonzero(np.diff(shown.astype(int))) + 1)
+        for run in (r for r in runs if shown[r[0]]):
+            band = part.iloc[run]
+            x = band["month"].tolist()
+            fig.add_trace(
+                go.Scatter(
+                    x=x + x[::-1],
+                    y=(band["ci_high"] * scale).tolist() + (band["ci_low"] * scale).tolist()[::-1],
+                    fill="toself",
+                    fillcolor=fill,
+                    mode="lines",
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    showlegend=False,
+                    legendgroup=group,
+                )
             )
-        )
         fig.add_trace(
             go.Scatter(
                 x=months,
@@ -372,7 +380,26 @@ def trend_chart(table: SafeTable, outcome: str, source: str) -> go.Figure:
         annotation_position="top right",
     )
     fig.update_xaxes(title="Months from the index date (0 = month support began)", dtick=3)
-    fig.update_yaxes(title=axis, rangemode="tozero")
+    # Attendance sits near 90%: from zero its changes would be invisible.
+    fig.update_yaxes(title=axis, rangemode="normal" if outcome == "attendance" else "tozero")
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
     title = f"{OUTCOMES[outcome].label} month by month: supported and matched comparison families"
     return _finish(fig, title, source, 470, table)
+
+
+def retention_chart(table: SafeTable, source: str) -> go.Figure:
+    """Families by the year their retention period ends (protected counts)."""
+    _require(table, SafeTable)
+    frame = table.frame
+    fig = go.Figure(
+        go.Bar(
+            x=frame["ends"].astype(str),
+            y=frame["families"].astype("float64"),
+            text=frame["families"].map(table.count_label),
+            marker_color=PALETTE[2],
+            hovertemplate="retention ends %{x}: %{text} families<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="Year the retention period ends", type="category")
+    fig.update_yaxes(title="families", rangemode="tozero")
+    return _finish(fig, "When families' records must be destroyed", source, 380, table)

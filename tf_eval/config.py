@@ -53,3 +53,5 @@ HISTOGRAM_MIN_BIN = 10  # bins below this are merged or suppressed
 AUDIT_SUFFIX = ".audit.duckdb"
 # Evaluators' saved analysis specs: likewise a small DuckDB file beside the store.
 SPECS_SUFFIX = ".specs.duckdb"
+# The privacy notice's retention period: linked records are destroyed after this many years.
+RETENTION_YEARS = 7

@@ -1,0 +1,47 @@
+"""The Data & linkage page: coverage by source and year in calendar order, the loads behind the
+store with protected row counts, and when families' retention periods end."""
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tf_eval import config
+
+APP = str(config.PROJECT_ROOT / "app.py")
+
+
+@pytest.fixture
+def page(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/data.py").run()
+    return at
+
+
+def _figures(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_the_page_shows_coverage_loads_and_retention(page: AppTest) -> None:
+    assert not page.exception
+    coverage, retention = _figures(page)
+    assert coverage["layout"]["title"]["text"] == "Records per year by source"
+    assert retention["layout"]["title"]["text"] == "When families' records must be destroyed"
+    ends = [int(x) for x in retention["data"][0]["x"]]
+    assert ends == list(range(2014 + config.RETENTION_YEARS, 2021 + config.RETENTION_YEARS))
+    loads = page.dataframe[0].value
+    assert set(loads["source"]) >= {"families", "people", "attendance", "ae_attendances"}
+    assert all(r == "c" or int(r.replace(",", "")) % 5 == 0 for r in loads["rows"])
+    assert any("Synthetic data" in w.value for w in page.warning)
+
+
+def test_years_run_in_order_on_the_coverage_chart(page: AppTest) -> None:
+    """Benefit spells that began before the records window must not trail after 2022."""
+    layout = _figures(page)[0]["layout"]
+    axes = [value for key, value in layout.items() if key.startswith("xaxis")]
+    for axis in axes:
+        years = axis["categoryarray"]
+        assert axis["categoryorder"] == "array" and years == sorted(years) and "2012" in years
