@@ -18,6 +18,9 @@ from tf_eval.provenance import Provenance, provenance
 from tf_eval.results import SafeResults, safe_evaluation
 from tf_eval.trends import monthly_trends
 
+# Shown instead of a traceback when a page has a bug (app.py); tests look for it.
+INTERNAL_ERROR = "tf-eval hit an internal error on this page"
+
 
 def db_path() -> Path:
     return store.resolve_db_path()

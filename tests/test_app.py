@@ -123,3 +123,20 @@ def test_every_chart_downloads_as_a_png_at_twice_the_size(app: AppTest) -> None:
     for chart in app.get("plotly_chart"):
         options = json.loads(chart.proto.config)["toImageButtonOptions"]
         assert options["format"] == "png" and options["scale"] == 2
+
+
+def test_a_bug_in_a_page_shows_one_line_not_a_traceback(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ui
+
+    def broken():
+        raise RuntimeError("a bug")
+
+    monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
+    monkeypatch.setattr(ui, "get_provenance", broken)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("views/data.py").run()
+    assert not at.exception
+    assert ui.INTERNAL_ERROR in at.error[0].value and "a bug" not in at.error[0].value

@@ -20,7 +20,7 @@ from tf_eval.disclosure import Safe, SafeTable
 
 ROOT = config.PROJECT_ROOT
 # Modules that show or export output: they may use only safe objects.
-VIEW_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), ROOT / "tf_eval/charts.py"]
+VIEW_FILES = [ROOT / "app.py", *sorted((ROOT / "views").glob("*.py")), ROOT / "tf_eval/charts.py"]
 # Ways to reach data without the gate.
 FORBIDDEN_IMPORTS = {"duckdb", "pandas", "numpy", "tf_eval.store", "tf_eval.panel"}
 FORBIDDEN_NAMES = {"store", "Store", "get_store", "query", "sql", "execute", "read_csv"}
@@ -139,3 +139,10 @@ def test_cli_json_is_built_from_safe_results_only() -> None:
     assert typing.get_type_hints(results.to_json)["results"] is results.SafeResults
     assert _fields_are_safe(results.SafeResults)
     assert typing.get_type_hints(results.SafeMatching)["counts"] is SafeTable
+
+
+def test_views_are_found_and_there_is_no_pages_folder() -> None:
+    """Every page is checked above, and no `pages/` folder exists: Streamlit would run it as a
+    legacy multipage app and serve its files without app.py on a deep link."""
+    assert len(VIEW_FILES) >= 8
+    assert not (ROOT / "pages").exists()

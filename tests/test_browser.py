@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from tf_eval import config
+from ui import INTERNAL_ERROR
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = config.PROJECT_ROOT / "tests" / "screenshots"
@@ -97,5 +98,6 @@ def test_every_page_renders_in_chromium_without_an_exception(server: str) -> Non
             page.screenshot(path=SCREENSHOTS / f"{name.split(' ')[0].lower()}.png", full_page=True)
             exceptions = page.locator("[data-testid=stException]")
             assert exceptions.count() == 0, f"{name}: {exceptions.first.inner_text()}"
+            assert page.get_by_text(INTERNAL_ERROR).count() == 0, f"{name} failed: see the log"
         browser.close()
     assert not errors, errors

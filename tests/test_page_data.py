@@ -17,7 +17,7 @@ def page(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/data.py").run()
     return at
 
 

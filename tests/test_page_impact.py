@@ -17,7 +17,7 @@ def page(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
-    at.switch_page("pages/impact.py").run()
+    at.switch_page("views/impact.py").run()
     return at
 
 

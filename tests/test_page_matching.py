@@ -19,7 +19,7 @@ def page(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("pages/matching.py").run()
+    at.switch_page("views/matching.py").run()
     return at
 
 
@@ -85,7 +85,7 @@ def test_a_small_selection_is_refused_without_numbers(page: AppTest, demo_db: Pa
 def test_the_disclosure_page_lists_the_rules_and_this_sessions_suppressions(page: AppTest) -> None:
     page.number_input[1].set_value(0.001)  # a caliper so tight that little matches
     page.button[0].click().run()
-    page.switch_page("pages/disclosure.py").run()
+    page.switch_page("views/disclosure.py").run()
     assert not page.exception
     rules = page.dataframe[0].value
     assert dict(zip(rules["setting"], rules["value"], strict=True))["count_threshold"] == "10"

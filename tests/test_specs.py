@@ -42,7 +42,7 @@ def test_saving_two_analyses_compares_them_side_by_side(
     monkeypatch.setenv(config.DB_ENV_VAR, str(db))
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
-    at.switch_page("pages/matching.py").run()
+    at.switch_page("views/matching.py").run()
     assert "Save two analyses" in at.info[-1].value
     at.text_input[0].set_value("default")  # in a form: set, then submit in the same run
     at.button[1].click().run()

@@ -69,7 +69,7 @@ def test_the_page_draws_one_chart_per_outcome(demo_db: Path, monkeypatch) -> Non
     monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
-    at.switch_page("pages/trends.py").run()
+    at.switch_page("views/trends.py").run()
     assert not at.exception
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert len(titles) == 4 and all("month by month" in t for t in titles)
