@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tf_eval import __version__, audit, config, disclosure, store, synth
+from tf_eval import __version__, audit, config, disclosure, ingest, pseudonymise, store, synth
 from tf_eval.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
 from tf_eval.matchfile import match_file
 from tf_eval.outcomes import OUTCOMES
@@ -101,7 +101,15 @@ def _parser() -> _Parser:
         "records) with planted effects; the true effects go in table demo_truth. Replaces an "
         "earlier demo store at the same path, never a store holding loaded data.",
     )
-    demo.add_argument("--db", metavar="PATH", help=_DB_HELP)
+    target = demo.add_mutually_exclusive_group()
+    target.add_argument("--db", metavar="PATH", help=_DB_HELP)
+    target.add_argument(
+        "--as-extracts",
+        type=Path,
+        metavar="DIR",
+        help="instead of a store, write the records as agency extracts (one SOURCE.csv per "
+        "source, with agency references) in DIR, to rehearse `ingest`",
+    )
     demo.add_argument(
         "--families",
         type=_bounded_int(1, 5_000_000),
@@ -116,6 +124,19 @@ def _parser() -> _Parser:
         metavar="N",
         help=f"random seed (default {config.DEMO_SEED})",
     )
+    load = commands.add_parser(
+        "ingest",
+        help="load one agency extract (CSV or Parquet) into the store, all or nothing",
+        description="Check an agency extract against its source's contract and the store, "
+        "replace every identifier by its pseudonym, and load it in one transaction: any problem "
+        "refuses the whole file and leaves the store unchanged. Load families, then people, "
+        "then programme, then the outcome sources. A missing store is created.",
+    )
+    load.add_argument(
+        "source", choices=ingest.SOURCES, metavar="SOURCE", help=", ".join(ingest.SOURCES)
+    )
+    load.add_argument("file", type=Path, metavar="FILE", help="a .csv (UTF-8) or .parquet file")
+    load.add_argument("--db", metavar="PATH", help=_DB_HELP)
     estimate = commands.add_parser(
         "estimate",
         help="match supported families to comparison families and estimate the effects",
@@ -193,6 +214,8 @@ def _print_progress(fraction: float, message: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.as_extracts:
+        return _demo_extracts(args)
     path = store.resolve_db_path(args.db)
     started = time.perf_counter()
     counts = synth.build_demo_store(path, args.families, args.seed, progress=_print_progress)
@@ -201,6 +224,33 @@ def _demo(args: argparse.Namespace) -> int:
     audit.append(path, getpass.getuser(), "cli", "demo built", [built])
     rows = ", ".join(f"{table} {n:,}" for table, n in counts.items())
     print(f"Built demo store {path} in {seconds:.1f} s: {rows}")
+    return 0
+
+
+def _demo_extracts(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    try:
+        counts = synth.write_demo_extracts(
+            args.as_extracts, args.families, args.seed, progress=_print_progress
+        )
+    except OSError as exc:
+        print(f"tf-eval: error: {exc}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - started
+    files = ", ".join(f"{source}.csv {n:,}" for source, n in counts.items())
+    print(f"Wrote demo extracts to {args.as_extracts} in {seconds:.1f} s: {files}")
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    path = store.resolve_db_path(args.db)
+    loaded = ingest.ingest_file(args.file, args.source, path, getpass.getuser(), role="cli")
+    line = (
+        f"Loaded {loaded.file_name} into {path} as load {loaded.load_id}: {loaded.rows:,} records"
+    )
+    if loaded.rows < loaded.offered:
+        line += f" ({loaded.offered - loaded.rows:,} naming no known person were dropped)"
+    print(line)
     return 0
 
 
@@ -295,7 +345,12 @@ def _match_file(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"demo": _demo, "estimate": _estimate, "match-file": _match_file}
+    commands = {
+        "demo": _demo,
+        "ingest": _ingest,
+        "estimate": _estimate,
+        "match-file": _match_file,
+    }
     try:
         disclosure.current_rules()  # a bad disclosure config stops every command at the start
         return commands[args.command](args)
@@ -307,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         EvaluationError,
         disclosure.DisclosureConfigError,
         audit.AuditError,
+        ingest.IngestError,
+        pseudonymise.PseudonymKeyError,
     ) as exc:
         print(f"tf-eval: error: {exc}", file=sys.stderr)
         return 1

@@ -55,3 +55,20 @@ AUDIT_SUFFIX = ".audit.duckdb"
 SPECS_SUFFIX = ".specs.duckdb"
 # The privacy notice's retention period: linked records are destroyed after this many years.
 RETENTION_YEARS = 7
+
+# Loading agency extracts (tf_eval.ingest). Every source identifier is replaced at the door by
+# HMAC-SHA256 under a secret key that never enters the store: the key itself in
+# TF_EVAL_PSEUDO_KEY, else a key file (TF_EVAL_PSEUDO_KEY_FILE, else the default below), created
+# with owner-only permissions on first use. Keep the file outside the store's folder and back it
+# up: without the same key, later extracts cannot be linked to the records already loaded.
+PSEUDO_KEY_ENV_VAR = "TF_EVAL_PSEUDO_KEY"
+PSEUDO_KEY_FILE_ENV_VAR = "TF_EVAL_PSEUDO_KEY_FILE"
+DEFAULT_PSEUDO_KEY_FILE = Path.home() / ".config" / "tf-eval" / "pseudonym.key"
+PSEUDO_KEY_MIN_CHARS = 32  # a key given in the environment; a new key file holds 64 hex digits
+# References must resolve: a person's family and a programme row's family always. For outcome
+# sources a steward may accept a small share of records naming a person the store does not know
+# (TF_EVAL_MAX_UNLINKED_SHARE, 0-0.5); those records are dropped, counted and recorded per load.
+MAX_UNLINKED_SHARE_ENV_VAR = "TF_EVAL_MAX_UNLINKED_SHARE"
+MAX_UNLINKED_SHARE = 0.0
+EARLIEST_RECORD_DATE = date(1900, 1, 1)  # no date in an extract may be earlier (or in the future)
+INGEST_PROBLEMS_SHOWN = 20  # a refused file lists this many problems, then "and N more"

@@ -6,7 +6,12 @@ own cursor, because a DuckDB connection must not be used from two threads at onc
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +86,12 @@ SCHEMA: dict[str, str] = {
     "demo_truth": """
         outcome VARCHAR PRIMARY KEY,
         true_att DOUBLE NOT NULL""",
+    # Per load of an extract (tf_eval.ingest): records the file offered and those kept because
+    # they named a known family or person (the rest, if a steward allowed any, were dropped).
+    "linkage": """
+        load_id INTEGER PRIMARY KEY,
+        records_offered BIGINT NOT NULL,
+        records_linked BIGINT NOT NULL CHECK (records_linked <= records_offered)""",
 }
 
 # The tables that hold records about people, in the order a load must follow (references first).
@@ -146,6 +157,74 @@ def connect(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     # tf-eval reports its own progress; DuckDB's bar would write into CLI output.
     con.execute("SET enable_progress_bar = false")
     return con
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writable copy of the store at `path` (an empty file if there is none) that replaces the
+    store, in one atomic rename, only if the block finishes without an exception.
+
+    The store itself is only read, then renamed over: whatever stops a write before the rename (a
+    refusal, an error, kill -9, a power cut) leaves it byte-identical. DuckDB cannot promise that
+    in place: a large insert writes blocks into the file before COMMIT, and a rollback leaves
+    them. Readers are never blocked (the dashboard keeps its read-only connection to the old
+    file until it reopens), and a lock beside the store keeps two writers from copying the same
+    state and losing one's work.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(path):
+        wal = Path(f"{path}.wal")
+        if wal.exists():
+            raise StoreError(
+                f"{wal} exists: a program writing the store stopped before it finished; open the "
+                "store once with DuckDB to recover it, then try again"
+            )
+        for stale in glob.glob(glob.escape(str(path.with_name(f".{path.name}.writing-"))) + "*"):
+            Path(stale).unlink()  # left by a writer that was killed: we hold the lock now
+        work = path.with_name(f".{path.name}.writing-{os.getpid()}")
+        try:
+            if path.exists():
+                shutil.copyfile(path, work)
+                shutil.copymode(path, work)
+            try:
+                con = connect(work, read_only=False)
+            except StoreError:
+                raise StoreError(
+                    f"cannot open {path} as a DuckDB store; refusing to write to it"
+                ) from None
+            try:
+                yield con
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            _fsync(work)
+            os.replace(work, path)
+            _fsync(path.parent)
+        finally:
+            work.unlink(missing_ok=True)
+            Path(f"{work}.wal").unlink(missing_ok=True)
+
+
+@contextmanager
+def _writer_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `.<store>.lock` beside the store (released if the process dies)."""
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(
+                f"another process is writing {path}; try again when it has finished"
+            ) from None
+        yield
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a folder's entries) to disk, so a rename survives a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class Store:

@@ -38,7 +38,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from tf_eval import __version__, config, store
+from tf_eval import __version__, config, contracts, store
 from tf_eval.outcomes import OFFENDING_MIN_AGE, OUTCOMES, SCHOOL_AGES, WORKING_AGES
 
 Progress = Callable[[float, str], None]
@@ -563,3 +563,70 @@ def _record_provenance(
     con.unregister("truth_frame")
     counts["demo_truth"] = len(truth_frame)
     return counts
+
+
+def write_demo_extracts(
+    directory: Path,
+    families: int = config.DEMO_FAMILIES,
+    seed: int = config.DEMO_SEED,
+    effects: PlantedEffects = PlantedEffects(),
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Write the demo's records as agency extracts, one SOURCE.csv per source in `directory`,
+    and return the records per file. They carry agency references instead of pseudonyms (family
+    'FAM-000001', person 'P-0000001', numbered in the order generated; the same person reference
+    in every source), so a steward can rehearse loading: ingesting them in source order gives the
+    store `build_demo_store` makes from the same seed, up to its pseudonyms. Refuses to overwrite
+    a file; the files appear only when all are complete."""
+    if families < 1:
+        raise ValueError("families must be at least 1")
+    report = progress or (lambda fraction, message: None)
+    targets = {source: directory / f"{source}.csv" for source in contracts.SOURCES}
+    existing = [path.name for path in targets.values() if path.exists()]
+    if existing:
+        raise FileExistsError(f"{directory} already holds {', '.join(existing)}; choose another")
+    directory.mkdir(parents=True, exist_ok=True)
+    drafts = {source: path.with_name(f".{path.name}.partial") for source, path in targets.items()}
+    batches = -(-families // config.DEMO_BATCH_FAMILIES)
+    seeds = np.random.SeedSequence(seed).spawn(batches)
+    counts = dict.fromkeys(contracts.SOURCES, 0)
+    try:
+        for b in range(batches):
+            start = b * config.DEMO_BATCH_FAMILIES
+            size = min(config.DEMO_BATCH_FAMILIES, families - start)
+            report(b / batches, f"Writing families {start + 1:,}-{start + size:,} of {families:,}")
+            frames = _generate_batch(seeds[b], size, effects, _Truth.empty())
+            references = {
+                "family_id": _references(frames["families"]["family_id"], "FAM-", 6, start),
+                "person_id": _references(frames["people"]["person_id"], "P-", 7, counts["people"]),
+            }
+            for source, frame in frames.items():
+                for column, (ids, refs) in references.items():
+                    if column in frame:
+                        frame[column] = refs[ids.get_indexer(frame[column])]
+                names = [c.stored_as for c in contracts.CONTRACTS[source].columns]
+                extract = frame[names].set_axis(contracts.CONTRACTS[source].names, axis=1)
+                extract.to_csv(
+                    drafts[source],
+                    mode="a" if b else "w",
+                    header=not b,
+                    index=False,
+                    date_format="%Y-%m-%d",
+                )
+                counts[source] += len(frame)
+        for source, draft in drafts.items():
+            os.replace(draft, targets[source])
+    finally:
+        for draft in drafts.values():
+            draft.unlink(missing_ok=True)
+    report(1.0, f"Demo extracts ready in {directory}")
+    return counts
+
+
+def _references(
+    ids: pd.Series, prefix: str, width: int, written: int
+) -> tuple[pd.Index, np.ndarray]:
+    """A batch's pseudonyms and the agency references that replace them, numbered on from the
+    `written` families or people of earlier batches."""
+    numbers = pd.Series(np.arange(written + 1, written + len(ids) + 1)).astype(str).str.zfill(width)
+    return pd.Index(ids), (prefix + numbers).to_numpy()
