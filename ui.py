@@ -265,12 +265,12 @@ def describe(spec: AnalysisSpec) -> str:
 @st.cache_data(show_spinner=False)
 def _provenance(path: str, modified: int) -> Provenance:
     found = provenance(_open_store(path, modified))
-    _audited("data", path, found.loads.suppressed + found.retention.suppressed)
+    _audited("data", path, found.suppressed)
     return found
 
 
 def get_provenance() -> Provenance:
     current = get_store()
     found = _provenance(str(current.path), current.path.stat().st_mtime_ns)
-    _remember("data & linkage", found.loads.suppressed + found.retention.suppressed)
+    _remember("data & linkage", found.suppressed)
     return found

@@ -3,6 +3,7 @@ protected counts."""
 
 import base64
 import json
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ def test_overview_renders_with_titled_charts(app: AppTest) -> None:
         footnote = figure["layout"]["annotations"][-1]["text"].replace("<br>", " ")
         assert "SYNTHETIC" in footnote and "rounded to the nearest 5" in footnote
         assert "suppressed." in footnote  # how many, or that nothing was
+        assert f"Produced {date.today():%d %B %Y}" in footnote
 
 
 def test_demo_data_is_labelled_synthetic(app: AppTest) -> None:

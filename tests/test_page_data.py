@@ -45,3 +45,10 @@ def test_years_run_in_order_on_the_coverage_chart(page: AppTest) -> None:
     for axis in axes:
         years = axis["categoryarray"]
         assert axis["categoryorder"] == "array" and years == sorted(years) and "2012" in years
+
+
+def test_linkage_is_shown_per_source_from_protected_counts(page: AppTest) -> None:
+    linkage = page.dataframe[1].value
+    assert set(linkage["source"]) >= {"people", "attendance", "offences", "ae_attendances"}
+    assert (linkage["share_linked"] == 1.0).all()  # the demo is generated linked
+    assert all(int(n.replace(",", "")) % 5 == 0 for n in linkage["offered"])

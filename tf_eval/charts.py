@@ -8,6 +8,7 @@ chart shows, axis titles with units, and a footnote naming the data source and d
 from __future__ import annotations
 
 import textwrap
+from datetime import date
 
 import numpy as np
 import plotly.graph_objects as go
@@ -49,7 +50,8 @@ def _require(value: object, kind: type[Safe]) -> None:
 
 def _finish(fig: go.Figure, title: str, source: str, height: int, safe: Safe | str) -> go.Figure:
     note = safe if isinstance(safe, str) else safe.note()
-    lines = [f"Source: {source}.", *textwrap.wrap(note, FOOTNOTE_WIDTH)]
+    produced = f"Produced {date.today():%d %B %Y} by tf-eval."
+    lines = [f"Source: {source}. {produced}", *textwrap.wrap(note, FOOTNOTE_WIDTH)]
     extra = 14 * (len(lines) - 2)  # room for a footnote longer than two lines
     fig.update_layout(
         title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 18}},

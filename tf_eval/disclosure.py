@@ -273,10 +273,16 @@ def _protect(exact: pd.Series, rules: Rules) -> pd.Series:
 
 
 def count_table(
-    frame: pd.DataFrame, counts: list[str], item: str, rules: Rules | None = None
+    frame: pd.DataFrame,
+    counts: list[str],
+    item: str,
+    rules: Rules | None = None,
+    ratios: dict[str, tuple[str, str]] | None = None,
 ) -> SafeTable:
     """Apply the 10-5 rule to every count column of an aggregate table. The other columns are
-    labels (dimension values), passed through. `item` names the output in suppression records."""
+    labels (dimension values), passed through. `item` names the output in suppression records.
+    `ratios` (name -> (numerator, denominator)) are computed from the protected cells only, so
+    they reveal nothing the shown counts do not."""
     rules = rules or current_rules()
     out = frame.copy()
     suppressed = []
@@ -293,7 +299,10 @@ def count_table(
                 )
             )
         out[column] = protected
-    return SafeTable(rules, tuple(suppressed), out, tuple(counts), _token=_GATE)
+    for name, (top, bottom) in (ratios or {}).items():
+        out[name] = (out[top] / out[bottom].where(out[bottom] > 0)).astype("float64")
+    values = tuple(ratios or ())
+    return SafeTable(rules, tuple(suppressed), out, tuple(counts), values, _token=_GATE)
 
 
 def count(value: int, item: str, rules: Rules | None = None) -> tuple[int | str, list[Suppression]]:

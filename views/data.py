@@ -45,13 +45,27 @@ else:
     )
 
 st.subheader("Linkage")
-if demo:
-    st.write("All records link to a known person (synthetic data are generated linked).")
+st.write(
+    "Records from each source are linked to families and people by pseudonym as they are "
+    "loaded. A load whose references do not resolve is refused whole, unless the data steward "
+    "allowed a small unlinked share (TF_EVAL_MAX_UNLINKED_SHARE): then the unlinked records are "
+    "dropped and counted here." + (" Synthetic data are generated already linked." if demo else "")
+)
+linkage = found.linkage.labels()
+if linkage.empty:
+    st.info("No extract has been loaded yet.", icon=":material/inbox:")
 else:
-    st.write(
-        "Each extract's records are linked to people by pseudonym when loaded; a load whose "
-        "references do not resolve is refused whole, so every stored record is linked."
+    st.dataframe(
+        linkage,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "offered": "records offered",
+            "linked": "records linked",
+            "share_linked": st.column_config.NumberColumn("share linked", format="percent"),
+        },
     )
+    st.caption(found.linkage.note())
 
 st.subheader("Retention")
 st.write(
