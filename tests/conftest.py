@@ -1,10 +1,12 @@
-"""Shared fixtures: small demo stores built once per test session."""
+"""Shared fixtures: small demo stores built once per test session, and dashboard pages on them."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from tf_eval import store, synth
+from tf_eval import config, store, synth
 
 SEED = 11
 FAMILIES = 8000
@@ -46,3 +48,18 @@ def default_demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("default") / "demo.duckdb"
     synth.build_demo_store(path)
     return path
+
+
+@pytest.fixture
+def open_view(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], AppTest]:
+    """Open a dashboard view (e.g. "views/data.py") on the demo store, as a user would: app.py
+    first, then the page."""
+
+    def open_(view: str) -> AppTest:
+        monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
+        at = AppTest.from_file(str(config.PROJECT_ROOT / "app.py"), default_timeout=300)
+        at.run()
+        at.switch_page(view).run()
+        return at
+
+    return open_

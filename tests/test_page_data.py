@@ -2,7 +2,6 @@
 store with protected row counts, and when families' retention periods end."""
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -13,12 +12,8 @@ APP = str(config.PROJECT_ROOT / "app.py")
 
 
 @pytest.fixture
-def page(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("views/data.py").run()
-    return at
+def page(open_view) -> AppTest:
+    return open_view("views/data.py")
 
 
 def _figures(at: AppTest) -> list[dict]:

@@ -15,12 +15,8 @@ APP = str(config.PROJECT_ROOT / "app.py")
 
 
 @pytest.fixture
-def page(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("views/matching.py").run()
-    return at
+def page(open_view) -> AppTest:
+    return open_view("views/matching.py")
 
 
 def _titles(at: AppTest) -> list[str]:

@@ -376,13 +376,24 @@ def mean_table(
             }
         )
     frame = pd.DataFrame(rows, columns=[*by, value, "people"])
+    return _with_people(frame, (value,), suppressed, item, rules)
+
+
+def _with_people(
+    frame: pd.DataFrame,
+    values: tuple[str, ...],
+    suppressed: list[Suppression],
+    item: str,
+    rules: Rules,
+) -> SafeTable:
+    """A table of group values (already judged) with its `people` column under the 10-5 rule."""
     counted = count_table(frame, ["people"], item, rules)
     return SafeTable(
         rules,
         tuple(suppressed) + counted.suppressed,
         counted.frame,
         ("people",),
-        (value,),
+        values,
         _token=_GATE,
     )
 
@@ -421,15 +432,7 @@ def weighted_mean_table(
             low, high = mean - 1.96 * se, mean + 1.96 * se
         rows.append({**labels, "mean": mean, "ci_low": low, "ci_high": high, "people": y.size})
     frame = pd.DataFrame(rows, columns=[*by, "mean", "ci_low", "ci_high", "people"])
-    counted = count_table(frame, ["people"], item, rules)
-    return SafeTable(
-        rules,
-        tuple(suppressed) + counted.suppressed,
-        counted.frame,
-        ("people",),
-        ("mean", "ci_low", "ci_high"),
-        _token=_GATE,
-    )
+    return _with_people(frame, ("mean", "ci_low", "ci_high"), suppressed, item, rules)
 
 
 # --- estimates ----------------------------------------------------------------------------------
