@@ -77,8 +77,18 @@ def ensure_store(path: Path) -> None:
 
 @st.cache_resource(show_spinner=False)
 def _open_store(path: str, modified: int) -> store.Store:
-    """One shared read-only connection per store file version (reopened when the file changes)."""
-    return store.Store(Path(path))
+    """One shared read-only connection per store file version. When the file has been replaced
+    (a load, a demo rebuild) the old connection is closed first: while it is open, DuckDB would
+    hand a new connection to the same path the old database."""
+    with _build_lock():
+        replaced = _opened.pop(path, None)
+        if replaced is not None:
+            replaced.close()
+        _opened[path] = store.Store(Path(path))
+        return _opened[path]
+
+
+_opened: dict[str, store.Store] = {}  # the newest connection per path, to close when replaced
 
 
 def get_store() -> store.Store:

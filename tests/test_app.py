@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tf_eval import audit, config, disclosure
+from tf_eval import audit, config, disclosure, synth
 
 APP = str(config.PROJECT_ROOT / "app.py")
 
@@ -142,3 +142,16 @@ def test_a_bug_in_a_page_shows_one_line_not_a_traceback(
     at.switch_page("views/data.py").run()
     assert not at.exception
     assert ui.INTERNAL_ERROR in at.error[0].value and "a bug" not in at.error[0].value
+
+
+def test_a_replaced_store_is_shown_without_a_restart(tmp_path: Path, monkeypatch) -> None:
+    """A load or a demo rebuild replaces the store file; the next run shows the new data."""
+    path = tmp_path / "replaced.duckdb"
+    synth.build_demo_store(path, 1500, 3)
+    monkeypatch.setenv(config.DB_ENV_VAR, str(path))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    before = at.metric[0].value
+    synth.build_demo_store(path, 3000, 3)
+    at.run()
+    assert not at.exception
+    assert int(at.metric[0].value.replace(",", "")) > int(before.replace(",", "")) + 1000
