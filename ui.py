@@ -14,6 +14,7 @@ from tf_eval import audit, config, disclosure, specs, store, synth
 from tf_eval.disclosure import SafeTable, Suppression
 from tf_eval.estimate import AnalysisSpec, EvaluationError, evaluate
 from tf_eval.overview import Overview, overview
+from tf_eval.panel import Panel, build_panel
 from tf_eval.provenance import Provenance, provenance
 from tf_eval.results import SafeResults, safe_evaluation
 from tf_eval.trends import monthly_trends
@@ -129,9 +130,26 @@ def get_overview() -> Overview:
     return summary
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _panel(path: str, modified: int, follow_up: int, la: str | None, cohort: int | None) -> Panel:
+    """The outcome panel of one selection, kept (not copied) while an evaluator changes only the
+    matching: it is read, never changed, by the evaluation. Never shown: results are."""
+    return build_panel(_open_store(path, modified), follow_up, la, cohort)
+
+
+def _panel_for(path: str, modified: int, spec: AnalysisSpec) -> Panel | None:
+    """The cached panel, or None for a local authority the store does not have (the evaluation
+    then says so)."""
+    known = _open_store(path, modified).query("SELECT DISTINCT la_code FROM families")
+    if spec.la is not None and spec.la not in set(known["la_code"]):
+        return None
+    return _panel(path, modified, spec.follow_up_months, spec.la, spec.cohort)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _results(path: str, modified: int, spec: AnalysisSpec) -> SafeResults:
-    results = safe_evaluation(evaluate(_open_store(path, modified), spec))
+    panel = _panel_for(path, modified, spec)
+    results = safe_evaluation(evaluate(_open_store(path, modified), spec, panel=panel))
     _audited(f"estimate {spec}", path, results.suppressed)
     return results
 
@@ -220,7 +238,7 @@ def get_breakdown(
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _trends(path: str, modified: int, spec: AnalysisSpec) -> dict[str, SafeTable]:
-    tables = monthly_trends(_open_store(path, modified), spec)
+    tables = monthly_trends(_open_store(path, modified), spec, _panel_for(path, modified, spec))
     _audited(f"trends {spec}", path, tuple(s for t in tables.values() for s in t.suppressed))
     return tables
 

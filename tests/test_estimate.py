@@ -5,6 +5,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from tf_eval import store
@@ -12,6 +13,7 @@ from tf_eval.estimate import AnalysisSpec, EvaluationError, evaluate, weighted_d
 from tf_eval.outcomes import OUTCOMES
 from tf_eval.panel import build_panel
 from tf_eval.results import safe_evaluation, to_json
+from tf_eval.trends import monthly_trends
 
 
 def _cluster_robust_difference(y, treated, w, groups):
@@ -165,3 +167,22 @@ def test_a_bad_spec_is_refused_with_a_reason(kwargs: dict, message: str) -> None
 def test_an_unknown_local_authority_is_named(default_demo_db: Path) -> None:
     with pytest.raises(EvaluationError, match="unknown local authority 'LA99'.*LA01"):
         evaluate(store.Store(default_demo_db), AnalysisSpec(la="LA99"))
+
+
+def test_a_panel_built_once_serves_many_evaluations_unchanged(demo_db: Path) -> None:
+    """The dashboard keeps one panel per selection while the matching changes: evaluating on it
+    gives what building afresh gives, and leaves it as it was."""
+    shared = store.Store(demo_db)
+    panel = build_panel(shared, 12, None, None)
+
+    def fingerprint() -> list[int]:
+        frames = [panel.families, *panel.people.values()]
+        return [int(pd.util.hash_pandas_object(f).sum()) for f in frames]
+
+    before = fingerprint()
+    reused = evaluate(shared, AnalysisSpec(caliper=0.1), panel=panel)
+    monthly_trends(shared, AnalysisSpec(), panel)
+    assert fingerprint() == before
+    assert reused.estimates == evaluate(shared, AnalysisSpec(caliper=0.1)).estimates
+    with pytest.raises(ValueError, match="another follow-up"):
+        evaluate(shared, AnalysisSpec(follow_up_months=24), panel=panel)

@@ -246,10 +246,15 @@ def match_units(
 
 
 def prepare(
-    store: Store, spec: AnalysisSpec, progress: Progress | None = None
+    store: Store,
+    spec: AnalysisSpec,
+    progress: Progress | None = None,
+    panel: Panel | None = None,
 ) -> tuple[Panel, Matching]:
     """The outcome panel and the matched sample for one spec (what every result builds on). A
-    selection under the differencing floor raises disclosure.SelectionRefused first."""
+    selection under the differencing floor raises disclosure.SelectionRefused first. `panel`,
+    if given, is this spec's panel built earlier (the dashboard keeps it while an evaluator
+    changes only the matching)."""
     report = progress or (lambda fraction, message: None)
     if spec.la is not None:
         known = store.query("SELECT DISTINCT la_code FROM families ORDER BY 1")["la_code"].tolist()
@@ -258,7 +263,10 @@ def prepare(
                 f"unknown local authority {spec.la!r} (the store has {', '.join(known) or 'none'})"
             )
     report(0.0, "Building the outcome panel")
-    panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort)
+    if panel is None:
+        panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort)
+    elif panel.follow_up_months != spec.follow_up_months:
+        raise ValueError("the panel given was built for another follow-up")
     if panel.families.empty:
         raise EvaluationError("no families in this selection")
     supported = int(panel.families["treated"].sum())
@@ -279,10 +287,15 @@ def prepare(
     return panel, matching
 
 
-def evaluate(store: Store, spec: AnalysisSpec, progress: Progress | None = None) -> Evaluation:
-    """Run the whole evaluation for one spec."""
+def evaluate(
+    store: Store,
+    spec: AnalysisSpec,
+    progress: Progress | None = None,
+    panel: Panel | None = None,
+) -> Evaluation:
+    """Run the whole evaluation for one spec (on `panel` if it was built already)."""
     report = progress or (lambda fraction, message: None)
-    panel, matching = prepare(store, spec, report)
+    panel, matching = prepare(store, spec, report, panel)
     families = panel.families
     report(0.7, "Estimating effects")
     by_family = pd.DataFrame(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from tf_eval import config, disclosure
 from tf_eval.disclosure import SafeTable
 from tf_eval.estimate import AnalysisSpec, prepare
+from tf_eval.panel import Panel
 from tf_eval.store import Store
 
 _RELATIVE = (
@@ -65,10 +66,12 @@ _SQL = {
 BINARY = {"offending", "worklessness"}
 
 
-def monthly_trends(store: Store, spec: AnalysisSpec) -> dict[str, SafeTable]:
+def monthly_trends(
+    store: Store, spec: AnalysisSpec, panel: Panel | None = None
+) -> dict[str, SafeTable]:
     """For each outcome of the spec: group ('supported'/'comparison'), month, mean, ci_low,
-    ci_high and a protected count of people, through the gate."""
-    panel, matching = prepare(store, spec)
+    ci_high and a protected count of people, through the gate (on `panel` if built already)."""
+    panel, matching = prepare(store, spec, panel=panel)
     families = panel.families[["family_id", "index_date"]].assign(
         weight=matching.weights, treated=matching.treated
     )
