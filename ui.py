@@ -137,12 +137,9 @@ def _panel(path: str, modified: int, follow_up: int, la: str | None, cohort: int
     return build_panel(_open_store(path, modified), follow_up, la, cohort)
 
 
-def _panel_for(path: str, modified: int, spec: AnalysisSpec) -> Panel | None:
-    """The cached panel, or None for a local authority the store does not have (the evaluation
-    then says so)."""
-    known = _open_store(path, modified).query("SELECT DISTINCT la_code FROM families")
-    if spec.la is not None and spec.la not in set(known["la_code"]):
-        return None
+def _panel_for(path: str, modified: int, spec: AnalysisSpec) -> Panel:
+    """The cached panel for the spec's selection (an unknown local authority gives an empty one;
+    the evaluation then names the problem before using it)."""
     return _panel(path, modified, spec.follow_up_months, spec.la, spec.cohort)
 
 
