@@ -568,13 +568,12 @@ def load_extract(source: str, file_name: str, data: bytes) -> ingest.LoadResult 
             return ingest.ingest_file(
                 data, source, db_path(), _who()[0], file_name=file_name, role=_who()[1]
             )
-    except ingest.IngestRefused as exc:
-        problems = exc.problems
-        lines = [f"- {problem}" for problem in problems.shown()]
-        if problems.total > len(lines):
-            lines.append(f"- and {problems.total - len(lines):,} more")
-        first = exc.problems.report().splitlines()[0]
-        st.error(f"**{first}**\n\n" + "\n".join(lines), icon=":material/block:")
+    except (
+        ingest.IngestRefused
+    ) as exc:  # the command line's report: a first line, then one per problem
+        first, *problems = exc.problems.report().splitlines()
+        st.error(f"**{first}**", icon=":material/block:")
+        st.code("\n".join(line.strip() for line in problems), language=None, wrap_lines=True)
     except (ingest.IngestError, pseudonymise.PseudonymKeyError, store.StoreError) as exc:
         st.error(f"Not loaded: {exc}", icon=":material/block:")
     return None
@@ -595,7 +594,14 @@ def audit_entries(
     if trail.empty:
         return []
     trail["at"] = trail["at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    trail["detail"] = [_readable(detail) for detail in trail["detail"]]
     return trail.iloc[::-1].astype(str).to_dict("records")
+
+
+def _readable(detail: str | None) -> str:
+    """An audit detail as 'key: value; ...' (a missing filter is 'all')."""
+    fields = json.loads(detail or "{}")
+    return "; ".join(f"{key}: {'all' if value is None else value}" for key, value in fields.items())
 
 
 def utc_today() -> date:

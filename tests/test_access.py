@@ -439,6 +439,7 @@ def test_the_audit_page_filters_the_trail_for_admins(
     assert set(shown["user"]) == {"someone"} and "sign-in" in set(shown["action"])
     at.multiselect[1].set_value(["page view"]).run()
     assert set(at.dataframe[0].value["action"]) == {"page view"}
+    assert "page: Overview; la: all; cohort: all" in set(at.dataframe[0].value["detail"])
     yesterday = date.today() - timedelta(days=1)
     at.date_input[0].set_value((yesterday - timedelta(days=5), yesterday)).run()
     assert not at.dataframe and "No entries match" in at.info[0].value
@@ -520,10 +521,12 @@ def test_a_broken_upload_shows_its_problem_list_and_loads_nothing(
     before = hashlib.sha256(real_store.read_bytes()).hexdigest()
     broken = b"family_ref,la_code,identified_on\nFAM-1,E06000006,2021-02-30\nFAM-1,E06000006,x\n"
     _upload(at, "families", "broken.csv", broken)
-    message = at.error[0].value
-    assert "**broken.csv refused, nothing loaded: 3 problems**" in message
-    assert "- broken.csv line 2, identified_on:" in message
-    assert "- broken.csv line 3, family_ref: repeats line 2" in message
+    assert at.error[0].value == "**broken.csv refused, nothing loaded: 3 problems**"
+    assert at.code[0].value.splitlines() == [
+        "broken.csv line 2, identified_on: '2021-02-30' is not a real date",
+        "broken.csv line 3, identified_on: 'x' is not a date written YYYY-MM-DD",
+        "broken.csv line 3, family_ref: repeats line 2 (same family_ref; each must be unique)",
+    ]
     assert not at.success
     assert hashlib.sha256(real_store.read_bytes()).hexdigest() == before
     refusals = [e for e in _trail(real_store) if e["action"] == "ingest refused"]

@@ -35,6 +35,7 @@ if rows:
         rows,
         hide_index=True,
         width="stretch",
+        height=35 * (min(len(rows), 20) + 1) + 3,  # up to 20 rows without scrolling
         column_config={
             "at": "when (UTC)",
             "user": "user",
