@@ -312,7 +312,7 @@ def get_provenance() -> Provenance:
 @dataclasses.dataclass(frozen=True)
 class PageSpec:
     """One dashboard page and the roles that need it (README *Access and roles*). `selection`:
-    the page is filtered by the sidebar's LA and cohort, which its views log."""
+    the page is filtered by the sidebar's LA and cohort, so its page-view record carries them."""
 
     path: str
     title: str
@@ -346,12 +346,12 @@ def record(action: str, detail: dict[str, object], who: tuple[str, str] | None =
     audit.append(db_path(), *(who or _who()), action, [detail])
 
 
-def record_once(action: str, detail: dict[str, object]) -> None:
+def record_once(action: str, detail: dict[str, object], who: tuple[str, str] | None = None) -> None:
     """Record an action once per session (not on every rerun that shows the same thing)."""
-    key = json.dumps([action, detail], sort_keys=True, default=str)
+    key = json.dumps([action, detail, who], sort_keys=True, default=str)
     done = st.session_state.setdefault("recorded", set())
     if key not in done:
-        record(action, detail)
+        record(action, detail, who)
         done.add(key)
 
 
@@ -483,7 +483,8 @@ def _oidc_user(accounts: dict[str, access.Account]) -> SignedIn:
     email = str(st.user.get("email") or "").strip().lower()
     account = accounts.get(email)
     if account is None:
-        record_once("sign-in refused", {"reason": "no tf-eval account", "via": "oidc"})
+        refused = {"reason": "no tf-eval account", "via": "oidc"}
+        record_once("sign-in refused", refused, (email or "(no e-mail address)", "none"))
         st.title("No access yet")
         st.error(
             f"You are signed in as {email or 'a user without an e-mail address'}, but that "

@@ -389,6 +389,11 @@ def test_an_unknown_oidc_user_gets_no_pages(demo_db: Path, monkeypatch) -> None:
     assert not at.get("plotly_chart") and not at.metric
     at.switch_page("views/disclosure.py").run()  # no st.navigation: only app.py runs
     assert at.title[0].value == "No access yet" and not at.dataframe
+    refused = [e for e in _trail(demo_db) if e["action"] == "sign-in refused"]
+    assert refused == [
+        {"user": "stranger@example.org", "role": "none", "action": "sign-in refused",
+         "reason": "no tf-eval account", "via": "oidc"}
+    ]  # fmt: skip
 
 
 def test_real_data_without_accounts_shows_only_the_set_up_steps(
