@@ -224,6 +224,8 @@ def test_the_audit_trail_filters_by_user_action_and_day(tmp_path: Path) -> None:
     assert len(audit.read(db, since=today, until=today)) == 3
     assert audit.read(db, until=today - timedelta(days=1)).empty
     assert audit.read(db, since=today + timedelta(days=1)).empty
+    assert audit.users_and_actions(db) == (["ann", "bob"], ["page view", "sign-in"])
+    assert audit.users_and_actions(tmp_path / "none.duckdb") == ([], [])
 
 
 # ---- sign-in, roles and pages ----------------------------------------------------------------

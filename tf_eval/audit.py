@@ -111,3 +111,17 @@ def read(
         return con.execute(f'SELECT * FROM audit_log WHERE {where} ORDER BY "at"', params).df()
     finally:
         con.close()
+
+
+def users_and_actions(store_path: Path) -> tuple[list[str], list[str]]:
+    """The distinct users and actions in the trail, sorted (for filters), without reading it all."""
+    path = audit_path(store_path)
+    if not path.exists():
+        return [], []
+    con = _connect(path)
+    try:
+        users = con.execute('SELECT DISTINCT "user" FROM audit_log ORDER BY 1').fetchall()
+        actions = con.execute("SELECT DISTINCT action FROM audit_log ORDER BY 1").fetchall()
+        return [row[0] for row in users], [row[0] for row in actions]
+    finally:
+        con.close()
