@@ -1,16 +1,22 @@
-"""Streamlit plumbing shared by app.py and the pages: the cached store, cached summaries and the
-first-run demo build. Pages call these and tf_eval; they never open DuckDB themselves."""
+"""Streamlit plumbing shared by app.py and the pages: sign-in and roles, the audit trail of who
+saw what, the cached store, cached summaries and the first-run demo build. Pages call these and
+tf_eval; they never open DuckDB themselves."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import threading
+import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import streamlit as st
 
-from tf_eval import audit, config, disclosure, specs, store, synth
+from tf_eval import access, audit, config, disclosure, ingest, pseudonymise, specs, store, synth
+from tf_eval.access import Mode
 from tf_eval.disclosure import SafeTable, Suppression
 from tf_eval.estimate import AnalysisSpec, EvaluationError, evaluate
 from tf_eval.overview import Overview, overview
@@ -71,7 +77,7 @@ def ensure_store(path: Path) -> None:
                 progress=lambda fraction, message: bar.progress(fraction, text=message),
             )
         built = {"families": config.DEMO_FAMILIES, "seed": config.DEMO_SEED}
-        audit.append(path, "dashboard", "viewer", "demo built", [built])
+        record("demo built", built)
         notice.empty()
         st.toast(f"Synthetic demo store ready: {path}", icon=":material/science:")
 
@@ -103,8 +109,8 @@ def get_store() -> store.Store:
 
 
 def _audited(output: str, path: str, suppressed: tuple[Suppression, ...]) -> None:
-    """Every suppression is logged; until sign-in lands the dashboard's user is 'dashboard'."""
-    audit.record_suppressions(Path(path), output, suppressed, "dashboard", "viewer")
+    """Every suppression is logged, under the user whose request first computed the output."""
+    audit.record_suppressions(Path(path), output, suppressed, *_who())
 
 
 def _remember(output: str, suppressed: tuple[Suppression, ...]) -> None:
@@ -159,16 +165,13 @@ def get_results(spec: AnalysisSpec) -> SafeResults | None:
         with st.spinner("Matching families and estimating effects (a few seconds)..."):
             results = _results(str(current.path), current.path.stat().st_mtime_ns, spec)
     except disclosure.SelectionRefused as exc:
-        refused = st.session_state.setdefault("refused", set())
-        if spec not in refused:  # logged once per session, not on every rerun
-            refused.add(spec)
-            detail = {"output": "estimates", "spec": str(spec), "reason": str(exc)}
-            audit.append(current.path, "dashboard", "viewer", "refused", [detail])
+        record_once("refused", {"output": "estimates", "spec": str(spec), "reason": str(exc)})
         st.info(f"No results for this selection: {exc}.", icon=":material/visibility_off:")
         return None
     except EvaluationError as exc:
         st.error(f"This analysis cannot run: {exc}.", icon=":material/error:")
         return None
+    record_once("estimate", {"output": "estimates", "spec": str(spec)})
     _remember("estimates", results.suppressed)
     return results
 
@@ -228,6 +231,7 @@ def get_breakdown(
             refused.append(str(group))
         bar.progress((i + 1) / len(groups), text=f"Estimating by {dimension}: {group}")
     bar.empty()
+    record_once("estimate", {"output": f"impact by {dimension}", "spec": str(base)})
     for group, result in results.items():
         _remember(f"impact by {dimension} {group}", result.suppressed)
     return results, refused
@@ -253,6 +257,7 @@ def get_trends(spec: AnalysisSpec) -> dict[str, SafeTable] | None:
     except EvaluationError as exc:
         st.error(f"This analysis cannot run: {exc}.", icon=":material/error:")
         return None
+    record_once("estimate", {"output": "outcomes over time", "spec": str(spec)})
     _remember("outcomes over time", tuple(s for t in tables.values() for s in t.suppressed))
     return tables
 
@@ -269,7 +274,7 @@ def saved_specs() -> dict[str, AnalysisSpec]:
 def save_spec(name: str, spec: AnalysisSpec) -> str | None:
     """Save the analysis under `name`; the one-line reason when it cannot be saved."""
     try:
-        specs.save(get_store().path, name, spec, "dashboard")
+        specs.save(get_store().path, name, spec, _who()[0])
     except specs.SpecError as exc:
         return str(exc)
     return None
@@ -299,3 +304,306 @@ def get_provenance() -> Provenance:
     found = _provenance(str(current.path), current.path.stat().st_mtime_ns)
     _remember("data & linkage", found.suppressed)
     return found
+
+
+# ---- Who is using the dashboard, what they may see, and the trail of what they did ----------
+
+
+@dataclasses.dataclass(frozen=True)
+class PageSpec:
+    """One dashboard page and the roles that need it (README *Access and roles*). `selection`:
+    the page is filtered by the sidebar's LA and cohort, so its page-view record carries them."""
+
+    path: str
+    title: str
+    icon: str
+    roles: frozenset[str]
+    selection: bool = False
+
+    @property
+    def url_path(self) -> str:
+        return Path(self.path).stem  # st.Page's default: the file's name
+
+
+@dataclasses.dataclass(frozen=True)
+class SignedIn:
+    name: str
+    role: str
+    mode: Mode
+
+
+_DEMO_VISITOR = SignedIn("demo visitor", access.DEMO_ROLE, Mode.DEMO)
+
+
+def _who() -> tuple[str, str]:
+    """The signed-in user's name and role, for the audit trail."""
+    user = st.session_state.get("signed_in")
+    return (user.name, user.role) if user else ("not signed in", "none")
+
+
+def record(action: str, detail: dict[str, object], who: tuple[str, str] | None = None) -> None:
+    """Append one row to the audit trail, as the signed-in user unless `who` is given."""
+    audit.append(db_path(), *(who or _who()), action, [detail])
+
+
+def record_once(action: str, detail: dict[str, object], who: tuple[str, str] | None = None) -> None:
+    """Record an action once per session (not on every rerun that shows the same thing)."""
+    key = json.dumps([action, detail, who], sort_keys=True, default=str)
+    done = st.session_state.setdefault("recorded", set())
+    if key not in done:
+        record(action, detail, who)
+        done.add(key)
+
+
+@st.cache_resource(show_spinner=False)
+def _throttle() -> access.SignInThrottle:
+    """One record of failed sign-ins for every session of this server."""
+    return access.SignInThrottle()
+
+
+def _oidc_configured() -> bool:
+    return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+
+
+def _store_kind(path: Path) -> str:
+    """'demo' or 'real'. No store yet counts as the demo that the first run builds (or, for a
+    path the user named, explains is missing)."""
+    if not path.exists():
+        return "demo"
+    return get_store().info().get("kind", "real")
+
+
+def sign_in(path: Path) -> SignedIn:
+    """Who is here. Until someone allowed is signed in this shows the sign-in form (or the OIDC
+    button, the set-up steps, or why an OIDC user has no pages) and stops the run."""
+    try:
+        accounts = access.load_accounts()
+    except access.AccountsError as exc:
+        st.error(f"Sign-in cannot work: {exc}", icon=":material/lock:")
+        st.stop()
+    mode = access.mode(_store_kind(path), accounts, _oidc_configured())
+    if mode is Mode.DEMO:
+        st.session_state["signed_in"] = _DEMO_VISITOR
+        return _DEMO_VISITOR
+    if st.session_state.get("signed_in") == _DEMO_VISITOR:  # the store now holds real data
+        del st.session_state["signed_in"]
+    if mode is Mode.SETUP:
+        _setup_steps()
+    elif mode is Mode.OIDC:
+        return _oidc_user(accounts)
+    return _local_user(accounts)
+
+
+def _setup_steps() -> None:
+    st.title("tf-eval: set up sign-in first")
+    st.warning(
+        "This store holds real, loaded data, so tf-eval shows it only to people who sign in, "
+        "and no way to sign in is set up yet. Nothing else is shown until there is.",
+        icon=":material/lock:",
+    )
+    st.markdown(
+        "On the server, as the person who runs tf-eval, create the first administrator "
+        "(you are asked for a password, at least "
+        f"{config.PASSWORD_MIN_CHARS} characters):\n\n"
+        "```bash\npython -m tf_eval users add NAME --role admin\n```\n\n"
+        "then an account for each person who needs one, with the role their work needs "
+        "(`viewer`, `evaluator`, `steward` or `admin`), and reload this page. Accounts are kept "
+        f"in `{access.accounts_path()}` (set `{config.ACCOUNTS_FILE_ENV_VAR}` to move it). "
+        "To sign in through your organisation's identity provider instead, add an `[auth]` "
+        "section to `.streamlit/secrets.toml` (README, *Access and roles*)."
+    )
+    st.stop()
+
+
+def _local_user(accounts: dict[str, access.Account]) -> SignedIn:
+    user = st.session_state.get("signed_in")
+    if user is not None:
+        account = accounts.get(user.name)
+        if account is not None and account.local:
+            current = SignedIn(account.name, account.role, Mode.LOCAL)  # a changed role applies
+            st.session_state["signed_in"] = current
+            return current
+        del st.session_state["signed_in"]  # the account was removed meanwhile
+    _sign_in_form(accounts)
+    st.stop()
+
+
+def _sign_in_form(accounts: dict[str, access.Account]) -> None:
+    """Name and password; Enter in either field signs in. A failure waits before answering,
+    repeated failures lock the name for a while, and every attempt is audited."""
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        st.title("Sign in to tf-eval")
+        with st.form("sign_in"):
+            name = st.text_input("Name", autocomplete="username")
+            password = st.text_input("Password", type="password", autocomplete="current-password")
+            submitted = st.form_submit_button("Sign in", type="primary", width="stretch")
+        st.caption(
+            "Accounts are made by an administrator (`python -m tf_eval users add`). Every "
+            "sign-in, page viewed and estimate run is recorded in the audit log."
+        )
+        if not submitted:
+            return
+        key = name.strip().lower()
+        known = key in accounts
+        who = (key if known else "(unknown name)", accounts[key].role if known else "none")
+        throttle = _throttle()
+        wait = throttle.locked_for(key)
+        if wait > 0:
+            record("sign-in failed", {"reason": "too many failures: locked"}, who)
+            st.error(
+                "Too many failed sign-ins for this name: try again in "
+                f"{math.ceil(wait / 60)} minutes.",
+                icon=":material/lock_clock:",
+            )
+            return
+        account = access.verify(accounts, name, password)
+        if account is None:
+            throttle.failed(key)
+            time.sleep(config.SIGN_IN_FAILURE_DELAY_SECONDS)
+            reason = "wrong password" if known else "unknown name"
+            record("sign-in failed", {"reason": reason}, who)
+            st.error("Wrong name or password.", icon=":material/error:")
+            return
+    throttle.succeeded(key)
+    st.session_state["signed_in"] = SignedIn(account.name, account.role, Mode.LOCAL)
+    record("sign-in", {"via": "password"})
+    st.rerun()
+
+
+def _oidc_user(accounts: dict[str, access.Account]) -> SignedIn:
+    """The OIDC user's role comes from the accounts file, by e-mail address."""
+    if not st.user.is_logged_in:
+        st.session_state.pop("signed_in", None)
+        st.title("Sign in to tf-eval")
+        st.write("Sign in with your organisation's account to see the pages your role allows.")
+        if st.button("Sign in", type="primary", icon=":material/login:"):
+            st.login(*_oidc_provider())
+        st.stop()
+    email = str(st.user.get("email") or "").strip().lower()
+    account = accounts.get(email)
+    if account is None:
+        refused = {"reason": "no tf-eval account", "via": "oidc"}
+        record_once("sign-in refused", refused, (email or "(no e-mail address)", "none"))
+        st.title("No access yet")
+        st.error(
+            f"You are signed in as {email or 'a user without an e-mail address'}, but that "
+            "address has no tf-eval account, so no page is open to you. Ask an administrator "
+            f"to add it: `python -m tf_eval users add {email or 'EMAIL'} --role ROLE --oidc`.",
+            icon=":material/block:",
+        )
+        if st.button("Sign out", icon=":material/logout:"):
+            st.logout()
+        st.stop()
+    user = SignedIn(account.name, account.role, Mode.OIDC)
+    if st.session_state.get("signed_in") != user:
+        st.session_state["signed_in"] = user
+        record("sign-in", {"via": "oidc"})
+    return user
+
+
+def _oidc_provider() -> tuple[str, ...]:
+    """st.login's argument: none for a single [auth] provider, else the first named one."""
+    settings = st.secrets["auth"]
+    if "client_id" in settings:
+        return ()
+    named = [name for name, value in settings.items() if hasattr(value, "keys")]
+    return tuple(named[:1])
+
+
+def allowed_pages(pages: list[PageSpec], user: SignedIn) -> list[PageSpec]:
+    return [page for page in pages if access.may_see(user.role, page.roles)]
+
+
+def user_sidebar(user: SignedIn) -> None:
+    """Who is signed in, and the sign-out button (or the demo label)."""
+    if user.mode is Mode.DEMO:
+        st.sidebar.info(
+            "**Demo mode, no sign-in**: a synthetic store and no accounts, so every page is "
+            "open to everyone. Sign-in is required once real data is loaded.",
+            icon=":material/science:",
+        )
+        return
+    st.sidebar.caption(f"Signed in as **{user.name}** ({user.role})")
+    if st.sidebar.button("Sign out", icon=":material/logout:"):
+        record("sign-out", {"via": user.mode.value})
+        st.session_state.clear()
+        if user.mode is Mode.OIDC:
+            st.logout()
+        st.rerun()
+
+
+def refuse_unlisted_page(pages: list[PageSpec], shown: list[PageSpec], user: SignedIn) -> None:
+    """A link to a page this role may not see: Streamlit runs the first allowed page instead
+    (the page is not in st.navigation); say why, and record the attempt."""
+    url = st.context.url or ""
+    requested = url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+    refused = next((p for p in pages if p.url_path == requested and p not in shown), None)
+    if refused is None:
+        return
+    record_once("page refused", {"page": refused.title})
+    st.error(
+        f"The page “{refused.title}” is not open to your role ({user.role}), so it is not "
+        f"shown: you are on “{shown[0].title}” instead.",
+        icon=":material/block:",
+    )
+
+
+def record_page_view(page: PageSpec) -> None:
+    """Log a page view with the filters in force, once per change of page or filters (not on
+    every rerun)."""
+    detail: dict[str, object] = {"page": page.title}
+    if page.selection:
+        detail |= {"la": st.session_state.get("la"), "cohort": st.session_state.get("cohort")}
+    if st.session_state.get("last_view") != detail:
+        st.session_state["last_view"] = detail
+        record("page view", detail)
+
+
+def load_extract(source: str, file_name: str, data: bytes) -> ingest.LoadResult | None:
+    """Load an uploaded extract through the same path as `python -m tf_eval ingest`; a refusal
+    shows its problem list (or its one-line reason) and returns None. The upload's bytes are
+    handed to ingest in memory: raw identifiers never touch this server's disk."""
+    try:
+        with st.spinner(f"Checking and loading {file_name}..."):
+            return ingest.ingest_file(
+                data, source, db_path(), _who()[0], file_name=file_name, role=_who()[1]
+            )
+    except (
+        ingest.IngestRefused
+    ) as exc:  # the command line's report: a first line, then one per problem
+        first, *problems = exc.problems.report().splitlines()
+        st.error(f"**{first}**", icon=":material/block:")
+        st.code("\n".join(line.strip() for line in problems), language=None, wrap_lines=True)
+    except (ingest.IngestError, pseudonymise.PseudonymKeyError, store.StoreError) as exc:
+        st.error(f"Not loaded: {exc}", icon=":material/block:")
+    return None
+
+
+def audit_choices() -> tuple[list[str], list[str]]:
+    """The users and actions in the audit trail, for the Audit log page's filters."""
+    return audit.users_and_actions(db_path())
+
+
+def audit_entries(
+    users: list[str], actions: list[str], since: date | None, until: date | None
+) -> list[dict[str, str]]:
+    """The audit trail, newest first, filtered; every value as text. It holds who did what and
+    outputs' names and reasons, never a record about a person (tests/test_access.py)."""
+    trail = audit.read(db_path(), users, actions, since, until)
+    if trail.empty:
+        return []
+    trail["at"] = trail["at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    trail["detail"] = [_readable(detail) for detail in trail["detail"]]
+    return trail.iloc[::-1].astype(str).to_dict("records")
+
+
+def _readable(detail: str | None) -> str:
+    """An audit detail as 'key: value; ...' (a missing filter is 'all')."""
+    fields = json.loads(detail or "{}")
+    return "; ".join(f"{key}: {'all' if value is None else value}" for key, value in fields.items())
+
+
+def utc_today() -> date:
+    """Today in UTC, the audit trail's clock."""
+    return datetime.now(UTC).date()

@@ -12,6 +12,15 @@ SEED = 11
 FAMILIES = 8000
 
 
+@pytest.fixture(autouse=True)
+def no_accounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test starts with no accounts file of its own (never the user's real one): a test
+    that needs accounts adds them to this path."""
+    path = tmp_path / "accounts.json"
+    monkeypatch.setenv(config.ACCOUNTS_FILE_ENV_VAR, str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo store with the planted effects (read it, don't write it)."""

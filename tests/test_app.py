@@ -89,7 +89,7 @@ def test_first_run_builds_the_demo_store_with_progress(tmp_path: Path, monkeypat
     assert not at.exception
     assert default.exists()
     assert any("Synthetic demo store ready" in toast.value for toast in at.toast)
-    assert not at.info, "the building notice is cleared once the store is ready"
+    assert not at.main.info, "the building notice is cleared once the store is ready"
     assert len(at.get("plotly_chart")) == 2
     assert "demo built" in audit.read(default)["action"].tolist()
 

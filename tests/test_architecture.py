@@ -146,3 +146,35 @@ def test_views_are_found_and_there_is_no_pages_folder() -> None:
     legacy multipage app and serve its files without app.py on a deep link."""
     assert len(VIEW_FILES) >= 8
     assert not (ROOT / "pages").exists()
+
+
+# What pages may take from ui besides the gated `get_*` results, and why each is not a leak.
+NOT_FROM_THE_STORE = {
+    "selection_sidebar": "the LA and cohort chosen (labels from the gated overview)",
+    "chart": "draws a chart built from safe objects",
+    "describe": "a spec's settings in words",
+    "saved_specs": "saved analysis settings, no data",
+    "save_spec": "saves settings",
+    "session_suppressions": "what the gate withheld and why (no values)",
+    "audit_choices": "user names and action names in the audit trail",
+    "audit_entries": "the audit trail: who did what, never a record about a person "
+    "(test_access scans it for every pseudonym and reference)",
+    "utc_today": "the date",
+    "load_extract": "a steward's load: counts of the file they uploaded, as `ingest` prints",
+}
+
+
+def test_pages_take_from_ui_only_gated_results_or_what_holds_no_data() -> None:
+    used = set()
+    for path in sorted((ROOT / "views").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        used |= {
+            node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "ui"
+        }
+    ungated = {name for name in used if not name.startswith("get_")}
+    assert ungated <= set(NOT_FROM_THE_STORE), ungated - set(NOT_FROM_THE_STORE)
+    assert {"audit_entries", "load_extract"} <= used  # the list is read, not stale

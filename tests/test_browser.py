@@ -5,6 +5,7 @@ tests/screenshots/ (git-ignored) for a person to look at.
 Chromium comes from Debian (`apt-get install chromium`; `.ci/run` installs it): Playwright's
 own browser download is not used. Without it this test fails and says how to install it."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -12,12 +13,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tf_eval import config
+from tf_eval import access, config
 from ui import INTERNAL_ERROR
 
 CHROMIUM = "/usr/bin/chromium"
@@ -29,6 +31,8 @@ PAGES = {
     "Impact": 2,
     "Matching & balance": 3,
     "Data & linkage": 2,
+    "Load data": 0,
+    "Audit log": 0,
     "Disclosure": 0,
 }
 
@@ -39,15 +43,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, demo_db: Path):
+@contextlib.contextmanager
+def _streamlit(env: dict[str, str]) -> Iterator[str]:
+    """`streamlit run app.py` with these settings; yields its URL."""
     port = _free_port()
-    env = {**os.environ, config.DB_ENV_VAR: str(demo_db)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1"],
         cwd=config.PROJECT_ROOT,
-        env=env,
+        env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -63,9 +67,21 @@ def server(tmp_path_factory: pytest.TempPathFactory, demo_db: Path):
     else:
         process.kill()
         pytest.fail(f"streamlit did not start: {process.stderr.read()[-2000:]}")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, demo_db: Path):
+    """Demo mode: a demo store and no accounts, so every page is open."""
+    no_accounts = tmp_path_factory.mktemp("accounts") / "accounts.json"
+    with _streamlit(
+        {config.DB_ENV_VAR: str(demo_db), config.ACCOUNTS_FILE_ENV_VAR: str(no_accounts)}
+    ) as url:
+        yield url
 
 
 def test_every_page_renders_in_chromium_without_an_exception(server: str) -> None:
@@ -101,3 +117,30 @@ def test_every_page_renders_in_chromium_without_an_exception(server: str) -> Non
             assert page.get_by_text(INTERNAL_ERROR).count() == 0, f"{name} failed: see the log"
         browser.close()
     assert not errors, errors
+
+
+def test_sign_in_then_a_link_to_another_roles_page_is_refused(real_store: Path, tmp_path: Path):
+    """Local accounts on a store of real data: the sign-in form works from the keyboard, a
+    viewer's navigation lists only the viewer's pages, and the URL of an evaluator's page (a
+    new browser session, so the form first) shows the first allowed page with a refusal."""
+    accounts = tmp_path / "accounts.json"
+    access.add_account("vera", access.VIEWER, "a long enough password", accounts)
+    env = {config.DB_ENV_VAR: str(real_store), config.ACCOUNTS_FILE_ENV_VAR: str(accounts)}
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with _streamlit(env) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(f"{url}/matching", wait_until="networkidle")
+        page.get_by_label("Name", exact=True).fill("vera")
+        page.get_by_label("Password", exact=True).fill("a long enough password")
+        page.screenshot(path=SCREENSHOTS / "sign-in.png")
+        page.get_by_label("Password", exact=True).press("Enter")
+        page.wait_for_selector("h1:has-text('Overview')", timeout=60_000)
+        refusal = page.get_by_text("The page “Matching & balance” is not open to your role")
+        refusal.wait_for(timeout=30_000)
+        links = page.locator("[data-testid=stSidebarNav] a")
+        names = [links.nth(i).inner_text().split("\n")[-1] for i in range(links.count())]
+        assert names == ["Overview", "Outcomes over time", "Impact", "Data & linkage", "Disclosure"]
+        assert page.get_by_text("Signed in as").count() == 1
+        page.screenshot(path=SCREENSHOTS / "viewer-refused.png", full_page=True)
+        browser.close()

@@ -43,7 +43,7 @@ def test_saving_two_analyses_compares_them_side_by_side(
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
     at.switch_page("views/matching.py").run()
-    assert "Save two analyses" in at.info[-1].value
+    assert "Save two analyses" in at.main.info[-1].value
     at.text_input[0].set_value("default")  # in a form: set, then submit in the same run
     at.button[1].click().run()
     assert "Saved as 'default'" in at.success[0].value

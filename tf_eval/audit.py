@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +85,43 @@ def record_suppressions(
     )
 
 
-def read(store_path: Path) -> pd.DataFrame:
-    """The whole trail, oldest first (empty when nothing has been logged yet)."""
+def read(
+    store_path: Path,
+    users: Sequence[str] = (),
+    actions: Sequence[str] = (),
+    since: date | None = None,
+    until: date | None = None,
+) -> pd.DataFrame:
+    """The trail, oldest first (empty when nothing has been logged yet); only these users and
+    actions when given, and only from `since` to `until` (UTC days, both included)."""
     path = audit_path(store_path)
     if not path.exists():
         return pd.DataFrame(columns=["at", "user", "role", "action", "detail"])
+    filters = {
+        "users": ('"user" IN (SELECT unnest($users))', list(users)),
+        "actions": ("action IN (SELECT unnest($actions))", list(actions)),
+        "since": ('"at" >= $since', since),
+        "until": ('"at" < $until + INTERVAL 1 DAY', until),
+    }
+    used = {name: (sql, value) for name, (sql, value) in filters.items() if value}
+    where = " AND ".join(sql for sql, _ in used.values()) or "true"
+    params = {name: value for name, (_, value) in used.items()}
     con = _connect(path)
     try:
-        return con.execute('SELECT * FROM audit_log ORDER BY "at"').df()
+        return con.execute(f'SELECT * FROM audit_log WHERE {where} ORDER BY "at"', params).df()
+    finally:
+        con.close()
+
+
+def users_and_actions(store_path: Path) -> tuple[list[str], list[str]]:
+    """The distinct users and actions in the trail, sorted (for filters), without reading it all."""
+    path = audit_path(store_path)
+    if not path.exists():
+        return [], []
+    con = _connect(path)
+    try:
+        users = con.execute('SELECT DISTINCT "user" FROM audit_log ORDER BY 1').fetchall()
+        actions = con.execute("SELECT DISTINCT action FROM audit_log ORDER BY 1").fetchall()
+        return [row[0] for row in users], [row[0] for row in actions]
     finally:
         con.close()

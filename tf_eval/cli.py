@@ -15,7 +15,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tf_eval import __version__, audit, config, disclosure, ingest, pseudonymise, store, synth
+from tf_eval import (
+    __version__,
+    access,
+    audit,
+    config,
+    disclosure,
+    ingest,
+    pseudonymise,
+    store,
+    synth,
+)
 from tf_eval.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
 from tf_eval.matchfile import match_file
 from tf_eval.outcomes import OUTCOMES
@@ -206,6 +216,30 @@ def _parser() -> _Parser:
     )
     # As MatchIt's own default, so a file's results can be set beside R's.
     _add_matching_flags(flat, "match exactly on these columns, comma-separated", False)
+    users = commands.add_parser(
+        "users",
+        help="manage dashboard accounts and their roles",
+        description="Accounts for the dashboard, kept in the accounts file "
+        f"(${config.ACCOUNTS_FILE_ENV_VAR}, else ~/.config/tf-eval/accounts.json; owner-only). "
+        "Roles: " + "; ".join(f"{role} ({who})" for role, who in access.ROLES.items()) + ".",
+    )
+    actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        help="add an account",
+        description="Add an account. Its password is asked for twice (never given as a flag); "
+        "--password-stdin reads it from the first line of standard input instead, for scripts. "
+        "--oidc adds an e-mail address that signs in through OIDC, with no password.",
+    )
+    add.add_argument("name", metavar="NAME", help="login name or e-mail address")
+    add.add_argument("--role", required=True, choices=list(access.ROLES), metavar="ROLE",
+                     help=", ".join(access.ROLES))  # fmt: skip
+    how = add.add_mutually_exclusive_group()
+    how.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    how.add_argument("--oidc", action="store_true", help="no password: signs in through OIDC")
+    remove = actions.add_parser("remove", help="remove an account")
+    remove.add_argument("name", metavar="NAME")
+    actions.add_parser("list", help="list accounts: names, roles and how they sign in")
     return parser
 
 
@@ -251,6 +285,42 @@ def _ingest(args: argparse.Namespace) -> int:
     if loaded.rows < loaded.offered:
         line += f" ({loaded.offered - loaded.rows:,} naming no known person were dropped)"
     print(line)
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: the first line of stdin, or typed twice at a prompt that hides it."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != password:
+        raise access.AccountsError("the two passwords differ; nothing was changed")
+    return password
+
+
+def _users(args: argparse.Namespace) -> int:
+    path = access.accounts_path()
+    who = getpass.getuser()
+    if args.action == "list":
+        accounts = access.load_accounts(path)
+        if not accounts:
+            print(f"No accounts in {path}.")
+        for account in accounts.values():
+            how = "password" if account.local else "OIDC"
+            print(f"{account.name}\t{account.role}\t{how}")
+        return 0
+    if args.action == "add":
+        access.normalise_name(args.name)  # a bad name is refused before asking for a password
+        password = None if args.oidc else _read_password(args.password_stdin)
+        account = access.add_account(args.name, args.role, password, path)
+        print(f"Added {account.name} ({account.role}) to {path}")
+    else:
+        account = access.remove_account(args.name, path)
+        print(f"Removed {account.name} ({account.role}) from {path}")
+    # Recorded in the audit log of the store the dashboard uses ($TF_EVAL_DB, else the default).
+    action = {"add": "account added", "remove": "account removed"}[args.action]
+    detail = {"account": account.name, "role": account.role}
+    audit.append(store.resolve_db_path(), who, "cli", action, [detail])
     return 0
 
 
@@ -350,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ingest": _ingest,
         "estimate": _estimate,
         "match-file": _match_file,
+        "users": _users,
     }
     try:
         disclosure.current_rules()  # a bad disclosure config stops every command at the start
@@ -364,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         audit.AuditError,
         ingest.IngestError,
         pseudonymise.PseudonymKeyError,
+        access.AccountsError,
     ) as exc:
         print(f"tf-eval: error: {exc}", file=sys.stderr)
         return 1

@@ -72,3 +72,14 @@ MAX_UNLINKED_SHARE_ENV_VAR = "TF_EVAL_MAX_UNLINKED_SHARE"
 MAX_UNLINKED_SHARE = 0.0
 EARLIEST_RECORD_DATE = date(1900, 1, 1)  # no date in an extract may be earlier (or in the future)
 INGEST_PROBLEMS_SHOWN = 20  # a refused file lists this many problems, then "and N more"
+
+# Access (tf_eval.access): local accounts and roles in one owner-only JSON file outside the store
+# (TF_EVAL_ACCOUNTS, else the default below), managed by `python -m tf_eval users`. Passwords are
+# kept as argon2id hashes. Failed sign-ins are slowed: each failure waits before answering, and
+# a name with this many failures within the lockout window is refused until the window passes.
+ACCOUNTS_FILE_ENV_VAR = "TF_EVAL_ACCOUNTS"
+DEFAULT_ACCOUNTS_FILE = Path.home() / ".config" / "tf-eval" / "accounts.json"
+PASSWORD_MIN_CHARS = 12
+SIGN_IN_FAILURE_DELAY_SECONDS = 1.0
+SIGN_IN_MAX_FAILURES = 5
+SIGN_IN_LOCKOUT_SECONDS = 15 * 60

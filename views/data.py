@@ -20,7 +20,10 @@ if demo:
     )
 
 st.subheader("What the records cover")
-ui.chart(charts.coverage_chart(summary.coverage, source), "record-coverage")
+if summary.coverage.frame.empty:  # e.g. only families and people loaded so far
+    st.info("No outcome records are loaded yet.", icon=":material/inbox:")
+else:
+    ui.chart(charts.coverage_chart(summary.coverage, source), "record-coverage")
 
 st.subheader("Loads and freshness")
 loads = found.loads.labels()
