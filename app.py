@@ -22,6 +22,7 @@ navigation = st.navigation(
         st.Page("views/impact.py", title="Impact", icon=":material/trending_up:"),
         st.Page("views/matching.py", title="Matching & balance", icon=":material/balance:"),
         st.Page("views/data.py", title="Data & linkage", icon=":material/database:"),
+        st.Page("views/report.py", title="Board pack", icon=":material/picture_as_pdf:"),
         st.Page("views/disclosure.py", title="Disclosure", icon=":material/shield:"),
     ]
 )

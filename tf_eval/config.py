@@ -72,3 +72,12 @@ MAX_UNLINKED_SHARE_ENV_VAR = "TF_EVAL_MAX_UNLINKED_SHARE"
 MAX_UNLINKED_SHARE = 0.0
 EARLIEST_RECORD_DATE = date(1900, 1, 1)  # no date in an extract may be earlier (or in the future)
 INGEST_PROBLEMS_SHOWN = 20  # a refused file lists this many problems, then "and N more"
+
+# The board pack (tf_eval.report). Charts are drawn to PNG and SVG by plotly.js in a headless
+# Chromium (kaleido): the browser named by BROWSER_PATH (kaleido's own setting), else the first
+# of these names on PATH. Debian: `apt-get install chromium`.
+BROWSER_ENV_VAR = "BROWSER_PATH"
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+BROWSER_INSTALL_HINT = "apt-get install chromium"
+PACK_CHART_WIDTH = 1000  # CSS pixels: every chart in the pack is drawn this wide ...
+PACK_PNG_SCALE = 2  # ... and its PNG at twice that, for print and slides
