@@ -32,7 +32,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -296,7 +296,7 @@ def pack_provenance(
         "tf_eval_version": __version__,
         "generated_at": generated_at.isoformat(timespec="seconds"),
         "data": data,
-        "analysis": {"name": spec_name, **asdict(contents.spec)},
+        "analysis": {"name": spec_name, **json.loads(specs.to_json(contents.spec))},
         "disclosure_rules": contents.results.matching.counts.rules.as_dict(),
     }
 
