@@ -295,3 +295,15 @@ def test_the_board_pack_page_builds_the_pack_and_offers_it(
     assert "Board pack ready" in at.success[0].value
     at.run()  # the pack is kept for the same analysis: the downloads stay without a rebuild
     assert [d.proto.label for d in at.get("download_button")] == labels
+
+
+def test_the_page_without_a_browser_says_how_to_install_one(
+    open_view: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_view("views/report.py")
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv(config.BROWSER_ENV_VAR, raising=False)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "apt-get install chromium" in at.error[0].value
+    assert not at.get("download_button")

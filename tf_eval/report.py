@@ -674,7 +674,11 @@ def _pdf(
         )
     lines += [
         ("Analysis", prov["analysis"]["name"] or "default analysis"),
-        *((f"  {key}", _words(value)) for key, value in prov["analysis"].items() if key != "name"),
+        *(
+            (f"  {key}", "all" if value is None and key in ("la", "cohort") else _words(value))
+            for key, value in prov["analysis"].items()
+            if key != "name"
+        ),
         ("Disclosure rules", "; ".join(f"{k} {v}" for k, v in rules.items())),
         ("Files", f"{MANIFEST_NAME} lists every file of this pack with its sha256"),
     ]
