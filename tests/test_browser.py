@@ -29,6 +29,7 @@ PAGES = {
     "Impact": 2,
     "Matching & balance": 3,
     "Data & linkage": 2,
+    "Board pack": 0,
     "Disclosure": 0,
 }
 

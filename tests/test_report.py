@@ -307,3 +307,19 @@ def test_the_page_without_a_browser_says_how_to_install_one(
     assert not at.exception
     assert "apt-get install chromium" in at.error[0].value
     assert not at.get("download_button")
+
+
+def test_a_browser_that_cannot_draw_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    small = tmp_path / "small.duckdb"
+    synth.build_demo_store(small, 1000, 5)
+    not_a_browser = shutil.which("true")
+    env = os.environ | {config.BROWSER_ENV_VAR: not_a_browser}
+    out = tmp_path / "pack"
+    result = run("report", "--db", str(small), "--out", str(out), env=env)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"tf-eval: error: the browser {not_a_browser} could not draw")
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not out.exists()
+    _nothing_half_written(tmp_path)
+    assert "export" not in set(audit.read(small)["action"])

@@ -16,7 +16,7 @@ chunks, an SVG in `<metadata>`, a CSV in leading `# ` lines (so
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import csv
 import hashlib
 import io
@@ -25,13 +25,12 @@ import math
 import os
 import shutil
 import struct
-import subprocess
 import tempfile
-import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +40,12 @@ from xml.sax.saxutils import escape
 import kaleido
 import plotly.graph_objects as go
 from fpdf import FPDF
-from kaleido.errors import BrowserClosedError, BrowserFailedError, KaleidoError
+from kaleido.errors import (
+    BrowserClosedError,
+    BrowserFailedError,
+    ChromeNotFoundError,
+    KaleidoError,
+)
 
 from tf_eval import __version__, audit, charts, config, specs
 from tf_eval.disclosure import RULE_DESCRIPTIONS, SafeEstimate, SafeTable, Suppression
@@ -385,47 +389,51 @@ def _svg_with_metadata(svg: bytes, title: str, prov: dict[str, Any]) -> bytes:
 def find_browser() -> str:
     """The Chromium that draws the charts, or a one-line ReportError naming the fix."""
     named = os.environ.get(config.BROWSER_ENV_VAR)
-    found = named or next(filter(None, map(shutil.which, config.BROWSER_NAMES)), None)
+    if named:
+        if not (Path(named).is_file() and os.access(named, os.X_OK)):
+            raise ReportError(
+                f"{config.BROWSER_ENV_VAR}={named} is not a program: point it at a Chrome or "
+                f"Chromium executable, or unset it and `{config.BROWSER_INSTALL_HINT}`"
+            )
+        return named
+    found = next(filter(None, map(shutil.which, config.BROWSER_NAMES)), None)
     if not found:
         raise ReportError(
             "chart images need a Chromium browser and none was found on PATH: install it with "
             f"`{config.BROWSER_INSTALL_HINT}` (or set {config.BROWSER_ENV_VAR} to a Chrome or "
             "Chromium executable)"
         )
-    try:  # a quick start, so a broken browser fails here rather than inside the renderer
-        subprocess.run([found, "--version"], capture_output=True, timeout=30, check=True)
-    except (OSError, subprocess.SubprocessError):
-        where = f"{config.BROWSER_ENV_VAR}={named}" if named else found
-        raise ReportError(
-            f"the browser {where} does not run: install Chromium with "
-            f"`{config.BROWSER_INSTALL_HINT}`"
-        ) from None
     return found
 
 
-_RENDERER = threading.Lock()  # kaleido's sync server is one per process: one pack at a time
+def _draw_all(figures: list[go.Figure], browser: str, report: Progress) -> list[tuple[bytes, ...]]:
+    """Every chart as PNG and SVG, with one headless browser for the whole pack, closed at the
+    end (also after an error). Not kaleido's sync server (`start_sync_server`): when its browser
+    fails to start, every later call waits forever; here the failure comes back as an error.
+    MathJax is off: the charts use none, and it would be fetched from the network."""
+    size = {"width": config.PACK_CHART_WIDTH}
 
+    async def draw() -> list[tuple[bytes, ...]]:
+        async with kaleido.Kaleido(path=browser, mathjax=False) as renderer:
+            drawn = []
+            for i, figure in enumerate(figures, start=1):
+                report(0.45 + 0.45 * i / len(figures), f"Drawing chart {i} of {len(figures)}")
+                opts = size | {"height": figure.layout.height}
+                png = await renderer.calc_fig(
+                    figure, opts=opts | {"format": "png", "scale": config.PACK_PNG_SCALE}
+                )
+                drawn.append((png, await renderer.calc_fig(figure, opts=opts | {"format": "svg"})))
+            return drawn
 
-@contextlib.contextmanager
-def _renderer(browser: str) -> Iterator[None]:
-    """One kaleido browser for the whole pack, stopped afterwards (MathJax off: no network)."""
-    with _RENDERER:
-        kaleido.start_sync_server(path=browser, mathjax=False, silence_warnings=True)
-        try:
-            yield
-        finally:
-            kaleido.stop_sync_server(silence_warnings=True)
-
-
-def _draw(figure: go.Figure, fmt: str, browser: str) -> bytes:
-    opts = {"format": fmt, "width": config.PACK_CHART_WIDTH, "height": figure.layout.height}
-    if fmt == "png":
-        opts["scale"] = config.PACK_PNG_SCALE
     try:
-        return kaleido.calc_fig_sync(figure, opts=opts)
-    except (BrowserFailedError, BrowserClosedError, KaleidoError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        with ThreadPoolExecutor(1) as worker:  # its own event loop, wherever the caller runs
+            return worker.submit(asyncio.run, draw()).result()
+    except (BrowserFailedError, BrowserClosedError, ChromeNotFoundError, KaleidoError) as exc:
+        said = str(exc.args[0]) if exc.args else type(exc).__name__  # choreographer: a tuple
+        first = (said.splitlines() or [type(exc).__name__])[0]
         raise ReportError(f"the browser {browser} could not draw the charts: {first}") from None
+    except TimeoutError:
+        raise ReportError(f"the browser {browser} took too long to draw a chart") from None
 
 
 def write_pack(
@@ -443,25 +451,23 @@ def write_pack(
     tables = pack_tables(contents, figures)
     files: dict[str, bytes] = {}
     entries: list[dict[str, Any]] = []
-    with _renderer(browser):
-        for i, chart in enumerate(figures, start=1):
-            report(0.45 + 0.45 * i / len(figures), f"Drawing chart {i} of {len(figures)}")
-            stem = f"charts/{i:02d}-{chart.name}"
-            png_text = {"Title": chart.title, "Software": f"tf-eval {__version__}"}
-            png_text["tf-eval provenance"] = json.dumps(prov)
-            files[f"{stem}.png"] = _png_with_text(_draw(chart.figure, "png", browser), png_text)
-            files[f"{stem}.svg"] = _svg_with_metadata(
-                _draw(chart.figure, "svg", browser), chart.title, prov
+    drawn = _draw_all([chart.figure for chart in figures], browser, report)
+    for i, (chart, (png, svg)) in enumerate(zip(figures, drawn, strict=True), start=1):
+        stem = f"charts/{i:02d}-{chart.name}"
+        png_text = {"Title": chart.title, "Software": f"tf-eval {__version__}"}
+        files[f"{stem}.png"] = _png_with_text(
+            png, png_text | {"tf-eval provenance": json.dumps(prov)}
+        )
+        files[f"{stem}.svg"] = _svg_with_metadata(svg, chart.title, prov)
+        for fmt in ("png", "svg"):
+            entries.append(
+                {
+                    "path": f"{stem}.{fmt}",
+                    "kind": "chart",
+                    "title": chart.title,
+                    "table": f"tables/{chart.table.name}.csv",
+                }
             )
-            for fmt in ("png", "svg"):
-                entries.append(
-                    {
-                        "path": f"{stem}.{fmt}",
-                        "kind": "chart",
-                        "title": chart.title,
-                        "table": f"tables/{chart.table.name}.csv",
-                    }
-                )
     for table in tables:
         path = f"tables/{table.name}.csv"
         files[path] = _csv_bytes(table, prov)
