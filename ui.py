@@ -308,21 +308,16 @@ def get_board_pack(spec: AnalysisSpec, name: str | None) -> report.BoardPack | N
     modified = current.path.stat().st_mtime_ns
     with st.status("Building the board pack...", expanded=True) as status:
         try:
-            report.find_browser()
-        except report.ReportError as exc:
-            status.update(label="The board pack cannot be built", state="error")
-            st.error(f"{exc}.", icon=":material/error:")
-            return None
-        st.write("Matching families and estimating effects")
-        results = get_results(spec)
-        st.write("Following families month by month")
-        trends = None if results is None else get_trends(spec)  # refused once is enough
-        if results is None or trends is None:
-            status.update(label="No board pack for this selection", state="error")
-            return None
-        contents = report.PackContents(spec, get_overview(), results, trends, get_provenance())
-        st.write("Drawing the charts and writing the PDF (about 15 seconds the first time)")
-        try:
+            report.find_browser()  # before any work: a missing browser is the likeliest problem
+            st.write("Matching families and estimating effects")
+            results = get_results(spec)
+            st.write("Following families month by month")
+            trends = None if results is None else get_trends(spec)  # refused once is enough
+            if results is None or trends is None:
+                status.update(label="No board pack for this selection", state="error")
+                return None
+            contents = report.PackContents(spec, get_overview(), results, trends, get_provenance())
+            st.write("Drawing the charts and writing the PDF (about 15 seconds the first time)")
             pack = _board_pack(str(current.path), modified, spec, name, contents)
         except report.ReportError as exc:
             status.update(label="The board pack cannot be built", state="error")

@@ -94,7 +94,7 @@ class PackContents:
 def gather(store: Store, spec: AnalysisSpec, progress: Progress | None = None) -> PackContents:
     """The pack's safe objects for `spec`, from the functions the dashboard calls (one panel
     shared by the estimates and the trends, as there). A selection under the differencing floor
-    raises disclosure.SelectionRefused before anything is computed about it."""
+    raises disclosure.SelectionRefused, and nothing about it leaves."""
     report = progress or (lambda fraction, message: None)
     report(0.0, "Building the outcome panel")
     panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort)
@@ -368,7 +368,7 @@ def _png_with_text(png: bytes, text: dict[str, str]) -> bytes:
     """The PNG with `tEXt` chunks (latin-1 keyword and text) right after its header chunk."""
     header_end = 8 + 4 + 4 + 13 + 4  # signature, then IHDR's length, type, data and CRC
     chunks = b"".join(
-        _png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1"))
+        _png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace"))
         for key, value in text.items()
     )
     return png[:header_end] + chunks + png[header_end:]
