@@ -27,6 +27,7 @@ PAGES = [
     ui.PageSpec("views/matching.py", "Matching & balance", ":material/balance:",
                 frozenset({EVALUATOR}), selection=True),
     ui.PageSpec("views/data.py", "Data & linkage", ":material/database:", READERS | {STEWARD}),
+    ui.PageSpec("views/report.py", "Board pack", ":material/picture_as_pdf:", READERS),
     ui.PageSpec("views/load.py", "Load data", ":material/upload_file:", frozenset({STEWARD})),
     ui.PageSpec("views/audit.py", "Audit log", ":material/receipt_long:", frozenset({ADMIN})),
     ui.PageSpec("views/disclosure.py", "Disclosure", ":material/shield:",

@@ -15,7 +15,18 @@ from pathlib import Path
 
 import streamlit as st
 
-from tf_eval import access, audit, config, disclosure, ingest, pseudonymise, specs, store, synth
+from tf_eval import (
+    access,
+    audit,
+    config,
+    disclosure,
+    ingest,
+    pseudonymise,
+    report,
+    specs,
+    store,
+    synth,
+)
 from tf_eval.access import Mode
 from tf_eval.disclosure import SafeTable, Suppression
 from tf_eval.estimate import AnalysisSpec, EvaluationError, evaluate
@@ -280,16 +291,7 @@ def save_spec(name: str, spec: AnalysisSpec) -> str | None:
     return None
 
 
-def describe(spec: AnalysisSpec) -> str:
-    """A spec in one line, for captions."""
-    caliper = f"caliper {spec.caliper} SD" if spec.caliper else "no caliper"
-    replacement = "with" if spec.replace else "without"
-    return (
-        f"1:{spec.ratio} {replacement} replacement, {caliper}, exact on "
-        f"{', '.join(spec.exact) or 'nothing'}, {len(spec.covariates)} covariates, "
-        f"{spec.follow_up_months}-month follow-up; LA {spec.la or 'all'}, cohort "
-        f"{spec.cohort or 'all'}"
-    )
+describe = specs.describe  # a spec in one line, for captions
 
 
 @st.cache_data(show_spinner=False)
@@ -607,3 +609,44 @@ def _readable(detail: str | None) -> str:
 def utc_today() -> date:
     """Today in UTC, the audit trail's clock."""
     return datetime.now(UTC).date()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _board_pack(
+    path: str,
+    modified: int,
+    spec: AnalysisSpec,
+    name: str | None,
+    who: tuple[str, str],
+    _contents: report.PackContents,
+) -> report.BoardPack:
+    """One pack per store version, spec, name (the contents follow from those three) and user:
+    the export is logged under whoever takes the pack, not only whoever built it first."""
+    return report.archive(_contents, Path(path), *who, name)
+
+
+def get_board_pack(spec: AnalysisSpec, name: str | None) -> report.BoardPack | None:
+    """The board pack of `spec` (saved as `name`, if it was), built from the very safe objects
+    the other pages show, step by step in a status box; None (with the reason shown) when the
+    selection is refused or no browser can draw the charts."""
+    current = get_store()
+    modified = current.path.stat().st_mtime_ns
+    with st.status("Building the board pack...", expanded=True) as status:
+        try:
+            report.find_browser()  # before any work: a missing browser is the likeliest problem
+            st.write("Matching families and estimating effects")
+            results = get_results(spec)
+            st.write("Following families month by month")
+            trends = None if results is None else get_trends(spec)  # refused once is enough
+            if results is None or trends is None:
+                status.update(label="No board pack for this selection", state="error")
+                return None
+            contents = report.PackContents(spec, get_overview(), results, trends, get_provenance())
+            st.write("Drawing the charts and writing the PDF (about 15 seconds the first time)")
+            pack = _board_pack(str(current.path), modified, spec, name, _who(), contents)
+        except report.ReportError as exc:
+            status.update(label="The board pack cannot be built", state="error")
+            st.error(f"{exc}.", icon=":material/error:")
+            return None
+        status.update(label="Board pack ready", state="complete", expanded=False)
+    return pack

@@ -33,6 +33,7 @@ PAGES = {
     "Data & linkage": 2,
     "Load data": 0,
     "Audit log": 0,
+    "Board pack": 0,
     "Disclosure": 0,
 }
 

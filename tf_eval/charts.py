@@ -54,12 +54,13 @@ def _finish(fig: go.Figure, title: str, source: str, height: int, safe: Safe | s
     lines = [f"Source: {source}. {produced}", *textwrap.wrap(note, FOOTNOTE_WIDTH)]
     extra = 14 * (len(lines) - 2)  # room for a footnote longer than two lines
     fig.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 18}},
+        title={"text": title, "x": 0, "xanchor": "left", "pad": {"l": 12}, "font": {"size": 18}},
         font={"family": FONT, "size": 13},
         template="plotly_white",
         colorway=PALETTE,
         height=height + extra,
         margin={"l": 80, "r": 30, "t": 70, "b": 130 + extra},
+        meta={"source": source, "note": note},  # the footnote's parts, for the board pack's text
     )
     fig.add_annotation(  # below the x-axis title, a fixed distance in pixels
         text="<br>".join(lines),
@@ -141,10 +142,11 @@ def coverage_chart(safe: SafeTable, source: str) -> go.Figure:
 
 
 # What each kind of estimate is called on a chart, and its colour.
+# Short enough for the legend to fit one row at 1000 px: two rows ran into the footnote.
 ESTIMATE_KINDS = {
-    "matched": ("Compared with matched families (the estimate)", PALETTE[0]),
-    "naive": ("Supported families' own before/after change", PALETTE[5]),
-    "placebo": ("Placebo: the same comparison before support", "#7f7f7f"),
+    "matched": ("Supported vs matched families (the estimate)", PALETTE[0]),
+    "naive": ("Naive before/after change", PALETTE[5]),
+    "placebo": ("Placebo, before support", "#7f7f7f"),
 }
 
 
@@ -239,7 +241,7 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
         )
     fig.add_vline(x=BALANCE_THRESHOLD, line_dash="dash", line_color="#555555")
     fig.update_xaxes(title="Absolute standardised mean difference (SD units)", rangemode="tozero")
-    fig.update_yaxes(title=None, type="category")
+    fig.update_yaxes(title=None, type="category", ticksuffix=" ")  # labels clear of the dots
     fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0})
     if after.isna().all():
         title = "Balance is not shown for groups this small"

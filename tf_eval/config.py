@@ -83,3 +83,12 @@ PASSWORD_MIN_CHARS = 12
 SIGN_IN_FAILURE_DELAY_SECONDS = 1.0
 SIGN_IN_MAX_FAILURES = 5
 SIGN_IN_LOCKOUT_SECONDS = 15 * 60
+
+# The board pack (tf_eval.report). Charts are drawn to PNG and SVG by plotly.js in a headless
+# Chromium (kaleido): the browser named by BROWSER_PATH (kaleido's own setting), else the first
+# of these names on PATH. Debian: `apt-get install chromium`.
+BROWSER_ENV_VAR = "BROWSER_PATH"
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+BROWSER_INSTALL_HINT = "apt-get install chromium"
+PACK_CHART_WIDTH = 1000  # CSS pixels: every chart in the pack is drawn this wide ...
+PACK_PNG_SCALE = 2  # ... and its PNG at twice that, for print and slides

@@ -81,7 +81,7 @@ def improved(estimate: SafeEstimate) -> bool | None:
 
 # How each outcome's monthly value is shown on the Outcomes over time page: scale and axis title.
 TREND_AXIS = {
-    "attendance": (1, "% of sessions attended (terms starting that month)"),
+    "attendance": (1, "% of sessions attended<br>(terms starting that month)"),  # 2 lines fit
     "offending": (100, "% with a proven offence that month"),
     "worklessness": (100, "% on an out-of-work benefit mid-month"),
     "ae_use": (1, "A&E attendances per person that month"),

@@ -66,6 +66,27 @@ def save(store_path: Path, name: str, spec: AnalysisSpec, user: str) -> None:
         con.close()
 
 
+def named(store_path: Path, name: str) -> AnalysisSpec:
+    """The spec saved under `name`; an unknown name is a SpecError naming those saved."""
+    found = saved(store_path)
+    if name not in found:
+        choices = ", ".join(repr(n) for n in found) or "none yet"
+        raise SpecError(f"no saved analysis named {name!r} for {store_path} (saved: {choices})")
+    return found[name]
+
+
+def describe(spec: AnalysisSpec) -> str:
+    """A spec in one line, for captions and the board pack."""
+    caliper = f"caliper {spec.caliper} SD" if spec.caliper else "no caliper"
+    replacement = "with" if spec.replace else "without"
+    return (
+        f"1:{spec.ratio} {replacement} replacement, {caliper}, exact on "
+        f"{', '.join(spec.exact) or 'nothing'}, {len(spec.covariates)} covariates, "
+        f"{spec.follow_up_months}-month follow-up; LA {spec.la or 'all'}, cohort "
+        f"{spec.cohort or 'all'}"
+    )
+
+
 def saved(store_path: Path) -> dict[str, AnalysisSpec]:
     """Every saved spec by name, oldest first (empty when none has been saved)."""
     path = specs_path(store_path)

@@ -1,0 +1,325 @@
+"""The board pack: `python -m tf_eval report` and the Board pack page. The pack holds the PDF,
+every chart as PNG and SVG and the tables as CSV; no count in it is small or unrounded; the
+PDF's text has every headline and disclosure note; every file carries its provenance; a user's
+mistake is one line with nothing half-written."""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import FAMILIES, SEED
+from tests.test_cli import run
+from tf_eval import __version__, audit, config, disclosure, report, specs, store, synth
+from tf_eval.estimate import AnalysisSpec
+from tf_eval.headlines import headline
+
+# Every column of the pack's tables that holds a count of people, families or records.
+COUNT_COLUMNS = {
+    "people",
+    "families",
+    "supported",
+    "records",
+    "units",
+    "rows",
+    "n_treated",
+    "n_comparison",
+    "families_treated",
+    "families_comparison",
+}
+
+
+@pytest.fixture(scope="module")
+def pack(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pack") / "board"
+    result = run("report", "--db", str(demo_db), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"Wrote the board pack to {out}" in result.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
+def manifest(pack: Path) -> dict:
+    return json.loads((pack / report.MANIFEST_NAME).read_text())
+
+
+@pytest.fixture(scope="module")
+def contents(demo_db: Path) -> report.PackContents:
+    """The safe objects behind the default analysis, gathered again in this process."""
+    current = store.Store(demo_db)
+    try:
+        return report.gather(current, AnalysisSpec())
+    finally:
+        current.close()
+
+
+def _files(manifest: dict, kind: str, suffix: str = "") -> list[dict]:
+    return [f for f in manifest["files"] if f["kind"] == kind and f["path"].endswith(suffix)]
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_the_pack_holds_the_pdf_every_chart_as_png_and_svg_and_the_tables(
+    pack: Path, manifest: dict
+) -> None:
+    on_disk = {p.relative_to(pack).as_posix() for p in pack.rglob("*") if p.is_file()}
+    listed = {f["path"] for f in manifest["files"]}
+    assert on_disk == listed | {report.MANIFEST_NAME}
+    for entry in manifest["files"]:
+        data = (pack / entry["path"]).read_bytes()
+        assert entry["bytes"] == len(data) and entry["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (pack / report.PDF_NAME).read_bytes().startswith(b"%PDF-")
+    pngs, svgs = _files(manifest, "chart", ".png"), _files(manifest, "chart", ".svg")
+    assert len(pngs) == len(svgs) == 10
+    assert [p["path"][:-4] for p in pngs] == [s["path"][:-4] for s in svgs]
+    for png in pngs:
+        width, height = Image.open(pack / png["path"]).size
+        assert width == config.PACK_CHART_WIDTH * config.PACK_PNG_SCALE and height > 600
+        assert png["table"] in listed  # the table behind the chart
+    for svg in svgs:
+        root = ElementTree.parse(pack / svg["path"]).getroot()
+        assert root.tag.endswith("svg") and root.get("width") == str(config.PACK_CHART_WIDTH)
+    names = {Path(t["path"]).stem for t in _files(manifest, "table", ".csv")}
+    assert {"effects", "trend-attendance", "balance", "overlap", "matched-counts"} <= names
+
+
+def test_no_count_in_any_table_is_small_or_off_the_rounding_base(
+    pack: Path, manifest: dict
+) -> None:
+    rules = disclosure.current_rules()
+    checked = 0
+    for entry in _files(manifest, "table"):
+        frame = pd.read_csv(pack / entry["path"], comment="#", dtype=str, keep_default_na=False)
+        declared = set(entry["count_columns"])
+        assert declared <= set(frame.columns)
+        assert set(frame.columns) & COUNT_COLUMNS <= declared, entry["path"]
+        for column in declared:
+            for value in frame[column]:
+                if value == rules.suppressed_mark:
+                    continue
+                count = int(value)  # never empty, never a fraction
+                assert count == 0 or count >= rules.count_threshold, (entry["path"], value)
+                assert count % rules.count_rounding == 0, (entry["path"], column, value)
+                checked += 1
+    assert checked > 500
+
+
+def test_the_tables_are_the_safe_objects_the_dashboard_shows(
+    pack: Path, contents: report.PackContents
+) -> None:
+    effects = pd.read_csv(pack / "tables/effects.csv", comment="#")
+    matched = effects[effects["estimate"] == "matched"].set_index("outcome")
+    for estimate in contents.results.estimates:
+        assert matched.loc[estimate.outcome, "att"] == pytest.approx(estimate.att, rel=1e-12)
+        assert matched.loc[estimate.outcome, "n_treated"] == estimate.n_treated
+    grid = pd.read_csv(pack / "tables/families-by-la-cohort.csv", comment="#")
+    assert grid["families"].sum() == contents.overview.by_la_cohort.total("families")
+
+
+def test_the_pdf_text_holds_each_headline_and_every_disclosure_note(
+    pack: Path, contents: report.PackContents
+) -> None:
+    reader = PdfReader(pack / report.PDF_NAME)
+    charts = report.pack_charts(contents)
+    assert len(reader.pages) == 1 + len(charts) + 2  # title, one per chart, rules, provenance
+    text = _one_line(" ".join(page.extract_text() for page in reader.pages))
+    for estimate in contents.results.estimates:
+        assert headline(estimate, contents.spec.follow_up_months) in text
+    rules = disclosure.current_rules()
+    assert f"Disclosure control: counts rounded to the nearest {rules.count_rounding}" in text
+    for chart in charts:
+        assert _one_line(chart.note) in text, chart.name
+    for name in rules.as_dict():
+        assert name in text  # the rules in force, on their own page
+    first = _one_line(reader.pages[0].extract_text())
+    assert "SYNTHETIC DATA" in first and "Method" in first
+
+
+def test_every_file_carries_its_provenance(pack: Path, manifest: dict) -> None:
+    provenance = manifest["provenance"]
+    assert provenance["tf_eval_version"] == __version__
+    assert datetime.fromisoformat(provenance["generated_at"]).tzinfo is not None
+    data = provenance["data"]
+    assert (data["kind"], data["demo_seed"], data["demo_families"]) == ("demo", SEED, FAMILIES)
+    assert data["load_ids"]
+    assert provenance["analysis"] == {"name": None, **json.loads(specs.to_json(AnalysisSpec()))}
+    assert provenance["disclosure_rules"] == disclosure.current_rules().as_dict()
+
+    reader = PdfReader(pack / report.PDF_NAME)
+    assert json.loads(reader.metadata["/Keywords"]) == provenance
+    assert f"demo seed {SEED}" in reader.metadata["/Subject"]
+    last = _one_line(reader.pages[-1].extract_text())
+    assert "Provenance" in last and f"seed {SEED}" in last and __version__ in last
+    for entry in _files(manifest, "chart", ".png"):
+        text = Image.open(pack / entry["path"]).text
+        assert json.loads(text["tf-eval provenance"]) == provenance and text["Title"]
+    for entry in _files(manifest, "chart", ".svg"):
+        root = ElementTree.parse(pack / entry["path"]).getroot()
+        metadata = root.find("{http://www.w3.org/2000/svg}metadata")
+        assert json.loads(metadata.text) == provenance
+    for entry in _files(manifest, "table"):
+        comments = [
+            line for line in (pack / entry["path"]).read_text().splitlines() if line[0] == "#"
+        ]
+        assert json.loads(comments[-1].split("provenance: ", 1)[1]) == provenance
+
+
+def test_the_export_and_what_it_suppressed_are_in_the_audit_log(
+    pack: Path, manifest: dict, demo_db: Path
+) -> None:
+    log = audit.read(demo_db)
+    exports = [json.loads(d) for d in log.loc[log["action"] == "export", "detail"]]
+    assert {"output": "board pack", "to": str(pack), "files": len(manifest["files"])} in exports
+    suppressed = [json.loads(d) for d in log.loc[log["action"] == "suppressed", "detail"]]
+    in_pack = [d for d in suppressed if d["output"] == "board pack"]
+    assert len(in_pack) >= manifest["suppressed"] > 0
+
+
+def _nothing_half_written(parent: Path) -> None:
+    assert not [p for p in parent.iterdir() if ".writing-" in p.name or ".replaced-" in p.name]
+
+
+def _refused_in_one_line(result, complaint: str) -> None:
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert complaint in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
+def _out(kind: str, folder: Path) -> Path:
+    """An --out a user might wrongly give: a file, a folder of other files, a missing parent."""
+    if kind == "file":
+        (folder / "taken.txt").write_text("x")
+        return folder / "taken.txt"
+    if kind == "foreign-folder":
+        (folder / "notes").mkdir()
+        (folder / "notes" / "a.txt").write_text("x")
+        return folder / "notes"
+    return folder / "missing" / "pack"
+
+
+@pytest.mark.parametrize(
+    "kind, complaint",
+    [
+        ("file", "is a file"),
+        ("foreign-folder", "is not empty and holds no earlier board pack"),
+        ("no-parent", "does not exist"),
+    ],
+)
+def test_a_bad_out_folder_is_refused_in_one_line(
+    demo_db: Path, tmp_path: Path, kind: str, complaint: str
+) -> None:
+    out = _out(kind, tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    _refused_in_one_line(run("report", "--db", str(demo_db), "--out", str(out)), complaint)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_an_unknown_spec_name_is_refused_in_one_line(demo_db: Path, tmp_path: Path) -> None:
+    result = run("report", "--db", str(demo_db), "--out", str(tmp_path / "p"), "--spec", "nope")
+    _refused_in_one_line(result, "no saved analysis named 'nope'")
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_refused_selection_writes_nothing(tmp_path: Path) -> None:
+    small = tmp_path / "small.duckdb"
+    synth.build_demo_store(small, 1000, 5)
+    specs.save(small, "one cell", AnalysisSpec(la="LA01", cohort=2015), "test")
+    out = tmp_path / "pack"
+    result = run("report", "--db", str(small), "--out", str(out), "--spec", "one cell")
+    last = result.stderr.splitlines()[-1]  # after the progress lines
+    assert (
+        result.returncode == 1 and last.startswith("tf-eval: refused: ") and "fewer than 50" in last
+    )
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not out.exists()
+    _nothing_half_written(tmp_path)
+    assert "refused" in set(audit.read(small)["action"])
+
+
+def test_a_missing_browser_names_the_fix_in_one_line(demo_db: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != config.BROWSER_ENV_VAR} | {"PATH": ""}
+    out = tmp_path / "pack"
+    result = run("report", "--db", str(demo_db), "--out", str(out), env=env)
+    _refused_in_one_line(result, "install it with `apt-get install chromium`")
+    assert not out.exists()
+    env[config.BROWSER_ENV_VAR] = str(tmp_path / "no-such-browser")
+    result = run("report", "--db", str(demo_db), "--out", str(out), env=env)
+    _refused_in_one_line(result, f"{config.BROWSER_ENV_VAR}={tmp_path / 'no-such-browser'}")
+    assert not out.exists()
+
+
+def test_an_earlier_pack_is_replaced_whole(
+    pack: Path, contents: report.PackContents, demo_db: Path, tmp_path: Path
+) -> None:
+    earlier = tmp_path / "board"
+    shutil.copytree(pack, earlier)
+    (earlier / "charts" / "01-effects.png").unlink()  # a pack may lose files, not gain them
+    report.check_out(earlier)
+    (earlier / "mine.txt").write_text("not part of a pack")
+    with pytest.raises(report.ReportError, match="holds no earlier board pack"):
+        report.check_out(earlier)
+    (earlier / "mine.txt").unlink()
+    manifest = report.publish(contents, earlier, demo_db, "test", "test", "again")
+    assert manifest["provenance"]["analysis"]["name"] == "again"
+    written = json.loads((earlier / report.MANIFEST_NAME).read_text())
+    assert written == manifest and (earlier / "charts" / "01-effects.png").exists()
+    _nothing_half_written(tmp_path)
+
+
+def test_the_board_pack_page_builds_the_pack_and_offers_it(
+    open_view: Callable[[str], AppTest],
+) -> None:
+    at = open_view("views/report.py")
+    assert not at.exception
+    assert at.title[0].value == "Board pack"
+    assert "Build the pack to download it" in at.info[0].value
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    downloads = at.get("download_button")
+    labels = [d.proto.label for d in downloads]
+    assert labels == ["Download the pack (zip)", "Download the PDF only"]
+    assert "Board pack ready" in at.success[0].value
+    at.run()  # the pack is kept for the same analysis: the downloads stay without a rebuild
+    assert [d.proto.label for d in at.get("download_button")] == labels
+
+
+def test_the_page_without_a_browser_says_how_to_install_one(
+    open_view: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_view("views/report.py")
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv(config.BROWSER_ENV_VAR, raising=False)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "apt-get install chromium" in at.error[0].value
+    assert not at.get("download_button")
+
+
+def test_a_browser_that_cannot_draw_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    small = tmp_path / "small.duckdb"
+    synth.build_demo_store(small, 1000, 5)
+    not_a_browser = shutil.which("true")
+    env = os.environ | {config.BROWSER_ENV_VAR: not_a_browser}
+    out = tmp_path / "pack"
+    result = run("report", "--db", str(small), "--out", str(out), env=env)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"tf-eval: error: the browser {not_a_browser} could not draw")
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not out.exists()
+    _nothing_half_written(tmp_path)
+    assert "export" not in set(audit.read(small)["action"])
