@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import streamlit as st
@@ -287,15 +288,18 @@ def describe(spec: AnalysisSpec) -> str:
     )
 
 
-@st.cache_data(show_spinner=False)
-def _provenance(path: str, modified: int) -> Provenance:
-    found = provenance(_open_store(path, modified))
+@st.cache_data(show_spinner="Reading loads, linkage and retention...")
+def _provenance(path: str, modified: int, today: date) -> Provenance:
+    found = provenance(_open_store(path, modified), today)
     _audited("data", path, found.suppressed)
     return found
 
 
 def get_provenance() -> Provenance:
+    """Provenance and the retention schedule as of today (UTC): recomputed when the day turns,
+    as what is due for purging changes with it."""
     current = get_store()
-    found = _provenance(str(current.path), current.path.stat().st_mtime_ns)
+    today = datetime.now(UTC).date()
+    found = _provenance(str(current.path), current.path.stat().st_mtime_ns, today)
     _remember("data & linkage", found.suppressed)
     return found
