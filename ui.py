@@ -65,12 +65,17 @@ def ensure_store(path: Path) -> None:
                 "This happens once."
             )
             bar = st.progress(0.0, text="Starting")
-            synth.build_demo_store(
-                path,
-                families=config.DEMO_FAMILIES,
-                seed=config.DEMO_SEED,
-                progress=lambda fraction, message: bar.progress(fraction, text=message),
-            )
+            try:
+                synth.build_demo_store(
+                    path,
+                    families=config.DEMO_FAMILIES,
+                    seed=config.DEMO_SEED,
+                    progress=lambda fraction, message: bar.progress(fraction, text=message),
+                )
+            except store.StoreError as exc:  # e.g. TF_EVAL_DB_KEY set, no secure encryption
+                notice.empty()
+                st.error(f"The demo store cannot be built: {exc}")
+                st.stop()
         built = {"families": config.DEMO_FAMILIES, "seed": config.DEMO_SEED}
         audit.append(path, "dashboard", "viewer", "demo built", [built])
         notice.empty()
