@@ -105,35 +105,41 @@ class Schedule:
 
     by_year: SafeTable  # ends (year), families
     due_now: SafeTable  # one row: families whose retention has run out by `as_of`
-    next_expiry_month: date | None  # the first of the month in which the next families expire
+    next_expiry: SafeTable  # no row, or one: month (YYYY-MM) the next records expire, families
     years: int
     as_of: date
 
     @property
     def suppressed(self) -> tuple[Suppression, ...]:
-        return self.by_year.suppressed + self.due_now.suppressed
+        return self.by_year.suppressed + self.due_now.suppressed + self.next_expiry.suppressed
 
 
 def schedule(current: store.Store, years: int, as_of: date) -> Schedule:
     """Families by the year their records expire, how many have expired by `as_of` (a purge is
-    then due), and the month in which the next ones will (a month, not a day: a day could
-    point at one family's attachment or load)."""
+    then due), and the month in which the next ones will, with how many (a month, not a day: a
+    day could point at one family's identification or load)."""
+    params = {"years": years, "as_of": as_of}
     by_year = current.query(
         f"SELECT year(expires_on) AS ends, count(*) AS families FROM ({EXPIRY}) "
         "GROUP BY ALL ORDER BY ends",
         {"years": years},
     )
     due = current.query(
-        f"""SELECT count(*) FILTER (expires_on <= $as_of) AS families,
-                   min(expires_on) FILTER (expires_on > $as_of) AS next_expiry
-            FROM ({EXPIRY})""",
-        {"years": years, "as_of": as_of},
+        f"SELECT count(*) AS families FROM ({EXPIRY}) WHERE expires_on <= $as_of", params
     )
-    next_expiry = due["next_expiry"].iloc[0]
+    upcoming = f"SELECT * FROM ({EXPIRY}) WHERE expires_on > $as_of"
+    next_expiry = current.query(
+        f"""SELECT strftime(expires_on, '%Y-%m') AS month, count(*) AS families
+            FROM ({upcoming})
+            WHERE date_trunc('month', expires_on) = (SELECT min(date_trunc('month', expires_on))
+                                                     FROM ({upcoming}))
+            GROUP BY ALL""",
+        params,
+    )
     return Schedule(
         count_table(by_year, ["families"], "data:retention"),
-        count_table(due[["families"]], ["families"], "data:retention due"),
-        None if pd.isna(next_expiry) else pd.Timestamp(next_expiry).date().replace(day=1),
+        count_table(due, ["families"], "data:retention due"),
+        count_table(next_expiry, ["families"], "data:retention next"),
         years,
         as_of,
     )
