@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -180,3 +181,14 @@ def test_the_dashboard_works_with_the_key(encrypted_db: Path, monkeypatch) -> No
     assert at.get("plotly_chart")
     at.switch_page("views/data.py").run()
     assert not at.exception and not at.error and len(at.get("plotly_chart")) == 2
+
+
+def test_encrypt_leaves_a_file_that_is_not_a_store_alone(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "other.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE notes AS SELECT 'E06000006' AS la_code")
+    before = path.read_bytes()
+    assert cli.main(["encrypt", "--db", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "table notes is not a tf-eval store's" in err and err.count("\n") == 1
+    assert path.read_bytes() == before

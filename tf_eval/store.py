@@ -326,6 +326,9 @@ def copy_current(con: duckdb.DuckDBPyConnection, keep: dict[str, str]) -> dict[s
     tables = con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = 'current'"
     ).fetchall()
+    foreign = [table for (table,) in tables if table not in SCHEMA]
+    if foreign:
+        raise StoreError(f"table {foreign[0]} is not a tf-eval store's; refusing to rewrite it")
     removed = {}
     con.execute("BEGIN TRANSACTION")
     for (table,) in tables:
@@ -346,8 +349,9 @@ def encrypt(path: Path) -> None:
         raise StoreKeyError(f"set {config.DB_KEY_ENV_VAR} to the new key first")
     try:
         Store(path).close()
-    except StoreKeyError:
-        pass  # not encrypted with this key: to be encrypted below (a wrong key is refused there)
+    except StoreKeyError as exc:
+        if "is not encrypted" not in str(exc):
+            raise  # encrypted with another key, or no secure encryption here
     else:
         raise StoreError(f"the store at {path} is already encrypted with this key")
     with replacing(path, rebuild=True, plaintext_source=True) as con:
