@@ -232,7 +232,7 @@ def _parser() -> _Parser:
         "purge",
         help="destroy the records of every family whose retention period has run out",
         description="Destroy every record (family, people, programme and outcome records) of "
-        "each family whose records expired: RETENTION years after the later of its index date "
+        "each family whose records expired: N years after the later of its index month "
         "and the newest load about it. The store is rebuilt without them in a fresh file that "
         "replaces it atomically, so nothing removed is left in its bytes. With nothing to "
         "remove the store is not touched. Every purge is written to the audit log.",
