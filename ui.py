@@ -81,12 +81,17 @@ def ensure_store(path: Path) -> None:
                 "This happens once."
             )
             bar = st.progress(0.0, text="Starting")
-            synth.build_demo_store(
-                path,
-                families=config.DEMO_FAMILIES,
-                seed=config.DEMO_SEED,
-                progress=lambda fraction, message: bar.progress(fraction, text=message),
-            )
+            try:
+                synth.build_demo_store(
+                    path,
+                    families=config.DEMO_FAMILIES,
+                    seed=config.DEMO_SEED,
+                    progress=lambda fraction, message: bar.progress(fraction, text=message),
+                )
+            except store.StoreError as exc:  # e.g. TF_EVAL_DB_KEY set, no secure encryption
+                notice.empty()
+                st.error(f"The demo store cannot be built: {exc}")
+                st.stop()
         built = {"families": config.DEMO_FAMILIES, "seed": config.DEMO_SEED}
         record("demo built", built)
         notice.empty()
@@ -294,16 +299,19 @@ def save_spec(name: str, spec: AnalysisSpec) -> str | None:
 describe = specs.describe  # a spec in one line, for captions
 
 
-@st.cache_data(show_spinner=False)
-def _provenance(path: str, modified: int) -> Provenance:
-    found = provenance(_open_store(path, modified))
+@st.cache_data(show_spinner="Reading loads, linkage and retention...")
+def _provenance(path: str, modified: int, today: date) -> Provenance:
+    found = provenance(_open_store(path, modified), today)
     _audited("data", path, found.suppressed)
     return found
 
 
 def get_provenance() -> Provenance:
+    """Provenance and the retention schedule as of today (UTC): recomputed when the day turns,
+    as what is due for purging changes with it."""
     current = get_store()
-    found = _provenance(str(current.path), current.path.stat().st_mtime_ns)
+    today = datetime.now(UTC).date()
+    found = _provenance(str(current.path), current.path.stat().st_mtime_ns, today)
     _remember("data & linkage", found.suppressed)
     return found
 

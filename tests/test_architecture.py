@@ -9,6 +9,7 @@ import dataclasses
 import inspect
 import types
 import typing
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -103,8 +104,9 @@ def _fields_are_safe(cls: type) -> bool:
             continue
         if dataclasses.is_dataclass(kind) and _fields_are_safe(kind):
             continue
-        # Non-data fields: the store's description, options chosen, covariate names, settings.
-        if kind in (dict[str, str], dict[str, typing.Any], list[str], int, AnalysisSpec):
+        # Non-data fields: the store's description, options chosen, covariate names, settings
+        # (a day something is counted as of).
+        if kind in (dict[str, str], dict[str, typing.Any], list[str], int, date, AnalysisSpec):
             continue
         return False
     return True

@@ -13,6 +13,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from tf_eval import (
@@ -24,6 +25,7 @@ from tf_eval import (
     ingest,
     pseudonymise,
     report,
+    retention,
     specs,
     store,
     synth,
@@ -64,6 +66,17 @@ def _positive_number(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} must be a positive number")
     return value
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
 
 
 def _names(text: str) -> list[str]:
@@ -260,6 +273,37 @@ def _parser() -> _Parser:
         help="a saved analysis (saved on the dashboard's Matching & balance page); "
         "default: the default analysis of all families",
     )
+    purge = commands.add_parser(
+        "purge",
+        help="destroy the records of every family whose retention period has run out",
+        description="Destroy every record (family, people, programme and outcome records) of "
+        "each family whose records expired: N years after the later of its index month "
+        "and the newest load about it. The store is rebuilt without them in a fresh file that "
+        "replaces it atomically, so nothing removed is left in its bytes. With nothing to "
+        "remove the store is not touched. Every purge is written to the audit log.",
+    )
+    purge.add_argument("--db", metavar="PATH", help=_DB_HELP)
+    purge.add_argument(
+        "--retention-years",
+        type=int,
+        default=config.RETENTION_YEARS,
+        metavar="N",
+        help=f"years records are kept (default {config.RETENTION_YEARS}, the privacy notice)",
+    )
+    purge.add_argument(
+        "--as-of",
+        type=_date,
+        metavar="DATE",
+        help="purge what has expired by this day, YYYY-MM-DD, not in the future "
+        "(default today, UTC)",
+    )
+    encrypt = commands.add_parser(
+        "encrypt",
+        help=f"encrypt a plaintext store with the key in ${config.DB_KEY_ENV_VAR}",
+        description=f"Rewrite a plaintext store, encrypted with the key in "
+        f"${config.DB_KEY_ENV_VAR}, into a fresh file that replaces it atomically.",
+    )
+    encrypt.add_argument("--db", metavar="PATH", help=_DB_HELP)
     return parser
 
 
@@ -461,6 +505,38 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _purge(args: argparse.Namespace) -> int:
+    years = retention.check_years(args.retention_years)
+    as_of = retention.check_as_of(args.as_of or _today(), _today())
+    path = store.resolve_db_path(args.db)
+    result = retention.purge(path, years, as_of)
+    removed = result.safe_removed()
+    audit.append(
+        path,
+        getpass.getuser(),
+        "cli",
+        "purge",
+        [{"as_of": as_of, "retention_years": years, "removed": result.removed}],
+    )
+    if not any(result.removed.values()):
+        print(f"Nothing to purge in {path}: no family's {years}-year retention ended by {as_of}.")
+        return 0
+    counts = ", ".join(
+        f"{table} {label}" for table, label in removed.labels().itertuples(index=False)
+    )
+    print(f"Purged {path} as of {as_of} ({years}-year retention), records removed: {counts}")
+    print(removed.note())
+    return 0
+
+
+def _encrypt(args: argparse.Namespace) -> int:
+    path = store.resolve_db_path(args.db)
+    store.encrypt(path)
+    audit.append(path, getpass.getuser(), "cli", "encrypt", [{"store": str(path)}])
+    print(f"Encrypted {path} with the key in ${config.DB_KEY_ENV_VAR}.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
@@ -470,6 +546,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "match-file": _match_file,
         "users": _users,
         "report": _report,
+        "purge": _purge,
+        "encrypt": _encrypt,
     }
     try:
         disclosure.current_rules()  # a bad disclosure config stops every command at the start
@@ -487,6 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         access.AccountsError,
         report.ReportError,
         specs.SpecError,
+        retention.RetentionError,
     ) as exc:
         print(f"tf-eval: error: {exc}", file=sys.stderr)
         return 1

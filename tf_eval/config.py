@@ -9,6 +9,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The store: `--db` beats the environment variable, which beats the default file.
 DB_ENV_VAR = "TF_EVAL_DB"
 DEFAULT_DB_PATH = PROJECT_ROOT / "data" / "tf_eval.duckdb"
+# Encryption at rest: with this variable set, the store is encrypted with it (AES-GCM through
+# OpenSSL, from the duckdb-extension-httpfs package); without it the store is plaintext.
+DB_KEY_ENV_VAR = "TF_EVAL_DB_KEY"
+DB_KEY_MIN_CHARS = 32
 
 # The study calendar (design.md sections 2 and 3).
 RECORDS_FROM = date(2012, 1, 1)
@@ -53,7 +57,8 @@ HISTOGRAM_MIN_BIN = 10  # bins below this are merged or suppressed
 AUDIT_SUFFIX = ".audit.duckdb"
 # Evaluators' saved analysis specs: likewise a small DuckDB file beside the store.
 SPECS_SUFFIX = ".specs.duckdb"
-# The privacy notice's retention period: linked records are destroyed after this many years.
+# The privacy notice's retention period: linked records are destroyed after this many years,
+# counted per family from the later of its index date and its newest load (tf_eval.retention).
 RETENTION_YEARS = 7
 
 # Loading agency extracts (tf_eval.ingest). Every source identifier is replaced at the door by

@@ -31,7 +31,11 @@ FAMILY_COVARIATES = (
     "pre_ae_use",
 )
 
-_UNITS = """
+# A comparison family's index date: the first day of the month after it was identified, when it
+# would have been attached (config.py explains the rule). tf_eval.retention counts from it too.
+MONTH_AFTER_IDENTIFIED = "(date_trunc('month', identified_on) + INTERVAL 1 MONTH)::DATE"
+
+_UNITS = f"""
 WITH attach AS (
     SELECT family_id, min(attached_on) AS attached_on FROM programme GROUP BY family_id
 ),
@@ -40,7 +44,7 @@ fam AS (
            coalesce(a.attached_on >= f.identified_on
                     AND a.attached_on < f.identified_on + to_months($within), false) AS treated,
            CASE WHEN treated THEN a.attached_on
-                ELSE (date_trunc('month', f.identified_on) + INTERVAL 1 MONTH)::DATE
+                ELSE {MONTH_AFTER_IDENTIFIED}
            END AS index_date
     FROM families f LEFT JOIN attach a USING (family_id)
     WHERE ($la IS NULL OR f.la_code = $la) AND ($cohort IS NULL OR year(f.identified_on) = $cohort)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import glob
+import importlib.util
 import os
 import shutil
 from collections.abc import Iterator
@@ -94,21 +95,22 @@ SCHEMA: dict[str, str] = {
         records_linked BIGINT NOT NULL CHECK (records_linked <= records_offered)""",
 }
 
+# The tables of records about one person each (their `person_id`): outcomes and care episodes.
+PERSON_RECORD_TABLES = ("attendance", "offences", "benefit_spells", "ae_attendances", "social_care")
 # The tables that hold records about people, in the order a load must follow (references first).
-RECORD_TABLES = (
-    "families",
-    "people",
-    "programme",
-    "attendance",
-    "offences",
-    "benefit_spells",
-    "ae_attendances",
-    "social_care",
-)
+RECORD_TABLES = ("families", "people", "programme", *PERSON_RECORD_TABLES)
+
+# An encrypted store is attached under this name in its own in-memory DuckDB instance.
+_ENCRYPTED_CATALOG = "store"
 
 
 class StoreError(Exception):
     """A problem with the store that the user can fix; its message is one line."""
+
+
+class StoreKeyError(StoreError):
+    """Encryption cannot go ahead: TF_EVAL_DB_KEY is missing, wrong, unneeded or too short for
+    the store, or secure encryption is not installed."""
 
 
 def resolve_db_path(cli_value: str | os.PathLike[str] | None = None) -> Path:
@@ -121,12 +123,17 @@ def resolve_db_path(cli_value: str | os.PathLike[str] | None = None) -> Path:
     return config.DEFAULT_DB_PATH
 
 
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table of the schema that is missing (no rows)."""
+    for table, columns in SCHEMA.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+
+
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create every table if missing and record the schema version; running it twice is harmless."""
     con.execute("BEGIN TRANSACTION")
     try:
-        for table, columns in SCHEMA.items():
-            con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        create_tables(con)
         versions = [row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()]
         if not versions:
             con.execute(
@@ -143,26 +150,113 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
-def connect(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """Open the store file. Read-only opening of a missing file is a user error, not a new file."""
+def db_key() -> str | None:
+    """The store's encryption key (`TF_EVAL_DB_KEY`), or None: the store is then plaintext."""
+    key = os.environ.get(config.DB_KEY_ENV_VAR)
+    if key is None:
+        return None
+    if len(key) < config.DB_KEY_MIN_CHARS:
+        raise StoreKeyError(
+            f"{config.DB_KEY_ENV_VAR} is too short ({len(key)} characters; at least "
+            f"{config.DB_KEY_MIN_CHARS}): use a long random key, e.g. `openssl rand -hex 32`"
+        )
+    return key
+
+
+def quoted(name: str) -> str:
+    """A SQL identifier, quoted (a database named after its file may hold any character)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_text(value: str) -> str:
+    """A SQL string literal (ATTACH takes no parameters)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _load_secure_crypto(con: duckdb.DuckDBPyConnection) -> None:
+    """Load DuckDB's httpfs extension, whose OpenSSL makes encryption secure, from the PyPI package
+    duckdb-extension-httpfs (no download). Without it DuckDB has only mbedtls, which it will not
+    encrypt with unless told to be unsafe; tf-eval never tells it so, and refuses instead."""
+    fix = (
+        f"{config.DB_KEY_ENV_VAR} is set, but secure encryption needs DuckDB's httpfs extension "
+        f"(package duckdb-extension-httpfs, the version of duckdb, {duckdb.__version__}), which is "
+        f"not installed: run `pip install -r requirements.txt`, or unset {config.DB_KEY_ENV_VAR}"
+    )
+    package = importlib.util.find_spec("duckdb_extension_httpfs")
+    if package is None or package.origin is None:
+        raise StoreKeyError(fix)
+    extension = Path(package.origin).parent / "extensions" / f"v{duckdb.__version__}"
+    try:
+        con.execute(f"LOAD {_sql_text(str(extension / 'httpfs.duckdb_extension'))}")
+    except duckdb.Error:
+        raise StoreKeyError(fix) from None
+    con.execute("SET force_mbedtls_unsafe = false")  # never the insecure mode, whatever set it
+    con.execute("SET temp_file_encryption = true")  # what spills to disk is encrypted too
+
+
+def _open_error(path: Path, exc: duckdb.Error) -> StoreError:
+    """The one-line reason a store file cannot be opened, naming the fix for a key problem."""
+    first_line = str(exc).splitlines()[0]
+    if "without a key" in first_line:
+        return StoreKeyError(
+            f"the store at {path} is encrypted: set {config.DB_KEY_ENV_VAR} to its key"
+        )
+    if "Wrong encryption key" in first_line:
+        return StoreKeyError(f"{config.DB_KEY_ENV_VAR} is not the key of the store at {path}")
+    if "is not encrypted" in first_line:
+        return StoreKeyError(
+            f"the store at {path} is not encrypted but {config.DB_KEY_ENV_VAR} is set: unset it, "
+            f"or encrypt the store with `python -m tf_eval encrypt --db {path}`"
+        )
+    return StoreError(f"cannot open the store at {path}: {first_line}")
+
+
+def connect(
+    path: Path, read_only: bool = True, shown_as: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the store file. Read-only opening of a missing file is a user error, not a new file.
+
+    With TF_EVAL_DB_KEY set, the file is encrypted (AES-GCM, by OpenSSL): it is attached with the
+    key to an in-memory DuckDB and made the connection's default database (a cursor starts in
+    the in-memory one: `Store.query` points each at the store). Errors name `shown_as` (the
+    store a private copy was made of) when given.
+    """
+    key = db_key()
     if read_only and not path.exists():
         raise StoreError(f"no store at {path}: build one with `python -m tf_eval demo --db {path}`")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        if key:
+            con = duckdb.connect()
+            _load_secure_crypto(con)
+            mode = ", READ_ONLY" if read_only else ""
+            con.execute(
+                f"ATTACH {_sql_text(str(path))} AS {_ENCRYPTED_CATALOG} "
+                f"(ENCRYPTION_KEY {_sql_text(key)}{mode})"
+            )
+            con.execute(f"USE {_ENCRYPTED_CATALOG}")
+        else:
+            con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
-        first_line = str(exc).splitlines()[0]
-        raise StoreError(f"cannot open the store at {path}: {first_line}") from exc
+        raise _open_error(shown_as or path, exc) from exc
     # tf-eval reports its own progress; DuckDB's bar would write into CLI output.
     con.execute("SET enable_progress_bar = false")
     return con
 
 
 @contextmanager
-def replacing(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def replacing(
+    path: Path, *, rebuild: bool = False, plaintext_source: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A writable copy of the store at `path` (an empty file if there is none) that replaces the
     store, in one atomic rename, only if the block finishes without an exception.
+
+    With `rebuild`, the new file starts with the schema's tables and no rows, and the store is
+    attached read-only as `current` for the block to copy what it keeps: nothing it does not
+    copy is in the new file, not even in free blocks (deleting in place would leave old blocks
+    in the file's bytes). `plaintext_source` reads a plaintext store while TF_EVAL_DB_KEY
+    encrypts the new file.
 
     The store itself is only read, then renamed over: whatever stops a write before the rename (a
     refusal, an error, kill -9, a power cut) leaves it byte-identical. DuckDB cannot promise that
@@ -183,17 +277,25 @@ def replacing(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             Path(stale).unlink()  # left by a writer that was killed: we hold the lock now
         work = path.with_name(f".{path.name}.writing-{os.getpid()}")
         try:
-            if path.exists():
+            if path.exists() and not rebuild:
                 shutil.copyfile(path, work)
                 shutil.copymode(path, work)
             try:
-                con = connect(work, read_only=False)
+                con = connect(work, read_only=False, shown_as=path)
+                if rebuild:
+                    _attach_current(con, path, None if plaintext_source else db_key())
+            except StoreKeyError:
+                raise
             except StoreError:
                 raise StoreError(
                     f"cannot open {path} as a DuckDB store; refusing to write to it"
                 ) from None
             try:
+                if rebuild:
+                    create_tables(con)
                 yield con
+                if rebuild:
+                    con.execute("DETACH current")
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
@@ -203,6 +305,57 @@ def replacing(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         finally:
             work.unlink(missing_ok=True)
             Path(f"{work}.wal").unlink(missing_ok=True)
+
+
+def _attach_current(con: duckdb.DuckDBPyConnection, path: Path, key: str | None) -> None:
+    """Attach the store being rebuilt, read-only, as `current` (with its key when encrypted)."""
+    if not path.exists():
+        raise StoreError(f"no store at {path}")
+    options = f"READ_ONLY, ENCRYPTION_KEY {_sql_text(key)}" if key else "READ_ONLY"
+    try:
+        con.execute(f"ATTACH {_sql_text(str(path))} AS current ({options})")
+    except duckdb.Error as exc:
+        con.close()
+        raise _open_error(path, exc) from exc
+
+
+def copy_current(con: duckdb.DuckDBPyConnection, keep: dict[str, str]) -> dict[str, int]:
+    """In a rebuild (`replacing(rebuild=True)`), copy every table of `current` into the new
+    store, in one transaction, only the rows meeting `keep[table]` (a SQL condition) where one
+    is given; return the rows left behind per table in `keep`."""
+    tables = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'current'"
+    ).fetchall()
+    foreign = [table for (table,) in tables if table not in SCHEMA]
+    if foreign:
+        raise StoreError(f"table {foreign[0]} is not a tf-eval store's; refusing to rewrite it")
+    removed = {}
+    con.execute("BEGIN TRANSACTION")
+    for (table,) in tables:
+        condition = keep.get(table, "true")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM current.{table} WHERE {condition}")
+        if table in keep:
+            before = con.execute(f"SELECT count(*) FROM current.{table}").fetchall()[0][0]
+            after = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+            removed[table] = before - after
+    con.execute("COMMIT")
+    return removed
+
+
+def encrypt(path: Path) -> None:
+    """Rewrite the plaintext store at `path` encrypted with TF_EVAL_DB_KEY, in a fresh file that
+    replaces it in one rename (no plaintext copy is left beside it)."""
+    if db_key() is None:
+        raise StoreKeyError(f"set {config.DB_KEY_ENV_VAR} to the new key first")
+    try:
+        Store(path).close()
+    except StoreKeyError as exc:
+        if "is not encrypted" not in str(exc):
+            raise  # encrypted with another key, or no secure encryption here
+    else:
+        raise StoreError(f"the store at {path} is already encrypted with this key")
+    with replacing(path, rebuild=True, plaintext_source=True) as con:
+        copy_current(con, {})
 
 
 @contextmanager
@@ -233,6 +386,9 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._con = connect(path, read_only=True)
+        # Each cursor starts in the connection's first database: an encrypted store's is not it.
+        catalog = self._con.execute("SELECT current_database()").fetchall()[0][0]
+        self._use = f"USE {quoted(catalog)}"
         try:
             version = self.query("SELECT max(version) AS v FROM schema_version")["v"].iloc[0]
         except duckdb.CatalogException:
@@ -254,6 +410,7 @@ class Store:
         are registered as views on that cursor only, so the query can join them to the store."""
         cursor = self._con.cursor()
         try:
+            cursor.execute(self._use)
             for name, frame in (frames or {}).items():
                 cursor.register(name, frame)
             return cursor.execute(sql, params or []).df()

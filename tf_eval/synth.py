@@ -457,12 +457,14 @@ def _check_replaceable(path: Path) -> None:
     if not path.exists():
         return
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = store.connect(path, read_only=True)
         try:
             kind = con.execute("SELECT value FROM store_info WHERE key = 'kind'").fetchall()
         finally:
             con.close()
-    except duckdb.Error as exc:
+    except store.StoreKeyError:
+        raise
+    except (duckdb.Error, store.StoreError) as exc:
         raise store.StoreError(
             f"{path} exists and is not a tf-eval demo store ({str(exc).splitlines()[0]}); "
             "refusing to replace it"

@@ -71,9 +71,40 @@ else:
     st.caption(found.linkage.note())
 
 st.subheader("Retention")
+plan = found.retention
 st.write(
-    f"The privacy notice promises that linked records are kept for {found.retention_years} years "
-    "and then destroyed. Families by the year their retention period ends (counted from the "
-    "date each family was identified):"
+    f"The privacy notice promises that the data are destroyed after {plan.years} years. A "
+    f"family's records expire {plan.years} years after the later of its index month (the first "
+    "day of the month after it was identified) and the newest load that brought a record about "
+    "it; the data steward's purge "
+    "(`python -m tf_eval purge`, best run on the first of every month) then destroys all of "
+    "them together: the family, its people, its programme row and every record of its people."
+    + (" A demo store's records were all loaded when it was built." if demo else "")
 )
-ui.chart(charts.retention_chart(found.retention, source), "retention")
+
+
+def families(count: int | str) -> str:
+    """A protected count in words (a suppressed one is 'a few')."""
+    threshold = plan.due_now.rules.count_threshold
+    return f"{count:,}" if isinstance(count, int) else f"a few (under {threshold})"
+
+
+due = plan.due_now.shown("families")[0]
+upcoming = plan.next_expiry.labels()
+if due != 0:
+    st.error(
+        f"**A purge is due now**: the retention period of {families(due)} families ended by "
+        f"{plan.as_of:%d %B %Y}. Run `python -m tf_eval purge` to destroy their records.",
+        icon=":material/delete_forever:",
+    )
+elif upcoming.empty:
+    st.info("No family's records are stored.", icon=":material/inbox:")
+else:
+    st.success(
+        "Nothing is past its retention period. The next records expire in "
+        f"{upcoming['month'].iloc[0]} ({families(plan.next_expiry.shown('families')[0])} "
+        "families): the purge on the first of the following month removes them.",
+        icon=":material/event_available:",
+    )
+ui.chart(charts.retention_chart(plan.by_year, source), "retention")
+st.caption(f"Counted as of {plan.as_of:%d %B %Y} (UTC). {plan.due_now.note()}")

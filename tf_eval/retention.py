@@ -1,0 +1,193 @@
+"""How long a family's records may be kept, and the purge that destroys them when that ends.
+
+The privacy notice promises that the data are destroyed after seven years
+(config.RETENTION_YEARS). The rule, per family:
+
+    a family's records expire `years` after the LATER of
+    - its index month: the first day of the month after it was identified (the index date of a
+      comparison family; a supported family's index date, its attachment, is at most three
+      months later), and
+    - the day of the newest load that brought any record about it (its families, people or
+      programme row, or any record of one of its people: `loads.loaded_at`, UTC),
+    and all of them (the family, its people, its programme row and every record of its people)
+    are destroyed together by the first purge on or after that day.
+
+Why the family: the evaluation compares families, so a family is kept whole or not at all (a
+family whose offences were destroyed but whose attendance was kept would look like a family
+without offences, and bias every estimate).
+Why the index month rather than each family's own index date: families identified in the same
+month, supported or not, then expire together, so a purge never keeps a cohort's supported
+families (whose index date, attachment, comes up to three months later) longer than the
+comparison families identified with them; and counting from a date up to three months early
+never keeps a record longer than promised.
+Why the load date too: "seven years" then counts from when the council received the data, so
+records loaded late are not destroyed on arrival; a later extract about the family is new data
+about it, and its period starts again from that load, for all of the family's records. With
+loads later than the index month (the usual case) the rule is "seven years after the newest
+data about the family".
+
+`purge` rebuilds the store without the expired families into a fresh file that replaces the
+store in one rename (store.replacing with rebuild): deleting rows in place would leave them in
+the file's bytes (measured: every deleted pseudonym was still there after DELETE and CHECKPOINT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from tf_eval import store
+from tf_eval.disclosure import SafeTable, Suppression, count_table
+from tf_eval.panel import MONTH_AFTER_IDENTIFIED
+
+# Every family's index month, newest load about it, and the day its records expire ($years).
+# Loads are reached through every record that names the family or one of its people.
+_PERSON_LOADS = "\n    UNION ".join(
+    f"SELECT DISTINCT person_id, load_id FROM {table}" for table in store.PERSON_RECORD_TABLES
+)
+EXPIRY = f"""
+WITH person_loads AS (
+    {_PERSON_LOADS}
+),
+family_loads AS (
+    SELECT family_id, load_id FROM families
+    UNION SELECT family_id, load_id FROM people
+    UNION SELECT family_id, load_id FROM programme
+    UNION SELECT p.family_id, r.load_id FROM person_loads r JOIN people p USING (person_id)
+),
+last_loaded AS (
+    SELECT family_id, max(l.loaded_at)::DATE AS last_loaded_on
+    FROM family_loads JOIN loads l USING (load_id)
+    GROUP BY family_id
+)
+SELECT family_id, {MONTH_AFTER_IDENTIFIED} AS index_month, d.last_loaded_on,
+       (greatest(index_month, d.last_loaded_on) + to_years($years))::DATE AS expires_on
+FROM families LEFT JOIN last_loaded d USING (family_id)
+"""
+
+# Purge copies each table whole but for the rows of expired families (table `expired`).
+_KEEP = {
+    "families": "family_id NOT IN (SELECT family_id FROM expired)",
+    "people": "family_id NOT IN (SELECT family_id FROM expired)",
+    "programme": "family_id NOT IN (SELECT family_id FROM expired)",
+} | {
+    table: "person_id NOT IN (SELECT person_id FROM current.people "
+    "WHERE family_id IN (SELECT family_id FROM expired))"
+    for table in store.PERSON_RECORD_TABLES
+}
+
+
+class RetentionError(ValueError):
+    """A purge that cannot go ahead as asked (bad years or date); the message is one line."""
+
+
+def check_years(years: int) -> int:
+    if years < 1:
+        raise RetentionError(f"a retention period of {years} years is too short (at least 1)")
+    return years
+
+
+def check_as_of(as_of: date, today: date) -> date:
+    """A purge may look at today or the past, never the future: that would destroy records
+    whose retention has not yet run out."""
+    if as_of > today:
+        raise RetentionError(f"--as-of {as_of} is in the future (today is {today})")
+    return as_of
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When families' records expire, for the Data & linkage page (protected counts only)."""
+
+    by_year: SafeTable  # ends (year), families
+    due_now: SafeTable  # one row: families whose retention has run out by `as_of`
+    next_expiry: SafeTable  # no row, or one: month (YYYY-MM) the next records expire, families
+    years: int
+    as_of: date
+
+    @property
+    def suppressed(self) -> tuple[Suppression, ...]:
+        return self.by_year.suppressed + self.due_now.suppressed + self.next_expiry.suppressed
+
+
+def schedule(current: store.Store, years: int, as_of: date) -> Schedule:
+    """Families by the year their records expire, how many have expired by `as_of` (a purge is
+    then due), and the month in which the next ones will, with how many (a month, not a day: a
+    day could point at one family's identification or load)."""
+    params = {"years": years, "as_of": as_of}
+    by_year = current.query(
+        f"SELECT year(expires_on) AS ends, count(*) AS families FROM ({EXPIRY}) "
+        "GROUP BY ALL ORDER BY ends",
+        {"years": years},
+    )
+    due = current.query(
+        f"SELECT count(*) AS families FROM ({EXPIRY}) WHERE expires_on <= $as_of", params
+    )
+    upcoming = f"SELECT * FROM ({EXPIRY}) WHERE expires_on > $as_of"
+    next_expiry = current.query(
+        f"""SELECT strftime(expires_on, '%Y-%m') AS month, count(*) AS families
+            FROM ({upcoming})
+            WHERE date_trunc('month', expires_on) = (SELECT min(date_trunc('month', expires_on))
+                                                     FROM ({upcoming}))
+            GROUP BY ALL""",
+        params,
+    )
+    return Schedule(
+        count_table(by_year, ["families"], "data:retention"),
+        count_table(due, ["families"], "data:retention due"),
+        count_table(next_expiry, ["families"], "data:retention next"),
+        years,
+        as_of,
+    )
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """Records removed per table (raw counts: show them through `safe_removed`)."""
+
+    removed: dict[str, int]
+    years: int
+    as_of: date
+
+    def safe_removed(self) -> SafeTable:
+        frame = pd.DataFrame({"table": list(self.removed), "removed": list(self.removed.values())})
+        return count_table(frame, ["removed"], "purge")
+
+
+def purge(path: Path, years: int, as_of: date) -> PurgeResult:
+    """Destroy every record of every family whose retention has run out by `as_of`. With none,
+    the store is not touched (byte-identical); otherwise the survivors are copied into a fresh
+    file that replaces the store in one rename, so no removed record is left in its bytes and a
+    purge stopped at any moment leaves the store as it was."""
+    check_years(years)
+    current = store.Store(path)
+    try:
+        expired = current.query(
+            f"SELECT count(*) AS n FROM ({EXPIRY}) WHERE expires_on <= $as_of",
+            {"years": years, "as_of": as_of},
+        )["n"].iloc[0]
+    finally:
+        current.close()
+    if not expired:
+        return PurgeResult(dict.fromkeys(store.RECORD_TABLES, 0), years, as_of)
+    with store.replacing(path, rebuild=True) as con:
+        removed = _copy_survivors(con, years, as_of)
+    return PurgeResult(removed, years, as_of)
+
+
+def _copy_survivors(con: duckdb.DuckDBPyConnection, years: int, as_of: date) -> dict[str, int]:
+    """Into the fresh store, copy every table of the store attached as `current` but the
+    expired families' records (decided here, under the writer's lock); return rows removed."""
+    fresh = con.execute("SELECT current_database()").fetchall()[0][0]
+    con.execute("USE current")
+    con.execute(
+        f"CREATE TEMP TABLE expired AS SELECT family_id FROM ({EXPIRY}) WHERE expires_on <= $as_of",
+        {"years": years, "as_of": as_of},
+    )
+    con.execute("USE " + store.quoted(fresh))
+    removed = store.copy_current(con, _KEEP)
+    return {table: removed.get(table, 0) for table in store.RECORD_TABLES}
