@@ -310,8 +310,7 @@ def get_provenance() -> Provenance:
     """Provenance and the retention schedule as of today (UTC): recomputed when the day turns,
     as what is due for purging changes with it."""
     current = get_store()
-    today = datetime.now(UTC).date()
-    found = _provenance(str(current.path), current.path.stat().st_mtime_ns, today)
+    found = _provenance(str(current.path), current.path.stat().st_mtime_ns, utc_today())
     _remember("data & linkage", found.suppressed)
     return found
 

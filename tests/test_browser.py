@@ -31,9 +31,9 @@ PAGES = {
     "Impact": 2,
     "Matching & balance": 3,
     "Data & linkage": 2,
+    "Board pack": 0,
     "Load data": 0,
     "Audit log": 0,
-    "Board pack": 0,
     "Disclosure": 0,
 }
 
@@ -141,7 +141,14 @@ def test_sign_in_then_a_link_to_another_roles_page_is_refused(real_store: Path, 
         refusal.wait_for(timeout=30_000)
         links = page.locator("[data-testid=stSidebarNav] a")
         names = [links.nth(i).inner_text().split("\n")[-1] for i in range(links.count())]
-        assert names == ["Overview", "Outcomes over time", "Impact", "Data & linkage", "Disclosure"]
+        assert names == [
+            "Overview",
+            "Outcomes over time",
+            "Impact",
+            "Data & linkage",
+            "Board pack",
+            "Disclosure",
+        ]
         assert page.get_by_text("Signed in as").count() == 1
         page.screenshot(path=SCREENSHOTS / "viewer-refused.png", full_page=True)
         browser.close()

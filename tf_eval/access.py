@@ -17,6 +17,7 @@ This module has no Streamlit import: ui.py draws the sign-in form and calls `ver
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -51,8 +52,13 @@ DEMO_ROLE = "demo"
 _NAME = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,253}")
 _FORMAT = "tf-eval accounts 1"
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified when a name is unknown, so an unknown name takes as long to refuse as a wrong password.
-_DUMMY_HASH = _hasher.hash("no account has this password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when a name is unknown, so an unknown name takes as long to refuse as a wrong
+    password. Made on first use: hashing at import would slow every command by one argon2 hash."""
+    return _hasher.hash("no account has this password")
 
 
 class AccountsError(Exception):
@@ -205,7 +211,7 @@ def verify(accounts: dict[str, Account], name: str, password: str) -> Account | 
         account = None
     known = account is not None and account.local
     try:
-        _hasher.verify(account.password_hash if known else _DUMMY_HASH, password)
+        _hasher.verify(account.password_hash if known else _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     return account if known else None

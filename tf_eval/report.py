@@ -103,7 +103,8 @@ def gather(store: Store, spec: AnalysisSpec, progress: Progress | None = None) -
     report(0.3, "Following families month by month")
     trends = monthly_trends(store, spec, panel)
     report(0.4, "Counting families and records")
-    return PackContents(spec, overview(store), results, trends, provenance(store))
+    today = datetime.now(UTC).date()  # the retention schedule is as of today, as on the page
+    return PackContents(spec, overview(store), results, trends, provenance(store, today))
 
 
 # --- what the pack holds ------------------------------------------------------------------------
@@ -192,7 +193,7 @@ def pack_charts(contents: PackContents) -> list[Chart]:
     source = charts.data_source(contents.overview.description)
     results, follow_up = contents.results, contents.spec.follow_up_months
     matching = results.matching
-    years = contents.provenance.retention_years
+    plan = contents.provenance.retention
     found = [
         Chart(
             "effects",
@@ -257,12 +258,11 @@ def pack_charts(contents: PackContents) -> list[Chart]:
         ),
         Chart(
             "retention",
-            charts.retention_chart(contents.provenance.retention, source),
-            f"Families by the year their records must be destroyed ({years} years after they "
-            "were identified, as the privacy notice promises).",
-            _safe_table(
-                "retention", "Families by the year retention ends", contents.provenance.retention
-            ),
+            charts.retention_chart(plan.by_year, source),
+            f"Families by the year their records must be destroyed ({plan.years} years after "
+            "the later of their index month and the newest load about them, as the privacy "
+            "notice promises).",
+            _safe_table("retention", "Families by the year retention ends", plan.by_year),
         ),
     ]
     return found
