@@ -111,7 +111,7 @@ def main() -> None:
                     page = context.new_page()
                     times.append(_overview(page, url))
                     page.close()
-            page = returning.new_page(viewport={"width": 1440, "height": 1200})
+            page = browser.new_context(viewport={"width": 1440, "height": 1200}).new_page()
             page.goto(f"{url}/matching")
             _finished(page, 3)
             rematches = [_rematch(page, 0.05 + 0.05 * i) for i in range(args.repeats)]
