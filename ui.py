@@ -578,9 +578,8 @@ def load_extract(source: str, file_name: str, data: bytes) -> ingest.LoadResult 
             return ingest.ingest_file(
                 data, source, db_path(), _who()[0], file_name=file_name, role=_who()[1]
             )
-    except (
-        ingest.IngestRefused
-    ) as exc:  # the command line's report: a first line, then one per problem
+    except ingest.IngestRefused as exc:
+        # The command line's report: a first line, then one per problem.
         first, *problems = exc.problems.report().splitlines()
         st.error(f"**{first}**", icon=":material/block:")
         st.code("\n".join(line.strip() for line in problems), language=None, wrap_lines=True)
