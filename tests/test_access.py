@@ -115,7 +115,10 @@ def test_users_add_list_remove(no_accounts: Path, tmp_path: Path, monkeypatch, c
     ]
 
 
-def test_a_typed_password_is_asked_twice(no_accounts: Path, monkeypatch, capsys) -> None:
+def test_a_typed_password_is_asked_twice(
+    no_accounts: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv(config.DB_ENV_VAR, str(tmp_path / "store.duckdb"))  # its audit log here
     answers = iter([PASSWORD, PASSWORD + "x"])
     monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
     assert _users("add", "bob", "--role", "viewer") == 1
