@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from tf_eval import config
 from tf_eval.balance import balance_table, matched_counts
@@ -23,6 +22,7 @@ from tf_eval.matching import NearestNeighbourMatcher
 from tf_eval.outcomes import OUTCOMES
 from tf_eval.panel import FAMILY_COVARIATES, Panel, build_panel
 from tf_eval.propensity import PropensityModel, design_matrices
+from tf_eval.regression import fit_clustered_wls
 from tf_eval.store import Store
 
 Progress = Callable[[float, str], None]
@@ -149,53 +149,42 @@ def weighted_difference(
     and Stuart 2007, "matching as nonparametric preprocessing").
     """
     keep = (weights > 0) & (treated if not contrast else True)
-    y, t, w = values[keep], treated[keep].astype(float), weights[keep]
-    groups = pd.factorize(families[keep])[0]
-    columns = [np.ones_like(y), t] if contrast else [np.ones_like(y)]
-    if adjust is not None and contrast:
-        x = adjust[keep]
-        centred = x - np.average(x[t > 0], axis=0, weights=w[t > 0])
-        interacted = np.column_stack([centred, centred * t[:, None]])
-        columns.append(_independent_columns(np.column_stack(columns), interacted))
-    fit = sm.WLS(y, np.column_stack(columns), weights=w).fit(
-        cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
-    )
+    everyone = bool(keep.all())  # then no row is copied: national-scale designs are large
+    y = values if everyone else values[keep]
+    t = (treated if everyone else treated[keep]).astype(bool)
+    w = (weights if everyone else weights[keep]).astype(float)
+    groups = pd.factorize(families if everyone else families[keep])[0]
+    base = 2 if contrast else 1
+    x = None if adjust is None or not contrast else adjust if everyone else adjust[keep]
+    extra = 0 if x is None else x.shape[1]
+    design = np.empty((y.size, base + 2 * extra))
+    design[:, 0] = 1.0
+    if contrast:
+        design[:, 1] = t
+    if x is not None:
+        treated_weight = np.where(t, w, 0.0)
+        centre = (treated_weight @ x) / treated_weight.sum()
+        np.subtract(x, centre, out=design[:, base : base + extra])
+        np.multiply(design[:, base : base + extra], t[:, None], out=design[:, base + extra :])
+    fit = fit_clustered_wls(y, design, w, groups, protected=base)
     effect = 1 if contrast else 0
-    low, high = fit.conf_int(0.05)[effect]
-    in_treated = t > 0
+    low, high = fit.conf_int(effect)
+    in_treated = np.bincount(groups[t], minlength=fit.clusters) > 0
+    in_comparison = np.bincount(groups[~t], minlength=fit.clusters) > 0
     return Estimate(
         outcome=outcome,
         compared=contrast,
         att=float(fit.params[effect]),
         se=float(fit.bse[effect]),
-        ci_low=float(low),
-        ci_high=float(high),
-        p_value=float(fit.pvalues[effect]),
-        n_treated=int(in_treated.sum()),
-        n_comparison=int((~in_treated).sum()),
-        families_treated=int(np.unique(groups[in_treated]).size),
-        families_comparison=int(np.unique(groups[~in_treated]).size),
-        df_resid=int(np.unique(groups).size - 1),
+        ci_low=low,
+        ci_high=high,
+        p_value=fit.p_value(effect),
+        n_treated=int(t.sum()),
+        n_comparison=int((~t).sum()),
+        families_treated=int(in_treated.sum()),
+        families_comparison=int(in_comparison.sum()),
+        df_resid=fit.df,
     )
-
-
-def _independent_columns(base: np.ndarray, extra: np.ndarray) -> np.ndarray:
-    """The columns of `extra` that add information beyond `base` (intercept and treatment) and
-    the extra columns kept before them. Within one outcome's population, or a small selection,
-    some covariates are constant (every child counted for attendance has has_pupil = 1) or
-    collinear, and would make the regression singular."""
-    matrix = np.column_stack([base, extra])
-    gram = matrix.T @ matrix
-    scale = np.sqrt(np.maximum(np.diag(gram), 0))
-    kept = list(range(base.shape[1]))
-    for j in range(base.shape[1], matrix.shape[1]):
-        if scale[j] <= 1e-12 * max(1.0, scale.max()):
-            continue
-        trial = [*kept, j]
-        correlation = gram[np.ix_(trial, trial)] / np.outer(scale[trial], scale[trial])
-        if np.linalg.eigvalsh(correlation)[0] > 1e-10:
-            kept.append(j)
-    return matrix[:, kept[base.shape[1] :]]
 
 
 def outcome_covariates(design: pd.DataFrame) -> pd.DataFrame:
@@ -296,29 +285,30 @@ def evaluate(
     """Run the whole evaluation for one spec (on `panel` if it was built already)."""
     report = progress or (lambda fraction, message: None)
     panel, matching = prepare(store, spec, report, panel)
-    families = panel.families
     report(0.7, "Estimating effects")
-    by_family = pd.DataFrame(
-        {
-            "family_id": families["family_id"],
-            "treated": matching.treated,
-            "weight": matching.weights,
-        }
-    )
-    model = outcome_covariates(matching.covariates)
-    by_family[list(model.columns)] = model.to_numpy()
+    # Each person's family row, by search in the panel's family order (sorted by family_id):
+    # at national scale a pandas merge of the covariates onto millions of people would copy them
+    # for everyone, where only matched people's rows are needed.
+    family_ids = panel.families["family_id"].to_numpy()
+    model = outcome_covariates(matching.covariates).to_numpy(dtype=float)
     estimates, naive, placebo = [], [], []
     for key in spec.outcomes:
-        people = panel.people[key].merge(by_family, on="family_id")
-        treated, weight, family = (people[c].to_numpy() for c in ("treated", "weight", "family_id"))
-        adjust = people[list(model.columns)].to_numpy(dtype=float)
+        people = panel.people[key]
+        family = people["family_id"].to_numpy()
+        row = np.searchsorted(family_ids, family)
+        treated, weight = matching.treated[row], matching.weights[row]
         change = (people["post"] - people["pre"]).to_numpy()
-        estimates.append(weighted_difference(key, change, treated, weight, family, adjust=adjust))
         # Every supported family's own change, matched or not: what a naive report would show.
         everyone = np.ones(len(people))
         naive.append(weighted_difference(key, change, treated, everyone, family, contrast=False))
-        has = people["placebo"].notna().to_numpy()
-        earlier = (people["pre"] - people["placebo"]).to_numpy()
+        matched = weight > 0
+        adjust = model[row[matched]]
+        treated, weight, family = treated[matched], weight[matched], family[matched]
+        estimates.append(
+            weighted_difference(key, change[matched], treated, weight, family, adjust=adjust)
+        )
+        has = people["placebo"].notna().to_numpy()[matched]
+        earlier = (people["pre"] - people["placebo"]).to_numpy()[matched]
         placebo.append(
             weighted_difference(
                 key, earlier[has], treated[has], weight[has], family[has], adjust=adjust[has]

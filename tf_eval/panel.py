@@ -157,7 +157,7 @@ def _population(key: str) -> str:
 class Panel:
     """Everything the matching and the estimates need, and nothing about anyone else."""
 
-    families: pd.DataFrame  # family_id, la_code, cohort, index_quarter, treated, covariates
+    families: pd.DataFrame  # sorted by family_id: la_code, cohort, index_quarter, treated, ...
     people: dict[str, pd.DataFrame]  # outcome -> person_id, family_id, placebo, pre, post
     excluded: dict[str, int]  # why families were left out -> how many
     follow_up_months: int

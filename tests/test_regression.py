@@ -1,0 +1,111 @@
+"""The clustered regression behind every estimate, against statsmodels (the reference it
+replaces for speed), and the whole evaluation against the same estimates computed the slow,
+obvious way."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from tf_eval import store
+from tf_eval.estimate import AnalysisSpec, evaluate, outcome_covariates
+from tf_eval.outcomes import OUTCOMES
+from tf_eval.panel import build_panel
+from tf_eval.regression import BLOCK_ROWS, fit_clustered_wls
+
+
+def _statsmodels(y, design, w, groups):
+    return sm.WLS(y, design, weights=w).fit(
+        cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
+    )
+
+
+def _sample(rng: np.random.Generator, n: int, clusters: int):
+    groups = np.sort(rng.integers(0, clusters, n))
+    groups = np.unique(groups, return_inverse=True)[1]
+    x = rng.standard_normal((n, 4)) * [1, 10, 100, 0.01]  # columns on very different scales
+    design = np.column_stack([np.ones(n), rng.random(n) < 0.4, x, x[:, 1] ** 2])
+    y = design @ rng.normal(size=design.shape[1]) + rng.normal(size=clusters)[groups]
+    y += rng.standard_normal(n) * 3
+    return y, design, rng.uniform(0.2, 3, n), groups
+
+
+@pytest.mark.parametrize("n", [500, BLOCK_ROWS * 2 + 17])  # one block, and several
+def test_the_fit_is_statsmodels_clustered_wls(n: int) -> None:
+    rng = np.random.default_rng(n)
+    y, design, w, groups = _sample(rng, n, n // 4)
+    fit = fit_clustered_wls(y, design, w, groups, protected=2)
+    reference = _statsmodels(y, design, w, groups)
+    assert fit.kept.all()
+    np.testing.assert_allclose(fit.params, reference.params, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fit.bse, reference.bse, rtol=1e-9)
+    assert fit.df == reference.df_resid_inference == groups.max()
+    for j in range(design.shape[1]):
+        np.testing.assert_allclose(fit.conf_int(j), reference.conf_int(0.05)[j], rtol=1e-9)
+        assert fit.p_value(j) == pytest.approx(reference.pvalues[j], rel=1e-7, abs=1e-300)
+
+
+def test_constant_and_collinear_columns_are_dropped_and_the_rest_fit_as_without_them() -> None:
+    rng = np.random.default_rng(7)
+    y, design, w, groups = _sample(rng, 3000, 600)
+    constant = np.zeros(len(y))
+    collinear = design[:, 2] - 2 * design[:, 3]
+    wide = np.column_stack([design[:, :4], constant, collinear, design[:, 4:]])
+    fit = fit_clustered_wls(y, wide, w, groups, protected=2)
+    assert fit.kept.tolist() == [True] * 4 + [False, False] + [True] * 3
+    assert np.isnan(fit.params[4:6]).all() and np.isnan(fit.bse[4:6]).all()
+    reference = _statsmodels(y, design, w, groups)
+    np.testing.assert_allclose(fit.params[fit.kept], reference.params, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fit.bse[fit.kept], reference.bse, rtol=1e-9)
+
+
+def test_a_protected_column_that_cannot_be_estimated_is_refused() -> None:
+    rng = np.random.default_rng(1)
+    y, design, w, groups = _sample(rng, 200, 50)
+    design[:, 1] = 1.0  # "treatment" is everyone: the intercept and it cannot be told apart
+    with pytest.raises(ValueError, match="singular"):
+        fit_clustered_wls(y, design, w, groups, protected=2)
+
+
+def _by_merge_and_statsmodels(panel, matching, key: str) -> tuple[float, float]:
+    """The matched DiD of one outcome the obvious way: merge each family's covariates onto its
+    people with pandas, drop the columns that do not vary, and fit with statsmodels."""
+    model = outcome_covariates(matching.covariates)
+    by_family = pd.concat(
+        [
+            panel.families[["family_id"]],
+            pd.DataFrame({"treated": matching.treated, "weight": matching.weights}),
+            model,
+        ],
+        axis=1,
+    )
+    people = panel.people[key].merge(by_family, on="family_id")
+    people = people[people["weight"] > 0]
+    t = people["treated"].to_numpy().astype(float)
+    w = people["weight"].to_numpy()
+    x = people[list(model.columns)].to_numpy(dtype=float)
+    x = x[:, x.std(axis=0) > 1e-9]
+    x = x - np.average(x[t > 0], axis=0, weights=w[t > 0])
+    design = np.column_stack([np.ones_like(t), t, x, x * t[:, None]])
+    assert np.linalg.matrix_rank(design) == design.shape[1]
+    fit = _statsmodels(
+        (people["post"] - people["pre"]).to_numpy(),
+        design,
+        w,
+        pd.factorize(people["family_id"])[0],
+    )
+    return fit.params[1], fit.bse[1]
+
+
+def test_the_evaluation_gives_what_the_obvious_computation_gives(demo_db: Path) -> None:
+    """Guards the fast path end to end: people are matched to their families' covariates by
+    search, not merge, and only matched people's rows are built."""
+    panel = build_panel(store.Store(demo_db))
+    evaluation = evaluate(store.Store(demo_db), AnalysisSpec(), panel=panel)
+    for estimate in evaluation.estimates:
+        att, se = _by_merge_and_statsmodels(panel, evaluation.matching, estimate.outcome)
+        assert estimate.att == pytest.approx(att, rel=1e-8)
+        assert estimate.se == pytest.approx(se, rel=1e-8)
+    assert [e.outcome for e in evaluation.estimates] == list(OUTCOMES)
