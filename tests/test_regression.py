@@ -10,7 +10,13 @@ import pytest
 import statsmodels.api as sm
 
 from tf_eval import store
-from tf_eval.estimate import AnalysisSpec, evaluate, outcome_covariates
+from tf_eval.estimate import (
+    AnalysisSpec,
+    evaluate,
+    family_difference,
+    outcome_covariates,
+    weighted_difference,
+)
 from tf_eval.outcomes import OUTCOMES
 from tf_eval.panel import build_panel
 from tf_eval.regression import BLOCK_ROWS, fit_clustered_wls
@@ -109,3 +115,38 @@ def test_the_evaluation_gives_what_the_obvious_computation_gives(demo_db: Path) 
         assert estimate.att == pytest.approx(att, rel=1e-8)
         assert estimate.se == pytest.approx(se, rel=1e-8)
     assert [e.outcome for e in evaluation.estimates] == list(OUTCOMES)
+
+
+@pytest.mark.parametrize("contrast", [True, False])
+def test_the_family_means_fit_is_the_people_level_fit(contrast: bool) -> None:
+    """family_difference (family means weighted by size) gives what weighted_difference gives on
+    the people, when treatment, weights and covariates are the family's."""
+    rng = np.random.default_rng(11)
+    families = 900
+    treated = rng.random(families) < 0.3
+    weights = np.where(rng.random(families) < 0.2, 0.0, rng.uniform(0.5, 3, families))
+    adjust = np.column_stack(
+        [rng.poisson(2, families), rng.random(families) < 0.5, rng.normal(size=families)]
+    ).astype(float)
+    adjust[:, 1] = 1.0  # a constant covariate, dropped by both
+    row = np.sort(rng.integers(0, families, 4000))
+    row = rng.permutation(row)  # people in any order, as the panel's person order gives them
+    values = rng.normal(size=row.size) + 0.4 * treated[row] + 0.2 * adjust[row, 0]
+    model = adjust if contrast else None
+    fast = family_difference("x", values, row, treated, weights, contrast, model)
+    slow = weighted_difference(
+        "x",
+        values,
+        treated[row],
+        weights[row],
+        row,
+        contrast,
+        None if model is None else model[row],
+    )
+    assert fast.att == pytest.approx(slow.att, rel=1e-10)
+    assert fast.se == pytest.approx(slow.se, rel=1e-10)
+    assert (fast.ci_low, fast.ci_high) == pytest.approx((slow.ci_low, slow.ci_high), rel=1e-9)
+    assert fast.p_value == pytest.approx(slow.p_value, rel=1e-8)
+    for count in ("n_treated", "n_comparison", "families_treated", "families_comparison"):
+        assert getattr(fast, count) == getattr(slow, count), count
+    assert fast.df_resid == slow.df_resid

@@ -180,3 +180,24 @@ def test_a_demo_store_can_be_rebuilt_in_place(tmp_path: Path) -> None:
     synth.build_demo_store(path, 500, seed=1)
     synth.build_demo_store(path, 600, seed=2)
     assert len(_read(path, "families")) == 600
+
+
+def test_a_support_shift_changes_only_who_is_supported_and_is_recorded(tmp_path: Path) -> None:
+    """The national benchmark's mix: the same families, fewer of them supported."""
+    usual, national = tmp_path / "usual.duckdb", tmp_path / "national.duckdb"
+    synth.build_demo_store(usual, 3000, seed=4)
+    synth.build_demo_store(national, 3000, seed=4, support_shift=-1.0)
+    pd.testing.assert_frame_equal(_read(usual, "families"), _read(national, "families"))
+
+    def supported(path: Path) -> float:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute(
+                """SELECT avg(coalesce(g.attached_on < f.identified_on + INTERVAL 3 MONTH,
+                                       false)::INT)
+                   FROM families f LEFT JOIN programme g USING (family_id)"""
+            ).fetchall()[0][0]
+
+    assert 0.33 < supported(usual) < 0.43
+    assert 0.16 < supported(national) < 0.25
+    assert store.Store(national).info()["support_shift"] == "-1.0"
+    assert store.Store(usual).info()["support_shift"] == "0.0"

@@ -27,6 +27,13 @@ FOLLOW_UP_MONTHS = (12, 24)
 # attached before its follow-up ends. Families attached in between are neither and are left out.
 ATTACHED_WITHIN_MONTHS = 3
 
+# DuckDB's memory for reading a store (the dashboard's shared connection, the CLI's evaluations).
+# Unlimited, DuckDB keeps up to 80% of the machine's memory in its buffer pool; the national-scale
+# panel (2 million families, 143 million records) runs within this (benchmarks/bench_national.py).
+STORE_MEMORY_LIMIT = "2GB"
+# Threads for numpy's and scipy's linear algebra (tf_eval/__init__.py says why one).
+BLAS_THREADS = 1
+
 # The synthetic demo store. 20,000 families give every LA x cohort cell at least 50 treated and
 # 50 comparison families (the differencing floor of design.md section 5) and build in seconds.
 DEMO_FAMILIES = 20_000

@@ -4,7 +4,8 @@
 neighbour matching, balance, and for each outcome a difference-in-differences ATT on the matched
 sample (with an outcome model that mops up the matches' remaining differences), the naive
 before/after change of supported families beside it, and a placebo estimate on two pre-windows.
-`weighted_difference` is the one estimator all of them share.
+`weighted_difference` is the one estimator all of them share (`family_difference` is the same
+estimator computed on family means, for the panel).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tf_eval.matching import NearestNeighbourMatcher
 from tf_eval.outcomes import OUTCOMES
 from tf_eval.panel import FAMILY_COVARIATES, Panel, build_panel
 from tf_eval.propensity import PropensityModel, design_matrices
-from tf_eval.regression import fit_clustered_wls
+from tf_eval.regression import ClusteredFit, fit_clustered_wls
 from tf_eval.store import Store
 
 Progress = Callable[[float, str], None]
@@ -149,15 +150,60 @@ def weighted_difference(
     and Stuart 2007, "matching as nonparametric preprocessing").
     """
     keep = (weights > 0) & (treated if not contrast else True)
-    everyone = bool(keep.all())  # then no row is copied: national-scale designs are large
-    y = values if everyone else values[keep]
-    t = (treated if everyone else treated[keep]).astype(bool)
-    w = (weights if everyone else weights[keep]).astype(float)
-    groups = pd.factorize(families if everyone else families[keep])[0]
+    y, t, w = values[keep], treated[keep].astype(bool), weights[keep].astype(float)
+    groups = pd.factorize(families[keep])[0]
+    x = adjust[keep] if adjust is not None and contrast else None
+    design, base = _design(t, w, x, contrast)
+    fit = fit_clustered_wls(y, design, w, groups, protected=base)
+    in_treated = np.bincount(groups[t], minlength=fit.clusters) > 0
+    in_comparison = np.bincount(groups[~t], minlength=fit.clusters) > 0
+    people = (int(t.sum()), int((~t).sum()))
+    return _result(outcome, contrast, fit, people, (in_treated.sum(), in_comparison.sum()))
+
+
+def family_difference(
+    outcome: str,
+    values: np.ndarray,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    contrast: bool = True,
+    adjust: np.ndarray | None = None,
+) -> Estimate:
+    """`weighted_difference` for the panel, where a person's treatment, weight and covariates are
+    their family's: `values` and `family_row` (their family's row) are per person; `treated`,
+    `weights` and `adjust` per family.
+
+    The same numbers, from each family's mean instead of its people: with the regressors constant
+    within a family, the people-level least squares splits into a within-family part that no
+    coefficient touches and the family means' regression weighted by weight x size; and a
+    family's cluster score, the sum of its people's weighted residuals times its regressors, is
+    its mean's. At national scale that is 800,000 rows instead of 3 million and no people x
+    covariates matrix (tests/test_regression.py holds it to the people-level fit).
+    """
+    n = len(treated)
+    people = np.bincount(family_row, minlength=n)
+    keep = (people > 0) & (weights > 0) & (treated if not contrast else True)
+    size = people[keep]
+    y = np.bincount(family_row, weights=values, minlength=n)[keep] / size
+    t = treated[keep].astype(bool)
+    w = weights[keep] * size
+    x = adjust[keep] if adjust is not None and contrast else None
+    design, base = _design(t, w, x, contrast)
+    fit = fit_clustered_wls(y, design, w, None, base, observations=int(size.sum()))
+    counts = (int(size[t].sum()), int(size[~t].sum()))
+    return _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())))
+
+
+def _design(
+    t: np.ndarray, w: np.ndarray, x: np.ndarray | None, contrast: bool
+) -> tuple[np.ndarray, int]:
+    """The regressors: intercept, treatment (for a contrast), then the outcome model's covariates
+    centred at the treated group's weighted mean and their interactions with treatment; with the
+    number of leading columns that must stay in the model."""
     base = 2 if contrast else 1
-    x = None if adjust is None or not contrast else adjust if everyone else adjust[keep]
     extra = 0 if x is None else x.shape[1]
-    design = np.empty((y.size, base + 2 * extra))
+    design = np.empty((t.size, base + 2 * extra))
     design[:, 0] = 1.0
     if contrast:
         design[:, 1] = t
@@ -166,11 +212,18 @@ def weighted_difference(
         centre = (treated_weight @ x) / treated_weight.sum()
         np.subtract(x, centre, out=design[:, base : base + extra])
         np.multiply(design[:, base : base + extra], t[:, None], out=design[:, base + extra :])
-    fit = fit_clustered_wls(y, design, w, groups, protected=base)
+    return design, base
+
+
+def _result(
+    outcome: str,
+    contrast: bool,
+    fit: ClusteredFit,
+    people: tuple[int, int],
+    families: tuple[int, int],
+) -> Estimate:
     effect = 1 if contrast else 0
     low, high = fit.conf_int(effect)
-    in_treated = np.bincount(groups[t], minlength=fit.clusters) > 0
-    in_comparison = np.bincount(groups[~t], minlength=fit.clusters) > 0
     return Estimate(
         outcome=outcome,
         compared=contrast,
@@ -179,10 +232,10 @@ def weighted_difference(
         ci_low=low,
         ci_high=high,
         p_value=fit.p_value(effect),
-        n_treated=int(t.sum()),
-        n_comparison=int((~t).sum()),
-        families_treated=int(in_treated.sum()),
-        families_comparison=int(in_comparison.sum()),
+        n_treated=people[0],
+        n_comparison=people[1],
+        families_treated=int(families[0]),
+        families_comparison=int(families[1]),
         df_resid=fit.df,
     )
 
@@ -286,33 +339,19 @@ def evaluate(
     report = progress or (lambda fraction, message: None)
     panel, matching = prepare(store, spec, report, panel)
     report(0.7, "Estimating effects")
-    # Each person's family row, by search in the panel's family order (sorted by family_id):
-    # at national scale a pandas merge of the covariates onto millions of people would copy them
-    # for everyone, where only matched people's rows are needed.
-    family_ids = panel.families["family_id"].to_numpy()
     model = outcome_covariates(matching.covariates).to_numpy(dtype=float)
+    treated, weight = matching.treated, matching.weights
+    # Every supported family's own change, matched or not: what a naive report would show.
+    everyone = np.ones(len(treated))
     estimates, naive, placebo = [], [], []
     for key in spec.outcomes:
         people = panel.people[key]
-        family = people["family_id"].to_numpy()
-        row = np.searchsorted(family_ids, family)
-        treated, weight = matching.treated[row], matching.weights[row]
+        rows = people["family_row"].to_numpy()
         change = (people["post"] - people["pre"]).to_numpy()
-        # Every supported family's own change, matched or not: what a naive report would show.
-        everyone = np.ones(len(people))
-        naive.append(weighted_difference(key, change, treated, everyone, family, contrast=False))
-        matched = weight > 0
-        adjust = model[row[matched]]
-        treated, weight, family = treated[matched], weight[matched], family[matched]
-        estimates.append(
-            weighted_difference(key, change[matched], treated, weight, family, adjust=adjust)
-        )
-        has = people["placebo"].notna().to_numpy()[matched]
-        earlier = (people["pre"] - people["placebo"]).to_numpy()[matched]
-        placebo.append(
-            weighted_difference(
-                key, earlier[has], treated[has], weight[has], family[has], adjust=adjust[has]
-            )
-        )
+        naive.append(family_difference(key, change, rows, treated, everyone, contrast=False))
+        estimates.append(family_difference(key, change, rows, treated, weight, adjust=model))
+        has = people["placebo"].notna().to_numpy()
+        earlier = (people["pre"] - people["placebo"]).to_numpy()[has]
+        placebo.append(family_difference(key, earlier, rows[has], treated, weight, adjust=model))
     report(1.0, "Done")
     return Evaluation(spec, matching, estimates, naive, placebo, panel.excluded)

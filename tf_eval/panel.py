@@ -60,14 +60,39 @@ FROM fam
 ORDER BY family_id
 """
 
-_PEOPLE = """
-SELECT p.person_id, p.family_id, p.role, year(u.index_date) - p.birth_year AS age,
-       (u.index_date - to_months($placebo))::DATE AS w_placebo,
-       (u.index_date - to_months($pre))::DATE AS w_pre,
-       u.index_date AS w_index,
-       (u.index_date + to_months($follow_up))::DATE AS w_end
-FROM people p JOIN units u USING (family_id)
+# Families kept in the panel, numbered in family_id order: a person's `family_row` is the row of
+# their family in Panel.families, so per-family sums are bincounts rather than joins.
+_INCLUDED = """
+CREATE TEMP TABLE included AS
+SELECT row_number() OVER (ORDER BY family_id) - 1 AS family_row,
+       family_id, la_code, cohort, index_date, treated
+FROM units WHERE excluded IS NULL
 """
+
+_PEOPLE = """
+CREATE TEMP TABLE ppl AS
+SELECT p.person_id, i.family_id, i.family_row, p.role, year(i.index_date) - p.birth_year AS age,
+       (i.index_date - to_months($placebo))::DATE AS w_placebo,
+       (i.index_date - to_months($pre))::DATE AS w_pre,
+       i.index_date AS w_index,
+       (i.index_date + to_months($follow_up))::DATE AS w_end
+FROM people p JOIN included i USING (family_id)
+"""
+
+_FAMILIES = """
+SELECT i.family_id, i.la_code, i.cohort::VARCHAR AS cohort, i.index_date, i.treated,
+       year(i.index_date) || 'Q' || quarter(i.index_date) AS index_quarter,
+       coalesce(h.n_adults, 0) AS n_adults, coalesce(h.n_children, 0) AS n_children
+FROM included i LEFT JOIN (
+    SELECT family_row, count(*) FILTER (WHERE role = 'adult') AS n_adults,
+           count(*) FILTER (WHERE role = 'child') AS n_children
+    FROM ppl GROUP BY family_row
+) h USING (family_row)
+ORDER BY i.family_row
+"""
+
+# Each person is one group (person_id is unique in ppl); their family columns ride along.
+_FAMILY = "any_value(p.family_id) AS family_id, any_value(p.family_row) AS family_row"
 
 _WINDOWS = {
     "placebo": ("w_placebo", "w_pre"),
@@ -85,11 +110,11 @@ def _counts(table: str, date: str, any_event: bool) -> str:
             f"({count} > 0)::DOUBLE AS {window}" if any_event else f"{count}::DOUBLE AS {window}"
         )
     return f"""
-        SELECT p.person_id, p.family_id, {", ".join(columns)}
+        SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
         FROM ppl p LEFT JOIN {table} r
           ON r.person_id = p.person_id AND r.{date} >= p.w_placebo AND r.{date} < p.w_end
         WHERE {{population}}
-        GROUP BY p.person_id, p.family_id
+        GROUP BY p.person_id
         ORDER BY p.person_id"""
 
 
@@ -103,11 +128,11 @@ def _attendance() -> str:
             f"AS {window}"
         )
     return f"""
-        SELECT p.person_id, p.family_id, {", ".join(columns)}
+        SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
         FROM ppl p JOIN attendance r
           ON r.person_id = p.person_id AND r.term_start >= p.w_placebo AND r.term_start < p.w_end
         WHERE {{population}}
-        GROUP BY p.person_id, p.family_id
+        GROUP BY p.person_id
         ORDER BY p.person_id"""
 
 
@@ -126,14 +151,14 @@ def _worklessness() -> str:
             f" / any_value(datediff('day', {start}, {stop})) AS {window}"
         )
     return f"""
-        SELECT p.person_id, p.family_id, {", ".join(columns)}
+        SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
         FROM ppl p LEFT JOIN (
             SELECT person_id, start_date,
                    coalesce(end_date, $records_to) + 1 AS stop_date
             FROM benefit_spells
         ) r ON r.person_id = p.person_id AND r.start_date < p.w_end AND r.stop_date > p.w_placebo
         WHERE {{population}}
-        GROUP BY p.person_id, p.family_id
+        GROUP BY p.person_id
         ORDER BY p.person_id"""
 
 
@@ -158,7 +183,8 @@ class Panel:
     """Everything the matching and the estimates need, and nothing about anyone else."""
 
     families: pd.DataFrame  # sorted by family_id: la_code, cohort, index_quarter, treated, ...
-    people: dict[str, pd.DataFrame]  # outcome -> person_id, family_id, placebo, pre, post
+    # outcome -> person_id, family_id, family_row (its row in families), placebo, pre, post
+    people: dict[str, pd.DataFrame]
     excluded: dict[str, int]  # why families were left out -> how many
     follow_up_months: int
 
@@ -166,7 +192,11 @@ class Panel:
 def build_panel(
     store: Store, follow_up_months: int = 12, la: str | None = None, cohort: int | None = None
 ) -> Panel:
-    """The panel for one selection (all families, or one LA and/or identification year)."""
+    """The panel for one selection (all families, or one LA and/or identification year).
+
+    One cursor does the work, its intermediate tables staying inside DuckDB: at national scale
+    (2 million families, 7.7 million people) moving them through pandas cost more than the
+    queries."""
     if follow_up_months not in config.FOLLOW_UP_MONTHS:
         raise ValueError(f"follow-up must be one of {config.FOLLOW_UP_MONTHS} months")
     params = {
@@ -178,50 +208,45 @@ def build_panel(
         "la": la,
         "cohort": cohort,
     }
-    units = store.query(_UNITS, params)
-    excluded = units["excluded"].value_counts().to_dict()
-    units = units[units["excluded"].isna()].drop(columns="excluded").reset_index(drop=True)
-    people = store.query(
-        _PEOPLE,
-        {"placebo": PLACEBO_MONTHS, "pre": config.PRE_WINDOW_MONTHS, "follow_up": follow_up_months},
-        frames={"units": units[["family_id", "index_date"]]},
-    )
-    measures = {
-        key: store.query(
-            sql.format(population=_population(key)),
-            {"records_to": config.RECORDS_TO} if "$records_to" in sql else None,
-            frames={"ppl": people},
-        )
-        for key, sql in _MEASURES.items()
+    windows = {
+        "placebo": PLACEBO_MONTHS,
+        "pre": config.PRE_WINDOW_MONTHS,
+        "follow_up": follow_up_months,
     }
-    families = _family_covariates(units, people, measures)
+    with store.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE units AS {_UNITS}", params)
+        reasons = cursor.execute(
+            "SELECT excluded, count(*) FROM units WHERE excluded IS NOT NULL GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        cursor.execute(_INCLUDED)
+        cursor.execute(_PEOPLE, windows)
+        families = cursor.execute(_FAMILIES).df()
+        measures = {
+            key: cursor.execute(
+                sql.format(population=_population(key)),
+                {"records_to": config.RECORDS_TO} if "$records_to" in sql else None,
+            ).df()
+            for key, sql in _MEASURES.items()
+        }
+    _add_pre_levels(families, measures)
     outcome_people = {
         key: frame.dropna(subset=["pre", "post"]).reset_index(drop=True)
         for key, frame in measures.items()
     }
-    return Panel(families, outcome_people, excluded, follow_up_months)
+    return Panel(families, outcome_people, dict(reasons), follow_up_months)
 
 
-def _family_covariates(
-    units: pd.DataFrame, people: pd.DataFrame, measures: dict[str, pd.DataFrame]
-) -> pd.DataFrame:
-    """Household composition and each outcome's pre-window level, averaged over the family's
-    members in that outcome's population. A family with no member in a population gets 0 (and,
-    for school attendance, has_pupil = 0), so the model can still use every family."""
-    families = units.set_index("family_id")
-    year = families["index_date"].dt.year.astype(str)
-    quarter = families["index_date"].dt.quarter.astype(str)
-    families["index_quarter"] = year + "Q" + quarter
-    families["cohort"] = families["cohort"].astype(str)
-    roles = people.groupby(["family_id", "role"]).size().unstack(fill_value=0)
-    families["n_adults"] = roles.get("adult", 0)
-    families["n_children"] = roles.get("child", 0)
+def _add_pre_levels(families: pd.DataFrame, measures: dict[str, pd.DataFrame]) -> None:
+    """Each outcome's pre-window level, averaged over the family's members in that outcome's
+    population. A family with no such member gets 0 (and, for school attendance, has_pupil = 0),
+    so the model can still use every family."""
+    n = len(families)
     for key, frame in measures.items():
-        pre = frame.dropna(subset=["pre"]).groupby("family_id")["pre"].mean()
-        families[f"pre_{key}"] = pre
-    families["has_pupil"] = families["pre_attendance"].notna().astype(np.int64)
-    families[[c for c in FAMILY_COVARIATES if c.startswith("pre_")]] = families[
-        [c for c in FAMILY_COVARIATES if c.startswith("pre_")]
-    ].fillna(0.0)
-    families[["n_adults", "n_children"]] = families[["n_adults", "n_children"]].fillna(0)
-    return families.reset_index()
+        pre = frame["pre"].to_numpy()
+        known = ~np.isnan(pre)
+        rows = frame["family_row"].to_numpy()[known]
+        members = np.bincount(rows, minlength=n)
+        total = np.bincount(rows, weights=pre[known], minlength=n)
+        families[f"pre_{key}"] = np.divide(total, members, out=np.zeros(n), where=members > 0)
+        if key == "attendance":
+            families["has_pupil"] = (members > 0).astype(np.int64)

@@ -88,8 +88,11 @@ def design_matrices(frame: pd.DataFrame, covariates: Sequence[str]) -> Design:
                     f"covariate {name!r} has only one level ({levels[0]!r}), "
                     "so it cannot inform the model"
                 )
+            # Integer codes once, rather than comparing every string with every level.
+            codes = pd.Categorical(values, categories=levels).codes
             for i, level in enumerate(levels):
-                add(f"{name}{level}", (values == level).astype(float), in_model=i > 0)
+                dummy = pd.Series((codes == i).astype(float), index=frame.index)
+                add(f"{name}{level}", dummy, in_model=i > 0)
         elif pd.api.types.is_numeric_dtype(values):  # includes booleans
             numbers = values.astype(float)
             if numbers.min() == numbers.max():

@@ -42,19 +42,26 @@ class ClusteredFit:
 
 
 def fit_clustered_wls(
-    y: np.ndarray, design: np.ndarray, weights: np.ndarray, groups: np.ndarray, protected: int = 1
+    y: np.ndarray,
+    design: np.ndarray,
+    weights: np.ndarray,
+    groups: np.ndarray | None = None,
+    protected: int = 1,
+    observations: int | None = None,
 ) -> ClusteredFit:
-    """Regress `y` on the columns of `design` with positive `weights`; `groups` are cluster codes
-    0..G-1. Columns after the first `protected` that are constant or collinear with those before
-    them are dropped (within one outcome's population some covariates are constant, e.g. every
-    child counted for attendance has a pupil in the family); a singular protected column is an
-    error."""
+    """Regress `y` on the columns of `design` with positive `weights`, clustered by `groups`
+    (codes 0..G-1), or with each row its own cluster when `groups` is None.
+
+    Columns after the first `protected` that are constant or collinear with those before them
+    are dropped (within one outcome's population some covariates are constant, e.g. every child
+    counted for attendance has a pupil in the family); a singular protected column is an error.
+
+    `observations` is the number of people behind the rows when each row is a family's mean
+    (weights then carry the family's size): the fit is the people-level one (tf_eval.estimate's
+    family_difference explains why), and its small-sample correction counts people.
+    """
     n, k = design.shape
-    gram = np.zeros((k, k))
-    root = np.sqrt(weights)
-    for start in range(0, n, BLOCK_ROWS):
-        block = design[start : start + BLOCK_ROWS] * root[start : start + BLOCK_ROWS, None]
-        gram += block.T @ block  # numpy hands A.T @ A to BLAS's symmetric product
+    gram = _cross_products(design, np.sqrt(weights))
     kept = _independent(gram, protected)
     scale = np.sqrt(np.diag(gram)[kept])
     scaled = gram[np.ix_(kept, kept)] / np.outer(scale, scale)
@@ -68,17 +75,33 @@ def fit_clustered_wls(
     beta = np.zeros(k)
     beta[kept] = linalg.cho_solve(factor, (design.T @ (weights * y))[kept] / scale) / scale
     residual_score = weights * (y - design @ beta)
-    clusters = int(groups.max()) + 1
-    sums = sparse.csr_array((residual_score, (groups, np.arange(n))), shape=(clusters, n))
-    by_cluster = (sums @ design)[:, kept]
+    if groups is None:
+        clusters = n
+        meat = _cross_products(design, residual_score)[np.ix_(kept, kept)]
+    else:
+        clusters = int(groups.max()) + 1
+        sums = sparse.csr_array((residual_score, (groups, np.arange(n))), shape=(clusters, n))
+        by_cluster = (sums @ design)[:, kept]
+        meat = by_cluster.T @ by_cluster
+    people = n if observations is None else observations
     bread = linalg.cho_solve(factor, np.eye(kept.sum())) / np.outer(scale, scale)
-    correction = clusters / (clusters - 1) * (n - 1) / (n - kept.sum())
-    covariance = correction * bread @ (by_cluster.T @ by_cluster) @ bread
+    correction = clusters / (clusters - 1) * (people - 1) / (people - kept.sum())
+    covariance = correction * bread @ meat @ bread
     params = np.full(k, np.nan)
     bse = np.full(k, np.nan)
     params[kept] = beta[kept]
     bse[kept] = np.sqrt(np.diag(covariance))
     return ClusteredFit(params, bse, kept, clusters - 1, clusters)
+
+
+def _cross_products(design: np.ndarray, row_scale: np.ndarray) -> np.ndarray:
+    """design' diag(row_scale^2) design, in blocks of rows (no copy of the whole design)."""
+    k = design.shape[1]
+    total = np.zeros((k, k))
+    for start in range(0, design.shape[0], BLOCK_ROWS):
+        block = design[start : start + BLOCK_ROWS] * row_scale[start : start + BLOCK_ROWS, None]
+        total += block.T @ block  # numpy hands A.T @ A to BLAS's symmetric product
+    return total
 
 
 def _independent(gram: np.ndarray, protected: int) -> np.ndarray:

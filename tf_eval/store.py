@@ -386,6 +386,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._con = connect(path, read_only=True)
+        self._con.execute(f"SET memory_limit = '{config.STORE_MEMORY_LIMIT}'")
         # Each cursor starts in the connection's first database: an encrypted store's is not it.
         catalog = self._con.execute("SELECT current_database()").fetchall()[0][0]
         self._use = f"USE {quoted(catalog)}"
@@ -408,12 +409,19 @@ class Store:
     ) -> pd.DataFrame:
         """Run one query on its own cursor and return the whole result as a DataFrame. `frames`
         are registered as views on that cursor only, so the query can join them to the store."""
-        cursor = self._con.cursor()
-        try:
-            cursor.execute(self._use)
+        with self.cursor() as cursor:
             for name, frame in (frames or {}).items():
                 cursor.register(name, frame)
             return cursor.execute(sql, params or []).df()
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for work in several statements: temporary tables made in it are
+        seen only by it and go with it, so large intermediate results stay inside DuckDB."""
+        cursor = self._con.cursor()
+        try:
+            cursor.execute(self._use)
+            yield cursor
         finally:
             cursor.close()
 

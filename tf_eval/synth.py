@@ -189,7 +189,11 @@ def _ids(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _generate_batch(
-    seed: np.random.SeedSequence, n: int, effects: PlantedEffects, truth: _Truth
+    seed: np.random.SeedSequence,
+    n: int,
+    effects: PlantedEffects,
+    truth: _Truth,
+    support_shift: float = 0.0,
 ) -> dict[str, pd.DataFrame]:
     """`n` families with members and records; adds the treated members' true effects to `truth`.
 
@@ -315,6 +319,7 @@ def _generate_batch(
     has_pupil = np.bincount(fam, weights=pupil, minlength=n) > 0
     log_odds = (
         -2.0
+        + support_shift
         + np.array([a.attach_shift for a in las])[la]
         + 0.30 * family_ae
         + 1.2 * family_off
@@ -482,8 +487,13 @@ def build_demo_store(
     seed: int = config.DEMO_SEED,
     effects: PlantedEffects = PlantedEffects(),
     progress: Progress | None = None,
+    support_shift: float = 0.0,
 ) -> dict[str, int]:
     """Build a complete demo store at `path` and return its row count per table.
+
+    `support_shift` is added to every family's log-odds of being supported: 0 makes about 38% of
+    families supported; benchmarks/bench_national.py uses -1.0 for about one in five, the
+    national programme's mix (400,000 supported among 2 million families identified).
 
     The store is written to a temporary file beside `path` and moved into place only when
     complete, so a failed or interrupted build never leaves a half-written store.
@@ -511,11 +521,13 @@ def build_demo_store(
                     f"-{min((b + 1) * config.DEMO_BATCH_FAMILIES, families):,} of {families:,}",
                 )
                 size = min(config.DEMO_BATCH_FAMILIES, families - b * config.DEMO_BATCH_FAMILIES)
-                frames = _generate_batch(seeds[b], size, effects, truth)
+                frames = _generate_batch(seeds[b], size, effects, truth, support_shift)
                 for table, frame in frames.items():
                     _insert(con, table, frame, load_ids[table])
             report(0.97, "Recording provenance and the planted truth")
-            counts = _record_provenance(con, families, seed, effects, load_ids, truth)
+            counts = _record_provenance(
+                con, families, seed, effects, load_ids, truth, support_shift
+            )
             con.execute("COMMIT")
             con.execute("CHECKPOINT")
         finally:
@@ -537,9 +549,11 @@ def _record_provenance(
     effects: PlantedEffects,
     load_ids: dict[str, int],
     truth: _Truth,
+    support_shift: float,
 ) -> dict[str, int]:
     """One `loads` row per table, the store's description and `demo_truth`; returns row counts."""
-    description = f"synthetic demo (seed {seed}, {families} families)"
+    shifted = f", support shift {support_shift:+g}" if support_shift else ""
+    description = f"synthetic demo (seed {seed}, {families} families{shifted})"
     parameters = f"tf-eval {__version__} {description} {effects}"
     digest = hashlib.sha256(parameters.encode()).hexdigest()
     now = datetime.now()
@@ -554,6 +568,7 @@ def _record_provenance(
         "kind": "demo",
         "seed": str(seed),
         "families": str(families),
+        "support_shift": str(support_shift),
         "created_at": now.isoformat(timespec="seconds"),
         "tf_eval_version": __version__,
     }
