@@ -31,8 +31,9 @@ nearest-neighbour matching on the score + the ATT (mean treated-minus-matched di
 
 * tf-eval: PropensityModel (unpenalised logistic regression), NearestNeighbourMatcher(ratio=1,
   replace=...) without caliper, weighted_difference (with a family-clustered standard error).
-* causalml: scikit-learn LogisticRegression(C=inf) (causalml's own propensity models are a
-  cross-validated elastic net with isotonic calibration, a different model) and
+* causalml: scikit-learn's unpenalised LogisticRegression with the Newton-Cholesky solver, the
+  fit tf-eval uses too (causalml's own propensity models are a cross-validated elastic net with
+  isotonic calibration, a different model), so the two differ in matching only; then
   NearestNeighborMatch(ratio=1, replace=..., caliper=inf: its default 0.2 SD caliper would drop
   treated units the others keep); it matches treated units in a random order (shuffle=True).
 * psmpy: PsmPy(...).logistic_ps(balance=False) (one liblinear logistic regression on all rows;
@@ -231,7 +232,8 @@ def run_causalml(frame, replace: bool) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     started = time.perf_counter()
-    model = LogisticRegression(C=np.inf, max_iter=1000).fit(frame[COVARIATES], frame["treated"])
+    model = LogisticRegression(C=np.inf, solver="newton-cholesky", max_iter=1000)
+    model.fit(frame[COVARIATES], frame["treated"])
     frame["score"] = model.predict_proba(frame[COVARIATES])[:, 1]
     fitted = time.perf_counter()
     matcher = NearestNeighborMatch(caliper=np.inf, replace=replace, ratio=1, random_state=2024)
@@ -504,7 +506,7 @@ def main() -> None:
     print("\n".join(rows))
     print()
     print("\n".join(notes))
-    print("dowhy matches with replacement only; psmpy and tf-eval do both; causalml does both.")
+    print("dowhy matches with replacement only; tf-eval, causalml and psmpy do both.")
 
 
 def _versions_in(python: Path | str) -> dict[str, str]:
