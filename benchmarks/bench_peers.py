@@ -45,7 +45,8 @@ worker imports its library, loads the data into one pandas DataFrame, then times
 The parent polls each worker's resident memory (VmRSS of it and its children) every 0.2 s and
 kills it above `--memory-cap`; the worker also runs under RLIMIT_DATA of 1.5 x the cap, a
 backstop that makes a runaway allocation fail with MemoryError. A worker still running
-`--timeout` seconds after its data were loaded is killed. Prints a Markdown table for the README
+`--timeout` seconds after its data were loaded is killed. A run under a minute is repeated, each
+time in a new process, and the fastest of `--repeats` kept. Prints a Markdown table for the README
 (ratios are peer seconds / tf-eval seconds, same size and mode). Not a test: timings depend on
 the machine.
 """
@@ -73,6 +74,7 @@ PEERS_VENV = ROOT / ".venv-peers"
 PEERS_REQUIREMENTS = ROOT / "benchmarks" / "requirements-peers.txt"
 CONTROLS_PER_TREATED = 4
 POLL_SECONDS = 0.2
+REPEAT_UNDER = 60  # seconds: only runs faster than this are repeated (--repeats)
 DATA_LIMIT_FACTOR = 1.5  # RLIMIT_DATA backstop, as a multiple of the memory cap
 GIB = 2**30
 # Every worker gets this environment. A fixed hash seed makes runs repeatable: dowhy takes its
@@ -360,6 +362,8 @@ def guarded_run(python: Path, tool: str, replace: bool, data_path: Path, work: P
     """Run one worker under the memory cap and timeout; its result, or how it was stopped."""
     result_path = work / f"{tool}-{'with' if replace else 'without'}-{data_path.stem}.json"
     loaded = Path(f"{result_path}.loaded")
+    for stale in (result_path, loaded):  # left by an earlier repeat
+        stale.unlink(missing_ok=True)
     cap = int(args.memory_cap * GIB)
     data_limit = int(DATA_LIMIT_FACTOR * cap)
 
@@ -417,6 +421,19 @@ def guarded_run(python: Path, tool: str, replace: bool, data_path: Path, work: P
     return result
 
 
+def best_run(repeats: int, *run_args) -> dict:
+    """The fastest of up to `repeats` guarded runs (the others measure the machine's other work);
+    a run that was stopped or took over REPEAT_UNDER seconds is not repeated."""
+    best = None
+    for _ in range(repeats):
+        run = guarded_run(*run_args)
+        if best is None or ("stopped" not in run and run["seconds"] < best["seconds"]):
+            best = run
+        if "stopped" in run or run["seconds"] > REPEAT_UNDER:
+            break
+    return best
+
+
 def table_row(n: int, mode: str, tool: str, run: dict, base: dict | None, truth: float) -> str:
     seconds = run["seconds"]
     if "stopped" in run:
@@ -445,6 +462,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
     parser.add_argument("--memory-cap", type=float, default=12, help="GiB per run")
     parser.add_argument("--tools", nargs="+", choices=list(TOOLS), default=list(TOOLS))
+    parser.add_argument(
+        "--repeats", type=int, default=3, help=f"best of, for runs under {REPEAT_UNDER} s"
+    )
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--worker", choices=list(TOOLS), help=argparse.SUPPRESS)
     parser.add_argument("--replace", action="store_true", help=argparse.SUPPRESS)
@@ -458,8 +478,8 @@ def main() -> None:
     if args.versions:
         print(json.dumps(versions()))
         return
-    if min(args.treated) < 10 or args.timeout <= 0 or args.memory_cap <= 0:
-        parser.error("--treated must be >= 10, --timeout and --memory-cap > 0")
+    if min(args.treated) < 10 or args.timeout <= 0 or args.memory_cap <= 0 or args.repeats < 1:
+        parser.error("--treated must be >= 10, --repeats >= 1, --timeout and --memory-cap > 0")
 
     peers = [tool for tool in args.tools if tool != "tf-eval"]
     interpreter = {"tf-eval": Path(sys.executable)}
@@ -478,7 +498,8 @@ def main() -> None:
         print(f"{name} venv: " + ", ".join(f"{k} {v}" for k, v in libs.items()))
     print(
         f"Guards: {args.timeout:g} s per run from data loaded, {args.memory_cap:g} GiB resident "
-        f"(RLIMIT_DATA {DATA_LIMIT_FACTOR * args.memory_cap:g} GiB)\n"
+        f"(RLIMIT_DATA {DATA_LIMIT_FACTOR * args.memory_cap:g} GiB); best of {args.repeats} "
+        f"for runs under {REPEAT_UNDER} s\n"
     )
 
     rows, notes = [], []
@@ -497,8 +518,8 @@ def main() -> None:
                 for tool in args.tools:
                     if mode not in TOOLS[tool]:
                         continue
-                    run = guarded_run(
-                        interpreter[tool], tool, mode == "with", data_path, work, args
+                    run = best_run(
+                        args.repeats, interpreter[tool], tool, mode == "with", data_path, work, args
                     )
                     if tool == "tf-eval":
                         base = run
