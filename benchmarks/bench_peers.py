@@ -213,6 +213,7 @@ def planted_effect(x: np.ndarray) -> np.ndarray:
 
 
 def run_tf_eval(frame, replace: bool) -> dict:
+    """tf-eval's own pipeline, as tf_eval.estimate runs it (the ATT with its clustered SE)."""
     from tf_eval.estimate import weighted_difference
     from tf_eval.matching import NearestNeighbourMatcher
     from tf_eval.propensity import PropensityModel
@@ -234,6 +235,7 @@ def run_tf_eval(frame, replace: bool) -> dict:
 
 
 def run_causalml(frame, replace: bool) -> dict:
+    """causalml's matcher on tf-eval's kind of fit, so the two differ in matching only."""
     from causalml.match import NearestNeighborMatch
     from sklearn.linear_model import LogisticRegression
 
@@ -256,6 +258,7 @@ def run_causalml(frame, replace: bool) -> dict:
 
 
 def run_psmpy(frame, replace: bool) -> dict:
+    """psmpy's documented two calls; the ATT from its table of matched ids."""
     from psmpy import PsmPy
 
     started = time.perf_counter()
@@ -275,6 +278,8 @@ def run_psmpy(frame, replace: bool) -> dict:
 
 
 def run_dowhy(frame, replace: bool) -> dict:
+    """dowhy's propensity-score matching for the ATT (always with replacement: `replace` is
+    accepted for a common signature)."""
     from dowhy import CausalModel
 
     model = CausalModel(
