@@ -25,7 +25,8 @@ the mean effect over the treated rows; the naive treated-minus-comparison differ
 every run.
 
 Each (tool, size, mode) runs in its own subprocess started the same way (this file, `--worker`),
-with the same environment (thread settings untouched on both sides; PYTHONHASHSEED=0). The
+with the same environment (PYTHONHASHSEED=0; no thread variable set: tf-eval runs its BLAS on
+one thread, its own setting in tf_eval/__init__.py, the peers on their libraries' defaults). The
 worker imports its library, loads the data into one pandas DataFrame, then times propensity fit
 + 1:1 nearest-neighbour matching on the score + the ATT (mean treated-minus-matched difference):
 
@@ -549,7 +550,9 @@ def _versions_in(python: Path | str) -> dict[str, str]:
 def _thread_settings() -> str:
     names = ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE"]
     given = [f"{name}={os.environ[name]}" for name in names if name in os.environ]
-    return ", ".join(given) if given else "library defaults (none of OMP/OPENBLAS/MKL set)"
+    if given:
+        return ", ".join(given)
+    return "none of OMP/OPENBLAS/MKL set (tf-eval: 1 BLAS thread, its own; peers: defaults)"
 
 
 if __name__ == "__main__":
