@@ -152,8 +152,7 @@ def weighted_difference(
     keep = (weights > 0) & (treated if not contrast else True)
     y, t, w = values[keep], treated[keep].astype(bool), weights[keep].astype(float)
     groups = pd.factorize(families[keep])[0]
-    x = adjust[keep] if adjust is not None and contrast else None
-    design, base = _design(t, w, x, contrast)
+    design, base = _design(t, w, adjust, keep, contrast)
     fit = fit_clustered_wls(y, design, w, groups, protected=base)
     in_treated = np.bincount(groups[t], minlength=fit.clusters) > 0
     in_comparison = np.bincount(groups[~t], minlength=fit.clusters) > 0
@@ -188,20 +187,20 @@ def family_difference(
     y = np.bincount(family_row, weights=values, minlength=n)[keep] / size
     t = treated[keep].astype(bool)
     w = weights[keep] * size
-    x = adjust[keep] if adjust is not None and contrast else None
-    design, base = _design(t, w, x, contrast)
+    design, base = _design(t, w, adjust, keep, contrast)
     fit = fit_clustered_wls(y, design, w, None, base, observations=int(size.sum()))
     counts = (int(size[t].sum()), int(size[~t].sum()))
     return _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())))
 
 
 def _design(
-    t: np.ndarray, w: np.ndarray, x: np.ndarray | None, contrast: bool
+    t: np.ndarray, w: np.ndarray, adjust: np.ndarray | None, keep: np.ndarray, contrast: bool
 ) -> tuple[np.ndarray, int]:
-    """The regressors: intercept, treatment (for a contrast), then the outcome model's covariates
-    centred at the treated group's weighted mean and their interactions with treatment; with the
-    number of leading columns that must stay in the model."""
+    """The regressors of the kept rows: intercept, treatment (for a contrast), then the outcome
+    model's covariates (`adjust`, a contrast only) centred at the treated group's weighted mean
+    and their interactions with treatment; with the number of leading columns that must stay."""
     base = 2 if contrast else 1
+    x = adjust[keep] if adjust is not None and contrast else None
     extra = 0 if x is None else x.shape[1]
     design = np.empty((t.size, base + 2 * extra))
     design[:, 0] = 1.0

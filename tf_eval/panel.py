@@ -57,7 +57,6 @@ SELECT family_id, la_code, cohort, index_date, treated,
                 THEN 'windows reach outside the records'
        END AS excluded
 FROM fam
-ORDER BY family_id
 """
 
 # Families kept in the panel, numbered in family_id order: a person's `family_row` is the row of
