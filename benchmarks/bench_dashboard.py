@@ -16,7 +16,7 @@ times, once the server is warm (results cached):
     authority switched between one LA and All (both viewed before), a page switch from the
     Overview to Outcomes over time and back (both viewed before), and re-matching with a
     caliper computed before.
-Prints a Markdown table for the README. Not a test.
+Prints a Markdown table for docs/performance.md. Not a test.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from playwright.sync_api import Page, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tf_eval import config, synth  # noqa: E402
+from tf_eval import config  # noqa: E402
+from tf_eval.data import synth  # noqa: E402
 
 RUNNING = '[data-testid="stStatusWidget"]'
 

@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_demo.py                   # default size and 400,000
     .venv/bin/python benchmarks/bench_demo.py --families 20000 100000
 
-Each build runs in its own process so its peak memory is its own. Prints a Markdown table for the
-README. Not a test: timings depend on the machine.
+Each build runs in its own process so its peak memory is its own. Prints a Markdown table for
+docs/performance.md. Not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tf_eval import config  # noqa: E402
 BUILD = """
 import json, resource, sys, time
 from pathlib import Path
-from tf_eval import synth
+from tf_eval.data import synth
 started = time.perf_counter()
 counts = synth.build_demo_store(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
 print(json.dumps({"seconds": time.perf_counter() - started, "counts": counts,

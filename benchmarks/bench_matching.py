@@ -4,12 +4,12 @@ propensity-score fit before it.
     .venv/bin/python benchmarks/bench_matching.py
     .venv/bin/python benchmarks/bench_matching.py --treated 10000 100000 --repeats 5
 
-Matching alone: treated scores come from Beta(3, 2) and controls' from Beta(2, 3), four controls
-per treated unit: the pools overlap but thin out at opposite ends, as real propensity scores do.
-Fit and match: 12 standard-normal covariates, treatment drawn from a logistic model that makes
-about one unit in five treated; the logistic fit, the scores and 1:1 matching are timed together.
-Each setting is timed `--repeats` times and the best is kept (the others measure the machine's
-other work). Prints a Markdown table for the README. Not a test: timings depend on the machine.
+Matching alone: treated scores come from Beta(3, 2) and controls' from Beta(2, 3), four controls per
+treated unit: the pools overlap but thin out at opposite ends, as real propensity scores do. Fit and
+match: 12 standard-normal covariates, treatment drawn from a logistic model that makes about one
+unit in five treated; the logistic fit, the scores and 1:1 matching are timed together. Each setting
+is timed `--repeats` times and the best is kept (the others measure the machine's other work).
+Prints a Markdown table for docs/performance.md. Not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tf_eval.matching import NearestNeighbourMatcher  # noqa: E402
-from tf_eval.propensity import PropensityModel  # noqa: E402
+from tf_eval.method.matching import NearestNeighbourMatcher  # noqa: E402
+from tf_eval.method.propensity import PropensityModel  # noqa: E402
 
 CONTROLS_PER_TREATED = 4
 STRATA = 200

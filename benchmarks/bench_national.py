@@ -6,8 +6,8 @@
     .venv/bin/python benchmarks/bench_national.py --keep DIR            # keep the stores in DIR
 
 For each size it builds a synthetic store with the national programme's mix (support shift -1.0:
-about one family in five supported; see tf_eval/synth.py), then, each in a fresh process so that
-its peak memory is its own:
+about one family in five supported; see tf_eval/data/synth.py), then, each in a fresh process so
+that its peak memory is its own:
 
 1. **store build**: `synth.build_demo_store`;
 2. **evaluation**: what `python -m tf_eval estimate` runs - the outcome panel (DuckDB), the
@@ -18,7 +18,7 @@ its peak memory is its own:
 3. **the command itself**: `python -m tf_eval estimate --db STORE --json` end to end (start-up,
    audit log and output included).
 
-Prints Markdown tables for the README. Not a test: timings depend on the machine.
+Prints Markdown tables for docs/performance.md. Not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ NATIONAL_SUPPORT_SHIFT = -1.0
 BUILD = """
 import json, resource, sys, time
 from pathlib import Path
-from tf_eval import synth
+from tf_eval.data import synth
 started = time.perf_counter()
 counts = synth.build_demo_store(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]),
                                 support_shift=float(sys.argv[4]))
@@ -51,11 +51,11 @@ EVALUATE = """
 import json, resource, sys, time
 from pathlib import Path
 import numpy as np
-from tf_eval import store
-from tf_eval.estimate import AnalysisSpec, evaluate
-from tf_eval.matching import NearestNeighbourMatcher
-from tf_eval.propensity import PropensityModel, design_matrices
-from tf_eval.results import safe_evaluation
+from tf_eval.data import store
+from tf_eval.method.estimate import AnalysisSpec, evaluate
+from tf_eval.method.matching import NearestNeighbourMatcher
+from tf_eval.method.propensity import PropensityModel, design_matrices
+from tf_eval.release.results import safe_evaluation
 
 marks = []
 started = time.perf_counter()
@@ -69,7 +69,7 @@ stages = {m: b - a for (m, a), (_, b) in zip(marks, marks[1:] + [("gate", finish
 families = current.query("SELECT count(*) AS n FROM families")["n"].iloc[0]
 
 # Propensity fit and matching alone, on the panel's families (what the evaluation matched).
-from tf_eval.panel import build_panel
+from tf_eval.method.panel import build_panel
 units = build_panel(current).families
 treated = units["treated"].to_numpy()
 spec = AnalysisSpec()

@@ -43,13 +43,12 @@ worker imports its library, loads the data into one pandas DataFrame, then times
 * dowhy: CausalModel(...).estimate_effect(method_name="backdoor.propensity_score_matching",
   target_units="att"), which fits its own LogisticRegression and matches with replacement only.
 
-The parent polls each worker's resident memory (VmRSS of it and its children) every 0.2 s and
-kills it above `--memory-cap`; the worker also runs under RLIMIT_DATA of 1.5 x the cap, a
-backstop that makes a runaway allocation fail with MemoryError. A worker still running
-`--timeout` seconds after its data were loaded is killed. A run under a minute is repeated, each
-time in a new process, and the fastest of `--repeats` kept. Prints a Markdown table for the README
-(ratios are peer seconds / tf-eval seconds, same size and mode). Not a test: timings depend on
-the machine.
+The parent polls each worker's resident memory (VmRSS of it and its children) every 0.2 s and kills
+it above `--memory-cap`; the worker also runs under RLIMIT_DATA of 1.5 x the cap, a backstop that
+makes a runaway allocation fail with MemoryError. A worker still running `--timeout` seconds after
+its data were loaded is killed. A run under a minute is repeated, each time in a new process, and
+the fastest of `--repeats` kept. Prints a Markdown table for docs/performance.md (ratios are peer
+seconds / tf-eval seconds, same size and mode). Not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
@@ -105,7 +104,7 @@ TOOLS = {
 }
 # What each worker imports before its clock starts, and the package whose version is reported.
 IMPORTS = {
-    "tf-eval": ["tf_eval.propensity", "tf_eval.matching", "tf_eval.estimate"],
+    "tf-eval": ["tf_eval.method.propensity", "tf_eval.method.matching", "tf_eval.method.estimate"],
     "causalml": ["causalml.match", "sklearn.linear_model"],
     "psmpy": ["psmpy"],
     "dowhy": ["dowhy"],
@@ -214,10 +213,10 @@ def planted_effect(x: np.ndarray) -> np.ndarray:
 
 
 def run_tf_eval(frame, replace: bool) -> dict:
-    """tf-eval's own pipeline, as tf_eval.estimate runs it (the ATT with its clustered SE)."""
-    from tf_eval.estimate import weighted_difference
-    from tf_eval.matching import NearestNeighbourMatcher
-    from tf_eval.propensity import PropensityModel
+    """tf-eval's own pipeline, as tf_eval.method.estimate runs it (ATT with its clustered SE)."""
+    from tf_eval.method.estimate import weighted_difference
+    from tf_eval.method.matching import NearestNeighbourMatcher
+    from tf_eval.method.propensity import PropensityModel
 
     started = time.perf_counter()
     score = PropensityModel().fit(frame[COVARIATES], frame["treated"]).predict(frame[COVARIATES])

@@ -3,11 +3,11 @@
     .venv/bin/python studies/monte_carlo.py                 # 100 seeds of 20,000 families
     .venv/bin/python studies/monte_carlo.py --seeds 200 --families 10000 --workers 2
 
-Each seed builds a fresh demo store (tf_eval.synth) and runs the default evaluation
-(tf_eval.estimate), then compares each estimate with that store's planted truth. Reports, per
+Each seed builds a fresh demo store (tf_eval.data.synth) and runs the default evaluation
+(tf_eval.method.estimate), then compares each estimate with that store's planted truth. Reports, per
 outcome: the mean truth, bias (mean estimate - truth), RMSE, how often the 95% CI covered the
 truth, the mean CI width; the same for the naive before/after change; and how often the placebo
-CI covered zero. Not part of the test run (it takes minutes); figures go in the README.
+CI covered zero. Not part of the test run (it takes minutes); figures go in docs/method.md.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tf_eval import store, synth  # noqa: E402
-from tf_eval.estimate import AnalysisSpec, evaluate  # noqa: E402
+from tf_eval.data import store, synth  # noqa: E402
+from tf_eval.method.estimate import AnalysisSpec, evaluate  # noqa: E402
 
 
 def one_seed(seed: int, families: int) -> list[dict]:

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tf_eval import config, store, synth
+from tf_eval import config
+from tf_eval.data import store, synth
 
 SEED = 11
 FAMILIES = 8000

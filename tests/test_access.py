@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tf_eval import access, audit, cli, config, store
-from tf_eval.access import Mode
+from tf_eval import cli, config
+from tf_eval.data import store
+from tf_eval.governance import access, audit
+from tf_eval.governance.access import Mode
 
 APP = str(config.PROJECT_ROOT / "app.py")
 SAMPLES = config.PROJECT_ROOT / "data" / "samples"
 PASSWORD = "a long enough password"
-# Page file -> roles that may open it: the matrix in README *Access and roles*.
+# Page file -> roles that may open it: the matrix in docs/operations.md *Access and roles*.
 MATRIX = {
     "views/overview.py": {"viewer", "evaluator", "steward"},
     "views/trends.py": {"viewer", "evaluator"},

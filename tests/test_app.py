@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tf_eval import audit, config, disclosure, synth
+from tf_eval import config
+from tf_eval.data import synth
+from tf_eval.governance import audit, rules
 
 APP = str(config.PROJECT_ROOT / "app.py")
 
@@ -101,11 +103,11 @@ def test_a_bad_disclosure_config_stops_the_dashboard(
     bad.write_text("[disclosure]\ncount_rounding = 0\n")
     monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
     monkeypatch.setenv(config.DISCLOSURE_CONFIG_ENV_VAR, str(bad))
-    disclosure.current_rules.cache_clear()
+    rules.current_rules.cache_clear()
     try:
         at = AppTest.from_file(APP, default_timeout=30).run()
     finally:
-        disclosure.current_rules.cache_clear()
+        rules.current_rules.cache_clear()
     assert not at.exception
     assert "count_rounding must be a whole number" in at.error[0].value
     assert not at.get("plotly_chart") and not at.metric
@@ -130,18 +132,18 @@ def test_every_chart_downloads_as_a_png_at_twice_the_size(app: AppTest) -> None:
 def test_a_bug_in_a_page_shows_one_line_not_a_traceback(
     demo_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ui
+    import dashboard
 
     def broken():
         raise RuntimeError("a bug")
 
     monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
-    monkeypatch.setattr(ui, "get_provenance", broken)
+    monkeypatch.setattr(dashboard, "get_provenance", broken)
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page("views/data.py").run()
     assert not at.exception
-    assert ui.INTERNAL_ERROR in at.error[0].value and "a bug" not in at.error[0].value
+    assert dashboard.INTERNAL_ERROR in at.error[0].value and "a bug" not in at.error[0].value
 
 
 def test_a_replaced_store_is_shown_without_a_restart(tmp_path: Path, monkeypatch) -> None:

@@ -1,12 +1,16 @@
-"""Architecture: nothing reaches a screen, chart or export except through the disclosure gate.
+"""Architecture: the library's stages import only downward, and nothing reaches a screen, chart
+or export except through the disclosure gate.
 
-These tests read the code itself. They fail when a page, chart or export module opens the store,
-queries data, builds its own tables, or takes anything but the gate's safe objects.
+These tests read the code itself. They fail when a module of a lower stage imports a higher one
+(config < governance < data < method < release < the public API and command line), when the
+library imports Streamlit or the dashboard, and when a page, chart or export module opens the
+store, queries data, builds its own tables, or takes anything but the gate's safe objects.
 """
 
 import ast
 import dataclasses
 import inspect
+import pkgutil
 import types
 import typing
 from datetime import date
@@ -15,16 +19,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import ui
-from tf_eval import charts, config, report, results
-from tf_eval.disclosure import Safe, SafeTable
-from tf_eval.estimate import AnalysisSpec
+import dashboard
+from tf_eval import config
+from tf_eval.method.estimate import AnalysisSpec
+from tf_eval.release import charts, report, results
+from tf_eval.release.disclosure import Safe, SafeTable
 
 ROOT = config.PROJECT_ROOT
 # Modules that show or export output: they may use only safe objects.
-VIEW_FILES = [ROOT / "app.py", *sorted((ROOT / "views").glob("*.py")), ROOT / "tf_eval/charts.py"]
+VIEW_FILES = [
+    ROOT / "app.py",
+    *sorted((ROOT / "views").glob("*.py")),
+    ROOT / "tf_eval/release/charts.py",
+]
 # Ways to reach data without the gate.
-FORBIDDEN_IMPORTS = {"duckdb", "pandas", "numpy", "tf_eval.store", "tf_eval.panel"}
+FORBIDDEN_IMPORTS = {"duckdb", "pandas", "numpy", "tf_eval.data.store", "tf_eval.method.panel"}
 FORBIDDEN_NAMES = {"store", "Store", "get_store", "query", "sql", "execute", "read_csv"}
 
 
@@ -40,12 +49,120 @@ def _imports(tree: ast.AST) -> set[str]:
     return names
 
 
+# --- the library's stages ------------------------------------------------------------------------
+
+# Lowest first. A module may import from its own stage or a lower one; `tf_eval` itself (the public
+# API), `tf_eval.cli` and `tf_eval.__main__` stand above every stage.
+STAGES = ("config", "governance", "data", "method", "release")
+TOP = len(STAGES)
+LIBRARY = sorted((ROOT / "tf_eval").rglob("*.py"))
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _stage(module: str) -> int | None:
+    """The stage of a tf_eval module (None for anything outside the library)."""
+    parts = module.split(".")
+    if parts[0] != "tf_eval":
+        return None
+    return STAGES.index(parts[1]) if len(parts) > 1 and parts[1] in STAGES else TOP
+
+
+def _library_imports(tree: ast.AST, module: str, is_package: bool = False) -> set[str]:
+    """The tf_eval modules a module imports (a relative import resolved against its package);
+    `from tf_eval import x` is the module tf_eval.x, or the public API when x is not a module."""
+    found = set()
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package[: len(package) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            if base == "tf_eval":
+                found |= {f"tf_eval.{alias.name}" for alias in node.names}
+            else:
+                found.add(base)
+    return {name for name in found if _stage(name) is not None}
+
+
+def _upward_imports(source: str, module: str, is_package: bool = False) -> set[str]:
+    own = _stage(module)
+    imported = _library_imports(ast.parse(source), module, is_package)
+    return {name for name in imported if _stage(name) > own}  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_library_module_imports_only_its_own_stage_or_lower(path: Path) -> None:
+    assert not _upward_imports(path.read_text(), _module_name(path), path.name == "__init__.py")
+
+
+def test_the_stage_check_catches_an_upward_import() -> None:
+    """The check above is itself checked: each of these would break the order."""
+    upward = {
+        "tf_eval.data.retention": "from tf_eval.release.disclosure import count_table",
+        "tf_eval.governance.audit": "from tf_eval.release import disclosure",
+        "tf_eval.method.estimate": "import tf_eval.release.results",
+        "tf_eval.data.ingest": "from tf_eval import evaluate",  # the public API is on top
+        "tf_eval.method.panel": "from ..release.trends import monthly_trends",
+        "tf_eval.release.report": "from tf_eval import cli",
+    }
+    for module, line in upward.items():
+        assert _upward_imports(line, module), (module, line)
+    downward = {
+        "tf_eval.release.report": "from tf_eval.method.estimate import evaluate",
+        "tf_eval.data.ingest": "from tf_eval import config",
+        "tf_eval.method.panel": "from ..data.store import Store",
+        "tf_eval.cli": "from tf_eval.release import report",
+    }
+    for module, line in downward.items():
+        assert not _upward_imports(line, module), (module, line)
+    # In a package's own __init__, "." is the package itself.
+    assert not _upward_imports("from .store import Store", "tf_eval.data", is_package=True)
+    assert _upward_imports("from ..release import disclosure", "tf_eval.data", is_package=True)
+
+
+def test_every_library_module_is_in_a_stage_and_says_what_it_holds() -> None:
+    """No module floats at the top beside the stages (only the public API and the command line
+    do), and each stage's package docstring says what it holds and what it may import."""
+    loose = {_module_name(p) for p in LIBRARY if _stage(_module_name(p)) == TOP}
+    assert loose == {"tf_eval", "tf_eval.__main__", "tf_eval.cli"}
+    for stage in STAGES[1:]:
+        doc = ast.get_docstring(ast.parse((ROOT / "tf_eval" / stage / "__init__.py").read_text()))
+        assert doc and "Imports:" in doc, stage
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_library_never_imports_streamlit_or_the_dashboard(path: Path) -> None:
+    imported = {name.split(".")[0] for name in _imports(ast.parse(path.read_text()))}
+    assert not (imported & {"streamlit", "dashboard", "views", "app"})
+
+
+def test_the_public_api_is_small_documented_and_importable() -> None:
+    import tf_eval
+
+    assert 5 <= len(tf_eval.__all__) <= 20
+    for name in tf_eval.__all__:
+        assert getattr(tf_eval, name).__doc__, name
+
+
+# --- the disclosure gate -------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("path", VIEW_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_views_never_reach_the_store_or_build_their_own_tables(path: Path) -> None:
     tree = ast.parse(path.read_text(), filename=str(path))
     imported = _imports(tree)
     allowed = {"pandas", "numpy"} if path.name == "charts.py" else set()  # reads safe frames
     assert not (imported & (FORBIDDEN_IMPORTS - allowed)), imported & FORBIDDEN_IMPORTS
+    # Pages take the dashboard's listed names (`import dashboard`), never its plumbing modules.
+    plumbing = {f"dashboard.{m.name}" for m in pkgutil.iter_modules(dashboard.__path__)}
+    assert not (imported & plumbing), imported & plumbing
     used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     used |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     assert not (used & FORBIDDEN_NAMES), used & FORBIDDEN_NAMES
@@ -126,14 +243,15 @@ def _returns_safe(kind: object) -> bool:
     return False
 
 
-def test_what_pages_get_from_ui_is_safe() -> None:
+def test_what_pages_get_from_the_dashboard_is_safe() -> None:
     getters = [
-        f for name, f in inspect.getmembers(ui, inspect.isfunction) if name.startswith("get_")
+        f
+        for name, f in inspect.getmembers(dashboard, inspect.isfunction)
+        if name.startswith("get_")
     ]
     assert len(getters) >= 4
+    assert "get_store" not in dashboard.__all__  # plumbing for the dashboard itself
     for getter in getters:
-        if getter.__name__ == "get_store":
-            continue  # plumbing for ui itself; pages may not call it (test above)
         if getter.__name__ == "get_board_pack":  # files rendered from safe objects (test below)
             assert typing.get_type_hints(getter)["return"] == report.BoardPack | None
             continue
@@ -154,7 +272,8 @@ def test_views_are_found_and_there_is_no_pages_folder() -> None:
     assert not (ROOT / "pages").exists()
 
 
-# What pages may take from ui besides the gated `get_*` results, and why each is not a leak.
+# What pages may take from the dashboard besides the gated `get_*` results, and why each is not
+# a leak.
 NOT_FROM_THE_STORE = {
     "selection_sidebar": "the LA and cohort chosen (labels from the gated overview)",
     "chart": "draws a chart built from safe objects",
@@ -170,7 +289,7 @@ NOT_FROM_THE_STORE = {
 }
 
 
-def test_pages_take_from_ui_only_gated_results_or_what_holds_no_data() -> None:
+def test_pages_take_from_the_dashboard_only_gated_results_or_what_holds_no_data() -> None:
     used = set()
     for path in sorted((ROOT / "views").glob("*.py")):
         tree = ast.parse(path.read_text())
@@ -179,7 +298,7 @@ def test_pages_take_from_ui_only_gated_results_or_what_holds_no_data() -> None:
             for node in ast.walk(tree)
             if isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name)
-            and node.value.id == "ui"
+            and node.value.id == "dashboard"
         }
     ungated = {name for name in used if not name.startswith("get_")}
     assert ungated <= set(NOT_FROM_THE_STORE), ungated - set(NOT_FROM_THE_STORE)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import duckdb
 
-from tf_eval import audit, cli
-from tf_eval.disclosure import Suppression
+from tf_eval import cli
+from tf_eval.governance import audit
+from tf_eval.governance.rules import Suppression
 
 
 def _sha(path: Path) -> str:
@@ -24,7 +25,7 @@ def test_suppressions_are_appended_with_who_what_and_why(tmp_path: Path) -> None
     assert audit.record_suppressions(db, "estimate", [], "bob", "cli") == 0
     log = audit.read(db)
     assert log["user"].tolist() == ["ann", "bob", "bob"]
-    assert set(log.columns) == {"at", "user", "role", "action", "detail"}  # design.md section 2
+    assert set(log.columns) == {"at", "user", "role", "action", "detail"}  # the audit_log table
     details = [json.loads(d) for d in log["detail"]]
     assert details[0] == {
         "output": "overview",

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tf_eval.balance import COLUMNS, balance_table, matched_counts
-from tf_eval.propensity import PropensityModel, design_matrices
+from tf_eval.method.balance import COLUMNS, balance_table, matched_counts
+from tf_eval.method.propensity import PropensityModel, design_matrices
 
 DATA = Path(__file__).parent / "data"
 COVARIATES = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]

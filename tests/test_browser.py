@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tf_eval import access, config
-from ui import INTERNAL_ERROR
+from dashboard import INTERNAL_ERROR
+from tf_eval import config
+from tf_eval.governance import access
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = config.PROJECT_ROOT / "tests" / "screenshots"

@@ -10,7 +10,9 @@ import duckdb
 import pytest
 
 from tests.test_synth import DEMO_SOURCES
-from tf_eval import audit, config, store
+from tf_eval import config
+from tf_eval.data import store
+from tf_eval.governance import audit
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -68,7 +70,7 @@ def test_demo_builds_every_table_with_rows_and_the_truth(tmp_path: Path) -> None
             assert con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] > 0, table
         outcomes = {row[0] for row in con.execute("SELECT outcome FROM demo_truth").fetchall()}
     assert outcomes == {"attendance", "offending", "worklessness", "ae_use"}
-    # design.md's audit_log lives in the store's companion file; the build is its first entry.
+    # The audit_log lives in the store's companion file; the build is its first entry.
     log = audit.read(path)
     assert log["action"].tolist() == ["demo built"]
     assert json.loads(log["detail"][0]) == {"families": 2000, "seed": 7}

@@ -9,19 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tf_eval import audit, cli, config, disclosure, store
-from tf_eval.disclosure import (
-    DisclosureConfigError,
-    Rules,
-    SafeTable,
-    SelectionRefused,
-    check_selection,
-    count_table,
-    histogram,
-    mean_table,
-    safe_estimate,
-)
-from tf_eval.panel import build_panel
+from tf_eval import cli, config
+from tf_eval.data import store
+from tf_eval.governance import audit
+from tf_eval.governance import rules as disclosure_rules
+from tf_eval.governance.rules import DisclosureConfigError, Rules, SelectionRefused, check_selection
+from tf_eval.method.panel import build_panel
+from tf_eval.release.disclosure import SafeTable, count_table, histogram, mean_table, safe_estimate
 
 
 def test_counts_follow_the_10_5_rule_and_totals_come_from_shown_cells() -> None:
@@ -39,7 +33,7 @@ def test_safe_objects_come_only_from_the_gate() -> None:
     frame = pd.DataFrame({"n": [3]})
     with pytest.raises(TypeError, match="_token"):
         SafeTable(Rules(), (), frame, ("n",))
-    with pytest.raises(TypeError, match="made only by tf_eval.disclosure"):
+    with pytest.raises(TypeError, match="made only by tf_eval.release.disclosure"):
         SafeTable(Rules(), (), frame, ("n",), _token=object())
 
 
@@ -121,14 +115,14 @@ def test_a_bad_disclosure_config_is_one_clear_error(
     path = tmp_path / "disclosure.toml"
     path.write_text(text)
     with pytest.raises(DisclosureConfigError, match=complaint) as caught:
-        disclosure.load_rules(path)
+        disclosure_rules.load_rules(path)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_the_config_file_changes_the_rules(tmp_path: Path) -> None:
     path = tmp_path / "disclosure.toml"
     path.write_text("[disclosure]\ncount_threshold = 20\ncount_rounding = 10\n")
-    rules = disclosure.load_rules(path)
+    rules = disclosure_rules.load_rules(path)
     assert (rules.count_threshold, rules.count_rounding, rules.p_ratio) == (20, 10, 0.1)
     safe = count_table(pd.DataFrame({"n": [15, 26]}), ["n"], "t", rules)
     assert safe.shown("n") == ["c", 30]
@@ -137,7 +131,7 @@ def test_the_config_file_changes_the_rules(tmp_path: Path) -> None:
 def test_the_shipped_config_holds_the_design_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TF_EVAL_DISCLOSURE_CONFIG", raising=False)
     assert config.DEFAULT_DISCLOSURE_CONFIG.exists()
-    assert disclosure.load_rules() == Rules()
+    assert disclosure_rules.load_rules() == Rules()
 
 
 def test_the_cli_stops_on_a_bad_config(
@@ -146,11 +140,11 @@ def test_the_cli_stops_on_a_bad_config(
     path = tmp_path / "disclosure.toml"
     path.write_text("[disclosure]\np_ratio = -1\n")
     monkeypatch.setenv("TF_EVAL_DISCLOSURE_CONFIG", str(path))
-    disclosure.current_rules.cache_clear()
+    disclosure_rules.current_rules.cache_clear()
     try:
         assert cli.main(["estimate", "--db", str(tmp_path / "none.duckdb")]) == 1
     finally:
-        disclosure.current_rules.cache_clear()
+        disclosure_rules.current_rules.cache_clear()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "p_ratio must be above 0" in err
 

@@ -26,10 +26,10 @@ Zero cells are the one deliberate exception. ACRO's threshold check flags a coun
 and, with `zeros_are_disclosive: True`, so does its PresenceOfZeroCheck. ACRO reads that
 setting from a YAML file inside the installed package (`ACRO(config=name)` looks only there);
 patching the loaded dict would not help, as the threshold check flags zeros whatever it says, so
-zeros are handled here rather than configured away. tf-eval shows 0 by design (design.md
-section 5 suppresses counts of 1-9 only). So for a zero-count cell the test asserts tf-eval
-shows exactly 0 in the count table and shows no mean for it (mean_table has no row for an
-empty group), and counts such cells separately instead of requiring suppression.
+zeros are handled here rather than configured away. tf-eval shows 0 by design (its rules
+suppress counts of 1-9 only: docs/disclosure-control.md). So for a zero-count cell the test
+asserts tf-eval shows exactly 0 in the count table and shows no mean for it (mean_table has no
+row for an empty group), and counts such cells separately instead of requiring suppression.
 
 A group of 10+ people who all have 0 is flagged by ACRO (its PPercentCheck) and withheld by
 tf-eval (its all-same rule); a hand-built table pins that case, as the 50 random tables happen to
@@ -50,7 +50,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tf_eval.disclosure import Rules, count_table, mean_table
+from tf_eval.governance.rules import Rules
+from tf_eval.release.disclosure import count_table, mean_table
 
 acro = pytest.importorskip("acro")
 

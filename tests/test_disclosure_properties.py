@@ -1,4 +1,4 @@
-"""Property-based tests of the disclosure gate (design.md section 5) with hypothesis.
+"""Property-based tests of the disclosure gate (docs/disclosure-control.md) with hypothesis.
 
 Every expectation is computed independently here from the exact inputs (nearest multiple of 5
 by `5 * round(x / 5)`, group sizes, dominance and p-ratio in exact integer/fraction arithmetic),
@@ -20,17 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tf_eval.disclosure import (
-    FILTER_DIMENSIONS,
-    Rules,
-    SafeTable,
-    SelectionRefused,
-    check_selection,
-    count_table,
-    histogram,
-    mean_table,
-    safe_estimate,
-)
+from tf_eval.governance.rules import FILTER_DIMENSIONS, Rules, SelectionRefused, check_selection
+from tf_eval.release.disclosure import SafeTable, count_table, histogram, mean_table, safe_estimate
 
 RULES = Rules()  # the design defaults, whatever disclosure.toml says
 MARK = RULES.suppressed_mark
@@ -46,7 +37,7 @@ CHEAP = settings(max_examples=100, deadline=None, database=None)  # small input 
 
 
 def test_the_default_rules_are_the_design_rules() -> None:
-    """The numbers every test below relies on (design.md section 5)."""
+    """The numbers every test below relies on (docs/disclosure-control.md)."""
     assert (RULES.count_threshold, RULES.count_rounding, RULES.suppressed_mark) == (10, 5, "c")
     assert (RULES.proportion_min, RULES.dominance_n, RULES.dominance_k, RULES.p_ratio) == (
         10,

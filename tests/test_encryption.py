@@ -15,7 +15,8 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tf_eval import cli, config, retention, store, synth
+from tf_eval import cli, config
+from tf_eval.data import retention, store, synth
 
 KEY = "tests-only-store-key-0123456789abcdef-0123"
 WRONG_KEY = "tests-only-wrong-key-0123456789abcdef-0123"

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tf_eval import store
-from tf_eval.estimate import AnalysisSpec, EvaluationError, evaluate, weighted_difference
-from tf_eval.outcomes import OUTCOMES
-from tf_eval.panel import build_panel
-from tf_eval.results import safe_evaluation, to_json
-from tf_eval.trends import monthly_trends
+from tf_eval.data import store
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate, weighted_difference
+from tf_eval.method.panel import build_panel
+from tf_eval.release.results import safe_evaluation, to_json
+from tf_eval.release.trends import monthly_trends
 
 
 def _cluster_robust_difference(y, treated, w, groups):

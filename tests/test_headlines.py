@@ -1,7 +1,7 @@
 """Plain-words findings: direction, units, intervals turned round for falls, withheld ones."""
 
-from tf_eval.disclosure import safe_estimate
-from tf_eval.headlines import headline, improved
+from tf_eval.release.disclosure import safe_estimate
+from tf_eval.release.headlines import headline, improved
 
 
 def _estimate(outcome: str, att: float, low: float, high: float, families: int = 500):

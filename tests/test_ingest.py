@@ -24,9 +24,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tf_eval import cli, config, ingest, pseudonymise, store, synth
-from tf_eval.contracts import CONTRACTS, SOURCES
-from tf_eval.estimate import AnalysisSpec, evaluate
+from tf_eval import cli, config
+from tf_eval.data import ingest, pseudonymise, store, synth
+from tf_eval.data.contracts import CONTRACTS, SOURCES
+from tf_eval.method.estimate import AnalysisSpec, evaluate
 
 KEY = "tests-only-pseudonym-key-0123456789abcdef"
 SAMPLES = config.PROJECT_ROOT / "data" / "samples"
@@ -254,7 +255,7 @@ def test_a_load_killed_mid_way_leaves_the_store_as_it_was(
     before = sha(db)
     extract = extracts / "attendance.csv"
     code = (
-        "import sys; from pathlib import Path; from tf_eval import ingest; "
+        "import sys; from pathlib import Path; from tf_eval.data import ingest; "
         "ingest.ingest_file(Path(sys.argv[1]), 'attendance', Path(sys.argv[2]), 'killed')"
     )
     for moment in ("copied", "committing"):

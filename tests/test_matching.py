@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from tf_eval.matching import NearestNeighbourMatcher
+from tf_eval.method.matching import NearestNeighbourMatcher
 
 
 def _fit(score, treated, exact=None, **params) -> NearestNeighbourMatcher:

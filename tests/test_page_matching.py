@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tf_eval import config, store
-from tf_eval.panel import build_panel
+from tf_eval import config
+from tf_eval.data import store
+from tf_eval.method.panel import build_panel
 
 APP = str(config.PROJECT_ROOT / "app.py")
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from tests.window_measures import measure
-from tf_eval import store
-from tf_eval.outcomes import OUTCOMES
-from tf_eval.panel import FAMILY_COVARIATES, build_panel
+from tf_eval.data import store
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.method.panel import FAMILY_COVARIATES, build_panel
 
 
 @pytest.fixture(scope="module")

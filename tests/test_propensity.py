@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from tf_eval.propensity import ModelError, PropensityModel, as_treatment, design_matrices
+from tf_eval.method.propensity import ModelError, PropensityModel, as_treatment, design_matrices
 
 DATA = Path(__file__).parent / "data"
 COVARIATES = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]

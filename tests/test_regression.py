@@ -9,17 +9,17 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from tf_eval import store
-from tf_eval.estimate import (
+from tf_eval.data import store
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.method.estimate import (
     AnalysisSpec,
     evaluate,
     family_difference,
     outcome_covariates,
     weighted_difference,
 )
-from tf_eval.outcomes import OUTCOMES
-from tf_eval.panel import build_panel
-from tf_eval.regression import BLOCK_ROWS, fit_clustered_wls
+from tf_eval.method.panel import build_panel
+from tf_eval.method.regression import BLOCK_ROWS, fit_clustered_wls
 
 
 def _statsmodels(y, design, w, groups):

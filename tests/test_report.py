@@ -21,9 +21,14 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import FAMILIES, SEED
 from tests.test_cli import run
-from tf_eval import __version__, audit, config, disclosure, report, specs, store, synth
-from tf_eval.estimate import AnalysisSpec
-from tf_eval.headlines import headline
+from tf_eval import __version__, config
+from tf_eval.data import store, synth
+from tf_eval.governance import audit
+from tf_eval.governance import rules as disclosure_rules
+from tf_eval.method import specs
+from tf_eval.method.estimate import AnalysisSpec
+from tf_eval.release import report
+from tf_eval.release.headlines import headline
 
 # Every column of the pack's tables that holds a count of people, families or records.
 COUNT_COLUMNS = {
@@ -99,7 +104,7 @@ def test_the_pack_holds_the_pdf_every_chart_as_png_and_svg_and_the_tables(
 def test_no_count_in_any_table_is_small_or_off_the_rounding_base(
     pack: Path, manifest: dict
 ) -> None:
-    rules = disclosure.current_rules()
+    rules = disclosure_rules.current_rules()
     checked = 0
     for entry in _files(manifest, "table"):
         frame = pd.read_csv(pack / entry["path"], comment="#", dtype=str, keep_default_na=False)
@@ -138,7 +143,7 @@ def test_the_pdf_text_holds_each_headline_and_every_disclosure_note(
     text = _one_line(" ".join(page.extract_text() for page in reader.pages))
     for estimate in contents.results.estimates:
         assert headline(estimate, contents.spec.follow_up_months) in text
-    rules = disclosure.current_rules()
+    rules = disclosure_rules.current_rules()
     assert f"Disclosure control: counts rounded to the nearest {rules.count_rounding}" in text
     for chart in charts:
         assert _one_line(chart.note) in text, chart.name
@@ -156,7 +161,7 @@ def test_every_file_carries_its_provenance(pack: Path, manifest: dict) -> None:
     assert (data["kind"], data["demo_seed"], data["demo_families"]) == ("demo", SEED, FAMILIES)
     assert data["load_ids"]
     assert provenance["analysis"] == {"name": None, **json.loads(specs.to_json(AnalysisSpec()))}
-    assert provenance["disclosure_rules"] == disclosure.current_rules().as_dict()
+    assert provenance["disclosure_rules"] == disclosure_rules.current_rules().as_dict()
 
     reader = PdfReader(pack / report.PDF_NAME)
     assert json.loads(reader.metadata["/Keywords"]) == provenance

@@ -21,8 +21,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tf_eval import audit, cli, config, retention, store, synth
-from tf_eval.estimate import AnalysisSpec, evaluate
+from tf_eval import cli, config
+from tf_eval.data import retention, store, synth
+from tf_eval.governance import audit
+from tf_eval.method.estimate import AnalysisSpec, evaluate
+from tf_eval.release import provenance
 
 FAMILIES, SEED = 1500, 29
 AS_OF = date(2025, 6, 30)
@@ -165,7 +168,7 @@ def test_a_purge_destroys_every_record_of_expired_families_and_no_other(
 
 def test_what_a_purge_prints_is_disclosure_controlled(copy_of: Path, capsys) -> None:
     result = retention.purge(copy_of, 7, AS_OF)
-    shown = result.safe_removed().shown("removed")
+    shown = provenance.removed_table(result).shown("removed")
     assert all(n == "c" or (n % 5 == 0 and (n == 0 or n >= 10)) for n in shown)
     assert result.removed["families"] > 300 and result.removed["social_care"] == 0
 
@@ -221,7 +224,7 @@ def test_a_purge_killed_mid_way_leaves_the_store_as_it_was(copy_of: Path) -> Non
     before = sha(copy_of)
     code = (
         "import sys; from datetime import date; from pathlib import Path; "
-        "from tf_eval import retention; "
+        "from tf_eval.data import retention; "
         "retention.purge(Path(sys.argv[1]), 7, date.fromisoformat(sys.argv[2]))"
     )
     for moment in ("started", "committing"):

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tf_eval import config, specs
-from tf_eval.estimate import AnalysisSpec
+from tf_eval import config
+from tf_eval.method import specs
+from tf_eval.method.estimate import AnalysisSpec
 
 APP = str(config.PROJECT_ROOT / "app.py")
 

@@ -1,4 +1,4 @@
-"""The store: schema from design.md section 2, idempotent creation, path rules, safe sharing."""
+"""The store: schema (docs/method.md), idempotent creation, path rules, safe sharing."""
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -6,9 +6,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tf_eval import config, store
+from tf_eval import config
+from tf_eval.data import store
 
-# design.md section 2: every table with (at least) its columns (audit_log has its own file:
+# docs/method.md: every table with (at least) its columns (audit_log has its own file:
 # tests/test_audit.py).
 DESIGN_TABLES = {
     "families": {"family_id", "la_code", "identified_on"},

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from tests.window_measures import pre_post
-from tf_eval import config, store, synth
-from tf_eval.outcomes import OUTCOMES
+from tf_eval import config
+from tf_eval.data import store, synth
+from tf_eval.data.outcomes import OUTCOMES
 
-# The sources a demo store fills (design.md section 6's ingest sources), spelled out here so a
+# The sources a demo store fills (the sources `ingest` loads), spelled out here so a
 # table the generator stops filling is caught.
 DEMO_SOURCES = (
     "families",

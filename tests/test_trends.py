@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tf_eval import config, store
-from tf_eval.estimate import AnalysisSpec, prepare
-from tf_eval.trends import monthly_trends
+from tf_eval import config
+from tf_eval.data import store
+from tf_eval.method.estimate import AnalysisSpec, prepare
+from tf_eval.release.trends import monthly_trends
 
 APP = str(config.PROJECT_ROOT / "app.py")
 

@@ -1,5 +1,5 @@
 """Person-level outcome measures in a window around the index date, written in SQL straight from
-design.md section 3 for the tests: an independent reading of the store, not the generator's code.
+docs/method.md for the tests: an independent reading of the store, not the generator's code.
 
 DuckDB's greatest()/least() skip NULLs, so a person with no spell (NULL dates after the LEFT
 JOIN) must be caught explicitly or they would score a whole window.

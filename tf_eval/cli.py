@@ -1,4 +1,4 @@
-"""The command line: `python -m tf_eval COMMAND` (design.md section 6).
+"""The command line: `python -m tf_eval COMMAND` (the README's table lists the commands).
 
 A user mistake (bad flag, bad value, unusable store) ends with one line on stderr and a non-zero
 exit status, never a traceback.
@@ -16,24 +16,15 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from tf_eval import (
-    __version__,
-    access,
-    audit,
-    config,
-    disclosure,
-    ingest,
-    pseudonymise,
-    report,
-    retention,
-    specs,
-    store,
-    synth,
-)
-from tf_eval.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
-from tf_eval.matchfile import match_file
-from tf_eval.outcomes import OUTCOMES
-from tf_eval.results import SafeResults, safe_evaluation, safe_file_match, to_json
+from tf_eval import config
+from tf_eval.data import ingest, pseudonymise, retention, store, synth
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.governance import access, audit, rules
+from tf_eval.method import specs
+from tf_eval.method.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
+from tf_eval.method.matchfile import match_file
+from tf_eval.release import provenance, report
+from tf_eval.release.results import SafeResults, safe_evaluation, safe_file_match, to_json
 
 _DB_HELP = f"store file (default: ${config.DB_ENV_VAR}, else data/tf_eval.duckdb)"
 
@@ -117,7 +108,7 @@ def _parser() -> _Parser:
         prog="python -m tf_eval",
         description="tf-eval: evaluate family-support programmes on pseudonymised linked records.",
     )
-    parser.add_argument("--version", action="version", version=f"tf-eval {__version__}")
+    parser.add_argument("--version", action="version", version=f"tf-eval {config.VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
@@ -166,7 +157,7 @@ def _parser() -> _Parser:
         "estimate",
         help="match supported families to comparison families and estimate the effects",
         description="Difference-in-differences estimates of the programme's effect on each "
-        "outcome, on families matched by propensity score (design.md section 4), beside the "
+        "outcome, on families matched by propensity score (docs/method.md), beside the "
         "naive before/after change and a placebo check. Counts are disclosure-controlled.",
     )
     estimate.add_argument("--db", metavar="PATH", help=_DB_HELP)
@@ -440,7 +431,7 @@ def _estimate(args: argparse.Namespace) -> int:
     current = store.Store(path)
     try:
         evaluation = evaluate(current, spec, progress=_print_progress)
-    except disclosure.SelectionRefused as exc:
+    except rules.SelectionRefused as exc:
         audit.append(
             path, getpass.getuser(), "cli", "refused", [{"output": "estimate", "reason": str(exc)}]
         )
@@ -487,7 +478,7 @@ def _report(args: argparse.Namespace) -> int:
     current = store.Store(path)
     try:
         contents = report.gather(current, spec, progress=_print_progress)
-    except disclosure.SelectionRefused as exc:
+    except rules.SelectionRefused as exc:
         detail = {"output": "board pack", "spec": str(spec), "reason": str(exc)}
         audit.append(path, getpass.getuser(), "cli", "refused", [detail])
         raise
@@ -510,7 +501,7 @@ def _purge(args: argparse.Namespace) -> int:
     as_of = retention.check_as_of(args.as_of or _today(), _today())
     path = store.resolve_db_path(args.db)
     result = retention.purge(path, years, as_of)
-    removed = result.safe_removed()
+    removed = provenance.removed_table(result)
     audit.append(
         path,
         getpass.getuser(),
@@ -550,15 +541,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "encrypt": _encrypt,
     }
     try:
-        disclosure.current_rules()  # a bad disclosure config stops every command at the start
+        rules.current_rules()  # a bad disclosure config stops every command at the start
         return commands[args.command](args)
-    except disclosure.SelectionRefused as exc:
+    except rules.SelectionRefused as exc:
         print(f"tf-eval: refused: {exc}", file=sys.stderr)
         return 1
     except (
         store.StoreError,
         EvaluationError,
-        disclosure.DisclosureConfigError,
+        rules.DisclosureConfigError,
         audit.AuditError,
         ingest.IngestError,
         pseudonymise.PseudonymKeyError,

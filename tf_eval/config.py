@@ -4,6 +4,9 @@ disclosure floors. Other modules import these names rather than repeating the nu
 from datetime import date
 from pathlib import Path
 
+# tf-eval's version, stamped on every store, load and board pack it writes.
+VERSION = "0.1.0"
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The store: `--db` beats the environment variable, which beats the default file.
@@ -14,7 +17,7 @@ DEFAULT_DB_PATH = PROJECT_ROOT / "data" / "tf_eval.duckdb"
 DB_KEY_ENV_VAR = "TF_EVAL_DB_KEY"
 DB_KEY_MIN_CHARS = 32
 
-# The study calendar (design.md sections 2 and 3).
+# The study calendar (docs/method.md).
 RECORDS_FROM = date(2012, 1, 1)
 RECORDS_TO = date(2022, 12, 31)
 IDENTIFIED_FROM = date(2014, 1, 1)
@@ -35,16 +38,17 @@ STORE_MEMORY_LIMIT = "2GB"
 BLAS_THREADS = 1
 
 # The synthetic demo store. 20,000 families give every LA x cohort cell at least 50 treated and
-# 50 comparison families (the differencing floor of design.md section 5) and build in seconds.
+# 50 comparison families (the differencing floor, docs/disclosure-control.md) and build in seconds.
 DEMO_FAMILIES = 20_000
 DEMO_SEED = 2014
 # Families generated per batch: bounds memory at national scale (400,000 families) and paces the
 # progress bar. Part of the generator's definition: changing it changes the data for a seed.
 DEMO_BATCH_FAMILIES = 10_000
 
-# Disclosure-control defaults (design.md section 5). tf_eval.disclosure.Rules holds the rules in
-# force; a deployment overrides them in one TOML file ([disclosure] table): the file named by
-# TF_EVAL_DISCLOSURE_CONFIG, else disclosure.toml in the project (missing = these defaults).
+# Disclosure-control defaults (docs/disclosure-control.md). tf_eval.governance.rules.Rules holds
+# the rules in force; a deployment overrides them in one TOML file ([disclosure] table): the file
+# named by TF_EVAL_DISCLOSURE_CONFIG, else disclosure.toml in the project (missing = these
+# defaults).
 DISCLOSURE_CONFIG_ENV_VAR = "TF_EVAL_DISCLOSURE_CONFIG"
 DEFAULT_DISCLOSURE_CONFIG = PROJECT_ROOT / "disclosure.toml"
 COUNT_THRESHOLD = 10  # counts of 1-9 are suppressed ...
@@ -65,10 +69,10 @@ AUDIT_SUFFIX = ".audit.duckdb"
 # Evaluators' saved analysis specs: likewise a small DuckDB file beside the store.
 SPECS_SUFFIX = ".specs.duckdb"
 # The privacy notice's retention period: linked records are destroyed after this many years,
-# counted per family from the later of its index date and its newest load (tf_eval.retention).
+# counted per family from the later of its index date and its newest load (tf_eval.data.retention).
 RETENTION_YEARS = 7
 
-# Loading agency extracts (tf_eval.ingest). Every source identifier is replaced at the door by
+# Loading agency extracts (tf_eval.data.ingest). Every source identifier is replaced at the door by
 # HMAC-SHA256 under a secret key that never enters the store: the key itself in
 # TF_EVAL_PSEUDO_KEY, else a key file (TF_EVAL_PSEUDO_KEY_FILE, else the default below), created
 # with owner-only permissions on first use. Keep the file outside the store's folder and back it
@@ -85,10 +89,11 @@ MAX_UNLINKED_SHARE = 0.0
 EARLIEST_RECORD_DATE = date(1900, 1, 1)  # no date in an extract may be earlier (or in the future)
 INGEST_PROBLEMS_SHOWN = 20  # a refused file lists this many problems, then "and N more"
 
-# Access (tf_eval.access): local accounts and roles in one owner-only JSON file outside the store
-# (TF_EVAL_ACCOUNTS, else the default below), managed by `python -m tf_eval users`. Passwords are
-# kept as argon2id hashes. Failed sign-ins are slowed: each failure waits before answering, and
-# a name with this many failures within the lockout window is refused until the window passes.
+# Access (tf_eval.governance.access): local accounts and roles in one owner-only JSON file outside
+# the store (TF_EVAL_ACCOUNTS, else the default below), managed by `python -m tf_eval users`.
+# Passwords are kept as argon2id hashes. Failed sign-ins are slowed: each failure waits before
+# answering, and a name with this many failures within the lockout window is refused until the
+# window passes.
 ACCOUNTS_FILE_ENV_VAR = "TF_EVAL_ACCOUNTS"
 DEFAULT_ACCOUNTS_FILE = Path.home() / ".config" / "tf-eval" / "accounts.json"
 PASSWORD_MIN_CHARS = 12
@@ -96,9 +101,9 @@ SIGN_IN_FAILURE_DELAY_SECONDS = 1.0
 SIGN_IN_MAX_FAILURES = 5
 SIGN_IN_LOCKOUT_SECONDS = 15 * 60
 
-# The board pack (tf_eval.report). Charts are drawn to PNG and SVG by plotly.js in a headless
-# Chromium (kaleido): the browser named by BROWSER_PATH (kaleido's own setting), else the first
-# of these names on PATH. Debian: `apt-get install chromium`.
+# The board pack (tf_eval.release.report). Charts are drawn to PNG and SVG by plotly.js in a
+# headless Chromium (kaleido): the browser named by BROWSER_PATH (kaleido's own setting), else the
+# first of these names on PATH. Debian: `apt-get install chromium`.
 BROWSER_ENV_VAR = "BROWSER_PATH"
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 BROWSER_INSTALL_HINT = "apt-get install chromium"

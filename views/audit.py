@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-import ui
+import dashboard
 
 st.title("Audit log")
 st.write(
@@ -14,7 +14,7 @@ st.write(
     "Times are UTC."
 )
 
-users, actions = ui.audit_choices()
+users, actions = dashboard.audit_choices()
 if not actions:
     st.info("Nothing has been recorded yet.", icon=":material/inbox:")
     st.stop()
@@ -22,13 +22,13 @@ if not actions:
 left, middle, right = st.columns([2, 2, 2])
 chosen_users = left.multiselect("User", users, placeholder="All users")
 chosen_actions = middle.multiselect("Action", actions, placeholder="All actions")
-today = ui.utc_today()
+today = dashboard.utc_today()
 days = right.date_input(
     "Dates (UTC)", value=(today - timedelta(days=30), today), max_value=today, format="YYYY-MM-DD"
 )
 since, until = (days[0], days[-1]) if days else (None, None)  # a range being picked: one date
 
-rows = ui.audit_entries(chosen_users, chosen_actions, since, until)
+rows = dashboard.audit_entries(chosen_users, chosen_actions, since, until)
 st.caption(f"{len(rows):,} entries, newest first.")
 if rows:
     st.dataframe(

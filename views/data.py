@@ -3,11 +3,11 @@ long they may be kept."""
 
 import streamlit as st
 
-import ui
-from tf_eval import charts
+import dashboard
+from tf_eval.release import charts
 
-summary = ui.get_overview()
-found = ui.get_provenance()
+summary = dashboard.get_overview()
+found = dashboard.get_provenance()
 source = charts.data_source(summary.description)
 demo = summary.description.get("kind") == "demo"
 
@@ -23,7 +23,7 @@ st.subheader("What the records cover")
 if summary.coverage.frame.empty:  # e.g. only families and people loaded so far
     st.info("No outcome records are loaded yet.", icon=":material/inbox:")
 else:
-    ui.chart(charts.coverage_chart(summary.coverage, source), "record-coverage")
+    dashboard.chart(charts.coverage_chart(summary.coverage, source), "record-coverage")
 
 st.subheader("Loads and freshness")
 loads = found.loads.labels()
@@ -106,5 +106,5 @@ else:
         "families): the purge on the first of the following month removes them.",
         icon=":material/event_available:",
     )
-ui.chart(charts.retention_chart(plan.by_year, source), "retention")
+dashboard.chart(charts.retention_chart(plan.by_year, source), "retention")
 st.caption(f"Counted as of {plan.as_of:%d %B %Y} (UTC). {plan.due_now.note()}")

@@ -3,8 +3,8 @@ in tf-eval has passed these rules; every suppression is also in the audit log.""
 
 import streamlit as st
 
-import ui
-from tf_eval.disclosure import RULE_DESCRIPTIONS, current_rules
+import dashboard
+from tf_eval.governance.rules import RULE_DESCRIPTIONS, current_rules
 
 st.title("Disclosure control")
 st.write(
@@ -30,7 +30,7 @@ st.caption(
 )
 
 st.subheader("Suppressed in this session")
-suppressed = ui.session_suppressions()
+suppressed = dashboard.session_suppressions()
 rows = [
     {"output": output, "value": s.item, "rule": s.rule, "why": s.reason}
     for output, items in suppressed.items()

@@ -3,24 +3,24 @@ effect varies by local authority and by cohort."""
 
 import streamlit as st
 
-import ui
-from tf_eval import charts
-from tf_eval.estimate import AnalysisSpec
-from tf_eval.headlines import headline
-from tf_eval.outcomes import OUTCOMES
+import dashboard
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.method.estimate import AnalysisSpec
+from tf_eval.release import charts
+from tf_eval.release.headlines import headline
 
-summary = ui.get_overview()
+summary = dashboard.get_overview()
 source = charts.data_source(summary.description)
-la, cohort = ui.selection_sidebar(summary)
+la, cohort = dashboard.selection_sidebar(summary)
 
 st.title("Impact")
 spec = AnalysisSpec(la=la, cohort=cohort)
-results = ui.get_results(spec)
+results = dashboard.get_results(spec)
 if results is None:
     st.stop()
 
 st.subheader("Effect, naive change and placebo")
-ui.chart(
+dashboard.chart(
     charts.effects_chart(
         results.estimates,
         source,
@@ -57,13 +57,13 @@ else:
     groups = [cohort] if cohort else sorted(int(c) for c in table["cohort"].unique())
     label = "Cohort"
 base = AnalysisSpec(la=la, cohort=cohort)
-by_group, refused = ui.get_breakdown(base, dimension, groups)
+by_group, refused = dashboard.get_breakdown(base, dimension, groups)
 estimates = {
     group: next(e for e in result.estimates if e.outcome == outcome)
     for group, result in by_group.items()
 }
 with right:
-    ui.chart(
+    dashboard.chart(
         charts.breakdown_chart(estimates, outcome, label, source, refused),
         f"{outcome}-by-{dimension}",
     )

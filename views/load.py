@@ -3,16 +3,16 @@
 
 import streamlit as st
 
-import ui
-from tf_eval.contracts import CONTRACTS, SOURCES
+import dashboard
+from tf_eval.data.contracts import CONTRACTS, SOURCES
 
 st.title("Load an agency extract")
 st.write(
     "Load one extract (CSV or Parquet) at a time, references first: families, then people, "
     "then programme, then the outcome sources. It is checked whole before anything is kept, "
     "its identifiers are replaced by pseudonyms, and any problem refuses the whole file with "
-    "the list of what to fix: the store is then unchanged. Expected columns: README, *Loading "
-    "agency extracts*, or the samples in data/samples/."
+    "the list of what to fix: the store is then unchanged. Expected columns: docs/guides/"
+    "data-steward.md, *Loading agency extracts*, or the samples in data/samples/."
 )
 
 source = st.selectbox("Source", SOURCES, help="Which agency's extract this file is.")
@@ -22,7 +22,7 @@ if st.button("Check and load", type="primary", icon=":material/upload:"):
     if upload is None:
         st.warning("Choose a file to load first.", icon=":material/upload_file:")
     else:
-        loaded = ui.load_extract(source, upload.name, upload.getvalue())
+        loaded = dashboard.load_extract(source, upload.name, upload.getvalue())
         if loaded is not None:
             linked = f"{loaded.rows:,} of {loaded.offered:,} records linked to a known person"
             st.success(

@@ -3,9 +3,9 @@ balances the groups, where their scores overlap, and what it does to the estimat
 
 import streamlit as st
 
-import ui
-from tf_eval import charts, config
-from tf_eval.estimate import (
+import dashboard
+from tf_eval import config
+from tf_eval.method.estimate import (
     DEFAULT_COVARIATES,
     DEFAULT_EXACT,
     EXACT_KEYS,
@@ -13,10 +13,11 @@ from tf_eval.estimate import (
     AnalysisSpec,
     EvaluationError,
 )
+from tf_eval.release import charts
 
-summary = ui.get_overview()
+summary = dashboard.get_overview()
 source = charts.data_source(summary.description)
-la, cohort = ui.selection_sidebar(summary)
+la, cohort = dashboard.selection_sidebar(summary)
 
 st.title("Matching & balance")
 st.caption(
@@ -66,7 +67,7 @@ except EvaluationError as exc:
     st.error(f"Check the form: {exc}.", icon=":material/error:")
     st.stop()
 
-results = ui.get_results(spec)
+results = dashboard.get_results(spec)
 if results is None:
     st.stop()
 
@@ -94,10 +95,12 @@ if matching.dropped_covariates:
 
 left, right = st.columns(2)
 with left:
-    ui.chart(charts.love_plot(matching.balance, source), "love-plot")
+    dashboard.chart(charts.love_plot(matching.balance, source), "love-plot")
 with right:
     overlap = matching.overlap
-    ui.chart(charts.overlap_chart(overlap["treated"], overlap["comparison"], source), "overlap")
+    dashboard.chart(
+        charts.overlap_chart(overlap["treated"], overlap["comparison"], source), "overlap"
+    )
     effects = charts.effects_chart(
         results.estimates,
         source,
@@ -105,7 +108,7 @@ with right:
         naive=results.naive,
         placebo=results.placebo,
     )
-    ui.chart(effects, "matched-vs-naive")
+    dashboard.chart(effects, "matched-vs-naive")
 
 with st.expander("Balance table (MatchIt/cobalt conventions)"):
     st.dataframe(
@@ -125,13 +128,13 @@ st.subheader("Save and compare analyses")
 with st.form("save", clear_on_submit=True):
     name = st.text_input("Name this analysis", placeholder="e.g. caliper 0.2, no replacement")
     if st.form_submit_button("Save analysis", icon=":material/bookmark_add:"):
-        problem = ui.save_spec(name, spec)
+        problem = dashboard.save_spec(name, spec)
         if problem:
             st.error(f"Not saved: {problem}.", icon=":material/error:")
         else:
             st.success(f"Saved as {name.strip()!r}.", icon=":material/check:")
 
-saved = ui.saved_specs()
+saved = dashboard.saved_specs()
 if len(saved) < 2:
     st.info(
         "Save two analyses (for example with and without a caliper) to compare them here side "
@@ -147,8 +150,8 @@ chosen = [
 ]
 for column, name in zip((left, right), chosen, strict=True):
     with column:
-        st.caption(ui.describe(saved[name]))
-        compared = ui.get_results(saved[name])
+        st.caption(dashboard.describe(saved[name]))
+        compared = dashboard.get_results(saved[name])
         if compared is None:
             continue
         labels = dict(
@@ -166,4 +169,4 @@ for column, name in zip((left, right), chosen, strict=True):
             "c" if balance.isna().all() else f"{balance.max():.3f}",
         )
         figure = charts.effects_chart(compared.estimates, source, saved[name].follow_up_months)
-        ui.chart(figure, f"compare-{name}")
+        dashboard.chart(figure, f"compare-{name}")

@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-import ui
-from tf_eval import charts
-from tf_eval.estimate import AnalysisSpec
-from tf_eval.headlines import headline
+import dashboard
+from tf_eval.method.estimate import AnalysisSpec
+from tf_eval.release import charts
+from tf_eval.release.headlines import headline
 
-summary = ui.get_overview()
+summary = dashboard.get_overview()
 source = charts.data_source(summary.description)
-la, cohort = ui.selection_sidebar(summary)
+la, cohort = dashboard.selection_sidebar(summary)
 
 st.title("Overview")
 if summary.description.get("kind") == "demo":
@@ -27,10 +27,12 @@ if table.frame.empty:
 
 st.subheader("What support changed")
 spec = AnalysisSpec(la=la, cohort=cohort)
-results = ui.get_results(spec)
+results = dashboard.get_results(spec)
 if results is not None:
     st.markdown("\n".join(f"- {headline(e, spec.follow_up_months)}" for e in results.estimates))
-    ui.chart(charts.effects_chart(results.estimates, source, spec.follow_up_months), "effects")
+    dashboard.chart(
+        charts.effects_chart(results.estimates, source, spec.follow_up_months), "effects"
+    )
     st.caption(
         "Supported families are compared with similar families identified at the same time in "
         "the same area who were not (yet) supported, matched on their records in the year "
@@ -55,7 +57,7 @@ measure = st.radio(
         "supported": "Families attached to support",
     }.get,
 )
-ui.chart(charts.la_cohort_heatmap(table, measure, source), f"{measure}-by-la-cohort")
+dashboard.chart(charts.la_cohort_heatmap(table, measure, source), f"{measure}-by-la-cohort")
 
 st.caption("What the records cover, source by source and year by year: see Data & linkage.")
 

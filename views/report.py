@@ -4,12 +4,12 @@ other pages, so it never shows more than the screen."""
 
 import streamlit as st
 
-import ui
+import dashboard
 from tf_eval import config
-from tf_eval.estimate import AnalysisSpec
+from tf_eval.method.estimate import AnalysisSpec
 
-summary = ui.get_overview()
-la, cohort = ui.selection_sidebar(summary)
+summary = dashboard.get_overview()
+la, cohort = dashboard.selection_sidebar(summary)
 
 st.title("Board pack")
 st.write(
@@ -20,7 +20,7 @@ st.write(
     "passed the disclosure rules, and the export is written to the audit log."
 )
 
-saved = ui.saved_specs()
+saved = dashboard.saved_specs()
 name = st.selectbox(
     "Analysis",
     [None, *saved],
@@ -28,7 +28,7 @@ name = st.selectbox(
     help="Analyses saved on the Matching & balance page carry their own selection.",
 )
 spec = AnalysisSpec(la=la, cohort=cohort) if name is None else saved[name]
-st.caption(f"{name or 'Default analysis'}: {ui.describe(spec)}.")
+st.caption(f"{name or 'Default analysis'}: {dashboard.describe(spec)}.")
 
 if st.button("Build the board pack", type="primary", icon=":material/picture_as_pdf:"):
     st.session_state["board_pack"] = (spec, name)
@@ -41,7 +41,7 @@ if st.session_state.get("board_pack") != (spec, name):
     )
     st.stop()
 
-pack = ui.get_board_pack(spec, name)
+pack = dashboard.get_board_pack(spec, name)
 if pack is None:
     st.stop()
 

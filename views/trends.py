@@ -4,14 +4,15 @@ the groups."""
 
 import streamlit as st
 
-import ui
-from tf_eval import charts, config
-from tf_eval.estimate import AnalysisSpec
-from tf_eval.outcomes import OUTCOMES
+import dashboard
+from tf_eval import config
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.method.estimate import AnalysisSpec
+from tf_eval.release import charts
 
-summary = ui.get_overview()
+summary = dashboard.get_overview()
 source = charts.data_source(summary.description)
-la, cohort = ui.selection_sidebar(summary)
+la, cohort = dashboard.selection_sidebar(summary)
 
 st.title("Outcomes over time")
 st.caption(
@@ -22,9 +23,9 @@ st.caption(
 follow_up = st.radio(
     "Follow-up", config.FOLLOW_UP_MONTHS, horizontal=True, format_func=lambda m: f"{m} months"
 )
-tables = ui.get_trends(AnalysisSpec(la=la, cohort=cohort, follow_up_months=int(follow_up)))
+tables = dashboard.get_trends(AnalysisSpec(la=la, cohort=cohort, follow_up_months=int(follow_up)))
 if tables is None:
     st.stop()
 for outcome, table in tables.items():
-    ui.chart(charts.trend_chart(table, outcome, source), f"{outcome}-over-time")
+    dashboard.chart(charts.trend_chart(table, outcome, source), f"{outcome}-over-time")
     st.caption(f"{OUTCOMES[outcome].label}: {OUTCOMES[outcome].population}.")

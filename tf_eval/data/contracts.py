@@ -1,10 +1,10 @@
-"""What each agency extract must hold (design.md sections 2 and 6), and checking its values.
+"""What each agency extract must hold (docs/guides/data-steward.md), and checking its values.
 
 An extract is one file per source with the agency's own identifiers (a council family reference,
 a person reference used by every agency for the same person). A contract names the columns, the
 type and allowed values of each, the date rules (no date before 1900 or in the future; an end on
 or after its start), the key that must be unique, and the reference that must resolve in the
-store. Everything here looks at the file alone; tf_eval.ingest checks it against the store.
+store. Everything here looks at the file alone; tf_eval.data.ingest checks it against the store.
 
 Problems are counted in full and the first few, by row, are kept to show: a file of a million
 bad dates must not become a million messages.

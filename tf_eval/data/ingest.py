@@ -2,10 +2,10 @@
 
 `ingest_file` is the one way in, for the command line and the dashboard's upload alike:
 
-1. The file alone is checked against its source's contract (tf_eval.contracts): structure,
+1. The file alone is checked against its source's contract (tf_eval.data.contracts): structure,
    types, allowed values, date rules, unique keys. Any problem refuses it before the store is
    touched.
-2. Every reference is replaced by its pseudonym (tf_eval.pseudonymise); raw identifiers stay in
+2. Every reference is replaced by its pseudonym (tf_eval.data.pseudonymise); raw identifiers stay in
    this process's memory and in messages to the person loading the file, never in the store.
 3. On a private copy of the store (store.replacing), the file is checked against what is already
    loaded: the store holds loaded data (not the demo), the file was not loaded before (by
@@ -35,9 +35,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from tf_eval import __version__, audit, config, pseudonymise, store
-from tf_eval.contracts import CONTRACTS, SOURCES, Contract, Problems, check_values
-from tf_eval.extracts import Extract, read_extract
+from tf_eval import config
+from tf_eval.data import pseudonymise, store
+from tf_eval.data.contracts import CONTRACTS, SOURCES, Contract, Problems, check_values
+from tf_eval.data.extracts import Extract, read_extract
+from tf_eval.governance import audit
 
 # Where a reference must resolve, per namespace: the store's table.
 _TARGETS = {"family": "families", "person": "people"}
@@ -314,7 +316,7 @@ def _insert(
         info |= {
             "kind": "real",
             "created_at": now.isoformat(timespec="seconds"),
-            "tf_eval_version": __version__,
+            "tf_eval_version": config.VERSION,
         }
     con.executemany(
         "INSERT INTO store_info VALUES (?, ?) ON CONFLICT (key) DO NOTHING", list(info.items())

@@ -1,10 +1,10 @@
 """Who may use tf-eval and what each person may see (the privacy notice: only staff whose role
 needs it see the data).
 
-Four roles, NOT cumulative: each page names the roles that need it (app.py's page list, README
-*Access and roles*), so a data steward loading extracts does not thereby see effects, and an
-administrator managing accounts and reading the audit log sees no data at all. An account has
-one role.
+Four roles, NOT cumulative: each page names the roles that need it (app.py's page list,
+docs/operations.md *Access and roles*), so a data steward loading extracts does not thereby see
+effects, and an administrator managing accounts and reading the audit log sees no data at all. An
+account has one role.
 
 Accounts live in one JSON file outside the store (config.ACCOUNTS_FILE_ENV_VAR, else
 ~/.config/tf-eval/accounts.json), owner-only (0600), managed by `python -m tf_eval users`.
@@ -37,7 +37,7 @@ VIEWER = "viewer"
 EVALUATOR = "evaluator"
 STEWARD = "steward"
 ADMIN = "admin"
-# Who each role is for (shown by `users add --help` and the README).
+# Who each role is for (shown by `users add --help` and docs/operations.md).
 ROLES = {
     VIEWER: "programme managers and boards: results",
     EVALUATOR: "evaluators: results, matching controls and saved specs",

@@ -11,11 +11,12 @@ weights) and its 95% interval (clustered by family) pass the disclosure gate bef
 
 from __future__ import annotations
 
-from tf_eval import config, disclosure
-from tf_eval.disclosure import SafeTable
-from tf_eval.estimate import AnalysisSpec, prepare
-from tf_eval.panel import Panel
-from tf_eval.store import Store
+from tf_eval import config
+from tf_eval.data.store import Store
+from tf_eval.method.estimate import AnalysisSpec, prepare
+from tf_eval.method.panel import Panel
+from tf_eval.release import disclosure
+from tf_eval.release.disclosure import SafeTable
 
 _RELATIVE = (
     "(year({d}) - year(p.index_date)) * 12 + month({d}) - month(p.index_date)"  # months from index

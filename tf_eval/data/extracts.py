@@ -1,7 +1,7 @@
 """Reading an agency extract - CSV or Parquet, from a path or an upload's bytes - as text.
 
-Every value comes back as text, so one set of checks (tf_eval.contracts) words every problem the
-same way whatever the format. Each record keeps its row number for messages: the line of a CSV
+Every value comes back as text, so one set of checks (tf_eval.data.contracts) words every problem
+the same way whatever the format. Each record keeps its row number for messages: the line of a CSV
 file (the header is line 1), or the row of a Parquet file (the first is row 1). A CSV value may
 not run over a line break, so that a line number always points at one record.
 """
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tf_eval.contracts import Contract, Problems
+from tf_eval.data.contracts import Contract, Problems
 
 PARQUET_MAGIC = b"PAR1"
 _OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tf_eval.propensity import as_treatment
+from tf_eval.method.propensity import as_treatment
 
 COLUMNS = ["covariate", "smd_before", "smd_after", "variance_ratio_after"]
 

@@ -1,4 +1,4 @@
-"""The audit trail: an append-only log of who did what (design.md section 2's `audit_log`).
+"""The audit trail: an append-only log of who did what (the `audit_log` table).
 
 It lives in its own DuckDB file beside the store (`data/tf_eval.audit.duckdb` for the default
 store), not inside it, because:
@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from tf_eval import config
-from tf_eval.disclosure import Suppression
+from tf_eval.governance.rules import Suppression
 
 COLUMNS = '"at" TIMESTAMP NOT NULL, "user" VARCHAR NOT NULL, role VARCHAR NOT NULL, '
 COLUMNS += "action VARCHAR NOT NULL, detail JSON"

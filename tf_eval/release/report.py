@@ -1,4 +1,4 @@
-"""The board pack (design.md section 6, issue 7): one analysis as files for a board - a PDF
+"""The board pack: one analysis as files for a board - a PDF
 (headline findings in plain words, one page per chart, the method, the disclosure rules in force
 and the provenance), every chart as PNG (twice the size) and SVG, the table behind each chart as
 CSV, and `manifest.json` (every file with its sha256, and the provenance).
@@ -47,16 +47,20 @@ from kaleido.errors import (
     KaleidoError,
 )
 
-from tf_eval import __version__, audit, charts, config, specs
-from tf_eval.disclosure import RULE_DESCRIPTIONS, SafeEstimate, SafeTable, Suppression
-from tf_eval.estimate import AnalysisSpec, evaluate
-from tf_eval.headlines import headline
-from tf_eval.overview import Overview, overview
-from tf_eval.panel import build_panel
-from tf_eval.provenance import Provenance, provenance
-from tf_eval.results import SafeResults, safe_evaluation
-from tf_eval.store import Store
-from tf_eval.trends import monthly_trends
+from tf_eval import config
+from tf_eval.data.store import Store
+from tf_eval.governance import audit
+from tf_eval.governance.rules import RULE_DESCRIPTIONS, Suppression
+from tf_eval.method import specs
+from tf_eval.method.estimate import AnalysisSpec, evaluate
+from tf_eval.method.panel import build_panel
+from tf_eval.release import charts
+from tf_eval.release.disclosure import SafeEstimate, SafeTable
+from tf_eval.release.headlines import headline
+from tf_eval.release.overview import Overview, overview
+from tf_eval.release.provenance import Provenance, provenance
+from tf_eval.release.results import SafeResults, safe_evaluation
+from tf_eval.release.trends import monthly_trends
 
 Progress = Callable[[float, str], None]
 PDF_NAME = "board-pack.pdf"
@@ -189,7 +193,7 @@ def _overlap_table(results: SafeResults) -> Table:
 
 
 def pack_charts(contents: PackContents) -> list[Chart]:
-    """Every chart of the pack, drawn by tf_eval.charts exactly as the dashboard draws it."""
+    """Every chart of the pack, drawn by tf_eval.release.charts as the dashboard draws it."""
     source = charts.data_source(contents.overview.description)
     results, follow_up = contents.results, contents.spec.follow_up_months
     matching = results.matching
@@ -297,7 +301,7 @@ def pack_provenance(
         data["demo_families"] = int(description["families"])
     return {
         "generator": GENERATOR,
-        "tf_eval_version": __version__,
+        "tf_eval_version": config.VERSION,
         "generated_at": generated_at.isoformat(timespec="seconds"),
         "data": data,
         "analysis": {"name": spec_name, **json.loads(specs.to_json(contents.spec))},
@@ -454,7 +458,7 @@ def write_pack(
     drawn = _draw_all([chart.figure for chart in figures], browser, report)
     for i, (chart, (png, svg)) in enumerate(zip(figures, drawn, strict=True), start=1):
         stem = f"charts/{i:02d}-{chart.name}"
-        png_text = {"Title": chart.title, "Software": f"tf-eval {__version__}"}
+        png_text = {"Title": chart.title, "Software": f"tf-eval {config.VERSION}"}
         files[f"{stem}.png"] = _png_with_text(
             png, png_text | {"tf-eval provenance": json.dumps(prov)}
         )
@@ -584,7 +588,7 @@ def _pdf(
     pdf = _PackPDF(_summary(prov))
     title = _title(contents)
     pdf.set_title(_latin1(title))
-    pdf.set_author(f"tf-eval {__version__}")
+    pdf.set_author(f"tf-eval {config.VERSION}")
     pdf.set_creator(GENERATOR)
     pdf.set_subject(_latin1(_summary(prov)))
     pdf.set_keywords(json.dumps(prov))
@@ -610,7 +614,7 @@ def _pdf(
         pdf.ln(2)
     pdf.paragraph(
         f"Analysis: {prov['analysis']['name'] or 'default analysis'} ({specs.describe(spec)}). "
-        f"Generated {_when(prov)} by tf-eval {__version__}.",
+        f"Generated {_when(prov)} by tf-eval {config.VERSION}.",
         size=9.5,
         colour=60,
     )
@@ -669,7 +673,7 @@ def _pdf(
     pdf.heading("Provenance")
     data = prov["data"]
     lines = [
-        ("Generated", f"{_when(prov)} by tf-eval {__version__}"),
+        ("Generated", f"{_when(prov)} by tf-eval {config.VERSION}"),
         ("Data", data["source"]),
         ("Loads in the store", ", ".join(map(str, data["load_ids"])) or "none"),
         ("Newest load", data["newest_load_at"] or "none"),

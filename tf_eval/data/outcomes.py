@@ -1,4 +1,4 @@
-"""The four outcomes of design.md section 3: who counts, what is measured, which way is good.
+"""The four outcomes (docs/method.md): who counts, what is measured, which way is good.
 
 Both the synthetic generator (to compute the planted truth) and the evaluation engine read these
 definitions, so the truth and the estimate always describe the same people.

@@ -17,9 +17,9 @@ How the data are made (all at monthly resolution, 2012-01 to 2022-12):
   any follow-up window) or never attached; both form the comparison pool.
 * Planted effects act on every month from attachment on (`PlantedEffects`). The truth written to
   `demo_truth` is the average, over the supported families' members in each outcome's population
-  (tf_eval.outcomes), of the expected difference the programme makes over the 12 months after
+  (tf_eval.data.outcomes), of the expected difference the programme makes over the 12 months after
   attachment, computed exactly from the generating rates (no simulation noise), in the units of
-  design.md section 3.
+  each outcome's definition.
 
 Benefit spells, attendance terms and attachment dates start on the first of a month, so windows
 of whole months measure exactly what was generated.
@@ -38,8 +38,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from tf_eval import __version__, config, contracts, store
-from tf_eval.outcomes import OFFENDING_MIN_AGE, OUTCOMES, SCHOOL_AGES, WORKING_AGES
+from tf_eval import config
+from tf_eval.data import contracts, store
+from tf_eval.data.outcomes import OFFENDING_MIN_AGE, OUTCOMES, SCHOOL_AGES, WORKING_AGES
 
 Progress = Callable[[float, str], None]
 
@@ -554,7 +555,7 @@ def _record_provenance(
     """One `loads` row per table, the store's description and `demo_truth`; returns row counts."""
     shifted = f", support shift {support_shift:+g}" if support_shift else ""
     description = f"synthetic demo (seed {seed}, {families} families{shifted})"
-    parameters = f"tf-eval {__version__} {description} {effects}"
+    parameters = f"tf-eval {config.VERSION} {description} {effects}"
     digest = hashlib.sha256(parameters.encode()).hexdigest()
     now = datetime.now()
     counts = {}
@@ -570,7 +571,7 @@ def _record_provenance(
         "families": str(families),
         "support_shift": str(support_shift),
         "created_at": now.isoformat(timespec="seconds"),
-        "tf_eval_version": __version__,
+        "tf_eval_version": config.VERSION,
     }
     info.update({f"effect.{f.name}": str(getattr(effects, f.name)) for f in fields(effects)})
     con.executemany("INSERT INTO store_info VALUES (?, ?)", list(info.items()))

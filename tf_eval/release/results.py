@@ -1,5 +1,5 @@
 """Engine results through the disclosure gate: safe objects for the dashboard and the JSON of
-design.md section 6 for the CLI, built from the same safe objects so neither can show more."""
+the CLI, built from the same safe objects so neither can show more."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from tf_eval import disclosure
-from tf_eval.disclosure import SafeEstimate, SafeHistogram, SafeTable, Suppression
-from tf_eval.estimate import Estimate, Evaluation, Matching
-from tf_eval.matchfile import FileMatch
+from tf_eval.governance.rules import Suppression
+from tf_eval.method.estimate import Estimate, Evaluation, Matching
+from tf_eval.method.matchfile import FileMatch
+from tf_eval.release import disclosure
+from tf_eval.release.disclosure import SafeEstimate, SafeHistogram, SafeTable
 
 
 def safe_estimate(kind: str, e: Estimate) -> SafeEstimate:
@@ -84,6 +85,8 @@ def safe_matching(matching: Matching) -> SafeMatching:
 
 
 def safe_evaluation(evaluation: Evaluation) -> SafeResults:
+    """An evaluation through the disclosure gate: protected counts, balance, score histograms
+    and estimates, each with what was suppressed and why. Only this may leave the engine."""
     excluded = pd.DataFrame(
         {"reason": list(evaluation.excluded), "families": list(evaluation.excluded.values())}
     )
@@ -132,7 +135,7 @@ def _estimate_json(e: SafeEstimate) -> dict[str, Any]:
 
 
 def to_json(results: SafeResults) -> dict[str, Any]:
-    """The JSON of design.md section 6 (plus naive, placebo and exclusions when present)."""
+    """The JSON of `estimate --json` (plus naive, placebo and exclusions when present)."""
     counts = results.matching.counts
     out: dict[str, Any] = {
         "options": results.options,

@@ -2,7 +2,7 @@
 
 For each family in the evaluation: an index date, treated or comparison (config.py explains the
 rule), family-level covariates from the 12 months before the index date, and, for each outcome of
-tf_eval.outcomes, each person's measure in three windows: the placebo window (24 to 12 months
+tf_eval.data.outcomes, each person's measure in three windows: the placebo window (24 to 12 months
 before), the pre-window (12 months before) and the follow-up (12 or 24 months after).
 
 All of the record crunching happens in DuckDB; only per-person results come back.
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
-from tf_eval.outcomes import OUTCOMES
-from tf_eval.store import Store
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.store import MONTH_AFTER_IDENTIFIED, Store
 
 PLACEBO_MONTHS = 2 * config.PRE_WINDOW_MONTHS
 # Family-level covariates the panel provides (beside la_code, cohort and index_quarter).
@@ -30,10 +30,6 @@ FAMILY_COVARIATES = (
     "pre_worklessness",
     "pre_ae_use",
 )
-
-# A comparison family's index date: the first day of the month after it was identified, when it
-# would have been attached (config.py explains the rule). tf_eval.retention counts from it too.
-MONTH_AFTER_IDENTIFIED = "(date_trunc('month', identified_on) + INTERVAL 1 MONTH)::DATE"
 
 _UNITS = f"""
 WITH attach AS (
@@ -162,7 +158,7 @@ def _worklessness() -> str:
 
 
 # Every measure comes back in person order: DuckDB's parallel GROUP BY returns rows in any order,
-# and the same selection must give the same output to the last digit (design.md section 5).
+# and the same selection must give the same output to the last digit (docs/disclosure-control.md).
 _MEASURES = {
     "attendance": _attendance(),
     "offending": _counts("offences", "offence_date", any_event=True),

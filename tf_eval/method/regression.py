@@ -57,8 +57,9 @@ def fit_clustered_wls(
     counted for attendance has a pupil in the family); a singular protected column is an error.
 
     `observations` is the number of people behind the rows when each row is a family's mean
-    (weights then carry the family's size): the fit is the people-level one (tf_eval.estimate's
-    family_difference explains why), and its small-sample correction counts people.
+    (weights then carry the family's size): the fit is the people-level one
+    (tf_eval.method.estimate's family_difference explains why), and its small-sample correction
+    counts people.
     """
     n, k = design.shape
     gram = _cross_products(design, np.sqrt(weights))

@@ -40,9 +40,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from tf_eval import store
-from tf_eval.disclosure import SafeTable, Suppression, count_table
-from tf_eval.panel import MONTH_AFTER_IDENTIFIED
+from tf_eval.data import store
+from tf_eval.data.store import MONTH_AFTER_IDENTIFIED
 
 # Every family's index month, newest load about it, and the day its records expire ($years).
 # Loads are reached through every record that names the family or one of its people.
@@ -99,25 +98,13 @@ def check_as_of(as_of: date, today: date) -> date:
     return as_of
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """When families' records expire, for the Data & linkage page (protected counts only)."""
-
-    by_year: SafeTable  # ends (year), families
-    due_now: SafeTable  # one row: families whose retention has run out by `as_of`
-    next_expiry: SafeTable  # no row, or one: month (YYYY-MM) the next records expire, families
-    years: int
-    as_of: date
-
-    @property
-    def suppressed(self) -> tuple[Suppression, ...]:
-        return self.by_year.suppressed + self.due_now.suppressed + self.next_expiry.suppressed
-
-
-def schedule(current: store.Store, years: int, as_of: date) -> Schedule:
-    """Families by the year their records expire, how many have expired by `as_of` (a purge is
-    then due), and the month in which the next ones will, with how many (a month, not a day: a
-    day could point at one family's identification or load)."""
+def expiry_counts(
+    current: store.Store, years: int, as_of: date
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Exact counts, for the gate (tf_eval.release.provenance): families by the year their
+    records expire (ends, families), how many have expired by `as_of` (one row: families), and
+    the month in which the next ones will, with how many (no row, or one: month, families; a
+    month, not a day: a day could point at one family's identification or load)."""
     params = {"years": years, "as_of": as_of}
     by_year = current.query(
         f"SELECT year(expires_on) AS ends, count(*) AS families FROM ({EXPIRY}) "
@@ -136,26 +123,17 @@ def schedule(current: store.Store, years: int, as_of: date) -> Schedule:
             GROUP BY ALL""",
         params,
     )
-    return Schedule(
-        count_table(by_year, ["families"], "data:retention"),
-        count_table(due, ["families"], "data:retention due"),
-        count_table(next_expiry, ["families"], "data:retention next"),
-        years,
-        as_of,
-    )
+    return by_year, due, next_expiry
 
 
 @dataclass(frozen=True)
 class PurgeResult:
-    """Records removed per table (raw counts: show them through `safe_removed`)."""
+    """Records removed per table (raw counts: show them through
+    tf_eval.release.provenance.removed_table)."""
 
     removed: dict[str, int]
     years: int
     as_of: date
-
-    def safe_removed(self) -> SafeTable:
-        frame = pd.DataFrame({"table": list(self.removed), "removed": list(self.removed.values())})
-        return count_table(frame, ["removed"], "purge")
 
 
 def purge(path: Path, years: int, as_of: date) -> PurgeResult:

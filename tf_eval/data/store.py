@@ -1,4 +1,4 @@
-"""The DuckDB store: its schema (design.md section 2), where it lives, and how it is opened.
+"""The DuckDB store: its schema (docs/method.md), where it lives, and how it is opened.
 
 Every connection is made here. The dashboard shares one read-only `Store` and each query takes its
 own cursor, because a DuckDB connection must not be used from two threads at once.
@@ -23,7 +23,13 @@ from tf_eval import config
 
 SCHEMA_VERSION = 1
 
-# Every loaded row carries load_id (design.md section 2), so its provenance and age are known.
+# A family's index month, in SQL over `families`: the first day of the month after it was
+# identified. It is a comparison family's index date, when it would have been attached
+# (config.py explains the rule; tf_eval.method.panel), and retention counts from it
+# (tf_eval.data.retention).
+MONTH_AFTER_IDENTIFIED = "(date_trunc('month', identified_on) + INTERVAL 1 MONTH)::DATE"
+
+# Every loaded row carries load_id, so its provenance and age are known.
 # Identifiers are BIGINT pseudonyms: the first 8 bytes of a keyed hash, never a source identifier.
 SCHEMA: dict[str, str] = {
     "schema_version": """
@@ -87,7 +93,7 @@ SCHEMA: dict[str, str] = {
     "demo_truth": """
         outcome VARCHAR PRIMARY KEY,
         true_att DOUBLE NOT NULL""",
-    # Per load of an extract (tf_eval.ingest): records the file offered and those kept because
+    # Per load of an extract (tf_eval.data.ingest): records the file offered and those kept because
     # they named a known family or person (the rest, if a steward allowed any, were dropped).
     "linkage": """
         load_id INTEGER PRIMARY KEY,

@@ -1,9 +1,10 @@
 """The evaluation: match supported families to comparison families and estimate what changed.
 
-`evaluate` runs design.md section 4 end to end on a store: the panel, the propensity score, nearest
-neighbour matching, balance, and for each outcome a difference-in-differences ATT on the matched
-sample (with an outcome model that mops up the matches' remaining differences), the naive
-before/after change of supported families beside it, and a placebo estimate on two pre-windows.
+`evaluate` runs the method (docs/method.md) end to end on a store: the panel, the propensity
+score, nearest neighbour matching, balance, and for each outcome a difference-in-differences ATT
+on the matched sample (with an outcome model that mops up the matches' remaining differences),
+the naive before/after change of supported families beside it, and a placebo estimate on two
+pre-windows.
 `weighted_difference` is the one estimator all of them share (`family_difference` is the same
 estimator computed on family means, for the panel).
 """
@@ -17,14 +18,14 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
-from tf_eval.balance import balance_table, matched_counts
-from tf_eval.disclosure import check_selection
-from tf_eval.matching import NearestNeighbourMatcher
-from tf_eval.outcomes import OUTCOMES
-from tf_eval.panel import FAMILY_COVARIATES, Panel, build_panel
-from tf_eval.propensity import PropensityModel, design_matrices
-from tf_eval.regression import ClusteredFit, fit_clustered_wls
-from tf_eval.store import Store
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.store import Store
+from tf_eval.governance.rules import check_selection
+from tf_eval.method.balance import balance_table, matched_counts
+from tf_eval.method.matching import NearestNeighbourMatcher
+from tf_eval.method.panel import FAMILY_COVARIATES, Panel, build_panel
+from tf_eval.method.propensity import PropensityModel, design_matrices
+from tf_eval.method.regression import ClusteredFit, fit_clustered_wls
 
 Progress = Callable[[float, str], None]
 
@@ -41,7 +42,7 @@ class EvaluationError(ValueError):
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    """Every choice an evaluator can make (design.md section 4), validated on creation."""
+    """Every choice an evaluator can make (docs/method.md), validated on creation."""
 
     outcomes: tuple[str, ...] = tuple(OUTCOMES)
     covariates: tuple[str, ...] = DEFAULT_COVARIATES

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tf_eval.disclosure import SafeEstimate
-from tf_eval.outcomes import OUTCOMES
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.release.disclosure import SafeEstimate
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tf_eval.disclosure import SafeTable, count_table
-from tf_eval.store import Store
+from tf_eval.data.store import Store
+from tf_eval.release.disclosure import SafeTable, count_table
 
 # Outcome record tables and the date that places each record in a year.
 RECORD_DATES = {

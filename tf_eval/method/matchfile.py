@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tf_eval.estimate import Estimate, EvaluationError, Matching, match_units, weighted_difference
+from tf_eval.method.estimate import (
+    Estimate,
+    EvaluationError,
+    Matching,
+    match_units,
+    weighted_difference,
+)
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
 

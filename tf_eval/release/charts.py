@@ -14,9 +14,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tf_eval import headlines
-from tf_eval.disclosure import Safe, SafeEstimate, SafeHistogram, SafeTable, combined_note
-from tf_eval.outcomes import OUTCOMES
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.release import headlines
+from tf_eval.release.disclosure import Safe, SafeEstimate, SafeHistogram, SafeTable, combined_note
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -45,7 +45,9 @@ def data_source(description: dict[str, str]) -> str:
 def _require(value: object, kind: type[Safe]) -> None:
     """Charts draw only what passed the gate: a raw DataFrame is a programming error."""
     if not isinstance(value, kind):
-        raise TypeError(f"charts take a {kind.__name__} from tf_eval.disclosure, not {type(value)}")
+        raise TypeError(
+            f"charts take a {kind.__name__} from tf_eval.release.disclosure, not {type(value)}"
+        )
 
 
 def _finish(fig: go.Figure, title: str, source: str, height: int, safe: Safe | str) -> go.Figure:

@@ -1,4 +1,4 @@
-"""Named analysis specs an evaluator saves to come back to and compare (design.md section 1).
+"""Named analysis specs an evaluator saves to come back to and compare.
 
 They live in a small DuckDB file beside the store (`<store>.specs.duckdb`), like the audit log,
 because the dashboard holds the store itself read-only. A spec is stored as the JSON of its
@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from tf_eval import config
-from tf_eval.estimate import AnalysisSpec, EvaluationError
+from tf_eval.method.estimate import AnalysisSpec, EvaluationError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,59}$")
 _TABLE = """CREATE TABLE IF NOT EXISTS analysis_specs (

@@ -1,4 +1,4 @@
-"""The disclosure-control gate (design.md section 5): the only way an aggregate leaves the engine.
+"""The disclosure-control gate: the only way an aggregate leaves the engine.
 
 Raw aggregates (exact counts, per-person values, estimates with exact group sizes) go in; *safe
 objects* come out, each carrying the values that may be shown and the list of what was
@@ -7,135 +7,22 @@ can be made only here: its constructor demands a private token, so building one 
 loudly rather than quietly skipping the rules (tests/test_architecture.py checks the rest).
 
 The rules and their defaults (ONS 10-5 rule, ACRO's threshold, dominance and p-ratio checks,
-OpenSAFELY's totals from protected cells) live in `Rules`; a deployment can change them in one
-TOML file (`disclosure.toml`, or the file named by TF_EVAL_DISCLOSURE_CONFIG).
+OpenSAFELY's totals from protected cells) live in `tf_eval.governance.rules.Rules`; a deployment
+can change them in one TOML file (`disclosure.toml`, or the file named by
+TF_EVAL_DISCLOSURE_CONFIG).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tomllib
-from dataclasses import dataclass, field, fields
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from tf_eval import config
+from tf_eval.governance.rules import Rules, Suppression, current_rules
 
 _GATE = object()  # the private token: only this module can construct safe objects
-
-
-class DisclosureConfigError(ValueError):
-    """The disclosure config file cannot be used; the message names the file and the setting."""
-
-
-class SelectionRefused(ValueError):
-    """A selection too small to show anything about without risking disclosure by differencing."""
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The disclosure rules in force, each validated so a bad config fails at start-up."""
-
-    count_threshold: int = config.COUNT_THRESHOLD  # counts 1..threshold-1 are suppressed
-    count_rounding: int = config.COUNT_ROUNDING  # other counts rounded to a multiple of this
-    suppressed_mark: str = config.SUPPRESSED_MARK
-    proportion_min: int = config.PROPORTION_MIN  # people on each side of a 0/1 rate
-    dominance_n: int = config.DOMINANCE_N  # the n largest contributors ...
-    dominance_k: float = config.DOMINANCE_K  # ... must be below this share of the total
-    p_ratio: float = config.P_RATIO  # total minus the two largest >= this share of the largest
-    estimate_min_families: int = config.ESTIMATE_MIN_FAMILIES  # per matched arm
-    estimate_min_df: int = config.ESTIMATE_MIN_DF
-    selection_min_families: int = config.SELECTION_MIN_FAMILIES  # differencing floor per arm
-    histogram_min_bin: int = config.HISTOGRAM_MIN_BIN
-
-    def __post_init__(self) -> None:
-        for name in (
-            "count_threshold",
-            "count_rounding",
-            "proportion_min",
-            "dominance_n",
-            "estimate_min_families",
-            "estimate_min_df",
-            "selection_min_families",
-            "histogram_min_bin",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise DisclosureConfigError(f"{name} must be a whole number >= 1, not {value!r}")
-        for name, low, high in (("dominance_k", 0, 1), ("p_ratio", 0, 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise DisclosureConfigError(f"{name} must be a number, not {value!r}")
-            if not low < value <= high:
-                raise DisclosureConfigError(f"{name} must be above {low} and at most {high}")
-        if not isinstance(self.suppressed_mark, str) or not self.suppressed_mark.strip():
-            raise DisclosureConfigError("suppressed_mark must be a non-empty string")
-        assert set(RULE_DESCRIPTIONS) == {f.name for f in fields(self)}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-# What each rule means, for people reading the rules in force (the Disclosure page, the report).
-RULE_DESCRIPTIONS = {
-    "count_threshold": "counts from 1 to one below this are suppressed",
-    "count_rounding": "every other count is rounded to a multiple of this",
-    "suppressed_mark": "how a suppressed value is shown",
-    "proportion_min": "a rate needs this many people with, and this many without, the outcome",
-    "dominance_n": "dominance check: this many largest contributors ...",
-    "dominance_k": "... must be under this share of the total",
-    "p_ratio": "the rest of a group must sum to at least this share of its largest value",
-    "estimate_min_families": "an estimate needs this many families in each group compared",
-    "estimate_min_df": "an estimate needs this many residual degrees of freedom",
-    "selection_min_families": "a selection needs this many supported and comparison families",
-    "histogram_min_bin": "histogram bins under this are merged or suppressed",
-}
-
-
-def load_rules(path: Path | None = None) -> Rules:
-    """The rules from a TOML file's [disclosure] table (defaults for what it leaves out). A
-    missing default file means the defaults; a named file that is missing is an error."""
-    named = path or os.environ.get(config.DISCLOSURE_CONFIG_ENV_VAR)
-    file = Path(named) if named else config.DEFAULT_DISCLOSURE_CONFIG
-    if not file.exists():
-        if named:
-            raise DisclosureConfigError(f"disclosure config {file} does not exist")
-        return Rules()
-    try:
-        table = tomllib.loads(file.read_text(encoding="utf-8")).get("disclosure", {})
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise DisclosureConfigError(f"{file}: not valid TOML ({exc})") from None
-    known = {f.name for f in fields(Rules)}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise DisclosureConfigError(
-            f"{file}: unknown setting {unknown[0]!r} in [disclosure] "
-            f"(known: {', '.join(sorted(known))})"
-        )
-    try:
-        return Rules(**table)
-    except DisclosureConfigError as exc:
-        raise DisclosureConfigError(f"{file}: {exc}") from None
-
-
-@lru_cache(maxsize=1)
-def current_rules() -> Rules:
-    """The rules in force for this process (read once)."""
-    return load_rules()
-
-
-@dataclass(frozen=True)
-class Suppression:
-    """One thing that was not shown, the rule that withheld it, and why."""
-
-    item: str
-    rule: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -149,7 +36,8 @@ class Safe:
     def __post_init__(self) -> None:
         if self._token is not _GATE:
             raise TypeError(
-                f"{type(self).__name__} objects are made only by tf_eval.disclosure's functions"
+                f"{type(self).__name__} objects are made only by "
+                "tf_eval.release.disclosure's functions"
             )
 
     def note(self) -> str:
@@ -529,36 +417,6 @@ def histogram(
 
 
 # --- differencing -------------------------------------------------------------------------------
-
-# The only dimensions a user may filter on (design.md section 5).
-FILTER_DIMENSIONS = ("la", "cohort", "family_type", "outcome")
-
-
-def check_selection(
-    filters: dict[str, object],
-    treated_families: int,
-    comparison_families: int,
-    rules: Rules | None = None,
-) -> None:
-    """Refuse a selection that filters on anything but the whitelisted dimensions, or whose
-    treated or comparison group is under the floor: two such selections differing by a few
-    families would let someone work out figures about those families by subtraction."""
-    rules = rules or current_rules()
-    unknown = [k for k, v in filters.items() if v is not None and k not in FILTER_DIMENSIONS]
-    if unknown:
-        raise SelectionRefused(
-            f"cannot filter on {unknown[0]!r}: only {', '.join(FILTER_DIMENSIONS)} are allowed"
-        )
-    floor = rules.selection_min_families
-    if min(treated_families, comparison_families) < floor:
-        chosen = ", ".join(f"{k} {v}" for k, v in filters.items() if v is not None) or "all"
-        group = "supported" if treated_families < floor else "comparison"
-        raise SelectionRefused(
-            f"this selection ({chosen}) has fewer than {floor} {group} families, too few to "
-            "show results without risking that someone could be identified; choose a wider one"
-        )
-
-
 # --- balance ------------------------------------------------------------------------------------
 
 

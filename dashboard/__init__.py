@@ -1,0 +1,70 @@
+"""The dashboard's plumbing: everything `app.py` and the pages in `views/` need from Streamlit
+beyond drawing, split by concern.
+
+- `connection`: the store this server reads and its one shared read-only connection.
+- `first_run`: the synthetic demo store, built once when there is no data yet.
+- `signin`: who is signed in, and which pages their role opens.
+- `trail`: the audit trail of who did and saw what.
+- `results`: every result a page shows, through the disclosure gate and cached.
+- `widgets`: the sidebar selection, charts, and the line shown instead of a traceback.
+
+Pages use only the names below (`import dashboard`, then `dashboard.get_results(...)`), never a
+store or a query: tests/test_architecture.py checks that each one returns safe objects or holds
+no data.
+"""
+
+from dashboard.connection import check_disclosure_rules, db_path
+from dashboard.first_run import ensure_store
+from dashboard.results import (
+    describe,
+    get_board_pack,
+    get_breakdown,
+    get_overview,
+    get_provenance,
+    get_results,
+    get_trends,
+    load_extract,
+    save_spec,
+    saved_specs,
+)
+from dashboard.signin import (
+    PageSpec,
+    SignedIn,
+    allowed_pages,
+    record_page_view,
+    refuse_unlisted_page,
+    sign_in,
+    user_sidebar,
+)
+from dashboard.trail import audit_choices, audit_entries, session_suppressions, utc_today
+from dashboard.widgets import INTERNAL_ERROR, chart, selection_sidebar
+
+__all__ = [
+    "INTERNAL_ERROR",
+    "PageSpec",
+    "SignedIn",
+    "allowed_pages",
+    "audit_choices",
+    "audit_entries",
+    "chart",
+    "check_disclosure_rules",
+    "db_path",
+    "describe",
+    "ensure_store",
+    "get_board_pack",
+    "get_breakdown",
+    "get_overview",
+    "get_provenance",
+    "get_results",
+    "get_trends",
+    "load_extract",
+    "record_page_view",
+    "refuse_unlisted_page",
+    "save_spec",
+    "saved_specs",
+    "selection_sidebar",
+    "session_suppressions",
+    "sign_in",
+    "user_sidebar",
+    "utc_today",
+]

@@ -1,0 +1,231 @@
+"""What pages may show: every result through the disclosure gate, cached per store version and
+choice, with each suppression audited under the user who first asked and remembered for the
+Disclosure page. A refused or impossible selection shows its reason here and returns None."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.connection import db_path, get_store, open_store
+from dashboard.trail import audited, current_user, record_once, remember, utc_today
+from tf_eval.data import ingest, pseudonymise, store
+from tf_eval.governance import rules
+from tf_eval.method import specs
+from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate
+from tf_eval.method.panel import Panel, build_panel
+from tf_eval.release import report
+from tf_eval.release.disclosure import SafeTable
+from tf_eval.release.overview import Overview, overview
+from tf_eval.release.provenance import Provenance, provenance
+from tf_eval.release.results import SafeResults, safe_evaluation
+from tf_eval.release.trends import monthly_trends
+
+
+@st.cache_data(show_spinner="Counting families and records...")
+def _overview(path: str, modified: int) -> Overview:
+    summary = overview(open_store(path, modified))
+    audited("overview", path, summary.by_la_cohort.suppressed + summary.coverage.suppressed)
+    return summary
+
+
+def get_overview() -> Overview:
+    current = get_store()
+    summary = _overview(str(current.path), current.path.stat().st_mtime_ns)
+    remember("overview", summary.by_la_cohort.suppressed + summary.coverage.suppressed)
+    return summary
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _panel(path: str, modified: int, follow_up: int, la: str | None, cohort: int | None) -> Panel:
+    """The outcome panel of one selection, kept (not copied) while an evaluator changes only the
+    matching: it is read, never changed, by the evaluation. Never shown: results are."""
+    return build_panel(open_store(path, modified), follow_up, la, cohort)
+
+
+def _panel_for(path: str, modified: int, spec: AnalysisSpec) -> Panel:
+    """The cached panel for the spec's selection (an unknown local authority gives an empty one;
+    the evaluation then names the problem before using it)."""
+    return _panel(path, modified, spec.follow_up_months, spec.la, spec.cohort)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _results(path: str, modified: int, spec: AnalysisSpec) -> SafeResults:
+    panel = _panel_for(path, modified, spec)
+    results = safe_evaluation(evaluate(open_store(path, modified), spec, panel=panel))
+    audited(f"estimate {spec}", path, results.suppressed)
+    return results
+
+
+def get_results(spec: AnalysisSpec) -> SafeResults | None:
+    """The evaluation for `spec`, through the gate. A refused selection shows its explanation
+    in an info box (no numbers) and an impossible one its one-line reason; both return None."""
+    current = get_store()
+    try:
+        with st.spinner("Matching families and estimating effects (a few seconds)..."):
+            results = _results(str(current.path), current.path.stat().st_mtime_ns, spec)
+    except rules.SelectionRefused as exc:
+        record_once("refused", {"output": "estimates", "spec": str(spec), "reason": str(exc)})
+        st.info(f"No results for this selection: {exc}.", icon=":material/visibility_off:")
+        return None
+    except EvaluationError as exc:
+        st.error(f"This analysis cannot run: {exc}.", icon=":material/error:")
+        return None
+    record_once("estimate", {"output": "estimates", "spec": str(spec)})
+    remember("estimates", results.suppressed)
+    return results
+
+
+def get_breakdown(
+    base: AnalysisSpec, dimension: str, groups: list[object]
+) -> tuple[dict[str, SafeResults], list[str]]:
+    """The evaluation in each group of one dimension ('la' or 'cohort'), with a progress bar the
+    first time (each group is cached after). Returns the results by group, and the groups whose
+    selection was refused."""
+    current = get_store()
+    modified = current.path.stat().st_mtime_ns
+    results: dict[str, SafeResults] = {}
+    refused: list[str] = []
+    bar = st.progress(0.0, text=f"Estimating by {dimension}")
+    for i, group in enumerate(groups):
+        spec = dataclasses.replace(base, **{dimension: group})
+        try:
+            results[str(group)] = _results(str(current.path), modified, spec)
+        except (rules.SelectionRefused, EvaluationError):
+            refused.append(str(group))
+        bar.progress((i + 1) / len(groups), text=f"Estimating by {dimension}: {group}")
+    bar.empty()
+    record_once("estimate", {"output": f"impact by {dimension}", "spec": str(base)})
+    for group, result in results.items():
+        remember(f"impact by {dimension} {group}", result.suppressed)
+    return results, refused
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _trends(path: str, modified: int, spec: AnalysisSpec) -> dict[str, SafeTable]:
+    tables = monthly_trends(open_store(path, modified), spec, _panel_for(path, modified, spec))
+    audited(f"trends {spec}", path, tuple(s for t in tables.values() for s in t.suppressed))
+    return tables
+
+
+def get_trends(spec: AnalysisSpec) -> dict[str, SafeTable] | None:
+    """Monthly outcomes of supported and matched comparison families, through the gate; None
+    (with the explanation shown) for a refused or impossible selection."""
+    current = get_store()
+    try:
+        with st.spinner("Following families month by month (a few seconds)..."):
+            tables = _trends(str(current.path), current.path.stat().st_mtime_ns, spec)
+    except rules.SelectionRefused as exc:
+        st.info(f"No results for this selection: {exc}.", icon=":material/visibility_off:")
+        return None
+    except EvaluationError as exc:
+        st.error(f"This analysis cannot run: {exc}.", icon=":material/error:")
+        return None
+    record_once("estimate", {"output": "outcomes over time", "spec": str(spec)})
+    remember("outcomes over time", tuple(s for t in tables.values() for s in t.suppressed))
+    return tables
+
+
+def saved_specs() -> dict[str, AnalysisSpec]:
+    """The evaluator's saved analyses by name (settings only: no data)."""
+    try:
+        return specs.saved(get_store().path)
+    except specs.SpecError as exc:
+        st.error(str(exc))
+        return {}
+
+
+def save_spec(name: str, spec: AnalysisSpec) -> str | None:
+    """Save the analysis under `name`; the one-line reason when it cannot be saved."""
+    try:
+        specs.save(get_store().path, name, spec, current_user()[0])
+    except specs.SpecError as exc:
+        return str(exc)
+    return None
+
+
+describe = specs.describe  # a spec in one line, for captions
+
+
+@st.cache_data(show_spinner="Reading loads, linkage and retention...")
+def _provenance(path: str, modified: int, today: date) -> Provenance:
+    found = provenance(open_store(path, modified), today)
+    audited("data", path, found.suppressed)
+    return found
+
+
+def get_provenance() -> Provenance:
+    """Provenance and the retention schedule as of today (UTC): recomputed when the day turns,
+    as what is due for purging changes with it."""
+    current = get_store()
+    found = _provenance(str(current.path), current.path.stat().st_mtime_ns, utc_today())
+    remember("data & linkage", found.suppressed)
+    return found
+
+
+def load_extract(source: str, file_name: str, data: bytes) -> ingest.LoadResult | None:
+    """Load an uploaded extract through the same path as `python -m tf_eval ingest`; a refusal
+    shows its problem list (or its one-line reason) and returns None. The upload's bytes are
+    handed to ingest in memory: raw identifiers never touch this server's disk."""
+    try:
+        with st.spinner(f"Checking and loading {file_name}..."):
+            return ingest.ingest_file(
+                data,
+                source,
+                db_path(),
+                current_user()[0],
+                file_name=file_name,
+                role=current_user()[1],
+            )
+    except ingest.IngestRefused as exc:
+        # The command line's report: a first line, then one per problem.
+        first, *problems = exc.problems.report().splitlines()
+        st.error(f"**{first}**", icon=":material/block:")
+        st.code("\n".join(line.strip() for line in problems), language=None, wrap_lines=True)
+    except (ingest.IngestError, pseudonymise.PseudonymKeyError, store.StoreError) as exc:
+        st.error(f"Not loaded: {exc}", icon=":material/block:")
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _board_pack(
+    path: str,
+    modified: int,
+    spec: AnalysisSpec,
+    name: str | None,
+    who: tuple[str, str],
+    _contents: report.PackContents,
+) -> report.BoardPack:
+    """One pack per store version, spec, name (the contents follow from those three) and user:
+    the export is logged under whoever takes the pack, not only whoever built it first."""
+    return report.archive(_contents, Path(path), *who, name)
+
+
+def get_board_pack(spec: AnalysisSpec, name: str | None) -> report.BoardPack | None:
+    """The board pack of `spec` (saved as `name`, if it was), built from the very safe objects
+    the other pages show, step by step in a status box; None (with the reason shown) when the
+    selection is refused or no browser can draw the charts."""
+    current = get_store()
+    modified = current.path.stat().st_mtime_ns
+    with st.status("Building the board pack...", expanded=True) as status:
+        try:
+            report.find_browser()  # before any work: a missing browser is the likeliest problem
+            st.write("Matching families and estimating effects")
+            results = get_results(spec)
+            st.write("Following families month by month")
+            trends = None if results is None else get_trends(spec)  # refused once is enough
+            if results is None or trends is None:
+                status.update(label="No board pack for this selection", state="error")
+                return None
+            contents = report.PackContents(spec, get_overview(), results, trends, get_provenance())
+            st.write("Drawing the charts and writing the PDF (about 15 seconds the first time)")
+            pack = _board_pack(str(current.path), modified, spec, name, current_user(), contents)
+        except report.ReportError as exc:
+            status.update(label="The board pack cannot be built", state="error")
+            st.error(f"{exc}.", icon=":material/error:")
+            return None
+        status.update(label="Board pack ready", state="complete", expanded=False)
+    return pack

@@ -1,0 +1,249 @@
+"""Who is using the dashboard and what they may see: sign-in (local accounts or OIDC), the pages
+each role may open, and the record of every sign-in and page view."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.connection import get_store
+from dashboard.trail import record, record_once
+from tf_eval import config
+from tf_eval.governance import access
+from tf_eval.governance.access import Mode
+
+
+@dataclasses.dataclass(frozen=True)
+class PageSpec:
+    """One dashboard page and the roles that need it (docs/operations.md *Access and roles*).
+    `selection`:
+    the page is filtered by the sidebar's LA and cohort, so its page-view record carries them."""
+
+    path: str
+    title: str
+    icon: str
+    roles: frozenset[str]
+    selection: bool = False
+
+    @property
+    def url_path(self) -> str:
+        return Path(self.path).stem  # st.Page's default: the file's name
+
+
+@dataclasses.dataclass(frozen=True)
+class SignedIn:
+    name: str
+    role: str
+    mode: Mode
+
+
+_DEMO_VISITOR = SignedIn("demo visitor", access.DEMO_ROLE, Mode.DEMO)
+
+
+@st.cache_resource(show_spinner=False)
+def _throttle() -> access.SignInThrottle:
+    """One record of failed sign-ins for every session of this server."""
+    return access.SignInThrottle()
+
+
+def _oidc_configured() -> bool:
+    return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+
+
+def _store_kind(path: Path) -> str:
+    """'demo' or 'real'. No store yet counts as the demo that the first run builds (or, for a
+    path the user named, explains is missing)."""
+    if not path.exists():
+        return "demo"
+    return get_store().info().get("kind", "real")
+
+
+def sign_in(path: Path) -> SignedIn:
+    """Who is here. Until someone allowed is signed in this shows the sign-in form (or the OIDC
+    button, the set-up steps, or why an OIDC user has no pages) and stops the run."""
+    try:
+        accounts = access.load_accounts()
+    except access.AccountsError as exc:
+        st.error(f"Sign-in cannot work: {exc}", icon=":material/lock:")
+        st.stop()
+    mode = access.mode(_store_kind(path), accounts, _oidc_configured())
+    if mode is Mode.DEMO:
+        st.session_state["signed_in"] = _DEMO_VISITOR
+        return _DEMO_VISITOR
+    if st.session_state.get("signed_in") == _DEMO_VISITOR:  # the store now holds real data
+        del st.session_state["signed_in"]
+    if mode is Mode.SETUP:
+        _setup_steps()
+    elif mode is Mode.OIDC:
+        return _oidc_user(accounts)
+    return _local_user(accounts)
+
+
+def _setup_steps() -> None:
+    st.title("tf-eval: set up sign-in first")
+    st.warning(
+        "This store holds real, loaded data, so tf-eval shows it only to people who sign in, "
+        "and no way to sign in is set up yet. Nothing else is shown until there is.",
+        icon=":material/lock:",
+    )
+    st.markdown(
+        "On the server, as the person who runs tf-eval, create the first administrator "
+        "(you are asked for a password, at least "
+        f"{config.PASSWORD_MIN_CHARS} characters):\n\n"
+        "```bash\npython -m tf_eval users add NAME --role admin\n```\n\n"
+        "then an account for each person who needs one, with the role their work needs "
+        "(`viewer`, `evaluator`, `steward` or `admin`), and reload this page. Accounts are kept "
+        f"in `{access.accounts_path()}` (set `{config.ACCOUNTS_FILE_ENV_VAR}` to move it). "
+        "To sign in through your organisation's identity provider instead, add an `[auth]` "
+        "section to `.streamlit/secrets.toml` (docs/operations.md, *Access and roles*)."
+    )
+    st.stop()
+
+
+def _local_user(accounts: dict[str, access.Account]) -> SignedIn:
+    user = st.session_state.get("signed_in")
+    if user is not None:
+        account = accounts.get(user.name)
+        if account is not None and account.local:
+            current = SignedIn(account.name, account.role, Mode.LOCAL)  # a changed role applies
+            st.session_state["signed_in"] = current
+            return current
+        del st.session_state["signed_in"]  # the account was removed meanwhile
+    _sign_in_form(accounts)
+    st.stop()
+
+
+def _sign_in_form(accounts: dict[str, access.Account]) -> None:
+    """Name and password; Enter in either field signs in. A failure waits before answering,
+    repeated failures lock the name for a while, and every attempt is audited."""
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        st.title("Sign in to tf-eval")
+        with st.form("sign_in"):
+            name = st.text_input("Name", autocomplete="username")
+            password = st.text_input("Password", type="password", autocomplete="current-password")
+            submitted = st.form_submit_button("Sign in", type="primary", width="stretch")
+        st.caption(
+            "Accounts are made by an administrator (`python -m tf_eval users add`). Every "
+            "sign-in, page viewed and estimate run is recorded in the audit log."
+        )
+        if not submitted:
+            return
+        key = name.strip().lower()
+        known = key in accounts
+        who = (key if known else "(unknown name)", accounts[key].role if known else "none")
+        throttle = _throttle()
+        wait = throttle.locked_for(key)
+        if wait > 0:
+            record("sign-in failed", {"reason": "too many failures: locked"}, who)
+            st.error(
+                "Too many failed sign-ins for this name: try again in "
+                f"{math.ceil(wait / 60)} minutes.",
+                icon=":material/lock_clock:",
+            )
+            return
+        account = access.verify(accounts, name, password)
+        if account is None:
+            throttle.failed(key)
+            time.sleep(config.SIGN_IN_FAILURE_DELAY_SECONDS)
+            reason = "wrong password" if known else "unknown name"
+            record("sign-in failed", {"reason": reason}, who)
+            st.error("Wrong name or password.", icon=":material/error:")
+            return
+    throttle.succeeded(key)
+    st.session_state["signed_in"] = SignedIn(account.name, account.role, Mode.LOCAL)
+    record("sign-in", {"via": "password"})
+    st.rerun()
+
+
+def _oidc_user(accounts: dict[str, access.Account]) -> SignedIn:
+    """The OIDC user's role comes from the accounts file, by e-mail address."""
+    if not st.user.is_logged_in:
+        st.session_state.pop("signed_in", None)
+        st.title("Sign in to tf-eval")
+        st.write("Sign in with your organisation's account to see the pages your role allows.")
+        if st.button("Sign in", type="primary", icon=":material/login:"):
+            st.login(*_oidc_provider())
+        st.stop()
+    email = str(st.user.get("email") or "").strip().lower()
+    account = accounts.get(email)
+    if account is None:
+        refused = {"reason": "no tf-eval account", "via": "oidc"}
+        record_once("sign-in refused", refused, (email or "(no e-mail address)", "none"))
+        st.title("No access yet")
+        st.error(
+            f"You are signed in as {email or 'a user without an e-mail address'}, but that "
+            "address has no tf-eval account, so no page is open to you. Ask an administrator "
+            f"to add it: `python -m tf_eval users add {email or 'EMAIL'} --role ROLE --oidc`.",
+            icon=":material/block:",
+        )
+        if st.button("Sign out", icon=":material/logout:"):
+            st.logout()
+        st.stop()
+    user = SignedIn(account.name, account.role, Mode.OIDC)
+    if st.session_state.get("signed_in") != user:
+        st.session_state["signed_in"] = user
+        record("sign-in", {"via": "oidc"})
+    return user
+
+
+def _oidc_provider() -> tuple[str, ...]:
+    """st.login's argument: none for a single [auth] provider, else the first named one."""
+    settings = st.secrets["auth"]
+    if "client_id" in settings:
+        return ()
+    named = [name for name, value in settings.items() if hasattr(value, "keys")]
+    return tuple(named[:1])
+
+
+def allowed_pages(pages: list[PageSpec], user: SignedIn) -> list[PageSpec]:
+    return [page for page in pages if access.may_see(user.role, page.roles)]
+
+
+def user_sidebar(user: SignedIn) -> None:
+    """Who is signed in, and the sign-out button (or the demo label)."""
+    if user.mode is Mode.DEMO:
+        st.sidebar.info(
+            "**Demo mode, no sign-in**: a synthetic store and no accounts, so every page is "
+            "open to everyone. Sign-in is required once real data is loaded.",
+            icon=":material/science:",
+        )
+        return
+    st.sidebar.caption(f"Signed in as **{user.name}** ({user.role})")
+    if st.sidebar.button("Sign out", icon=":material/logout:"):
+        record("sign-out", {"via": user.mode.value})
+        st.session_state.clear()
+        if user.mode is Mode.OIDC:
+            st.logout()
+        st.rerun()
+
+
+def refuse_unlisted_page(pages: list[PageSpec], shown: list[PageSpec], user: SignedIn) -> None:
+    """A link to a page this role may not see: Streamlit runs the first allowed page instead
+    (the page is not in st.navigation); say why, and record the attempt."""
+    url = st.context.url or ""
+    requested = url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+    refused = next((p for p in pages if p.url_path == requested and p not in shown), None)
+    if refused is None:
+        return
+    record_once("page refused", {"page": refused.title})
+    st.error(
+        f"The page “{refused.title}” is not open to your role ({user.role}), so it is not "
+        f"shown: you are on “{shown[0].title}” instead.",
+        icon=":material/block:",
+    )
+
+
+def record_page_view(page: PageSpec) -> None:
+    """Log a page view with the filters in force, once per change of page or filters (not on
+    every rerun)."""
+    detail: dict[str, object] = {"page": page.title}
+    if page.selection:
+        detail |= {"la": st.session_state.get("la"), "cohort": st.session_state.get("cohort")}
+    if st.session_state.get("last_view") != detail:
+        st.session_state["last_view"] = detail
+        record("page view", detail)

@@ -1,0 +1,77 @@
+"""The audit trail as the dashboard writes and reads it: who is signed in, each action once per
+session, what the gate withheld from whom, and the Audit log page's entries."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.connection import db_path
+from tf_eval.governance import audit
+from tf_eval.governance.rules import Suppression
+
+
+def current_user() -> tuple[str, str]:
+    """The signed-in user's name and role, for the audit trail."""
+    user = st.session_state.get("signed_in")
+    return (user.name, user.role) if user else ("not signed in", "none")
+
+
+def record(action: str, detail: dict[str, object], who: tuple[str, str] | None = None) -> None:
+    """Append one row to the audit trail, as the signed-in user unless `who` is given."""
+    audit.append(db_path(), *(who or current_user()), action, [detail])
+
+
+def record_once(action: str, detail: dict[str, object], who: tuple[str, str] | None = None) -> None:
+    """Record an action once per session (not on every rerun that shows the same thing)."""
+    key = json.dumps([action, detail, who], sort_keys=True, default=str)
+    done = st.session_state.setdefault("recorded", set())
+    if key not in done:
+        record(action, detail, who)
+        done.add(key)
+
+
+def audited(output: str, path: str, suppressed: tuple[Suppression, ...]) -> None:
+    """Every suppression is logged, under the user whose request first computed the output."""
+    audit.record_suppressions(Path(path), output, suppressed, *current_user())
+
+
+def remember(output: str, suppressed: tuple[Suppression, ...]) -> None:
+    """This session's suppressions, by output, for the Disclosure page."""
+    st.session_state.setdefault("suppressed", {})[output] = suppressed
+
+
+def session_suppressions() -> dict[str, tuple[Suppression, ...]]:
+    return dict(st.session_state.get("suppressed", {}))
+
+
+def audit_choices() -> tuple[list[str], list[str]]:
+    """The users and actions in the audit trail, for the Audit log page's filters."""
+    return audit.users_and_actions(db_path())
+
+
+def audit_entries(
+    users: list[str], actions: list[str], since: date | None, until: date | None
+) -> list[dict[str, str]]:
+    """The audit trail, newest first, filtered; every value as text. It holds who did what and
+    outputs' names and reasons, never a record about a person (tests/test_access.py)."""
+    trail = audit.read(db_path(), users, actions, since, until)
+    if trail.empty:
+        return []
+    trail["at"] = trail["at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    trail["detail"] = [_readable(detail) for detail in trail["detail"]]
+    return trail.iloc[::-1].astype(str).to_dict("records")
+
+
+def _readable(detail: str | None) -> str:
+    """An audit detail as 'key: value; ...' (a missing filter is 'all')."""
+    fields = json.loads(detail or "{}")
+    return "; ".join(f"{key}: {'all' if value is None else value}" for key, value in fields.items())
+
+
+def utc_today() -> date:
+    """Today in UTC, the audit trail's clock."""
+    return datetime.now(UTC).date()
