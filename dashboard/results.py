@@ -17,7 +17,7 @@ from tf_eval.governance import rules
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate
 from tf_eval.method.panel import Panel, build_panel
-from tf_eval.release import report
+from tf_eval.release import pack_contents, report
 from tf_eval.release.disclosure import SafeTable
 from tf_eval.release.overview import Overview, overview
 from tf_eval.release.provenance import Provenance, provenance
@@ -197,7 +197,7 @@ def _board_pack(
     spec: AnalysisSpec,
     name: str | None,
     who: tuple[str, str],
-    _contents: report.PackContents,
+    _contents: pack_contents.PackContents,
 ) -> report.BoardPack:
     """One pack per store version, spec, name (the contents follow from those three) and user:
     the export is logged under whoever takes the pack, not only whoever built it first."""
@@ -220,7 +220,9 @@ def get_board_pack(spec: AnalysisSpec, name: str | None) -> report.BoardPack | N
             if results is None or trends is None:
                 status.update(label="No board pack for this selection", state="error")
                 return None
-            contents = report.PackContents(spec, get_overview(), results, trends, get_provenance())
+            contents = pack_contents.PackContents(
+                spec, get_overview(), results, trends, get_provenance()
+            )
             st.write("Drawing the charts and writing the PDF (about 15 seconds the first time)")
             pack = _board_pack(str(current.path), modified, spec, name, current_user(), contents)
         except report.ReportError as exc:

@@ -22,7 +22,7 @@ import pytest
 import dashboard
 from tf_eval import config
 from tf_eval.method.estimate import AnalysisSpec
-from tf_eval.release import charts, report, results
+from tf_eval.release import charts, pack_contents, pack_pdf, report, results
 from tf_eval.release.disclosure import Safe, SafeTable
 
 ROOT = config.PROJECT_ROOT
@@ -307,12 +307,23 @@ def test_pages_take_from_the_dashboard_only_gated_results_or_what_holds_no_data(
 
 def test_the_board_pack_is_written_from_safe_objects_only() -> None:
     """The pack is an exit for data: everything it writes comes from a PackContents, whose
-    every field passed the gate; the module itself never queries the store."""
-    assert _fields_are_safe(report.PackContents)
-    for writer in (report.write_pack, report.publish, report.archive, report.pack_charts):
-        assert typing.get_type_hints(writer)["contents"] is report.PackContents, writer.__name__
-    assert typing.get_type_hints(report.gather)["return"] is report.PackContents
-    tree = ast.parse(Path(report.__file__).read_text())
-    assert not (_imports(tree) & {"duckdb", "pandas", "numpy"})
-    used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-    assert not (used & {"query", "sql", "execute", "read_csv"})
+    every field passed the gate; its modules never query the store."""
+    contents = pack_contents.PackContents
+    assert _fields_are_safe(contents)
+    writers = (
+        report.write_pack,
+        report.publish,
+        report.archive,
+        pack_contents.pack_charts,
+        pack_contents.pack_tables,
+        pack_contents.pack_provenance,
+        pack_pdf.render_pdf,
+    )
+    for writer in writers:
+        assert typing.get_type_hints(writer)["contents"] is contents, writer.__name__
+    assert typing.get_type_hints(pack_contents.gather)["return"] is contents
+    for module in (report, pack_contents, pack_pdf):
+        tree = ast.parse(Path(module.__file__).read_text())
+        assert not (_imports(tree) & {"duckdb", "pandas", "numpy"}), module.__name__
+        used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        assert not (used & {"query", "sql", "execute", "read_csv"}), module.__name__

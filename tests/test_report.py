@@ -27,7 +27,7 @@ from tf_eval.governance import audit
 from tf_eval.governance import rules as disclosure_rules
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec
-from tf_eval.release import report
+from tf_eval.release import pack_contents, report
 from tf_eval.release.headlines import headline
 
 # Every column of the pack's tables that holds a count of people, families or records.
@@ -60,11 +60,11 @@ def manifest(pack: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def contents(demo_db: Path) -> report.PackContents:
+def contents(demo_db: Path) -> pack_contents.PackContents:
     """The safe objects behind the default analysis, gathered again in this process."""
     current = store.Store(demo_db)
     try:
-        return report.gather(current, AnalysisSpec())
+        return pack_contents.gather(current, AnalysisSpec())
     finally:
         current.close()
 
@@ -123,7 +123,7 @@ def test_no_count_in_any_table_is_small_or_off_the_rounding_base(
 
 
 def test_the_tables_are_the_safe_objects_the_dashboard_shows(
-    pack: Path, contents: report.PackContents
+    pack: Path, contents: pack_contents.PackContents
 ) -> None:
     effects = pd.read_csv(pack / "tables/effects.csv", comment="#")
     matched = effects[effects["estimate"] == "matched"].set_index("outcome")
@@ -135,10 +135,10 @@ def test_the_tables_are_the_safe_objects_the_dashboard_shows(
 
 
 def test_the_pdf_text_holds_each_headline_and_every_disclosure_note(
-    pack: Path, contents: report.PackContents
+    pack: Path, contents: pack_contents.PackContents
 ) -> None:
     reader = PdfReader(pack / report.PDF_NAME)
-    charts = report.pack_charts(contents)
+    charts = pack_contents.pack_charts(contents)
     assert len(reader.pages) == 1 + len(charts) + 2  # title, one per chart, rules, provenance
     text = _one_line(" ".join(page.extract_text() for page in reader.pages))
     for estimate in contents.results.estimates:
@@ -268,7 +268,7 @@ def test_a_missing_browser_names_the_fix_in_one_line(demo_db: Path, tmp_path: Pa
 
 
 def test_an_earlier_pack_is_replaced_whole(
-    pack: Path, contents: report.PackContents, demo_db: Path, tmp_path: Path
+    pack: Path, contents: pack_contents.PackContents, demo_db: Path, tmp_path: Path
 ) -> None:
     earlier = tmp_path / "board"
     shutil.copytree(pack, earlier)

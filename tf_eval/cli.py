@@ -23,7 +23,7 @@ from tf_eval.governance import access, audit, rules
 from tf_eval.method import specs
 from tf_eval.method.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
 from tf_eval.method.matchfile import match_file
-from tf_eval.release import provenance, report
+from tf_eval.release import pack_contents, provenance, report
 from tf_eval.release.results import SafeResults, safe_evaluation, safe_file_match, to_json
 
 _DB_HELP = f"store file (default: ${config.DB_ENV_VAR}, else data/tf_eval.duckdb)"
@@ -477,7 +477,7 @@ def _report(args: argparse.Namespace) -> int:
     report.find_browser()
     current = store.Store(path)
     try:
-        contents = report.gather(current, spec, progress=_print_progress)
+        contents = pack_contents.gather(current, spec, progress=_print_progress)
     except rules.SelectionRefused as exc:
         detail = {"output": "board pack", "spec": str(spec), "reason": str(exc)}
         audit.append(path, getpass.getuser(), "cli", "refused", [detail])

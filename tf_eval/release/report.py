@@ -1,11 +1,12 @@
-"""The board pack: one analysis as files for a board - a PDF
-(headline findings in plain words, one page per chart, the method, the disclosure rules in force
-and the provenance), every chart as PNG (twice the size) and SVG, the table behind each chart as
-CSV, and `manifest.json` (every file with its sha256, and the provenance).
+"""The board pack's files: one analysis for a board as a PDF (tf_eval.release.pack_pdf), every
+chart as PNG (twice the size) and SVG, the table behind each chart as CSV, and `manifest.json`
+(every file with its sha256, and the provenance); written whole into a folder (`publish`) or a
+zip (`archive`), and logged as an export.
 
-It is built from the same safe objects the dashboard shows (`gather` calls the same functions;
-the dashboard hands over its own cached ones), so a pack can never show more than the screen:
-`write_pack` takes only a `PackContents`, whose every field passed the disclosure gate.
+It is built from the same safe objects the dashboard shows (tf_eval.release.pack_contents'
+`gather` calls the same functions; the dashboard hands over its own cached ones), so a pack can
+never show more than the screen: `write_pack` takes only a `PackContents`, whose every field
+passed the disclosure gate.
 
 Provenance on every file: the data snapshot (load ids; seed and size of a demo store), the
 analysis spec, the disclosure rules, when it was generated and the tf-eval version. The PDF has
@@ -21,7 +22,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 import os
 import shutil
 import struct
@@ -29,7 +29,6 @@ import tempfile
 import time
 import zipfile
 import zlib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +38,6 @@ from xml.sax.saxutils import escape
 
 import kaleido
 import plotly.graph_objects as go
-from fpdf import FPDF
 from kaleido.errors import (
     BrowserClosedError,
     BrowserFailedError,
@@ -48,291 +46,25 @@ from kaleido.errors import (
 )
 
 from tf_eval import config
-from tf_eval.data.store import Store
 from tf_eval.governance import audit
-from tf_eval.governance.rules import RULE_DESCRIPTIONS, Suppression
-from tf_eval.method import specs
-from tf_eval.method.estimate import AnalysisSpec, evaluate
-from tf_eval.method.panel import build_panel
-from tf_eval.release import charts
-from tf_eval.release.disclosure import SafeEstimate, SafeTable
-from tf_eval.release.headlines import headline
-from tf_eval.release.overview import Overview, overview
-from tf_eval.release.provenance import Provenance, provenance
-from tf_eval.release.results import SafeResults, safe_evaluation
-from tf_eval.release.trends import monthly_trends
+from tf_eval.release.pack_contents import (
+    GENERATOR,
+    MANIFEST_NAME,
+    PackContents,
+    Progress,
+    Table,
+    pack_charts,
+    pack_provenance,
+    pack_tables,
+    provenance_summary,
+)
+from tf_eval.release.pack_pdf import pack_title, render_pdf
 
-Progress = Callable[[float, str], None]
 PDF_NAME = "board-pack.pdf"
-MANIFEST_NAME = "manifest.json"
-GENERATOR = "tf-eval board pack"
 
 
 class ReportError(RuntimeError):
     """The pack cannot be made or written; the message says why and what to do, in one line."""
-
-
-@dataclass(frozen=True)
-class PackContents:
-    """Everything a board pack shows, each part already through the disclosure gate: the same
-    objects the dashboard's Overview, Outcomes over time, Impact, Matching and Data pages show."""
-
-    spec: AnalysisSpec  # settings only
-    overview: Overview
-    results: SafeResults
-    trends: dict[str, SafeTable]
-    provenance: Provenance
-
-    @property
-    def suppressed(self) -> tuple[Suppression, ...]:
-        parts = (
-            self.overview.by_la_cohort.suppressed,
-            self.overview.coverage.suppressed,
-            self.results.suppressed,
-            *(table.suppressed for table in self.trends.values()),
-            self.provenance.suppressed,
-        )
-        return tuple(s for part in parts for s in part)
-
-
-def gather(store: Store, spec: AnalysisSpec, progress: Progress | None = None) -> PackContents:
-    """The pack's safe objects for `spec`, from the functions the dashboard calls (one panel
-    shared by the estimates and the trends, as there). A selection under the differencing floor
-    raises disclosure.SelectionRefused, and nothing about it leaves."""
-    report = progress or (lambda fraction, message: None)
-    report(0.0, "Building the outcome panel")
-    panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort)
-    report(0.1, "Matching families and estimating effects")
-    results = safe_evaluation(evaluate(store, spec, panel=panel))
-    report(0.3, "Following families month by month")
-    trends = monthly_trends(store, spec, panel)
-    report(0.4, "Counting families and records")
-    today = datetime.now(UTC).date()  # the retention schedule is as of today, as on the page
-    return PackContents(spec, overview(store), results, trends, provenance(store, today))
-
-
-# --- what the pack holds ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Table:
-    """One CSV: a title, a header and rows as written (a suppressed count is the mark)."""
-
-    name: str
-    title: str
-    header: list[str]
-    rows: list[list[object]]
-    counts: tuple[str, ...]  # columns holding protected counts
-
-
-@dataclass(frozen=True)
-class Chart:
-    """One chart of the pack, the sentence saying how to read it, and the table behind it."""
-
-    name: str
-    figure: go.Figure
-    reading: str
-    table: Table
-
-    @property
-    def title(self) -> str:
-        return self.figure.layout.title.text
-
-    @property
-    def note(self) -> str:
-        """The chart's disclosure footnote (charts._finish keeps it in the layout's meta)."""
-        return self.figure.layout.meta["note"]
-
-
-def _cell(value: object) -> object:
-    """A value as a CSV cell: empty for a withheld or undefined number."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return value.item() if hasattr(value, "item") else value  # numpy scalars -> Python
-
-
-def _safe_table(name: str, title: str, table: SafeTable) -> Table:
-    """A safe table as written: counts as the gate shows them (multiples of the rounding base,
-    or the suppressed mark), other columns as they are (withheld values empty)."""
-    frame = table.frame
-    columns = {c: table.shown(c) if c in table.counts else frame[c].tolist() for c in frame}
-    rows = [[_cell(columns[c][i]) for c in frame.columns] for i in range(len(frame))]
-    return Table(name, title, list(frame.columns), rows, table.counts)
-
-
-ESTIMATE_COUNTS = ("n_treated", "n_comparison", "families_treated", "families_comparison")
-
-
-def _estimates_table(results: SafeResults) -> Table:
-    header = ["estimate", "outcome", "att", "se", "ci_low", "ci_high", "p_value"]
-    header += [*ESTIMATE_COUNTS, "withheld_because"]
-    kinds: dict[str, list[SafeEstimate]] = {
-        "matched": results.estimates,
-        "naive": results.naive,
-        "placebo": results.placebo,
-    }
-    rows = [
-        [kind, *(_cell(getattr(e, column)) for column in header[1:-1]), e.reason or ""]
-        for kind, estimates in kinds.items()
-        for e in estimates
-    ]
-    title = "Effects: matched estimate, naive change and placebo (outcome units; 95% CI)"
-    return Table("effects", title, header, rows, ESTIMATE_COUNTS)
-
-
-def _overlap_table(results: SafeResults) -> Table:
-    rows = []
-    for group, histogram in results.matching.overlap.items():
-        edges, mark = histogram.edges, histogram.rules.suppressed_mark
-        for k, count in enumerate(histogram.bin_counts):
-            rows.append([group, edges[k], edges[k + 1], mark if count is None else count])
-    title = "Propensity scores before matching: families per score bin"
-    return Table(
-        "overlap", title, ["group", "score_from", "score_to", "families"], rows, ("families",)
-    )
-
-
-def pack_charts(contents: PackContents) -> list[Chart]:
-    """Every chart of the pack, drawn by tf_eval.release.charts as the dashboard draws it."""
-    source = charts.data_source(contents.overview.description)
-    results, follow_up = contents.results, contents.spec.follow_up_months
-    matching = results.matching
-    plan = contents.provenance.retention
-    found = [
-        Chart(
-            "effects",
-            charts.effects_chart(
-                results.estimates, source, follow_up, naive=results.naive, placebo=results.placebo
-            ),
-            "Each dot is an effect with its 95% interval, in the outcome's own unit. Blue compares "
-            "supported with matched families (the estimate); red is supported families' own "
-            "before/after change, which also holds their recovery from a crisis; grey repeats the "
-            "comparison before support began, where there should be nothing to find.",
-            _estimates_table(results),
-        )
-    ]
-    for key, table in contents.trends.items():
-        found.append(
-            Chart(
-                f"trend-{key}",
-                charts.trend_chart(table, key, source),
-                "Monthly averages with 95% bands, from 12 months before support began (month 0) "
-                "to the end of follow-up. Both groups worsen before and recover after; the gap "
-                "between them after month 0 is what support adds.",
-                _safe_table(f"trend-{key}", f"Monthly {key}, supported and comparison", table),
-            )
-        )
-    found += [
-        Chart(
-            "balance",
-            charts.love_plot(matching.balance, source),
-            "How different supported and comparison families were on each characteristic, before "
-            "and after matching, in standard deviations: after matching every dot should be left "
-            "of the dashed 0.1 line.",
-            _safe_table(
-                "balance", "Balance of covariates (standardised differences)", matching.balance
-            ),
-        ),
-        Chart(
-            "overlap",
-            charts.overlap_chart(
-                matching.overlap["treated"], matching.overlap["comparison"], source
-            ),
-            "How likely each family was to be supported, from its records before: matching needs "
-            "comparison families across the whole range where supported families are.",
-            _overlap_table(results),
-        ),
-        Chart(
-            "families-by-la-cohort",
-            charts.la_cohort_heatmap(contents.overview.by_la_cohort, "families", source),
-            "Families identified in each local authority and year, across the whole store.",
-            _safe_table(
-                "families-by-la-cohort",
-                "Families, people and supported families by local authority and cohort",
-                contents.overview.by_la_cohort,
-            ),
-        ),
-        Chart(
-            "records-by-year",
-            charts.coverage_chart(contents.overview.coverage, source),
-            "Records per calendar year from each source: what the evaluation can see.",
-            _safe_table(
-                "records-by-year", "Records per year by source", contents.overview.coverage
-            ),
-        ),
-        Chart(
-            "retention",
-            charts.retention_chart(plan.by_year, source),
-            f"Families by the year their records must be destroyed ({plan.years} years after "
-            "the later of their index month and the newest load about them, as the privacy "
-            "notice promises).",
-            _safe_table("retention", "Families by the year retention ends", plan.by_year),
-        ),
-    ]
-    return found
-
-
-def pack_tables(contents: PackContents, charts_: list[Chart]) -> list[Table]:
-    """The table behind each chart, and the matched counts and exclusions they rest on."""
-    extra = [
-        _safe_table("matched-counts", "Families matched", contents.results.matching.counts),
-    ]
-    if contents.results.excluded is not None:
-        title = "Families left out of the evaluation, by reason"
-        extra.append(_safe_table("excluded-families", title, contents.results.excluded))
-    return [chart.table for chart in charts_] + extra
-
-
-def pack_provenance(
-    contents: PackContents, spec_name: str | None, generated_at: datetime
-) -> dict[str, Any]:
-    """Where every figure of the pack comes from: the data snapshot, the analysis, the rules
-    applied, when and by which version."""
-    description = contents.overview.description
-    loads = contents.provenance.loads.frame
-    data: dict[str, Any] = {
-        "kind": description.get("kind", "real"),
-        "source": charts.data_source(description),
-        "load_ids": [int(i) for i in loads["load_id"]],
-        "newest_load_at": str(loads["loaded_at"].max()) if len(loads) else None,
-    }
-    if data["kind"] == "demo":
-        data["demo_seed"] = int(description["seed"])
-        data["demo_families"] = int(description["families"])
-    return {
-        "generator": GENERATOR,
-        "tf_eval_version": config.VERSION,
-        "generated_at": generated_at.isoformat(timespec="seconds"),
-        "data": data,
-        "analysis": {"name": spec_name, **json.loads(specs.to_json(contents.spec))},
-        "disclosure_rules": contents.results.matching.counts.rules.as_dict(),
-    }
-
-
-def _summary(prov: dict[str, Any]) -> str:
-    """The provenance in one line of words (PDF subject, footers)."""
-    data = prov["data"]
-    snapshot = (
-        f"demo seed {data['demo_seed']}, {data['demo_families']:,} families"
-        if data["kind"] == "demo"
-        else f"loads {', '.join(map(str, data['load_ids'])) or 'none'}"
-    )
-    name = prov["analysis"]["name"] or "default analysis"
-    return (
-        f"{GENERATOR}, tf-eval {prov['tf_eval_version']}, generated {_when(prov)}; "
-        f"data: {snapshot}; analysis: {name}"
-    )
-
-
-def _when(prov: dict[str, Any]) -> str:
-    return f"{datetime.fromisoformat(prov['generated_at']):%Y-%m-%d %H:%M:%S} UTC"
-
-
-def _words(value: object) -> str:
-    """A setting as people read it: lists joined, no value as 'none'."""
-    if isinstance(value, list | tuple):
-        return ", ".join(map(str, value)) or "none"
-    return "none" if value is None else str(value)
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -343,7 +75,7 @@ def _csv_bytes(table: Table, prov: dict[str, Any]) -> bytes:
     mark = prov["disclosure_rules"]["suppressed_mark"]
     lines = [
         f"# {table.title}",
-        f"# {_summary(prov)}",
+        f"# {provenance_summary(prov)}",
         (
             f"# counts ({', '.join(table.counts)}) are rounded to the nearest {base}; {mark} marks "
             "a suppressed count; an empty value was withheld by the disclosure rules"
@@ -485,8 +217,8 @@ def write_pack(
         )
     report(0.92, "Writing the PDF")
     pngs = [files[f"charts/{i:02d}-{c.name}.png"] for i, c in enumerate(figures, start=1)]
-    files[PDF_NAME] = _pdf(contents, figures, pngs, prov)
-    entries.insert(0, {"path": PDF_NAME, "kind": "pdf", "title": _title(contents)})
+    files[PDF_NAME] = render_pdf(contents, figures, pngs, prov)
+    entries.insert(0, {"path": PDF_NAME, "kind": "pdf", "title": pack_title(contents)})
     for entry in entries:
         data = files[entry["path"]]
         entry |= {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -502,204 +234,6 @@ def write_pack(
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     report(1.0, "Board pack written")
     return manifest
-
-
-# --- the PDF --------------------------------------------------------------------------------------
-
-# The PDF's core fonts (Helvetica) hold Latin-1: typographic punctuation becomes its plain form.
-_PLAIN = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"'})
-_PLAIN.update(str.maketrans({"\u201d": '"', "\u2264": "<=", "\u2265": ">=", "\u2026": "..."}))
-
-
-def _latin1(text: str) -> str:
-    return text.translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
-
-
-def _title(contents: PackContents) -> str:
-    spec = contents.spec
-    where = f"local authority {spec.la}" if spec.la else "all local authorities"
-    when = f"families identified in {spec.cohort}" if spec.cohort else "all cohorts"
-    return f"Family support: what changed for families ({where}, {when})"
-
-
-def _method(spec: AnalysisSpec) -> str:
-    """The method in one paragraph, for a board reader."""
-    matches = "family" if spec.ratio == 1 else f"{spec.ratio} families"
-    caliper = f" no further apart than {spec.caliper} SD of the score," if spec.caliper else ""
-    return (
-        f"Each family supported within {config.ATTACHED_WITHIN_MONTHS} months of being identified "
-        "is compared with similar families identified at the same time who were not (yet) "
-        "supported. A logistic regression on the families' records in the "
-        f"{config.PRE_WINDOW_MONTHS} months before ({len(spec.covariates)} characteristics) "
-        f"gives each family's chance of support, and each supported family is matched to the "
-        f"comparison {matches} with the nearest chance,{caliper} "
-        f"{'with' if spec.replace else 'without'} replacement and exactly on "
-        f"{', '.join(spec.exact) or 'nothing'}. The effect is the difference in differences: "
-        f"the change from the {config.PRE_WINDOW_MONTHS} months before to the "
-        f"{spec.follow_up_months} months after support began, in supported families minus in "
-        "their matched comparison families, from a weighted regression that also adjusts for "
-        "the remaining differences, with 95% intervals allowing for members of one family being "
-        "alike. A placebo repeats the comparison on the two years before support, when there "
-        "was nothing to find, and the naive change shows what supported families' own before and "
-        "after figures would suggest."
-    )
-
-
-class _PackPDF(FPDF):
-    """A4 portrait with a footer on every page: provenance in short, and the page number."""
-
-    def __init__(self, footer: str) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        self._footer = footer
-        self.set_margins(18, 16, 18)
-        self.set_auto_page_break(auto=True, margin=18)
-
-    def footer(self) -> None:
-        self.set_y(-13)
-        self.set_font("Helvetica", size=7.5)
-        self.set_text_color(110, 110, 110)
-        self.cell(0, 4, _latin1(f"{self._footer} | page {self.page_no()} of {{nb}}"), align="C")
-
-    def heading(self, text: str, size: float = 14) -> None:
-        self.set_font("Helvetica", "B", size)
-        self.set_text_color(0, 0, 0)
-        self.multi_cell(0, size * 0.5, _latin1(text), align="L", new_x="LMARGIN", new_y="NEXT")
-        self.ln(2)
-
-    def paragraph(self, text: str, size: float = 10.5, colour: int = 0) -> None:
-        self.set_font("Helvetica", size=size)
-        self.set_text_color(colour, colour, colour)
-        self.multi_cell(0, size * 0.48, _latin1(text), align="L", new_x="LMARGIN", new_y="NEXT")
-        self.ln(2)
-
-    def bullet(self, text: str) -> None:
-        self.set_font("Helvetica", size=10.5)
-        self.set_text_color(0, 0, 0)
-        self.cell(5, 5, "-")
-        self.multi_cell(0, 5, _latin1(text), align="L", new_x="LMARGIN", new_y="NEXT")
-        self.ln(1.5)
-
-
-def _pdf(
-    contents: PackContents, figures: list[Chart], pngs: list[bytes], prov: dict[str, Any]
-) -> bytes:
-    spec, results = contents.spec, contents.results
-    description = contents.overview.description
-    pdf = _PackPDF(_summary(prov))
-    title = _title(contents)
-    pdf.set_title(_latin1(title))
-    pdf.set_author(f"tf-eval {config.VERSION}")
-    pdf.set_creator(GENERATOR)
-    pdf.set_subject(_latin1(_summary(prov)))
-    pdf.set_keywords(json.dumps(prov))
-    pdf.set_creation_date(datetime.fromisoformat(prov["generated_at"]))
-    pdf.set_lang("en-GB")
-
-    pdf.add_page()
-    pdf.paragraph("tf-eval board pack", size=10, colour=90)
-    pdf.heading(title, size=20)
-    pdf.paragraph(f"Data: {charts.data_source(description)}.", colour=60)
-    if description.get("kind") == "demo":
-        pdf.set_text_color(180, 40, 0)
-        pdf.set_font("Helvetica", "B", 10.5)
-        pdf.multi_cell(
-            0,
-            5,
-            "SYNTHETIC DATA: every family in this pack is made up; the effects were planted to "
-            "check the method.",
-            align="L",
-            new_x="LMARGIN",
-            new_y="NEXT",
-        )
-        pdf.ln(2)
-    pdf.paragraph(
-        f"Analysis: {prov['analysis']['name'] or 'default analysis'} ({specs.describe(spec)}). "
-        f"Generated {_when(prov)} by tf-eval {config.VERSION}.",
-        size=9.5,
-        colour=60,
-    )
-    pdf.ln(3)
-    pdf.heading("What support changed")
-    for estimate in results.estimates:
-        pdf.bullet(headline(estimate, spec.follow_up_months))
-    counts = dict(
-        zip(
-            results.matching.counts.frame["group"],
-            results.matching.counts.labels()["units"],
-            strict=True,
-        )
-    )
-    pdf.paragraph(
-        f"{counts['treated_matched']} of {counts['treated']} supported families were matched with "
-        f"{counts['comparison_matched']} comparison families (from a pool of "
-        f"{counts['comparison_pool']}).",
-        size=9.5,
-        colour=60,
-    )
-    pdf.ln(3)
-    pdf.heading("Method")
-    pdf.paragraph(_method(spec))
-
-    for i, (chart, png) in enumerate(zip(figures, pngs, strict=True), start=1):
-        pdf.add_page()
-        pdf.paragraph(f"Figure {i} of {len(figures)}", size=9, colour=90)
-        width_px, height_px = struct.unpack(">II", png[16:24])
-        room_w, room_h = pdf.epw, pdf.eph - 55  # leave room for the caption below
-        width = min(room_w, room_h * width_px / height_px)
-        pdf.image(io.BytesIO(png), x=pdf.l_margin + (room_w - width) / 2, w=width)
-        pdf.ln(3)
-        pdf.paragraph(chart.reading, size=10)
-        pdf.paragraph(
-            f"{chart.note} Source: {chart.figure.layout.meta['source']}.", size=8.5, colour=80
-        )
-
-    pdf.add_page()
-    pdf.heading("Disclosure control")
-    rules = prov["disclosure_rules"]
-    pdf.paragraph(
-        "Nobody may be identifiable from anything in this pack. Every count, rate, estimate and "
-        "chart passed these rules before it was drawn or written, and what they withheld was "
-        f"written to the audit log. In this pack {len(contents.suppressed)} values were "
-        "suppressed."
-    )
-    pdf.set_font("Helvetica", size=9)
-    pdf.set_text_color(0, 0, 0)
-    with pdf.table(col_widths=(44, 18, 112), text_align="LEFT", line_height=5) as table:
-        table.row(["rule", "value", "meaning"])
-        for name, value in rules.items():
-            table.row([name, _latin1(str(value)), _latin1(RULE_DESCRIPTIONS[name])])
-
-    pdf.add_page()
-    pdf.heading("Provenance")
-    data = prov["data"]
-    lines = [
-        ("Generated", f"{_when(prov)} by tf-eval {config.VERSION}"),
-        ("Data", data["source"]),
-        ("Loads in the store", ", ".join(map(str, data["load_ids"])) or "none"),
-        ("Newest load", data["newest_load_at"] or "none"),
-    ]
-    if data["kind"] == "demo":
-        lines.append(
-            ("Demo store", f"seed {data['demo_seed']}, {data['demo_families']:,} families")
-        )
-    lines += [
-        ("Analysis", prov["analysis"]["name"] or "default analysis"),
-        *(
-            (f"  {key}", "all" if value is None and key in ("la", "cohort") else _words(value))
-            for key, value in prov["analysis"].items()
-            if key != "name"
-        ),
-        ("Disclosure rules", "; ".join(f"{k} {v}" for k, v in rules.items())),
-        ("Files", f"{MANIFEST_NAME} lists every file of this pack with its sha256"),
-    ]
-    for label, value in lines:
-        pdf.set_font("Helvetica", "B", 9.5)
-        pdf.set_text_color(0, 0, 0)
-        pdf.cell(42, 5, _latin1(label))
-        pdf.set_font("Helvetica", size=9.5)
-        pdf.multi_cell(0, 5, _latin1(value), align="L", new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(1)
-    return bytes(pdf.output())
 
 
 # --- releasing the pack ---------------------------------------------------------------------------

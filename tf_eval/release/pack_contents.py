@@ -1,0 +1,294 @@
+"""What a board pack holds: its contents (the safe objects the dashboard shows, or gathered the
+same way), the table behind each chart, the charts themselves and the provenance every file
+carries. Nothing here writes a file: tf_eval.release.report does, and pack_pdf draws the PDF."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import plotly.graph_objects as go
+
+from tf_eval import config
+from tf_eval.data.store import Store
+from tf_eval.governance.rules import Suppression
+from tf_eval.method import specs
+from tf_eval.method.estimate import AnalysisSpec, evaluate
+from tf_eval.method.panel import build_panel
+from tf_eval.release import charts
+from tf_eval.release.disclosure import SafeEstimate, SafeTable
+from tf_eval.release.overview import Overview, overview
+from tf_eval.release.provenance import Provenance, provenance
+from tf_eval.release.results import SafeResults, safe_evaluation
+from tf_eval.release.trends import monthly_trends
+
+Progress = Callable[[float, str], None]
+MANIFEST_NAME = "manifest.json"
+GENERATOR = "tf-eval board pack"
+
+
+@dataclass(frozen=True)
+class PackContents:
+    """Everything a board pack shows, each part already through the disclosure gate: the same
+    objects the dashboard's Overview, Outcomes over time, Impact, Matching and Data pages show."""
+
+    spec: AnalysisSpec  # settings only
+    overview: Overview
+    results: SafeResults
+    trends: dict[str, SafeTable]
+    provenance: Provenance
+
+    @property
+    def suppressed(self) -> tuple[Suppression, ...]:
+        parts = (
+            self.overview.by_la_cohort.suppressed,
+            self.overview.coverage.suppressed,
+            self.results.suppressed,
+            *(table.suppressed for table in self.trends.values()),
+            self.provenance.suppressed,
+        )
+        return tuple(s for part in parts for s in part)
+
+
+def gather(store: Store, spec: AnalysisSpec, progress: Progress | None = None) -> PackContents:
+    """The pack's safe objects for `spec`, from the functions the dashboard calls (one panel
+    shared by the estimates and the trends, as there). A selection under the differencing floor
+    raises disclosure.SelectionRefused, and nothing about it leaves."""
+    report = progress or (lambda fraction, message: None)
+    report(0.0, "Building the outcome panel")
+    panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort)
+    report(0.1, "Matching families and estimating effects")
+    results = safe_evaluation(evaluate(store, spec, panel=panel))
+    report(0.3, "Following families month by month")
+    trends = monthly_trends(store, spec, panel)
+    report(0.4, "Counting families and records")
+    today = datetime.now(UTC).date()  # the retention schedule is as of today, as on the page
+    return PackContents(spec, overview(store), results, trends, provenance(store, today))
+
+
+# --- what the pack holds ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """One CSV: a title, a header and rows as written (a suppressed count is the mark)."""
+
+    name: str
+    title: str
+    header: list[str]
+    rows: list[list[object]]
+    counts: tuple[str, ...]  # columns holding protected counts
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of the pack, the sentence saying how to read it, and the table behind it."""
+
+    name: str
+    figure: go.Figure
+    reading: str
+    table: Table
+
+    @property
+    def title(self) -> str:
+        return self.figure.layout.title.text
+
+    @property
+    def note(self) -> str:
+        """The chart's disclosure footnote (charts._finish keeps it in the layout's meta)."""
+        return self.figure.layout.meta["note"]
+
+
+def _cell(value: object) -> object:
+    """A value as a CSV cell: empty for a withheld or undefined number."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value.item() if hasattr(value, "item") else value  # numpy scalars -> Python
+
+
+def _safe_table(name: str, title: str, table: SafeTable) -> Table:
+    """A safe table as written: counts as the gate shows them (multiples of the rounding base,
+    or the suppressed mark), other columns as they are (withheld values empty)."""
+    frame = table.frame
+    columns = {c: table.shown(c) if c in table.counts else frame[c].tolist() for c in frame}
+    rows = [[_cell(columns[c][i]) for c in frame.columns] for i in range(len(frame))]
+    return Table(name, title, list(frame.columns), rows, table.counts)
+
+
+ESTIMATE_COUNTS = ("n_treated", "n_comparison", "families_treated", "families_comparison")
+
+
+def _estimates_table(results: SafeResults) -> Table:
+    header = ["estimate", "outcome", "att", "se", "ci_low", "ci_high", "p_value"]
+    header += [*ESTIMATE_COUNTS, "withheld_because"]
+    kinds: dict[str, list[SafeEstimate]] = {
+        "matched": results.estimates,
+        "naive": results.naive,
+        "placebo": results.placebo,
+    }
+    rows = [
+        [kind, *(_cell(getattr(e, column)) for column in header[1:-1]), e.reason or ""]
+        for kind, estimates in kinds.items()
+        for e in estimates
+    ]
+    title = "Effects: matched estimate, naive change and placebo (outcome units; 95% CI)"
+    return Table("effects", title, header, rows, ESTIMATE_COUNTS)
+
+
+def _overlap_table(results: SafeResults) -> Table:
+    rows = []
+    for group, histogram in results.matching.overlap.items():
+        edges, mark = histogram.edges, histogram.rules.suppressed_mark
+        for k, count in enumerate(histogram.bin_counts):
+            rows.append([group, edges[k], edges[k + 1], mark if count is None else count])
+    title = "Propensity scores before matching: families per score bin"
+    return Table(
+        "overlap", title, ["group", "score_from", "score_to", "families"], rows, ("families",)
+    )
+
+
+def pack_charts(contents: PackContents) -> list[Chart]:
+    """Every chart of the pack, drawn by tf_eval.release.charts as the dashboard draws it."""
+    source = charts.data_source(contents.overview.description)
+    results, follow_up = contents.results, contents.spec.follow_up_months
+    matching = results.matching
+    plan = contents.provenance.retention
+    found = [
+        Chart(
+            "effects",
+            charts.effects_chart(
+                results.estimates, source, follow_up, naive=results.naive, placebo=results.placebo
+            ),
+            "Each dot is an effect with its 95% interval, in the outcome's own unit. Blue compares "
+            "supported with matched families (the estimate); red is supported families' own "
+            "before/after change, which also holds their recovery from a crisis; grey repeats the "
+            "comparison before support began, where there should be nothing to find.",
+            _estimates_table(results),
+        )
+    ]
+    for key, table in contents.trends.items():
+        found.append(
+            Chart(
+                f"trend-{key}",
+                charts.trend_chart(table, key, source),
+                "Monthly averages with 95% bands, from 12 months before support began (month 0) "
+                "to the end of follow-up. Both groups worsen before and recover after; the gap "
+                "between them after month 0 is what support adds.",
+                _safe_table(f"trend-{key}", f"Monthly {key}, supported and comparison", table),
+            )
+        )
+    found += [
+        Chart(
+            "balance",
+            charts.love_plot(matching.balance, source),
+            "How different supported and comparison families were on each characteristic, before "
+            "and after matching, in standard deviations: after matching every dot should be left "
+            "of the dashed 0.1 line.",
+            _safe_table(
+                "balance", "Balance of covariates (standardised differences)", matching.balance
+            ),
+        ),
+        Chart(
+            "overlap",
+            charts.overlap_chart(
+                matching.overlap["treated"], matching.overlap["comparison"], source
+            ),
+            "How likely each family was to be supported, from its records before: matching needs "
+            "comparison families across the whole range where supported families are.",
+            _overlap_table(results),
+        ),
+        Chart(
+            "families-by-la-cohort",
+            charts.la_cohort_heatmap(contents.overview.by_la_cohort, "families", source),
+            "Families identified in each local authority and year, across the whole store.",
+            _safe_table(
+                "families-by-la-cohort",
+                "Families, people and supported families by local authority and cohort",
+                contents.overview.by_la_cohort,
+            ),
+        ),
+        Chart(
+            "records-by-year",
+            charts.coverage_chart(contents.overview.coverage, source),
+            "Records per calendar year from each source: what the evaluation can see.",
+            _safe_table(
+                "records-by-year", "Records per year by source", contents.overview.coverage
+            ),
+        ),
+        Chart(
+            "retention",
+            charts.retention_chart(plan.by_year, source),
+            f"Families by the year their records must be destroyed ({plan.years} years after "
+            "the later of their index month and the newest load about them, as the privacy "
+            "notice promises).",
+            _safe_table("retention", "Families by the year retention ends", plan.by_year),
+        ),
+    ]
+    return found
+
+
+def pack_tables(contents: PackContents, charts_: list[Chart]) -> list[Table]:
+    """The table behind each chart, and the matched counts and exclusions they rest on."""
+    extra = [
+        _safe_table("matched-counts", "Families matched", contents.results.matching.counts),
+    ]
+    if contents.results.excluded is not None:
+        title = "Families left out of the evaluation, by reason"
+        extra.append(_safe_table("excluded-families", title, contents.results.excluded))
+    return [chart.table for chart in charts_] + extra
+
+
+def pack_provenance(
+    contents: PackContents, spec_name: str | None, generated_at: datetime
+) -> dict[str, Any]:
+    """Where every figure of the pack comes from: the data snapshot, the analysis, the rules
+    applied, when and by which version."""
+    description = contents.overview.description
+    loads = contents.provenance.loads.frame
+    data: dict[str, Any] = {
+        "kind": description.get("kind", "real"),
+        "source": charts.data_source(description),
+        "load_ids": [int(i) for i in loads["load_id"]],
+        "newest_load_at": str(loads["loaded_at"].max()) if len(loads) else None,
+    }
+    if data["kind"] == "demo":
+        data["demo_seed"] = int(description["seed"])
+        data["demo_families"] = int(description["families"])
+    return {
+        "generator": GENERATOR,
+        "tf_eval_version": config.VERSION,
+        "generated_at": generated_at.isoformat(timespec="seconds"),
+        "data": data,
+        "analysis": {"name": spec_name, **json.loads(specs.to_json(contents.spec))},
+        "disclosure_rules": contents.results.matching.counts.rules.as_dict(),
+    }
+
+
+def provenance_summary(prov: dict[str, Any]) -> str:
+    """The provenance in one line of words (PDF subject, footers)."""
+    data = prov["data"]
+    snapshot = (
+        f"demo seed {data['demo_seed']}, {data['demo_families']:,} families"
+        if data["kind"] == "demo"
+        else f"loads {', '.join(map(str, data['load_ids'])) or 'none'}"
+    )
+    name = prov["analysis"]["name"] or "default analysis"
+    return (
+        f"{GENERATOR}, tf-eval {prov['tf_eval_version']}, generated {generated_words(prov)}; "
+        f"data: {snapshot}; analysis: {name}"
+    )
+
+
+def generated_words(prov: dict[str, Any]) -> str:
+    return f"{datetime.fromisoformat(prov['generated_at']):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def in_words(value: object) -> str:
+    """A setting as people read it: lists joined, no value as 'none'."""
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "none"
+    return "none" if value is None else str(value)
