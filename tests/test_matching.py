@@ -1,9 +1,12 @@
 """Nearest-neighbour matching: hand-worked cases of each part of the rule (MatchIt's
-`method="nearest"`), and a cross-check against a naive reference written from the rule text."""
+`method="nearest"`), a cross-check against a naive reference written from the rule text, and
+MatchIt 4.7.2's own matches on data full of ties (tests/data/matchit472_nearest_ties.json)."""
 
+import json
 import math
 import statistics
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,11 +35,25 @@ def test_tied_scores_are_ordered_by_row(replace: bool) -> None:
 
 
 @pytest.mark.parametrize("replace", [False, True])
-def test_a_tie_in_distance_goes_to_the_control_below(replace: bool) -> None:
-    # 0.25 and 0.75 are both exactly 0.25 from 0.5 (binary fractions: the subtractions are exact).
-    # Below wins whichever row it is in.
+def test_a_tie_in_distance_goes_to_the_control_below_when_it_is_no_more_places_away(
+    replace: bool,
+) -> None:
+    # 0.25 and 0.75 are both exactly 0.25 from 0.5 (binary fractions: the subtractions are exact),
+    # each one place away: below wins whichever row it is in.
     assert _matches([0.25, 0.5, 0.75], [0, 1, 0], replace=replace) == [[0]]
     assert _matches([0.75, 0.5, 0.25], [0, 1, 0], replace=replace) == [[2]]
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_a_tie_in_distance_goes_to_the_control_fewer_places_away(replace: bool) -> None:
+    # Sorted: control 0.25 (row 0), treated 0.4 (row 1), treated 0.5 (row 2), control 0.75 (row
+    # 3). Row 2 goes first; both controls are 0.25 away, but the one below is two places away and
+    # the one above one place: above wins (MatchIt 4.7.2 walks out one place a side at a time).
+    # Row 1 then takes row 0, the nearer either way.
+    assert _matches([0.25, 0.4, 0.5, 0.75], [0, 1, 1, 0], replace=replace) == [[0], [3]]
+    # Ties in score: treated row 2 among controls at 0.5 in rows 0, 1 (below, one and two places
+    # away) and 3, 4 (above): distance 0 to all four; one place below and one above, below wins.
+    assert _matches([0.5] * 5, [0, 0, 1, 0, 0], replace=replace) == [[1]]
 
 
 def test_treated_units_choose_largest_score_first_then_in_row_order() -> None:
@@ -173,7 +190,8 @@ def test_invalid_input_is_refused_with_a_one_line_message(params, data, message)
 def _reference(score, treated, exact, ratio, caliper, replace):
     """The rule read literally, O(ratio x treated x controls): in each round, each treated unit in
     turn scans every control for eligibility, then takes the nearest below or above it in the
-    stable score order, the one below on a tie. Weights in exact fractions."""
+    stable score order; on a tie in distance the one fewer places from the unit's outermost
+    matches so far (itself at first), below if equally far. Weights in exact fractions."""
     n = len(score)
     place = {row: p for p, row in enumerate(sorted(range(n), key=lambda i: (score[i], i)))}
     controls = [i for i in range(n) if not treated[i]]
@@ -192,8 +210,14 @@ def _reference(score, treated, exact, ratio, caliper, replace):
             ]
             below = max((c for c in eligible if place[c] < place[t]), key=place.get, default=None)
             above = min((c for c in eligible if place[c] > place[t]), key=place.get, default=None)
+            reached = [place[t]] + [place[c] for c in matches[t]]
             if below is not None and (
-                above is None or abs(score[t] - score[below]) <= abs(score[t] - score[above])
+                above is None
+                or abs(score[t] - score[below]) < abs(score[t] - score[above])
+                or (
+                    abs(score[t] - score[below]) == abs(score[t] - score[above])
+                    and min(reached) - place[below] <= place[above] - max(reached)
+                )
             ):
                 matches[t].append(below)
             elif above is not None:
@@ -249,3 +273,36 @@ def test_matches_a_naive_reading_of_the_rule_on_random_inputs() -> None:
         reused += found.size > np.unique(found).size
     # The inputs did exercise running out of controls and reusing them.
     assert unmatched > 100 and reused > 100
+
+
+MATCHIT_TIES = Path(__file__).parent / "data" / "matchit472_nearest_ties.json"
+
+
+def test_matches_match_matchit_4_7_2_on_data_full_of_ties() -> None:
+    """MatchIt 4.7.2's matcher on 180 cases (150 with scores from a few values): the same
+    controls for every treated unit, in MatchIt's column order. With replacement and ratio > 1
+    MatchIt picks among controls tied at the k-th place by its C++ library's partial sort (not
+    portable), so there the matched distances are compared instead."""
+    cases = json.loads(MATCHIT_TIES.read_text())["cases"]
+    assert len(cases) == 180
+    compared_by_distance = 0
+    for case in cases:
+        score, treated = np.array(case["score"]), np.array(case["treated"])
+        ours = _fit(
+            score,
+            treated,
+            case["exact"],
+            ratio=case["ratio"],
+            caliper=case["caliper"],
+            replace=case["replace"],
+        ).match_matrix_
+        theirs = np.array(case["match_matrix"])
+        if not (case["replace"] and case["ratio"] > 1):
+            assert ours.tolist() == theirs.tolist(), case["case"]
+            continue
+        compared_by_distance += 1
+        rows = np.flatnonzero(treated)
+        for i, t in enumerate(rows):
+            distances = [sorted(abs(score[t] - score[m[i][m[i] >= 0]])) for m in (ours, theirs)]
+            assert distances[0] == distances[1], (case["case"], i)
+    assert 0 < compared_by_distance < 40

@@ -6,9 +6,16 @@ on them) can be checked against MatchIt's:
 * All units are sorted by score (stable, so row order breaks ties). Treated units take their
   matches largest score first, equal scores in row order.
 * A treated unit takes the closer of its nearest eligible control below and above it in that
-  sorted order; on a tie in distance, the one below. Eligible means unused (without
-  replacement), of the same exact-match key, and within the caliper (`distance > width` rejects).
-* With ratio k, round r gives every treated unit its r-th match before round r + 1 starts.
+  sorted order. On a tie in distance it takes the one fewer places away in the sorted order of
+  all units, counted from its own outermost matches so far (from itself in the first round), and
+  the one below if both are equally far: MatchIt 4.7.2 walks outward one place a side at a time,
+  below first, and keeps the first of equally distant controls it finds. Eligible means unused
+  (without replacement), of the same exact-match key, and within the caliper (`distance > width`
+  rejects).
+* With ratio k, round r gives every treated unit its r-th match before round r + 1 starts. With
+  replacement and k > 1, MatchIt instead takes each unit's k nearest in one search and picks
+  among controls equally distant at the k-th place by its C++ library's partial sort; the matched
+  distances are the same, the tied control taken can differ (tests/test_matching.py).
 * Weights are MatchIt's ATT weights (`_att_weights`).
 
 Matching never builds a treated x control distance matrix. Controls are laid out sorted by (exact
@@ -81,6 +88,8 @@ class NearestNeighbourMatcher:
             lo[first],
             hi[first],
             np.concatenate(([0.0], score[controls], [0.0])),
+            pos[treated_rows][first],
+            np.concatenate(([0], pos[controls], [0])),
             self.ratio,
             width,
         )
@@ -148,19 +157,26 @@ def _search_without_replacement(
     lo: np.ndarray,
     hi: np.ndarray,
     control_scores: np.ndarray,
+    treated_places: np.ndarray,
+    control_places: np.ndarray,
     ratio: int,
     width: float,
 ) -> np.ndarray:
     """Padded control slots (ratio x treated, in processing order; 0 = none) taken greedily.
 
     Arguments are in processing order: treated scores, the slot just below each in its key's run,
-    and the run's first and last slot. `left[j]` / `right[j]` point to slot j itself while it is
-    free and towards the next free slot once used; the sentinels are never used, so every chase
-    ends. Plain lists: the loop is Python's, and list indexing is far cheaper than numpy's.
+    and the run's first and last slot; then every unit's place in the global score order. `left[j]`
+    / `right[j]` point to slot j itself while it is free and towards the next free slot once used;
+    the sentinels are never used, so every chase ends. Plain lists: the loop is Python's, and list
+    indexing is far cheaper than numpy's. A tie in distance goes to the control fewer places
+    away in the global order (the one below if equally far), counted from the unit's own outermost
+    matches so far: MatchIt 4.7.2 searches outward one place a side at a time, below first, and
+    keeps the first it finds of equally distant controls.
     """
-    cs = control_scores.tolist()
+    cs, places = control_scores.tolist(), control_places.tolist()
     left, right = list(range(len(cs))), list(range(len(cs)))
     treated = list(zip(scores.tolist(), below.tolist(), lo.tolist(), hi.tolist(), strict=True))
+    origin_down, origin_up = treated_places.tolist(), treated_places.tolist()
     slots = np.zeros((ratio, len(treated)), dtype=np.int64)
     for r in range(ratio):
         taken = [0] * len(treated)
@@ -181,10 +197,14 @@ def _search_without_replacement(
             k, up = root, cs[root] - s
             if k > last or up > width:
                 k = 0
-            if j and (not k or down <= up):
-                pick = j
+            if j and (
+                not k
+                or down < up
+                or (down == up and origin_down[t] - places[j] <= places[k] - origin_up[t])
+            ):
+                pick, origin_down[t] = j, places[j]
             elif k:
-                pick = k
+                pick, origin_up[t] = k, places[k]
             else:
                 continue
             taken[t] = pick
@@ -199,23 +219,33 @@ def _search_with_replacement(
     lo: np.ndarray,
     hi: np.ndarray,
     control_scores: np.ndarray,
+    treated_places: np.ndarray,
+    control_places: np.ndarray,
     ratio: int,
     width: float,
 ) -> np.ndarray:
     """Padded control slots (ratio x treated; 0 = none): each unit's r-th nearest distinct control.
 
     With replacement no unit's choice affects another's, so all units step outward from their own
-    insertion point together, one vectorised step per round.
+    insertion point together, one vectorised step per round. Ties in distance as without
+    replacement (fewer places away wins, below on equal places).
     """
     down, up = below.copy(), below + 1
+    origin_down, origin_up = treated_places.copy(), treated_places.copy()
     slots = np.zeros((ratio, scores.size), dtype=np.int64)
     for r in range(ratio):
         d_down, d_up = scores - control_scores[down], control_scores[up] - scores
         ok_down = (down >= lo) & (d_down <= width)
         ok_up = (up <= hi) & (d_up <= width)
-        take_down = ok_down & (~ok_up | (d_down <= d_up))
+        nearer_down = (d_down < d_up) | (
+            (d_down == d_up)
+            & (origin_down - control_places[down] <= control_places[up] - origin_up)
+        )
+        take_down = ok_down & (~ok_up | nearer_down)
         take_up = ok_up & ~take_down
         slots[r] = np.where(take_down, down, np.where(take_up, up, 0))
+        origin_down = np.where(take_down, control_places[down], origin_down)
+        origin_up = np.where(take_up, control_places[up], origin_up)
         down -= take_down
         up += take_up
     return slots
