@@ -1,5 +1,6 @@
 """Balance diagnostics by cobalt's ATT conventions: MatchIt's before-matching SMDs on lalonde,
-and small cases worked by hand for everything after matching."""
+every statistic against MatchIt's summary under MatchIt's own weights, and small cases worked by
+hand for everything after matching."""
 
 import json
 import warnings
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tf_eval.method.balance import COLUMNS, balance_table, matched_counts
+from tf_eval.method.balance import COLUMNS, balance_table, effective_sizes, matched_counts
 from tf_eval.method.propensity import PropensityModel, design_matrices
 
 DATA = Path(__file__).parent / "data"
@@ -139,3 +140,61 @@ def test_inputs_are_checked(binary: frozenset[str], weights: list, message: str)
 def test_distance_must_cover_every_row() -> None:
     with pytest.raises(ValueError, match="'distance' must have a finite value for every row"):
         balance_table(SMALL, frozenset({"b"}), TREATED, WEIGHTS, distance=[0.5] * 7)
+
+
+@pytest.mark.parametrize("fit", ["r1_norep", "r2_rep"])
+def test_every_statistic_matches_matchits_summary_under_its_weights(fit: str) -> None:
+    """MatchIt 4.5.1's summary on lalonde, computed from the weights its fit produced (1:1 without
+    replacement; 2:1 with replacement, where controls are reused and the ESS falls to about 37
+    for 73 controls): SMDs, raw mean differences, variance ratios and eCDF maxima, before and
+    after, and the effective sample sizes."""
+    reference = json.loads((DATA / "matchit451_lalonde_balance.json").read_text())["fits"][fit]
+    lalonde = pd.read_csv(DATA / "lalonde.csv")
+    design = design_matrices(lalonde, COVARIATES)
+    weights = lalonde["id"].map(reference["weights"]).to_numpy()
+    distance = lalonde["id"].map(reference["distance"]).to_numpy()
+    table = _rows(
+        balance_table(design.balance, design.binary, lalonde["treat"], weights, distance=distance)
+    )
+    assert list(table.index) == list(reference["all"])
+    for part, when in (("all", "before"), ("matched", "after")):
+        for name, row in reference[part].items():
+            ours = table.loc[name]
+            expected = {
+                f"smd_{when}": row["Std. Mean Diff."],
+                f"mean_diff_{when}": row["Means Treated"] - row["Means Control"],
+                f"variance_ratio_{when}": row["Var. Ratio"],
+                f"ecdf_max_{when}": row["eCDF Max"],
+            }
+            for column, value in expected.items():
+                if value is None:
+                    assert np.isnan(ours[column]), (part, name, column)
+                else:
+                    assert ours[column] == pytest.approx(value, rel=1e-7, abs=1e-9), (
+                        part,
+                        name,
+                        column,
+                    )
+    sizes = effective_sizes(lalonde["treat"], weights)
+    matched = reference["sample_sizes"]["Matched (ESS)"]
+    assert sizes["treated"] == pytest.approx(matched["Treated"], rel=1e-9)
+    assert sizes["comparison"] == pytest.approx(matched["Control"], rel=1e-9)
+
+
+def test_ecdf_maxima_variance_ratios_and_effective_sizes_by_hand() -> None:
+    # x: treated 1, 4, 4, 7. Comparison 1, 3, 5, 9, all weight 1 before matching: the eCDFs
+    # differ most at 3 (1/4 against 1/2), 4 (3/4 against 1/2) and 7 (1 against 3/4): 1/4. After,
+    # weights 2, 1, 0, 0: the comparison eCDF is 2/3 at 1 and 1 from 3, the treated one 1/4 at 3:
+    # 3/4. Variance ratio before: 6 over the comparison's 35/3 (mean 4.5; 12.25 + 2.25 + 0.25 +
+    # 20.25 = 35 over 3) = 18/35. b: proportions 1/2 against 1/4 before, 0 after.
+    table = _rows(balance_table(SMALL, frozenset({"b"}), TREATED, WEIGHTS))
+    assert table.loc["x", "ecdf_max_before"] == pytest.approx(1 / 4)
+    assert table.loc["x", "ecdf_max_after"] == pytest.approx(3 / 4)
+    assert table.loc["x", "variance_ratio_before"] == pytest.approx(18 / 35)
+    assert table.loc["b", "ecdf_max_before"] == pytest.approx(1 / 4)
+    assert table.loc["b", "ecdf_max_after"] == pytest.approx(1 / 2)
+    assert table.loc["b", "mean_diff_before"] == pytest.approx(1 / 4)
+    assert table.loc["b", "mean_diff_after"] == pytest.approx(1 / 2)
+    assert np.isnan(table.loc["b", "variance_ratio_before"])
+    # Kish: treated 4 units of weight 1 -> 4; comparison weights 2, 1 -> 3^2 / 5 = 1.8.
+    assert effective_sizes(TREATED, WEIGHTS) == pytest.approx({"treated": 4.0, "comparison": 1.8})

@@ -120,7 +120,19 @@ with st.expander("Balance table (MatchIt/cobalt conventions)"):
             "smd_before": "SMD before",
             "smd_after": "SMD after",
             "variance_ratio_after": "variance ratio after",
+            "mean_diff_before": "difference in means before",
+            "mean_diff_after": "difference in means after",
+            "variance_ratio_before": "variance ratio before",
+            "ecdf_max_before": "largest eCDF gap before",
+            "ecdf_max_after": "largest eCDF gap after",
         },
+    )
+    st.caption(
+        "SMD: difference in means over the supported families' standard deviation (for a 0/1 "
+        "covariate, sqrt(p(1 - p)), as MatchIt's summary does). cobalt reports a 0/1 covariate "
+        "by its raw difference in proportions instead: the difference in means column. Variance "
+        "ratios (supported over comparison) are for continuous covariates only; the largest eCDF "
+        "gap is the largest difference between the two groups' cumulative distributions (0 to 1)."
     )
     st.caption(matching.balance.note())
 

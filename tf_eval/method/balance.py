@@ -4,7 +4,11 @@ the ATT, so our tables can be checked against theirs.
 Standardised mean differences (SMDs) divide by the treated group's standard deviation in the
 full sample, before matching, for both columns: the yardstick stays fixed, so a change in SMD is
 a change in the means, not in the scale. Continuous variables use the sample SD (n - 1); binary
-ones sqrt(p(1 - p)), as cobalt does.
+ones sqrt(p(1 - p)), as Matchit's summary does. Beside them, what cobalt reports by default: the
+raw difference in means (cobalt's statistic for a binary variable: a difference in proportions),
+variance ratios before and after (continuous variables only), the largest difference between the
+groups' empirical CDFs (the Kolmogorov-Smirnov statistic), and the effective sample size of each
+group under the matching weights (`effective_sizes`).
 """
 
 from __future__ import annotations
@@ -14,17 +18,28 @@ import pandas as pd
 
 from tf_eval.method.propensity import as_treatment
 
-COLUMNS = ["covariate", "smd_before", "smd_after", "variance_ratio_after"]
+COLUMNS = [
+    "covariate",
+    "smd_before",
+    "smd_after",
+    "variance_ratio_after",
+    "mean_diff_before",
+    "mean_diff_after",
+    "variance_ratio_before",
+    "ecdf_max_before",
+    "ecdf_max_after",
+]
 
 
 def balance_table(
     balance: pd.DataFrame, binary: frozenset[str], treated, weights, distance=None
 ) -> pd.DataFrame:
-    """One row per covariate (first `distance`, the propensity score, if given) with columns
-    covariate, smd_before, smd_after and variance_ratio_after.
+    """One row per covariate (first `distance`, the propensity score, if given) with the columns
+    of COLUMNS: SMDs, raw differences in means, variance ratios and the largest eCDF
+    differences, before and after matching.
 
-    `weights` are matching weights (0 = not matched); after-matching means and variances are
-    weighted by them. The variance ratio (treated over comparison, cobalt's weighted variance)
+    `weights` are matching weights (0 = not matched); after-matching means, variances and eCDFs
+    are weighted by them. The variance ratio (treated over comparison, cobalt's weighted variance)
     is for continuous variables only: a binary variable's variance is fixed by its mean.
 
     A covariate that does not vary among treated units has no scale to standardise by, so its
@@ -57,9 +72,37 @@ def balance_table(
             sd = xt.std(ddof=1) if xt.size > 1 else np.nan
         before = xt.mean() - xc.mean()
         after = np.average(xt, weights=wt) - np.average(xc, weights=wc)
-        ratio = np.nan if is_binary else _ratio(_weighted_var(xt, wt), _weighted_var(xc, wc))
-        rows.append((name, _ratio(before, sd), _ratio(after, sd), ratio))
+        ones_t, ones_c = np.ones(xt.size), np.ones(xc.size)
+        ratios = [
+            np.nan if is_binary else _ratio(_weighted_var(xt, a), _weighted_var(xc, b))
+            for a, b in ((ones_t, ones_c), (wt, wc))
+        ]
+        rows.append(
+            (
+                name,
+                _ratio(before, sd),
+                _ratio(after, sd),
+                ratios[1],
+                float(before),
+                float(after),
+                ratios[0],
+                _ecdf_max(xt, ones_t, xc, ones_c),
+                _ecdf_max(xt, wt, xc, wc),
+            )
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def effective_sizes(treated, weights) -> dict[str, float]:
+    """Kish's effective sample size of each group under the weights, (sum w)^2 / sum w^2: how many
+    equally weighted units the weighted group is worth (cobalt's and MatchIt's "ESS"). Matching
+    with replacement reuses controls, so the comparison group's is below its count."""
+    flags = as_treatment(treated, np.size(treated))
+    w = _weights(weights, len(flags))
+    return {
+        group: float(w[mask].sum() ** 2 / (w[mask] ** 2).sum()) if w[mask].sum() > 0 else 0.0
+        for group, mask in (("treated", flags), ("comparison", ~flags))
+    }
 
 
 def matched_counts(treated, weights) -> dict[str, int]:
@@ -82,6 +125,19 @@ def _weights(weights, n: int) -> np.ndarray:
     if not np.isfinite(w).all() or (w < 0).any():
         raise ValueError("weights must be finite and not negative")
     return w
+
+
+def _ecdf_max(xt: np.ndarray, wt: np.ndarray, xc: np.ndarray, wc: np.ndarray) -> float:
+    """The largest gap between the groups' weighted empirical CDFs over every observed value
+    (units of weight 0 count for nothing)."""
+    values = np.unique(np.concatenate((xt, xc)))
+
+    def cdf(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        order = np.argsort(x, kind="stable")
+        cumulative = np.concatenate(([0.0], np.cumsum(w[order]))) / w.sum()
+        return cumulative[np.searchsorted(x[order], values, side="right")]
+
+    return float(np.abs(cdf(xt, wt) - cdf(xc, wc)).max())
 
 
 def _weighted_var(x: np.ndarray, w: np.ndarray) -> float:
