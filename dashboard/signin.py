@@ -223,14 +223,15 @@ def _oidc_user(accounts: dict[str, access.Account]) -> SignedIn:
             st.error(AUDIT_DOWN, icon=":material/lock:")
             st.stop()
         st.title("No access yet")
-        shown = untrusted.markdown(email) if email else "a user without an e-mail address"
-        st.error(
+        shown = untrusted.code(email) if email else "a user without an e-mail address"
+        command = untrusted.code(
+            f"python -m tf_eval users add {email or 'EMAIL'} --role ROLE --oidc"
+        )
+        st.error(  # the address comes from the identity provider: shown literally
             f"You are signed in as {shown}, but that address has no tf-eval account, so no page "
-            "is open to you. Ask an administrator to add it:",
+            f"is open to you. Ask an administrator to add it: {command}.",
             icon=":material/block:",
         )
-        command = f"python -m tf_eval users add {email or 'EMAIL'} --role ROLE --oidc"
-        st.code(untrusted.plain(command), language="bash")
         if st.button("Sign out", icon=":material/logout:"):
             st.logout()
         st.stop()
