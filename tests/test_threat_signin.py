@@ -137,13 +137,15 @@ def session(t):
 threads = [threading.Thread(target=session, args=(t,)) for t in range(5)]
 [t.start() for t in threads]
 [t.join() for t in threads]
+if failed:
+    print(f"{len(failed)} rows lost, e.g. {failed[0]}", file=sys.stderr)
 sys.exit(1 if failed else 0)
 """
 
 
 def test_twenty_concurrent_sessions_lose_no_audit_row(tmp_path: Path) -> None:
-    """Two processes of five threads each, and ten threads here: twenty sessions signing in at
-    once, ten times each."""
+    """Three processes of five threads each, and five threads here: twenty sessions signing in
+    at once, ten times each (as several dashboard servers and command-line runs would)."""
     db = tmp_path / "store.duckdb"
     per_session = 10
     processes = [
@@ -151,7 +153,7 @@ def test_twenty_concurrent_sessions_lose_no_audit_row(tmp_path: Path) -> None:
             [sys.executable, "-c", _WRITER, str(db), f"p{i}", str(per_session)],
             cwd=config.PROJECT_ROOT,
         )
-        for i in range(2)
+        for i in range(3)
     ]
     failures: list[Exception] = []
 
@@ -162,14 +164,14 @@ def test_twenty_concurrent_sessions_lose_no_audit_row(tmp_path: Path) -> None:
             except Exception as exc:  # noqa: BLE001 - counted: a lost row is the failure
                 failures.append(exc)
 
-    threads = [threading.Thread(target=session, args=(t,)) for t in range(10)]
+    threads = [threading.Thread(target=session, args=(t,)) for t in range(5)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     codes = [process.wait(timeout=300) for process in processes]
     assert not failures, f"{len(failures)} appends failed here, e.g. {failures[0]}"
-    assert codes == [0, 0]
+    assert codes == [0, 0, 0], "appends failed in a process"
     assert len(audit.read(db)) == 20 * per_session
 
 
