@@ -8,15 +8,24 @@ Each page names the roles that need it (docs/operations.md *Access and roles*): 
 given only the pages the signed-in user may see, so another page's URL runs the first allowed page
 instead, with a message. Demo mode (a synthetic store, no accounts) opens every page to everyone.
 With no store yet (and no TF_EVAL_DB set), the first run builds the synthetic demo store.
+
+This file is read twice. `streamlit run app.py` first imports it as the module `app` to find the
+server, `app = st.App(...)` (dashboard/server.py: the middleware that closes /_stcore/metrics);
+then every browser session runs it as the script `__main__`, which is the dashboard itself.
 """
 
 import logging
 
 import streamlit as st
 
-import dashboard
-from dashboard import PageSpec
-from tf_eval.governance.access import ADMIN, EVALUATOR, STEWARD, VIEWER
+if __name__ != "__main__":
+    # Importing the dashboard for the server, before Streamlit's runtime exists, would only warn
+    # that its caches cannot be made yet (they are made when sessions run).
+    logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
+
+import dashboard  # noqa: E402
+from dashboard import PageSpec  # noqa: E402
+from tf_eval.governance.access import ADMIN, EVALUATOR, STEWARD, VIEWER  # noqa: E402
 
 READERS = frozenset({VIEWER, EVALUATOR})  # see results
 PAGES = [
@@ -35,27 +44,30 @@ PAGES = [
              READERS | {STEWARD, ADMIN}),
 ]  # fmt: skip
 
-st.set_page_config(page_title="tf-eval", page_icon=":material/family_restroom:", layout="wide")
-dashboard.check_disclosure_rules()
-user = dashboard.sign_in(dashboard.db_path())  # stops here until someone allowed is signed in
-shown = dashboard.allowed_pages(PAGES, user)
-# Navigation is declared before anything slow, so the sidebar is right even during the first build.
-navigation = st.navigation(
-    [
-        st.Page(page.path, title=page.title, icon=page.icon, default=page is shown[0])
-        for page in shown
-    ]
-)
-dashboard.user_sidebar(user)
-dashboard.refuse_unlisted_page(PAGES, shown, user)
-dashboard.ensure_store(dashboard.db_path())
-dashboard.record_page_view(next(page for page in shown if page.title == navigation.title))
-try:
-    navigation.run()
-except Exception:  # a bug, not a user mistake: full detail to the server log, one line here
-    logging.getLogger("tf_eval").exception("page %s failed", navigation.title)
-    st.error(
-        f"{dashboard.INTERNAL_ERROR}. The details are in the server log; nothing about any "
-        "family is shown. Try another page, or report it with the time it happened.",
-        icon=":material/bug_report:",
+if __name__ != "__main__":  # imported by `streamlit run app.py`: the server
+    app = st.App(__file__, middleware=dashboard.server_middleware())
+else:  # a session's run: the dashboard
+    st.set_page_config(page_title="tf-eval", page_icon=":material/family_restroom:", layout="wide")
+    dashboard.check_disclosure_rules()
+    user = dashboard.sign_in(dashboard.db_path())  # stops here until someone allowed is signed in
+    shown = dashboard.allowed_pages(PAGES, user)
+    # Navigation is declared before anything slow: the sidebar is right even during the first build.
+    navigation = st.navigation(
+        [
+            st.Page(page.path, title=page.title, icon=page.icon, default=page is shown[0])
+            for page in shown
+        ]
     )
+    dashboard.user_sidebar(user)
+    dashboard.refuse_unlisted_page(PAGES, shown, user)
+    dashboard.ensure_store(dashboard.db_path())
+    dashboard.record_page_view(next(page for page in shown if page.title == navigation.title))
+    try:
+        navigation.run()
+    except Exception:  # a bug, not a user mistake: full detail to the server log, one line here
+        logging.getLogger("tf_eval").exception("page %s failed", navigation.title)
+        st.error(
+            f"{dashboard.INTERNAL_ERROR}. The details are in the server log; nothing about any "
+            "family is shown. Try another page, or report it with the time it happened.",
+            icon=":material/bug_report:",
+        )

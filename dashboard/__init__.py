@@ -6,7 +6,8 @@ beyond drawing, split by concern.
 - `signin`: who is signed in, and which pages their role opens.
 - `trail`: the audit trail of who did and saw what.
 - `results`: every result a page shows, through the disclosure gate and cached.
-- `widgets`: the sidebar selection, charts, and the line shown instead of a traceback.
+- `widgets`: the sidebar selection, charts, tables, and the line shown instead of a traceback.
+- `server`: the web server's middleware (closes /_stcore/metrics) and owner-only files.
 
 Pages use only the names below (`import dashboard`, then `dashboard.get_results(...)`), never a
 store or a query: tests/test_architecture.py checks that each one returns safe objects or holds
@@ -27,6 +28,7 @@ from dashboard.results import (
     save_spec,
     saved_specs,
 )
+from dashboard.server import server_middleware
 from dashboard.signin import (
     PageSpec,
     SignedIn,
@@ -37,7 +39,7 @@ from dashboard.signin import (
     user_sidebar,
 )
 from dashboard.trail import audit_choices, audit_entries, session_suppressions, utc_today
-from dashboard.widgets import INTERNAL_ERROR, chart, selection_sidebar
+from dashboard.widgets import INTERNAL_ERROR, chart, selection_sidebar, table
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -63,8 +65,10 @@ __all__ = [
     "save_spec",
     "saved_specs",
     "selection_sidebar",
+    "server_middleware",
     "session_suppressions",
     "sign_in",
+    "table",
     "user_sidebar",
     "utc_today",
 ]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.connection import db_path, get_store, open_store
+from dashboard.connection import close_replaced_stores, db_path, get_store, open_store
 from dashboard.trail import audited, current_user, record_once, remember, utc_today
 from tf_eval.data import ingest, pseudonymise, store
-from tf_eval.governance import rules
+from tf_eval.governance import rules, untrusted
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate
 from tf_eval.method.panel import Panel, build_panel
@@ -171,8 +171,8 @@ def load_extract(source: str, file_name: str, data: bytes) -> ingest.LoadResult 
     shows its problem list (or its one-line reason) and returns None. The upload's bytes are
     handed to ingest in memory: raw identifiers never touch this server's disk."""
     try:
-        with st.spinner(f"Checking and loading {file_name}..."):
-            return ingest.ingest_file(
+        with st.spinner(f"Checking and loading {untrusted.markdown(file_name)}..."):
+            loaded = ingest.ingest_file(
                 data,
                 source,
                 db_path(),
@@ -181,13 +181,16 @@ def load_extract(source: str, file_name: str, data: bytes) -> ingest.LoadResult 
                 role=current_user()[1],
             )
     except ingest.IngestRefused as exc:
-        # The command line's report: a first line, then one per problem.
+        # The command line's report: a first line, then one per problem (each already plain).
         first, *problems = exc.problems.report().splitlines()
-        st.error(f"**{first}**", icon=":material/block:")
+        st.error(f"**{untrusted.markdown(first)}**", icon=":material/block:")
         st.code("\n".join(line.strip() for line in problems), language=None, wrap_lines=True)
+        return None
     except (ingest.IngestError, pseudonymise.PseudonymKeyError, store.StoreError) as exc:
-        st.error(f"Not loaded: {exc}", icon=":material/block:")
-    return None
+        st.error(f"Not loaded: {untrusted.markdown(exc)}", icon=":material/block:")
+        return None
+    close_replaced_stores()  # the old file is not kept open until the next page view
+    return loaded
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -1,5 +1,9 @@
 """Who is using the dashboard and what they may see: sign-in (local accounts or OIDC), the pages
-each role may open, and the record of every sign-in and page view."""
+each role may open, and the record of every sign-in and page view.
+
+Nobody signs in without a record: the sign-in is written to the audit log first, and if it cannot
+be written the sign-in is refused with one line. Attempts are throttled per name and per client
+(access.SignInThrottle), counted before the password is checked."""
 
 from __future__ import annotations
 
@@ -13,8 +17,14 @@ import streamlit as st
 from dashboard.connection import get_store
 from dashboard.trail import record, record_once
 from tf_eval import config
-from tf_eval.governance import access
+from tf_eval.governance import access, audit, untrusted
 from tf_eval.governance.access import Mode
+
+# Shown when the audit log cannot take a sign-in's record (and the person is not signed in).
+AUDIT_DOWN = (
+    "Sign-in refused: the audit log cannot be written just now, and nobody signs in without a "
+    "record. Try again in a minute; if it goes on, tell the administrator."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +60,26 @@ def _throttle() -> access.SignInThrottle:
     return access.SignInThrottle()
 
 
+def _client() -> str:
+    """The address the server sees for this browser, for the per-client throttle: 'local'
+    through localhost (Streamlit gives none), and behind a reverse proxy the proxy's address
+    unless the proxy passes on the client's."""
+    try:
+        return st.context.ip_address or "local"
+    except (AttributeError, RuntimeError):  # no request behind this run (AppTest)
+        return "local"
+
+
+def _recorded(action: str, detail: dict[str, object], who: tuple[str, str]) -> bool:
+    """Write a sign-in's audit row; False (with the one line shown) when it cannot be written."""
+    try:
+        record(action, detail, who)
+    except audit.AuditError:
+        st.error(AUDIT_DOWN, icon=":material/lock:")
+        return False
+    return True
+
+
 def _oidc_configured() -> bool:
     return st.secrets.load_if_toml_exists() and "auth" in st.secrets
 
@@ -68,7 +98,7 @@ def sign_in(path: Path) -> SignedIn:
     try:
         accounts = access.load_accounts()
     except access.AccountsError as exc:
-        st.error(f"Sign-in cannot work: {exc}", icon=":material/lock:")
+        st.error(f"Sign-in cannot work: {untrusted.markdown(exc)}", icon=":material/lock:")
         st.stop()
     mode = access.mode(_store_kind(path), accounts, _oidc_configured())
     if mode is Mode.DEMO:
@@ -133,31 +163,45 @@ def _sign_in_form(accounts: dict[str, access.Account]) -> None:
         )
         if not submitted:
             return
-        key = name.strip().lower()
-        known = key in accounts
-        who = (key if known else "(unknown name)", accounts[key].role if known else "none")
-        throttle = _throttle()
-        wait = throttle.locked_for(key)
-        if wait > 0:
-            record("sign-in failed", {"reason": "too many failures: locked"}, who)
-            st.error(
-                "Too many failed sign-ins for this name: try again in "
-                f"{math.ceil(wait / 60)} minutes.",
-                icon=":material/lock_clock:",
-            )
+        try:
+            account, refusal = check_password(accounts, name, password, _client())
+        except audit.AuditError:
+            st.error(AUDIT_DOWN, icon=":material/lock:")
             return
-        account = access.verify(accounts, name, password)
         if account is None:
-            throttle.failed(key)
-            time.sleep(config.SIGN_IN_FAILURE_DELAY_SECONDS)
-            reason = "wrong password" if known else "unknown name"
-            record("sign-in failed", {"reason": reason}, who)
-            st.error("Wrong name or password.", icon=":material/error:")
+            st.error(refusal, icon=":material/lock_clock:" if "Too many" in refusal else None)
             return
-    throttle.succeeded(key)
     st.session_state["signed_in"] = SignedIn(account.name, account.role, Mode.LOCAL)
-    record("sign-in", {"via": "password"})
     st.rerun()
+
+
+def check_password(
+    accounts: dict[str, access.Account], name: str, password: str, client: str
+) -> tuple[access.Account | None, str]:
+    """One sign-in attempt, as the form makes it, with no drawing: the account and "", or None
+    and the one line to show. The attempt is counted (per name and per client) before its
+    password is checked, so attempts sent in parallel cannot outrun the lockout; a failure waits
+    before answering; every attempt is audited, and a right password whose record cannot be
+    written raises audit.AuditError (no sign-in: the attempt stays counted)."""
+    key = name.strip().lower()
+    known = key in accounts
+    who = (key if known else "(unknown name)", accounts[key].role if known else "none")
+    throttle = _throttle()
+    wait, started = throttle.begin(key, client)
+    if wait > 0:
+        record("sign-in failed", {"reason": "too many failures: locked"}, who)
+        return None, (
+            "Too many failed sign-ins for this name or from this address: try again in "
+            f"{math.ceil(wait / 60)} minutes."
+        )
+    account = access.verify(accounts, name, password)
+    if account is None:
+        time.sleep(config.SIGN_IN_FAILURE_DELAY_SECONDS)
+        record("sign-in failed", {"reason": "wrong password" if known else "unknown name"}, who)
+        return None, "Wrong name or password."
+    record("sign-in", {"via": "password"}, (account.name, account.role))
+    throttle.succeeded(key, client, started)
+    return account, ""
 
 
 def _oidc_user(accounts: dict[str, access.Account]) -> SignedIn:
@@ -173,12 +217,19 @@ def _oidc_user(accounts: dict[str, access.Account]) -> SignedIn:
     account = accounts.get(email)
     if account is None:
         refused = {"reason": "no tf-eval account", "via": "oidc"}
-        record_once("sign-in refused", refused, (email or "(no e-mail address)", "none"))
+        try:
+            record_once("sign-in refused", refused, (email or "(no e-mail address)", "none"))
+        except audit.AuditError:
+            st.error(AUDIT_DOWN, icon=":material/lock:")
+            st.stop()
         st.title("No access yet")
-        st.error(
-            f"You are signed in as {email or 'a user without an e-mail address'}, but that "
-            "address has no tf-eval account, so no page is open to you. Ask an administrator "
-            f"to add it: `python -m tf_eval users add {email or 'EMAIL'} --role ROLE --oidc`.",
+        shown = untrusted.code(email) if email else "a user without an e-mail address"
+        command = untrusted.code(
+            f"python -m tf_eval users add {email or 'EMAIL'} --role ROLE --oidc"
+        )
+        st.error(  # the address comes from the identity provider: shown literally
+            f"You are signed in as {shown}, but that address has no tf-eval account, so no page "
+            f"is open to you. Ask an administrator to add it: {command}.",
             icon=":material/block:",
         )
         if st.button("Sign out", icon=":material/logout:"):
@@ -186,8 +237,9 @@ def _oidc_user(accounts: dict[str, access.Account]) -> SignedIn:
         st.stop()
     user = SignedIn(account.name, account.role, Mode.OIDC)
     if st.session_state.get("signed_in") != user:
+        if not _recorded("sign-in", {"via": "oidc"}, (user.name, user.role)):
+            st.stop()
         st.session_state["signed_in"] = user
-        record("sign-in", {"via": "oidc"})
     return user
 
 
@@ -213,7 +265,7 @@ def user_sidebar(user: SignedIn) -> None:
             icon=":material/science:",
         )
         return
-    st.sidebar.caption(f"Signed in as **{user.name}** ({user.role})")
+    st.sidebar.caption(f"Signed in as **{untrusted.markdown(user.name)}** ({user.role})")
     if st.sidebar.button("Sign out", icon=":material/logout:"):
         record("sign-out", {"via": user.mode.value})
         st.session_state.clear()

@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.connection import db_path
-from tf_eval.governance import audit
+from tf_eval.governance import audit, untrusted
 from tf_eval.governance.rules import Suppression
 
 
@@ -67,9 +67,11 @@ def audit_entries(
 
 
 def _readable(detail: str | None) -> str:
-    """An audit detail as 'key: value; ...' (a missing filter is 'all')."""
+    """An audit detail as 'key: value; ...' (a missing filter is 'all'); a file name or value
+    from outside keeps no control character (the page's table also neutralises formulas)."""
     fields = json.loads(detail or "{}")
-    return "; ".join(f"{key}: {'all' if value is None else value}" for key, value in fields.items())
+    text = "; ".join(f"{key}: {'all' if value is None else value}" for key, value in fields.items())
+    return untrusted.plain(text)
 
 
 def utc_today() -> date:

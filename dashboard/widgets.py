@@ -1,11 +1,14 @@
-"""What every page draws the same way: the sidebar's selection, charts, and the one line shown
-instead of a traceback when a page has a bug."""
+"""What every page draws the same way: the sidebar's selection, charts, tables, and the one line
+shown instead of a traceback when a page has a bug."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 
-from tf_eval.governance import rules
+from tf_eval.governance import rules, untrusted
 from tf_eval.release.overview import Overview
 
 # Shown instead of a traceback when a page has a bug (app.py); tests look for it.
@@ -34,6 +37,21 @@ def selection_sidebar(summary: Overview) -> tuple[str | None, int | None]:
 
 def _all(value: object) -> str:
     return "All" if value is None else str(value)
+
+
+def table(data: pd.DataFrame | list[dict[str, Any]], **options: Any) -> None:
+    """Every table the same way: st.dataframe, with each text cell made safe for the CSV a
+    reader may download from it (a file name or user starting with = + - @ gets a leading
+    quote, so a spreadsheet does not run it) and its control characters shown as escapes."""
+    frame = pd.DataFrame(data)
+
+    def safe(value: object) -> object:
+        return untrusted.csv_cell(untrusted.plain(value)) if isinstance(value, str) else value
+
+    for column in frame.columns:
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = frame[column].map(safe)
+    st.dataframe(frame, **options)
 
 
 def chart(figure, name: str) -> None:

@@ -42,7 +42,7 @@ def no_delay(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def pseudo_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(config.PSEUDO_KEY_ENV_VAR, "k" * 40)
+    monkeypatch.setenv(config.PSEUDO_KEY_ENV_VAR, "tests-only-pseudonym-key-0123456789abcdef")
 
 
 def _users(*argv: str, stdin: str = "") -> int:

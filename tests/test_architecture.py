@@ -286,6 +286,7 @@ NOT_FROM_THE_STORE = {
     "(test_access scans it for every pseudonym and reference)",
     "utc_today": "the date",
     "load_extract": "a steward's load: counts of the file they uploaded, as `ingest` prints",
+    "table": "draws a table the page was given (st.dataframe, its text cells made CSV-safe)",
 }
 
 

@@ -694,7 +694,7 @@ def test_an_unsafe_or_different_key_is_refused(tmp_path: Path, monkeypatch) -> N
     db = tmp_path / "real.duckdb"
     load(SAMPLES / "families.csv", "families", db)
     before = sha(db)
-    monkeypatch.setenv(config.PSEUDO_KEY_ENV_VAR, "another-key-" + "x" * 40)
+    monkeypatch.setenv(config.PSEUDO_KEY_ENV_VAR, "tests-only-another-key-f3a9c27e51b8d406")
     with pytest.raises(pseudonymise.PseudonymKeyError, match="not the one .* was loaded with"):
         load(SAMPLES / "people.csv", "people", db)
     monkeypatch.setenv(config.PSEUDO_KEY_ENV_VAR, "too-short")

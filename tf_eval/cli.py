@@ -1,7 +1,9 @@
 """The command line: `python -m tf_eval COMMAND` (the README's table lists the commands).
 
 A user mistake (bad flag, bad value, unusable store) ends with one line on stderr and a non-zero
-exit status, never a traceback.
+exit status, never a traceback. Text from outside (file names, values, paths) is echoed through
+`untrusted.plain`, so it cannot drive the terminal. Every file and folder a command creates is
+owner-only (the umask is set to 077 first), and output closed early (`| head`) ends quietly.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import getpass
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +22,7 @@ from pathlib import Path
 from tf_eval import config
 from tf_eval.data import ingest, pseudonymise, retention, store, synth
 from tf_eval.data.outcomes import OUTCOMES
-from tf_eval.governance import access, audit, rules
+from tf_eval.governance import access, audit, private, rules, untrusted
 from tf_eval.method import specs
 from tf_eval.method.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
 from tf_eval.method.matchfile import match_file
@@ -323,18 +326,18 @@ def _demo_extracts(args: argparse.Namespace) -> int:
             args.as_extracts, args.families, args.seed, progress=_print_progress
         )
     except OSError as exc:
-        print(f"tf-eval: error: {exc}", file=sys.stderr)
+        print(f"tf-eval: error: {untrusted.plain(exc)}", file=sys.stderr)
         return 1
     seconds = time.perf_counter() - started
     files = ", ".join(f"{source}.csv {n:,}" for source, n in counts.items())
-    print(f"Wrote demo extracts to {args.as_extracts} in {seconds:.1f} s: {files}")
+    print(untrusted.plain(f"Wrote demo extracts to {args.as_extracts} in {seconds:.1f} s: {files}"))
     return 0
 
 
 def _ingest(args: argparse.Namespace) -> int:
     path = store.resolve_db_path(args.db)
     loaded = ingest.ingest_file(args.file, args.source, path, getpass.getuser(), role="cli")
-    line = (
+    line = untrusted.plain(
         f"Loaded {loaded.file_name} into {path} as load {loaded.load_id}: {loaded.rows:,} records"
     )
     if loaded.rows < loaded.offered:
@@ -404,9 +407,13 @@ def _print_estimates(result: dict) -> None:
         print(line)
 
 
-def _release(results: SafeResults, output: str, db: Path, as_json: bool) -> int:
-    """Log what the gate suppressed, then print: nothing is released without its audit record."""
-    audit.record_suppressions(db, output, results.suppressed, getpass.getuser(), "cli")
+def _release(results: SafeResults, output: str, db: Path, as_json: bool, spec: object) -> int:
+    """Log the run and what the gate suppressed, then print: nothing is released without its
+    audit record, whether or not anything was suppressed."""
+    user = getpass.getuser()
+    audit.record_suppressions(db, output, results.suppressed, user, "cli")
+    detail = {"output": output, "spec": spec, "suppressed": len(results.suppressed)}
+    audit.append(db, user, "cli", "estimate", [detail])
     result = to_json(results)
     if as_json:
         json.dump(result, sys.stdout, indent=2)
@@ -438,7 +445,7 @@ def _estimate(args: argparse.Namespace) -> int:
         raise
     finally:
         current.close()
-    return _release(safe_evaluation(evaluation), "estimate", path, args.json)
+    return _release(safe_evaluation(evaluation), "estimate", path, args.json, str(spec))
 
 
 def _match_file(args: argparse.Namespace) -> int:
@@ -465,7 +472,7 @@ def _match_file(args: argparse.Namespace) -> int:
         args.exact,
     )
     path = store.resolve_db_path(args.db)
-    return _release(safe_file_match(match, options), "match-file", path, args.json)
+    return _release(safe_file_match(match, options), "match-file", path, args.json, options)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -489,7 +496,8 @@ def _report(args: argparse.Namespace) -> int:
     )
     kinds = [entry["kind"] for entry in manifest["files"]]
     print(
-        f"Wrote the board pack to {args.out} in {time.perf_counter() - started:.1f} s: "
+        f"Wrote the board pack to {untrusted.plain(args.out)} in "
+        f"{time.perf_counter() - started:.1f} s: "
         f"{report.PDF_NAME}, {kinds.count('chart') // 2} charts as PNG and SVG, "
         f"{kinds.count('table')} tables as CSV, {report.MANIFEST_NAME}"
     )
@@ -502,12 +510,14 @@ def _purge(args: argparse.Namespace) -> int:
     path = store.resolve_db_path(args.db)
     result = retention.purge(path, years, as_of)
     removed = provenance.removed_table(result)
+    # The protected counts, as printed: exact ones could tell how many records one family had.
+    shown = dict(zip(removed.frame["table"], removed.shown("removed"), strict=True))
     audit.append(
         path,
         getpass.getuser(),
         "cli",
         "purge",
-        [{"as_of": as_of, "retention_years": years, "removed": result.removed}],
+        [{"as_of": as_of, "retention_years": years, "removed": shown}],
     )
     if not any(result.removed.values()):
         print(f"Nothing to purge in {path}: no family's {years}-year retention ended by {as_of}.")
@@ -528,7 +538,30 @@ def _encrypt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _error(exc: BaseException) -> str:
+    """An error for the terminal: each of its lines (a refused extract's report has one per
+    problem) with control characters shown as escapes."""
+    return "\n".join(untrusted.plain(line) for line in str(exc).splitlines() or [""])
+
+
+def _quietly_closed() -> int:
+    """Standard output was closed early (`| head -1`): stop without a traceback, and point it
+    at /dev/null so that Python's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # as a program stopped by SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    private.owner_only_umask()  # every file and folder a command writes is owner-only
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _quietly_closed()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     commands = {
         "demo": _demo,
@@ -544,7 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rules.current_rules()  # a bad disclosure config stops every command at the start
         return commands[args.command](args)
     except rules.SelectionRefused as exc:
-        print(f"tf-eval: refused: {exc}", file=sys.stderr)
+        print(f"tf-eval: refused: {_error(exc)}", file=sys.stderr)
         return 1
     except (
         store.StoreError,
@@ -558,7 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         specs.SpecError,
         retention.RetentionError,
     ) as exc:
-        print(f"tf-eval: error: {exc}", file=sys.stderr)
+        print(f"tf-eval: error: {_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("tf-eval: interrupted; nothing was written", file=sys.stderr)

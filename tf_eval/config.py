@@ -34,6 +34,9 @@ ATTACHED_WITHIN_MONTHS = 3
 # Unlimited, DuckDB keeps up to 80% of the machine's memory in its buffer pool; the national-scale
 # panel (2 million families, 143 million records) runs within this (benchmarks/bench_national.py).
 STORE_MEMORY_LIMIT = "2GB"
+# The dashboard checks this often whether a store it has open was replaced (a load, a purge, a demo
+# rebuild, in any process) and closes the old file's connection, so a purged file is not kept open.
+STORE_WATCH_SECONDS = 2.0
 # Threads for numpy's and scipy's linear algebra (tf_eval/__init__.py says why one).
 BLAS_THREADS = 1
 
@@ -66,6 +69,9 @@ HISTOGRAM_MIN_BIN = 10  # bins below this are merged or suppressed
 # The audit trail: an append-only DuckDB file beside the store (`<store>.audit.duckdb`), so that
 # a purge or a demo rebuild never touches it and a refused load leaves the store's bytes alone.
 AUDIT_SUFFIX = ".audit.duckdb"
+# One process at a time may write it: an append waits this long for others before it gives up
+# (and the output it would record is not released; a sign-in is refused).
+AUDIT_WAIT_SECONDS = 30.0
 # Evaluators' saved analysis specs: likewise a small DuckDB file beside the store.
 SPECS_SUFFIX = ".specs.duckdb"
 # The privacy notice's retention period: linked records are destroyed after this many years,
@@ -88,6 +94,14 @@ MAX_UNLINKED_SHARE_ENV_VAR = "TF_EVAL_MAX_UNLINKED_SHARE"
 MAX_UNLINKED_SHARE = 0.0
 EARLIEST_RECORD_DATE = date(1900, 1, 1)  # no date in an extract may be earlier (or in the future)
 INGEST_PROBLEMS_SHOWN = 20  # a refused file lists this many problems, then "and N more"
+# The largest file one load (`ingest`, the Load data page) or `match-file` takes, checked before
+# it is read into memory: its bytes (for Parquet also its uncompressed data) and its rows (a
+# Parquet file's own count; a CSV's lines, counted without parsing). A load holds about 300 bytes
+# of memory per row, so 5 million rows need about 1.5 GB; a larger extract is split into several
+# files (or the limits raised on a server with the memory). The dashboard's upload limit,
+# server.maxUploadSize in .streamlit/config.toml, is the same 512 MB.
+EXTRACT_MAX_BYTES = 512 * 1024 * 1024
+EXTRACT_MAX_ROWS = 5_000_000
 
 # Access (tf_eval.governance.access): local accounts and roles in one owner-only JSON file outside
 # the store (TF_EVAL_ACCOUNTS, else the default below), managed by `python -m tf_eval users`.
@@ -97,8 +111,15 @@ INGEST_PROBLEMS_SHOWN = 20  # a refused file lists this many problems, then "and
 ACCOUNTS_FILE_ENV_VAR = "TF_EVAL_ACCOUNTS"
 DEFAULT_ACCOUNTS_FILE = Path.home() / ".config" / "tf-eval" / "accounts.json"
 PASSWORD_MIN_CHARS = 12
+# Passwords and keys must also be hard to guess: tf_eval.governance.strength estimates the bits of
+# a guess ('aaaaaaaaaaaa' about 8, a random 12-letter password 56, `openssl rand -hex 32` 290).
+PASSWORD_MIN_BITS = 40
+KEY_MIN_BITS = 128
 SIGN_IN_FAILURE_DELAY_SECONDS = 1.0
 SIGN_IN_MAX_FAILURES = 5
+# ... and a client (the address the server sees) with this many failures, over any names, likewise
+# (password spraying: one guess at each of many names).
+SIGN_IN_MAX_CLIENT_FAILURES = 20
 SIGN_IN_LOCKOUT_SECONDS = 15 * 60
 
 # The board pack (tf_eval.release.report). Charts are drawn to PNG and SVG by plotly.js in a

@@ -31,7 +31,7 @@ since, until = (days[0], days[-1]) if days else (None, None)  # a range being pi
 rows = dashboard.audit_entries(chosen_users, chosen_actions, since, until)
 st.caption(f"{len(rows):,} entries, newest first.")
 if rows:
-    st.dataframe(
+    dashboard.table(
         rows,
         hide_index=True,
         width="stretch",

@@ -30,7 +30,7 @@ loads = found.loads.labels()
 if loads.empty:
     st.info("Nothing has been loaded yet.", icon=":material/inbox:")
 else:
-    st.dataframe(
+    dashboard.table(
         loads,
         hide_index=True,
         width="stretch",
@@ -58,7 +58,7 @@ linkage = found.linkage.labels()
 if linkage.empty:
     st.info("No extract has been loaded yet.", icon=":material/inbox:")
 else:
-    st.dataframe(
+    dashboard.table(
         linkage,
         hide_index=True,
         width="stretch",

@@ -15,7 +15,7 @@ st.write(
 
 rules = current_rules().as_dict()
 st.subheader("Rules in force")
-st.dataframe(
+dashboard.table(
     [
         {"setting": name, "value": str(value), "meaning": RULE_DESCRIPTIONS[name]}
         for name, value in rules.items()
@@ -44,4 +44,4 @@ if not rows:
     )
 else:
     st.metric("Values suppressed", len(rows))
-    st.dataframe(rows, hide_index=True, width="stretch")
+    dashboard.table(rows, hide_index=True, width="stretch")

@@ -5,6 +5,7 @@ import streamlit as st
 
 import dashboard
 from tf_eval.data.contracts import CONTRACTS, SOURCES
+from tf_eval.governance.untrusted import markdown
 
 st.title("Load an agency extract")
 st.write(
@@ -26,8 +27,8 @@ if st.button("Check and load", type="primary", icon=":material/upload:"):
         if loaded is not None:
             linked = f"{loaded.rows:,} of {loaded.offered:,} records linked to a known person"
             st.success(
-                f"Loaded **{loaded.file_name}** as load {loaded.load_id}: {loaded.rows:,} "
-                f"{loaded.source} records. Linkage: "
+                f"Loaded **{markdown(loaded.file_name)}** as load {loaded.load_id}: "
+                f"{loaded.rows:,} {loaded.source} records. Linkage: "
                 + (
                     f"{linked} ({loaded.rows / loaded.offered:.1%}); the rest were dropped."
                     if loaded.rows < loaded.offered

@@ -5,6 +5,7 @@ import streamlit as st
 
 import dashboard
 from tf_eval import config
+from tf_eval.governance.untrusted import markdown
 from tf_eval.method.estimate import (
     DEFAULT_COVARIATES,
     DEFAULT_EXACT,
@@ -111,7 +112,7 @@ with right:
     dashboard.chart(effects, "matched-vs-naive")
 
 with st.expander("Balance table (MatchIt/cobalt conventions)"):
-    st.dataframe(
+    dashboard.table(
         matching.balance.table().round(3),
         hide_index=True,
         width="stretch",
@@ -142,9 +143,9 @@ with st.form("save", clear_on_submit=True):
     if st.form_submit_button("Save analysis", icon=":material/bookmark_add:"):
         problem = dashboard.save_spec(name, spec)
         if problem:
-            st.error(f"Not saved: {problem}.", icon=":material/error:")
+            st.error(f"Not saved: {markdown(problem)}.", icon=":material/error:")
         else:
-            st.success(f"Saved as {name.strip()!r}.", icon=":material/check:")
+            st.success(f"Saved as {markdown(repr(name.strip()))}.", icon=":material/check:")
 
 saved = dashboard.saved_specs()
 if len(saved) < 2:

@@ -62,4 +62,4 @@ dashboard.chart(charts.la_cohort_heatmap(table, measure, source), f"{measure}-by
 st.caption("What the records cover, source by source and year by year: see Data & linkage.")
 
 with st.expander("The numbers behind these charts"):
-    st.dataframe(table.labels(), hide_index=True, width="stretch")
+    dashboard.table(table.labels(), hide_index=True, width="stretch")

@@ -6,6 +6,7 @@ import streamlit as st
 
 import dashboard
 from tf_eval import config
+from tf_eval.governance.untrusted import markdown
 from tf_eval.method.estimate import AnalysisSpec
 
 summary = dashboard.get_overview()
@@ -28,7 +29,7 @@ name = st.selectbox(
     help="Analyses saved on the Matching & balance page carry their own selection.",
 )
 spec = AnalysisSpec(la=la, cohort=cohort) if name is None else saved[name]
-st.caption(f"{name or 'Default analysis'}: {dashboard.describe(spec)}.")
+st.caption(f"{markdown(name or 'Default analysis')}: {dashboard.describe(spec)}.")
 
 if st.button("Build the board pack", type="primary", icon=":material/picture_as_pdf:"):
     st.session_state["board_pack"] = (spec, name)
@@ -74,7 +75,7 @@ right.download_button(
     width="stretch",
 )
 with st.expander("What is in the pack"):
-    st.dataframe(
+    dashboard.table(
         [
             {"file": f["path"], "what": f["title"], "size (KB)": round(f["bytes"] / 1024)}
             for f in files

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
+from tf_eval.governance import untrusted
 
 # 1-64 characters, none a control character, no space at either end (it would change the hash).
 _REFERENCE = r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,62}[^\s\x00-\x1f\x7f])?"
@@ -181,7 +182,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.row is None else f"{self.file} {self.row_label} {self.row}"
-        return f"{where}{'' if self.column is None else ', ' + self.column}: {self.message}"
+        text = f"{where}{'' if self.column is None else ', ' + self.column}: {self.message}"
+        return untrusted.plain(text)  # values and names from the file: one line, no escapes
 
 
 @dataclass
@@ -217,7 +219,7 @@ class Problems:
         """A first line naming the file and the count, then one line per problem shown."""
         noun = "problem" if self.total == 1 else "problems"
         shown = self.shown()
-        lines = [f"{self.file} refused, nothing loaded: {self.total:,} {noun}"]
+        lines = [untrusted.plain(f"{self.file} refused, nothing loaded: {self.total:,} {noun}")]
         lines += [f"  {problem}" for problem in shown]
         if self.total > len(shown):
             lines.append(f"  and {self.total - len(shown):,} more")

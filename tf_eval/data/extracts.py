@@ -12,6 +12,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tf_eval import config
 from tf_eval.data.contracts import Contract, Problems
+from tf_eval.governance import untrusted
 
 PARQUET_MAGIC = b"PAR1"
 _OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
@@ -30,6 +33,54 @@ _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by 
 class Extract:
     text: pd.DataFrame  # one column of strings per contract column, in the contract's order
     rows: np.ndarray  # each record's line (CSV) or row (Parquet) number
+
+
+def too_large(data: bytes | Path, name: str) -> str | None:
+    """Why the file is too large to read into memory (config.EXTRACT_MAX_BYTES and
+    EXTRACT_MAX_ROWS), in one line, or None. Only its size, a Parquet file's footer or a CSV's
+    line breaks are read: a small Parquet file can hold millions of rows (the same value over and
+    over compresses to nothing), which reading it whole would unpack into gigabytes."""
+    size = len(data) if isinstance(data, bytes) else data.stat().st_size
+    megabytes = config.EXTRACT_MAX_BYTES // 2**20
+    where = untrusted.plain(name)
+    fix = "(EXTRACT_MAX_BYTES and EXTRACT_MAX_ROWS in tf_eval/config.py): split it into files"
+    if size > config.EXTRACT_MAX_BYTES:
+        mb = size / 2**20
+        return f"{where} is {mb:,.0f} MB, more than the {megabytes:,} MB one file may be {fix}"
+    head = data[:4] if isinstance(data, bytes) else data.open("rb").read(4)
+    if head == PARQUET_MAGIC:
+        try:
+            meta = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else data).metadata
+        except (pa.ArrowException, OSError):
+            return None  # read_extract names what is wrong with it
+        rows = meta.num_rows
+        unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if unpacked > config.EXTRACT_MAX_BYTES:
+            return (
+                f"{where} holds {unpacked / 2**20:,.0f} MB of data once uncompressed, more than "
+                f"the {megabytes:,} MB one file may be {fix}"
+            )
+    else:
+        rows = _line_breaks(data) - 1  # less the header line
+    if rows > config.EXTRACT_MAX_ROWS:
+        return (
+            f"{where} has {rows:,} rows, more than the {config.EXTRACT_MAX_ROWS:,} one file may "
+            f"hold {fix}"
+        )
+    return None
+
+
+def _line_breaks(data: bytes | Path) -> int:
+    """The lines of a text file, counted a megabyte at a time (a last line without a break
+    counts)."""
+    if isinstance(data, bytes):
+        return data.count(b"\n") + (not data.endswith(b"\n"))
+    count, last = 0, b"\n"
+    with data.open("rb") as handle:
+        while chunk := handle.read(2**20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
 
 
 def read_extract(data: bytes, contract: Contract, problems: Problems) -> Extract | None:

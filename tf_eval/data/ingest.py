@@ -38,7 +38,7 @@ import pandas as pd
 from tf_eval import config
 from tf_eval.data import pseudonymise, store
 from tf_eval.data.contracts import CONTRACTS, SOURCES, Contract, Problems, check_values
-from tf_eval.data.extracts import Extract, read_extract
+from tf_eval.data.extracts import Extract, read_extract, too_large
 from tf_eval.governance import audit
 
 # Where a reference must resolve, per namespace: the store's table.
@@ -126,12 +126,19 @@ def linkage_report(current: store.Store) -> pd.DataFrame:
 
 
 def _read(data: Path | bytes, file_name: str | None) -> tuple[bytes, str]:
+    """The file's bytes and name; refused in one line, before it is read whole, when it is too
+    large to load (extracts.too_large)."""
     if isinstance(data, bytes):
         if not file_name:
             raise ValueError("an upload needs its file_name")
-        return data, file_name
+        name = file_name
+    else:
+        name = file_name or data.name
     try:
-        return data.read_bytes(), file_name or data.name
+        problem = too_large(data, name)
+        if problem:
+            raise IngestError(problem)
+        return (data if isinstance(data, bytes) else data.read_bytes()), name
     except OSError as exc:
         raise IngestError(f"cannot read {data}: {exc.strerror or exc}") from None
 

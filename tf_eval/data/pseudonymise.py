@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
+from tf_eval.governance import private, strength
 
 NAMESPACES = ("family", "person")
 _CHECK_TEXT = b"tf-eval pseudonym key check"
@@ -72,6 +73,9 @@ def _checked(text: str, where: str) -> bytes:
             f"{config.PSEUDO_KEY_MIN_CHARS} (make one with: python -c 'import secrets; "
             "print(secrets.token_hex(32))')"
         )
+    weak = strength.key_problem(key, f"the pseudonym key in {where}")
+    if weak:
+        raise PseudonymKeyError(weak)
     return key.encode()
 
 
@@ -79,9 +83,9 @@ def _create_key_file(path: Path) -> None:
     """Write a new random key that only its owner can read. The key is written to a private
     temporary file and linked into place, so a reader never sees a half-written key and two
     processes creating it at once agree on one key."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private.make_dirs(path.parent)
     draft = path.with_name(f".{path.name}.new-{os.getpid()}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = private.create(draft)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32) + "\n")

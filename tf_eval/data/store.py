@@ -11,6 +11,7 @@ import glob
 import importlib.util
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from tf_eval import config
+from tf_eval.governance import private, strength
 
 SCHEMA_VERSION = 1
 
@@ -166,6 +168,9 @@ def db_key() -> str | None:
             f"{config.DB_KEY_ENV_VAR} is too short ({len(key)} characters; at least "
             f"{config.DB_KEY_MIN_CHARS}): use a long random key, e.g. `openssl rand -hex 32`"
         )
+    weak = strength.key_problem(key, config.DB_KEY_ENV_VAR)
+    if weak:
+        raise StoreKeyError(weak)
     return key
 
 
@@ -231,21 +236,24 @@ def connect(
     if read_only and not path.exists():
         raise StoreError(f"no store at {path}: build one with `python -m tf_eval demo --db {path}`")
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(path.parent)
     try:
-        if key:
-            con = duckdb.connect()
-            _load_secure_crypto(con)
-            mode = ", READ_ONLY" if read_only else ""
-            con.execute(
-                f"ATTACH {_sql_text(str(path))} AS {_ENCRYPTED_CATALOG} "
-                f"(ENCRYPTION_KEY {_sql_text(key)}{mode})"
-            )
-            con.execute(f"USE {_ENCRYPTED_CATALOG}")
-        else:
-            con = duckdb.connect(str(path), read_only=read_only)
+        with private.owner_only_files():  # a new file (and its .wal) is 0600 from the start
+            if key:
+                con = duckdb.connect()
+                _load_secure_crypto(con)
+                mode = ", READ_ONLY" if read_only else ""
+                con.execute(
+                    f"ATTACH {_sql_text(str(path))} AS {_ENCRYPTED_CATALOG} "
+                    f"(ENCRYPTION_KEY {_sql_text(key)}{mode})"
+                )
+                con.execute(f"USE {_ENCRYPTED_CATALOG}")
+            else:
+                con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
         raise _open_error(shown_as or path, exc) from exc
+    if not read_only:
+        private.tighten(path)
     # tf-eval reports its own progress; DuckDB's bar would write into CLI output.
     con.execute("SET enable_progress_bar = false")
     return con
@@ -271,8 +279,8 @@ def replacing(
     file until it reopens), and a lock beside the store keeps two writers from copying the same
     state and losing one's work.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _writer_lock(path):
+    private.make_dirs(path.parent)
+    with private.owner_only_files(), _writer_lock(path):  # the copy and its .wal: 0600
         wal = Path(f"{path}.wal")
         if wal.exists():
             raise StoreError(
@@ -284,8 +292,8 @@ def replacing(
         work = path.with_name(f".{path.name}.writing-{os.getpid()}")
         try:
             if path.exists() and not rebuild:
+                os.close(private.create(work))  # owner-only before the first byte is copied
                 shutil.copyfile(path, work)
-                shutil.copymode(path, work)
             try:
                 con = connect(work, read_only=False, shown_as=path)
                 if rebuild:
@@ -367,7 +375,8 @@ def encrypt(path: Path) -> None:
 @contextmanager
 def _writer_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `.<store>.lock` beside the store (released if the process dies)."""
-    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+    lock = path.with_name(f".{path.name}.lock")
+    with os.fdopen(private.create(lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -391,6 +400,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._closed, self._active, self._guard = False, 0, threading.Lock()
         self._con = connect(path, read_only=True)
         self._con.execute(f"SET memory_limit = '{config.STORE_MEMORY_LIMIT}'")
         # Each cursor starts in the connection's first database: an encrypted store's is not it.
@@ -424,12 +434,18 @@ class Store:
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of its own for work in several statements: temporary tables made in it are
         seen only by it and go with it, so large intermediate results stay inside DuckDB."""
-        cursor = self._con.cursor()
+        with self._guard:
+            self._active += 1
         try:
-            cursor.execute(self._use)
-            yield cursor
+            cursor = self._con.cursor()
+            try:
+                cursor.execute(self._use)
+                yield cursor
+            finally:
+                cursor.close()
         finally:
-            cursor.close()
+            with self._guard:
+                self._active -= 1
 
     def info(self) -> dict[str, str]:
         """The store's own description (`store_info`): kind (demo or real), seed, size..."""
@@ -437,4 +453,14 @@ class Store:
         return dict(zip(rows["key"], rows["value"], strict=True))
 
     def close(self) -> None:
+        self._closed = True
         self._con.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def busy(self) -> bool:
+        """Whether a query is running on one of its cursors now."""
+        return self._active > 0

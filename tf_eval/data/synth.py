@@ -41,6 +41,7 @@ import pandas as pd
 from tf_eval import config
 from tf_eval.data import contracts, store
 from tf_eval.data.outcomes import OFFENDING_MIN_AGE, OUTCOMES, SCHOOL_AGES, WORKING_AGES
+from tf_eval.governance import private
 
 Progress = Callable[[float, str], None]
 
@@ -482,6 +483,7 @@ def _check_replaceable(path: Path) -> None:
         )
 
 
+@private.owner_only_files()  # the store, its .wal and the temporary file: 0600 from the start
 def build_demo_store(
     path: Path,
     families: int = config.DEMO_FAMILIES,
@@ -503,12 +505,11 @@ def build_demo_store(
         raise ValueError("families must be at least 1")
     _check_replaceable(path)
     report = progress or (lambda fraction, message: None)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.building-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     batches = -(-families // config.DEMO_BATCH_FAMILIES)
     seeds = np.random.SeedSequence(seed).spawn(batches)
-    load_ids = {table: i + 1 for i, table in enumerate(DEMO_TABLES)}
+    loads = {table: i + 1 for i, table in enumerate(DEMO_TABLES)}
     truth = _Truth.empty()
     try:
         con = store.connect(tmp, read_only=False)
@@ -524,11 +525,9 @@ def build_demo_store(
                 size = min(config.DEMO_BATCH_FAMILIES, families - b * config.DEMO_BATCH_FAMILIES)
                 frames = _generate_batch(seeds[b], size, effects, truth, support_shift)
                 for table, frame in frames.items():
-                    _insert(con, table, frame, load_ids[table])
+                    _insert(con, table, frame, loads[table])
             report(0.97, "Recording provenance and the planted truth")
-            counts = _record_provenance(
-                con, families, seed, effects, load_ids, truth, support_shift
-            )
+            counts = _record_provenance(con, families, seed, effects, loads, truth, support_shift)
             con.execute("COMMIT")
             con.execute("CHECKPOINT")
         finally:
@@ -583,6 +582,7 @@ def _record_provenance(
     return counts
 
 
+@private.owner_only_files()  # raw agency references: owner-only folder and files
 def write_demo_extracts(
     directory: Path,
     families: int = config.DEMO_FAMILIES,
@@ -603,7 +603,7 @@ def write_demo_extracts(
     existing = [path.name for path in targets.values() if path.exists()]
     if existing:
         raise FileExistsError(f"{directory} already holds {', '.join(existing)}; choose another")
-    directory.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(directory)
     drafts = {source: path.with_name(f".{path.name}.partial") for source, path in targets.items()}
     batches = -(-families // config.DEMO_BATCH_FAMILIES)
     seeds = np.random.SeedSequence(seed).spawn(batches)

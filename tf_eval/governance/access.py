@@ -32,6 +32,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from tf_eval import config
+from tf_eval.governance import private, strength
 
 VIEWER = "viewer"
 EVALUATOR = "evaluator"
@@ -108,11 +109,10 @@ def check_role(role: str) -> str:
 
 
 def check_password(password: str) -> str:
-    if len(password) < config.PASSWORD_MIN_CHARS:
-        raise AccountsError(
-            f"the password has {len(password)} characters; it needs at least "
-            f"{config.PASSWORD_MIN_CHARS}"
-        )
+    """The password, or AccountsError saying why it is too short or too easy to guess."""
+    problem = strength.password_problem(password)
+    if problem:
+        raise AccountsError(problem)
     return password
 
 
@@ -151,7 +151,7 @@ def load_accounts(path: Path | None = None) -> dict[str, Account]:
 def _save(accounts: dict[str, Account], path: Path) -> None:
     """Write the whole file to a private draft and rename it into place: a reader never sees a
     half-written file, and the file is owner-only from its first byte."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private.make_dirs(path.parent)
     content = {
         "format": _FORMAT,
         "accounts": {
@@ -161,7 +161,7 @@ def _save(accounts: dict[str, Account], path: Path) -> None:
         },
     }
     draft = path.with_name(f".{path.name}.new-{os.getpid()}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = private.create(draft)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(content, handle, indent=2)
@@ -234,35 +234,71 @@ def may_see(role: str, page_roles: frozenset[str]) -> bool:
 
 
 class SignInThrottle:
-    """Slows password guessing: after `config.SIGN_IN_MAX_FAILURES` failed sign-ins for one
-    name within `config.SIGN_IN_LOCKOUT_SECONDS`, that name is refused without checking the
-    password until the oldest of those failures is that old. Kept in memory by the dashboard
-    process (shared by all its sessions); a restart forgets it."""
+    """Slows password guessing, per name and per client (the address the server sees).
+
+    Every attempt is counted when it starts, under one lock, before its password is checked
+    (`begin`): a name with `config.SIGN_IN_MAX_FAILURES` attempts, or a client with
+    `config.SIGN_IN_MAX_CLIENT_FAILURES`, within `config.SIGN_IN_LOCKOUT_SECONDS` is refused
+    without checking the password until the oldest of them is that old. Checking and counting
+    in one step is what makes parallel attempts useless: counted only after a slow password
+    check, 30 attempts sent at once would all be checked before the first failure was counted.
+    A correct password (`succeeded`) takes its attempt back and clears the name's failures, not
+    the client's. Kept in memory by the dashboard process (shared by all its sessions); a restart
+    forgets it."""
 
     def __init__(self) -> None:
         self._failures: dict[str, list[float]] = {}
+        self._clients: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
-    def _recent(self, name: str, now: float) -> list[float]:
+    @staticmethod
+    def _recent(book: dict[str, list[float]], key: str, now: float) -> list[float]:
         window_start = now - config.SIGN_IN_LOCKOUT_SECONDS
-        recent = [t for t in self._failures.get(name, []) if t > window_start]
-        self._failures[name] = recent
+        recent = [t for t in book.get(key, []) if t > window_start]
+        book[key] = recent
         return recent
+
+    @staticmethod
+    def _wait(recent: list[float], limit: int, now: float) -> float:
+        if len(recent) < limit:
+            return 0.0
+        return recent[-limit] + config.SIGN_IN_LOCKOUT_SECONDS - now
+
+    def begin(self, name: str, client: str, now: float | None = None) -> tuple[float, float]:
+        """Start an attempt: (0, when) with the attempt counted as a failure until `succeeded`,
+        or (seconds to wait, 0) when the name or the client is locked, counting nothing."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            by_name = self._recent(self._failures, name, now)
+            by_client = self._recent(self._clients, client, now)
+            wait = max(
+                self._wait(by_name, config.SIGN_IN_MAX_FAILURES, now),
+                self._wait(by_client, config.SIGN_IN_MAX_CLIENT_FAILURES, now),
+            )
+            if wait > 0:
+                return wait, 0.0
+            by_name.append(now)
+            by_client.append(now)
+            return 0.0, now
 
     def locked_for(self, name: str, now: float | None = None) -> float:
         """Seconds until `name` may try again (0 when it may now)."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            recent = self._recent(name, now)
-            if len(recent) < config.SIGN_IN_MAX_FAILURES:
-                return 0.0
-            return recent[-config.SIGN_IN_MAX_FAILURES] + config.SIGN_IN_LOCKOUT_SECONDS - now
+            recent = self._recent(self._failures, name, now)
+            return self._wait(recent, config.SIGN_IN_MAX_FAILURES, now)
 
     def failed(self, name: str, now: float | None = None) -> None:
+        """Count a failure for `name` (an attempt made without `begin`)."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            self._recent(name, now).append(now)
+            self._recent(self._failures, name, now).append(now)
 
-    def succeeded(self, name: str) -> None:
+    def succeeded(self, name: str, client: str | None = None, when: float | None = None) -> None:
+        """The password was right: clear the name's failures, and take back the client's count
+        of this attempt (the one `begin` returned `when` for)."""
         with self._lock:
             self._failures.pop(name, None)
+            attempts = self._clients.get(client or "", [])
+            if when is not None and when in attempts:
+                attempts.remove(when)

@@ -8,13 +8,22 @@ store), not inside it, because:
 - a refused load must leave the store byte-identical, and a purge must destroy records but not
   the record of the purge;
 - rebuilding the demo store replaces the store file, never the trail.
+
+Appends never lose a row. DuckDB lets one process at a time open the file for writing: another
+process's attempt fails with a lock error, and a second thread of the same process may fail with
+"Unique file handle conflict" while the first holds it. So the threads of one process take turns
+(a lock per file), and an attempt that meets any lock or conflict error waits and tries again,
+with growing, jittered pauses, for up to config.AUDIT_WAIT_SECONDS; only then does it raise
+AuditError, and the output it would have recorded is not released (a sign-in is refused).
 """
 
 from __future__ import annotations
 
 import json
+import random
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,12 +33,15 @@ import duckdb
 import pandas as pd
 
 from tf_eval import config
+from tf_eval.governance import private
 from tf_eval.governance.rules import Suppression
 
 COLUMNS = '"at" TIMESTAMP NOT NULL, "user" VARCHAR NOT NULL, role VARCHAR NOT NULL, '
 COLUMNS += "action VARCHAR NOT NULL, detail JSON"
-# Another process may hold the file for its own append; wait this long before giving up.
-LOCK_WAIT_SECONDS = 5.0
+# Words of DuckDB's errors when another connection holds the file: worth waiting for.
+_BUSY = ("lock", "conflict", "already attached", "resource temporarily unavailable")
+_file_locks: dict[Path, threading.Lock] = {}
+_file_locks_guard = threading.Lock()
 
 
 class AuditError(RuntimeError):
@@ -40,17 +52,38 @@ def audit_path(store_path: Path) -> Path:
     return store_path.with_suffix(config.AUDIT_SUFFIX)
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        try:
-            return duckdb.connect(str(path))
-        except duckdb.IOException as exc:
-            if time.monotonic() > deadline:
-                first_line = str(exc).splitlines()[0]
-                raise AuditError(f"cannot write the audit log {path}: {first_line}") from None
-            time.sleep(0.05)
+def _file_lock(path: Path) -> threading.Lock:
+    """One lock per audit file in this process, so its threads take turns."""
+    with _file_locks_guard:
+        return _file_locks.setdefault(path.resolve(), threading.Lock())
+
+
+def _busy(exc: duckdb.Error) -> bool:
+    return any(word in str(exc).lower() for word in _BUSY)
+
+
+def _with_log(path: Path, work: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+    """Open the log (owner-only), run `work` on it and close it, waiting while another process
+    holds it: any lock or conflict error is retried until config.AUDIT_WAIT_SECONDS."""
+    deadline = time.monotonic() + config.AUDIT_WAIT_SECONDS
+    pause = 0.01
+    private.make_dirs(path.parent)
+    with _file_lock(path):
+        while True:
+            try:
+                with private.owner_only_files():
+                    con = duckdb.connect(str(path))
+                try:
+                    private.tighten(path)
+                    return work(con)
+                finally:
+                    con.close()
+            except duckdb.Error as exc:
+                if not _busy(exc) or time.monotonic() > deadline:
+                    first_line = str(exc).splitlines()[0]
+                    raise AuditError(f"cannot write the audit log {path}: {first_line}") from None
+            time.sleep(pause * random.uniform(0.5, 1.5))
+            pause = min(pause * 2, 0.25)
 
 
 def append(
@@ -61,14 +94,14 @@ def append(
     rows = [(at, user, role, action, json.dumps(d, default=str)) for d in details]
     if not rows:
         return 0
-    con = _connect(audit_path(store_path))
-    try:
+
+    def write(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("BEGIN TRANSACTION")
         con.execute(f"CREATE TABLE IF NOT EXISTS audit_log ({COLUMNS})")
         con.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?)", rows)
         con.execute("COMMIT")
-    finally:
-        con.close()
+
+    _with_log(audit_path(store_path), write)
     return len(rows)
 
 
@@ -106,11 +139,8 @@ def read(
     used = {name: (sql, value) for name, (sql, value) in filters.items() if value}
     where = " AND ".join(sql for sql, _ in used.values()) or "true"
     params = {name: value for name, (_, value) in used.items()}
-    con = _connect(path)
-    try:
-        return con.execute(f'SELECT * FROM audit_log WHERE {where} ORDER BY "at"', params).df()
-    finally:
-        con.close()
+    sql = f'SELECT * FROM audit_log WHERE {where} ORDER BY "at"'
+    return _with_log(path, lambda con: con.execute(sql, params).df())
 
 
 def users_and_actions(store_path: Path) -> tuple[list[str], list[str]]:
@@ -118,10 +148,10 @@ def users_and_actions(store_path: Path) -> tuple[list[str], list[str]]:
     path = audit_path(store_path)
     if not path.exists():
         return [], []
-    con = _connect(path)
-    try:
+
+    def distinct(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
         users = con.execute('SELECT DISTINCT "user" FROM audit_log ORDER BY 1').fetchall()
         actions = con.execute("SELECT DISTINCT action FROM audit_log ORDER BY 1").fetchall()
         return [row[0] for row in users], [row[0] for row in actions]
-    finally:
-        con.close()
+
+    return _with_log(path, distinct)

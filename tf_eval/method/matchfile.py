@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tf_eval.data.extracts import too_large
 from tf_eval.method.estimate import (
     Estimate,
     EvaluationError,
@@ -35,6 +36,9 @@ def read_analysis_file(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise EvaluationError(f"{path}: no such file")
     try:
+        problem = too_large(path, str(path))  # before reading it whole into memory
+        if problem:
+            raise EvaluationError(problem)
         frame = reader(path)
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

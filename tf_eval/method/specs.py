@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from tf_eval import config
+from tf_eval.governance import private
 from tf_eval.method.estimate import AnalysisSpec, EvaluationError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,59}$")
@@ -45,6 +46,14 @@ def from_json(text: str) -> AnalysisSpec:
         raise SpecError(f"a saved spec is no longer valid: {exc}") from None
 
 
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """The specs file, owner-only (0600) from its first byte."""
+    with private.owner_only_files():
+        con = duckdb.connect(str(path))
+    private.tighten(path)
+    return con
+
+
 def save(store_path: Path, name: str, spec: AnalysisSpec, user: str) -> None:
     """Save under a new name (names are unique: an existing one is refused, not overwritten)."""
     name = name.strip()
@@ -53,7 +62,7 @@ def save(store_path: Path, name: str, spec: AnalysisSpec, user: str) -> None:
             "a name is 1-60 letters, digits, spaces, dots, dashes or underscores, "
             "starting with a letter or digit"
         )
-    con = duckdb.connect(str(specs_path(store_path)))
+    con = _connect(specs_path(store_path))
     try:
         con.execute(_TABLE)
         if con.execute("SELECT 1 FROM analysis_specs WHERE name = ?", [name]).fetchall():
@@ -92,7 +101,7 @@ def saved(store_path: Path) -> dict[str, AnalysisSpec]:
     path = specs_path(store_path)
     if not path.exists():
         return {}
-    con = duckdb.connect(str(path))
+    con = _connect(path)
     try:
         con.execute(_TABLE)
         rows = con.execute("SELECT name, spec FROM analysis_specs ORDER BY saved_at").fetchall()

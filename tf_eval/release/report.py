@@ -46,7 +46,7 @@ from kaleido.errors import (
 )
 
 from tf_eval import config
-from tf_eval.governance import audit
+from tf_eval.governance import audit, private, untrusted
 from tf_eval.release.pack_contents import (
     GENERATOR,
     MANIFEST_NAME,
@@ -87,8 +87,8 @@ def _csv_bytes(table: Table, prov: dict[str, Any]) -> bytes:
     out = io.StringIO()
     out.write("\n".join(lines) + "\n")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.header)
-    writer.writerows(table.rows)
+    writer.writerow([untrusted.csv_cell(cell) for cell in table.header])
+    writer.writerows([untrusted.csv_cell(cell) for cell in row] for row in table.rows)
     text = out.getvalue()
     data_lines = text.split("\n")[len(lines) :]
     if any("#" in line for line in data_lines):  # read_csv(comment="#") would cut the line
@@ -222,16 +222,16 @@ def write_pack(
     for entry in entries:
         data = files[entry["path"]]
         entry |= {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    for path, data in files.items():
-        (folder / path).parent.mkdir(parents=True, exist_ok=True)
-        (folder / path).write_bytes(data)
+    for path, data in files.items():  # owner-only, like the store the figures come from
+        private.make_dirs((folder / path).parent)
+        private.write_bytes(folder / path, data)
     manifest = {
         "generator": GENERATOR,
         "provenance": prov,
         "suppressed": len(contents.suppressed),
         "files": entries,
     }
-    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    private.write_bytes(folder / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
     report(1.0, "Board pack written")
     return manifest
 
@@ -259,8 +259,16 @@ def _is_pack(folder: Path) -> bool:
 
 
 def check_out(out: Path) -> None:
-    """Refuse an --out that is a file, a non-empty folder that is not an earlier pack, or one
-    whose parent folder is missing, before any work is done."""
+    """Refuse an --out that is a symbolic link, a file, a non-empty folder that is not an
+    earlier pack, or one whose parent folder is missing, before any work is done. A link is
+    refused rather than followed: the pack replaces `out` whole by renaming, which would replace
+    the link and not what it points to, and a link someone else made could send the pack where
+    they can read it."""
+    if out.is_symlink():
+        raise ReportError(
+            f"{out} is a symbolic link (to {os.readlink(out)}); give the folder itself or a new "
+            "folder for the board pack"
+        )
     if out.exists() and not out.is_dir():
         raise ReportError(f"{out} is a file; give a folder for the board pack")
     if out.is_dir() and any(out.iterdir()) and not _is_pack(out):
