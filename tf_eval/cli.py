@@ -395,12 +395,13 @@ def _print_estimates(result: dict) -> None:
         if row["suppressed"]:
             print(f"{row['outcome']:>13}: withheld ({row['reason']})")
             continue
+        # Numbers as released (to the gate's significant figures), not padded with zeros.
         line = (
-            f"{row['outcome']:>13}: {row['att']:+.4f} "
-            f"(95% CI {row['ci_low']:+.4f} to {row['ci_high']:+.4f}, {_p(row['p_value'])})"
+            f"{row['outcome']:>13}: {row['att']:+g} "
+            f"(95% CI {row['ci_low']:+g} to {row['ci_high']:+g}, {_p(row['p_value'])})"
         )
         if row["outcome"] in naive and not naive[row["outcome"]]["suppressed"]:
-            line += f"; naive before/after {naive[row['outcome']]['att']:+.4f}"
+            line += f"; naive before/after {naive[row['outcome']]['att']:+g}"
         print(line)
 
 
