@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tf_eval import config
 from tf_eval.data import store, synth
+from tf_eval.release import register
 
 SEED = 11
 FAMILIES = 8000
@@ -19,6 +20,17 @@ def no_accounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     that needs accounts adds them to this path."""
     path = tmp_path / "accounts.json"
     monkeypatch.setenv(config.ACCOUNTS_FILE_ENV_VAR, str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def own_register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test starts with an empty release register of its own, as it has its own accounts
+    file: the session's shared demo stores would otherwise carry one test's releases into the
+    next (two tests choosing nearly the same matching would refuse each other). Tests of the
+    register itself use the store's own (`register.register_path`, unpatched in them)."""
+    path = tmp_path / "release-register.duckdb"
+    monkeypatch.setattr(register, "register_path", lambda store_path: path)
     return path
 
 

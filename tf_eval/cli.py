@@ -23,7 +23,7 @@ from tf_eval.governance import access, audit, rules
 from tf_eval.method import specs
 from tf_eval.method.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
 from tf_eval.method.matchfile import match_file
-from tf_eval.release import pack_contents, provenance, report
+from tf_eval.release import pack_contents, provenance, register, report
 from tf_eval.release.results import SafeResults, safe_evaluation, safe_file_match, to_json
 
 _DB_HELP = f"store file (default: ${config.DB_ENV_VAR}, else data/tf_eval.duckdb)"
@@ -432,10 +432,13 @@ def _estimate(args: argparse.Namespace) -> int:
     current = store.Store(path)
     try:
         evaluation = evaluate(current, spec, progress=_print_progress)
+        # Before anything is printed: refused if it rests on nearly the same families as an
+        # output released before (tf_eval.release.register).
+        basis = register.evaluation_basis(evaluation)
+        register.release(current, basis, f"estimate {spec}", getpass.getuser(), "cli")
     except rules.SelectionRefused as exc:
-        audit.append(
-            path, getpass.getuser(), "cli", "refused", [{"output": "estimate", "reason": str(exc)}]
-        )
+        detail = {"output": "estimate", "spec": str(spec), "reason": str(exc)}
+        audit.append(path, getpass.getuser(), "cli", "refused", [detail])
         raise
     finally:
         current.close()
@@ -478,7 +481,9 @@ def _report(args: argparse.Namespace) -> int:
     report.find_browser()
     current = store.Store(path)
     try:
-        contents = pack_contents.gather(current, spec, progress=_print_progress)
+        contents = pack_contents.gather(
+            current, spec, progress=_print_progress, released_by=(getpass.getuser(), "cli")
+        )
     except rules.SelectionRefused as exc:
         detail = {"output": "board pack", "spec": str(spec), "reason": str(exc)}
         audit.append(path, getpass.getuser(), "cli", "refused", [detail])
@@ -502,6 +507,12 @@ def _purge(args: argparse.Namespace) -> int:
     as_of = retention.check_as_of(args.as_of or _today(), _today())
     path = store.resolve_db_path(args.db)
     result = retention.purge(path, years, as_of)
+    if any(result.removed.values()):  # the release register forgets the families destroyed
+        purged = store.Store(path)
+        try:
+            register.forget_absent(purged)
+        finally:
+            purged.close()
     removed = provenance.removed_table(result)
     audit.append(
         path,
@@ -524,6 +535,7 @@ def _purge(args: argparse.Namespace) -> int:
 def _encrypt(args: argparse.Namespace) -> int:
     path = store.resolve_db_path(args.db)
     store.encrypt(path)
+    register.encrypt(path)  # it holds pseudonyms: protected as the store is
     audit.append(path, getpass.getuser(), "cli", "encrypt", [{"store": str(path)}])
     print(f"Encrypted {path} with the key in ${config.DB_KEY_ENV_VAR}.")
     return 0
@@ -558,6 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report.ReportError,
         specs.SpecError,
         retention.RetentionError,
+        register.RegisterError,
     ) as exc:
         print(f"tf-eval: error: {exc}", file=sys.stderr)
         return 1
