@@ -55,7 +55,7 @@ from tf_eval.method.estimate import Evaluation, Matching
 LOCK_WAIT_SECONDS = 10.0
 _TABLES = {
     "register_info": "key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL",
-    "families": "family_id BIGINT NOT NULL, position INTEGER",  # position kept when forgotten
+    "families": "family_id BIGINT, position INTEGER NOT NULL",  # no id: forgotten by a purge
     "family_sets": "set_id INTEGER PRIMARY KEY, families INTEGER NOT NULL, "
     "digest VARCHAR NOT NULL, bits BLOB NOT NULL, first_released TIMESTAMP NOT NULL",
     "releases": '"at" TIMESTAMP NOT NULL, "user" VARCHAR NOT NULL, role VARCHAR NOT NULL, '
