@@ -8,16 +8,17 @@ each output released to a person (estimates, breakdowns and trends on the dashbo
 and `report` on the command line, board packs) names the sets of families it rests on (its
 *basis*), and before it is released each set is compared with every set released before, by
 anyone, at any time: the same set is fine (the same selection gives the same output); a set whose
-symmetric difference with an earlier one is 1 to `differencing_min_families` - 1 (10) families is
-refused, in one line that names the date of the earlier output.
+symmetric difference with an earlier one is 1 to `differencing_min_families` - 1 families (1-9
+with the default 10) is refused, in one line that names the date of the earlier output.
 
 How it is kept. A DuckDB file beside the store (`<store>.register.duckdb`), like the audit log and
 the saved analyses, owner-only and, when the store is encrypted, encrypted with the store's key;
 never in the audit log, which people read. Family ids are pseudonyms, listed once each in a
 dictionary (`families`: pseudonym -> position); a set is a bitmap over those positions
-(`family_sets`: 250 kB for 2 million families), with its size and a digest. Identical sets are
-found by digest; for the rest, |A xor B| >= ||A| - |B||, so only sets within the threshold in size
-are compared, each by one XOR and a popcount (benchmarks/bench_register.py measures it).
+(`family_sets`: 250 kB for 2 million families), with its size and a digest of its members.
+Identical sets are found by digest; for the rest, |A xor B| >= ||A| - |B||, so only sets within
+the threshold in size are compared, each by one XOR and a popcount (benchmarks/bench_register.py
+measures it).
 
 Across loads and purges the register keeps comparing: a family added or removed by a load is one
 that differs, so an output on a selection the load changed by 1-9 families is refused until the
@@ -275,8 +276,12 @@ def _text(value: str) -> str:
 
 
 def _identity(current: store.Store) -> str:
+    """Which data set the store holds: its kind, when it was created and, for a demo, its seed
+    and size (two demo builds in the same second with those the same hold the same families)."""
     info = current.info()
-    return f"{info.get('kind', 'real')} created {info.get('created_at', 'unknown')}"
+    said = [info.get("kind", "real"), f"created {info.get('created_at', 'unknown')}"]
+    said += [f"{key} {info[key]}" for key in ("seed", "families") if key in info]
+    return ", ".join(said)
 
 
 def _start_again_if_rebuilt(con: duckdb.DuckDBPyConnection, identity: str) -> None:
