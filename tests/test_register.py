@@ -51,6 +51,8 @@ BASE = sorted(np.random.default_rng(7).integers(2**40, 2**62, size=100).tolist()
 
 
 class _Opened:
+    """A store opened for the length of a `with` block."""
+
     def __init__(self, path: Path) -> None:
         self.store = store.Store(path)
 
