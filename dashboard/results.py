@@ -15,9 +15,9 @@ from dashboard.trail import audited, current_user, record_once, remember, utc_to
 from tf_eval.data import ingest, pseudonymise, store
 from tf_eval.governance import rules, untrusted
 from tf_eval.method import specs
-from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate
+from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate, prepare
 from tf_eval.method.panel import Panel, build_panel
-from tf_eval.release import pack_contents, report
+from tf_eval.release import pack_contents, register, report
 from tf_eval.release.disclosure import SafeTable
 from tf_eval.release.overview import Overview, overview
 from tf_eval.release.provenance import Provenance, provenance
@@ -54,8 +54,14 @@ def _panel_for(path: str, modified: int, spec: AnalysisSpec) -> Panel:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _results(path: str, modified: int, spec: AnalysisSpec) -> SafeResults:
-    panel = _panel_for(path, modified, spec)
-    results = safe_evaluation(evaluate(open_store(path, modified), spec, panel=panel))
+    """Computed, registered and audited once per store version and spec. A refusal (too small a
+    selection, or nearly the same families as an earlier output: register.TooClose) is not
+    cached, so it is checked again on every request."""
+    current = open_store(path, modified)
+    evaluation = evaluate(current, spec, panel=_panel_for(path, modified, spec))
+    basis = register.evaluation_basis(evaluation)
+    register.release(current, basis, f"estimate {spec}", *current_user())
+    results = safe_evaluation(evaluation)
     audited(f"estimate {spec}", path, results.suppressed)
     return results
 
@@ -71,7 +77,7 @@ def get_results(spec: AnalysisSpec) -> SafeResults | None:
         record_once("refused", {"output": "estimates", "spec": str(spec), "reason": str(exc)})
         st.info(f"No results for this selection: {exc}.", icon=":material/visibility_off:")
         return None
-    except EvaluationError as exc:
+    except (EvaluationError, register.RegisterError) as exc:
         st.error(f"This analysis cannot run: {exc}.", icon=":material/error:")
         return None
     record_once("estimate", {"output": "estimates", "spec": str(spec)})
@@ -94,7 +100,10 @@ def get_breakdown(
         spec = dataclasses.replace(base, **{dimension: group})
         try:
             results[str(group)] = _results(str(current.path), modified, spec)
-        except (rules.SelectionRefused, EvaluationError):
+        except register.TooClose as exc:  # audited, as every refusal by the register is
+            record_once("refused", {"output": "impact", "spec": str(spec), "reason": str(exc)})
+            refused.append(str(group))
+        except (rules.SelectionRefused, EvaluationError, register.RegisterError):
             refused.append(str(group))
         bar.progress((i + 1) / len(groups), text=f"Estimating by {dimension}: {group}")
     bar.empty()
@@ -106,7 +115,12 @@ def get_breakdown(
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _trends(path: str, modified: int, spec: AnalysisSpec) -> dict[str, SafeTable]:
-    tables = monthly_trends(open_store(path, modified), spec, _panel_for(path, modified, spec))
+    """As _results: the matched families the trends rest on go through the register first."""
+    current = open_store(path, modified)
+    panel, matching = prepare(current, spec, panel=_panel_for(path, modified, spec))
+    basis = register.matched_basis(panel.families["family_id"].to_numpy(), matching)
+    register.release(current, basis, f"trends {spec}", *current_user())
+    tables = monthly_trends(current, spec, panel, matching)
     audited(f"trends {spec}", path, tuple(s for t in tables.values() for s in t.suppressed))
     return tables
 
@@ -119,9 +133,12 @@ def get_trends(spec: AnalysisSpec) -> dict[str, SafeTable] | None:
         with st.spinner("Following families month by month (a few seconds)..."):
             tables = _trends(str(current.path), current.path.stat().st_mtime_ns, spec)
     except rules.SelectionRefused as exc:
+        if isinstance(exc, register.TooClose):
+            detail = {"output": "outcomes over time", "spec": str(spec), "reason": str(exc)}
+            record_once("refused", detail)
         st.info(f"No results for this selection: {exc}.", icon=":material/visibility_off:")
         return None
-    except EvaluationError as exc:
+    except (EvaluationError, register.RegisterError) as exc:
         st.error(f"This analysis cannot run: {exc}.", icon=":material/error:")
         return None
     record_once("estimate", {"output": "outcomes over time", "spec": str(spec)})

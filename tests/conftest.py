@@ -1,5 +1,6 @@
 """Shared fixtures: small demo stores built once per test session, and dashboard pages on them."""
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from tf_eval import config
 from tf_eval.data import store, synth
+from tf_eval.release import register
 
 SEED = 11
 FAMILIES = 8000
@@ -20,6 +22,25 @@ def no_accounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "accounts.json"
     monkeypatch.setenv(config.ACCOUNTS_FILE_ENV_VAR, str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def own_register(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Path], Path]:
+    """Every test starts with empty release registers of its own (one per store, as beside the
+    store), as it has its own accounts file: the session's shared demo stores would otherwise
+    carry one test's releases into the next (two tests choosing nearly the same matching would
+    refuse each other). They live in a folder of their own, not in the test's tmp_path. Tests of
+    the register itself put it back beside the store (`register.register_path`)."""
+    folder = tmp_path_factory.mktemp("registers")
+
+    def beside(store_path: Path) -> Path:
+        name = hashlib.sha256(str(Path(store_path).resolve()).encode()).hexdigest()[:16]
+        return folder / f"{name}{config.REGISTER_SUFFIX}"
+
+    monkeypatch.setattr(register, "register_path", beside)
+    return beside
 
 
 @pytest.fixture(scope="session")

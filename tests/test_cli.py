@@ -283,7 +283,9 @@ def test_match_file_on_lalonde_reports_matchit_balance(tmp_path: Path) -> None:
     reference = json.loads((LALONDE.parent / "matchit_lalonde_nearest_1to1.json").read_text())
     before = {row["covariate"]: row["smd_before"] for row in output["balance"]}
     for name, smd in reference["smd_before"].items():
-        assert before[name] == pytest.approx(smd, abs=1e-6), name
+        # As released: 3 significant figures, at most 3 decimals (test_balance.py holds the
+        # engine's own SMDs to MatchIt's to 1e-6).
+        assert before[name] == pytest.approx(smd, rel=5e-3, abs=5e-4), name
     assert output["counts"] == {
         "treated": 185,
         "comparison_pool": 430,

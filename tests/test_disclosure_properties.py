@@ -11,6 +11,7 @@ it git-ignores itself.
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from random import Random
 
@@ -19,6 +20,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from tf_eval.governance.rules import FILTER_DIMENSIONS, Rules, SelectionRefused, check_selection
 from tf_eval.release.disclosure import SafeTable, count_table, histogram, mean_table, safe_estimate
@@ -85,6 +87,21 @@ def magnitude_reason(values: list[int], rules: Rules) -> str | None:
 
 def as_optional(value: object) -> int | None:
     return None if pd.isna(value) else int(value)
+
+
+def expected_number(exact: float, people: int | None | str = "no people") -> float:
+    """A released number, in decimal arithmetic: to 3 significant figures, and for a value about
+    people (their shown count; None when suppressed) never finer than the power of ten at or
+    above 1 / people: a step of 10 ** -floor(log10(people)). Ties go to even, as the binary
+    value's exact decimal expansion decides."""
+    if exact == 0:
+        return 0.0
+    value = Decimal(exact)
+    step = Decimal(1).scaleb(value.adjusted() - 2)  # the third significant figure
+    if people != "no people":
+        coarse = Decimal(1).scaleb(-(len(str(people)) - 1) if people else 0)
+        step = max(step, coarse)
+    return float(value.quantize(step, rounding=ROUND_HALF_EVEN))
 
 
 # --- strategies --------------------------------------------------------------------------------
@@ -363,10 +380,37 @@ def test_a_shown_mean_passes_threshold_dominance_and_p_ratio(
         if not math.isnan(mean):  # shown => passes
             assert len(values) >= rules.count_threshold
             assert reason is None
-            assert mean == pytest.approx(sum(values) / len(values), rel=1e-12)
+            exact = sum(values) / len(values)
+            assert mean == pytest.approx(expected_number(exact, as_optional(people)), rel=1e-12)
         else:  # withheld => a rule fails, and the record names it
             assert reason is not None
             assert suppressed[item] == reason
+
+
+@PROPERTY
+@given(magnitude_people())
+def test_a_shown_mean_of_whole_numbers_never_gives_its_exact_count_and_sum(
+    drawn: tuple[pd.DataFrame, dict[tuple[str, str], list[int]]],
+) -> None:
+    """The attack on a full-precision mean (issue 16): of the counts the shown count allows, only
+    the true one makes mean x count a whole number, and so the exact count and sum are known.
+    Here, for every shown mean, at least two (count, sum) pairs fit what is shown."""
+    frame, groups = drawn
+    safe = mean_table(frame, ["la", "cohort"], "visits", "ae", rules=RULES)
+    for key, (mean, people) in shown_means(safe, "visits").items():
+        if math.isnan(mean):
+            continue
+        shown = int(people)
+        margin = abs(mean) / 100 + 1  # wider than any rounding step of a 3-figure mean
+        fits = [
+            (n, total)
+            for n in range(max(RULES.count_threshold, shown - 2), shown + 3)
+            for total in range(math.floor(n * (mean - margin)), math.ceil(n * (mean + margin)) + 1)
+            if expected_number(total / n, shown) == mean
+        ]
+        values = groups[key]
+        assert (len(values), sum(values)) in fits
+        assert len(fits) >= 2, (key, mean, shown, fits)
 
 
 @pytest.mark.parametrize("size", [10, 40])
@@ -400,7 +444,8 @@ def test_a_shown_rate_has_ten_people_with_and_ten_without(
         passes = ones >= 10 and zeros >= 10
         if not math.isnan(rate):
             assert passes
-            assert rate == pytest.approx(ones / (ones + zeros), rel=1e-12)
+            exact = ones / (ones + zeros)
+            assert rate == pytest.approx(expected_number(exact, as_optional(people)), rel=1e-12)
         else:
             assert not passes
 
@@ -427,7 +472,14 @@ def test_an_estimate_is_shown_only_with_enough_families_and_df(
     ok = min(arms) >= 10 and df_resid >= 10
     assert safe.withheld == (not ok)
     reported = (safe.att, safe.se, safe.ci_low, safe.ci_high, safe.p_value)
-    assert reported == ((1.5, 0.5, 0.5, 2.5, 0.01) if ok else (None,) * 5)
+    # The interval and p-value come from att and se with df rounded down to a multiple of 5,
+    # and a one-group estimate (a mean of its people's changes) is no finer than 1 / people.
+    df = max(1, df_resid // 5 * 5)
+    half = stats.t.ppf(0.975, df) * 0.5
+    about = expected_count(people[0]) if not compared else "no people"
+    expected = tuple(expected_number(v, about) for v in (1.5, 0.5, 1.5 - half, 1.5 + half))
+    expected += (expected_number(2 * stats.t.sf(3, df)),)
+    assert reported == (pytest.approx(expected, rel=1e-12) if ok else (None,) * 5)
     shown = (safe.n_treated, safe.n_comparison, safe.families_treated, safe.families_comparison)
     for value, exact in zip(shown, (*people, *families), strict=True):
         expected = expected_count(exact)

@@ -63,7 +63,8 @@ def test_monthly_ae_means_match_a_direct_count(demo_db: Path, tables) -> None:
         arm = people[people["treated"] == flag]
         in_month = joined[(months == 3) & (joined["treated"] == flag)]
         expected = (in_month["weight"]).sum() / arm["weight"].sum()
-        assert _series(tables["ae_use"], group)[3] == pytest.approx(expected, rel=1e-9)
+        # as released: to 3 significant figures (the people step is finer here)
+        assert _series(tables["ae_use"], group)[3] == pytest.approx(expected, rel=5e-3)
 
 
 def test_the_page_draws_one_chart_per_outcome(demo_db: Path, monkeypatch) -> None:

@@ -22,6 +22,11 @@ over it. The names below are its public API:
 `evaluate` and `match_file` return the engine's raw results (exact counts, every family's matching
 weight): keep them where the records are. Only what `safe_evaluation` and `safe_file_match` return
 may be shown or exported; a selection under the differencing floor raises `SelectionRefused`.
+The library keeps no record of what it computed: the release register, which refuses an output
+resting on nearly the same families as one shown before (docs/disclosure-control.md), is applied
+where outputs are released to people, by the command line and the dashboard
+(`tf_eval.release.register.release`); an application built on the library that shows results to
+people should do the same.
 
 Linear algebra (numpy's and scipy's OpenBLAS) runs on config.BLAS_THREADS threads, set here once
 both are loaded. With a thread per core, OpenBLAS collapses as soon as anything else wants a core

@@ -26,7 +26,7 @@ from tf_eval.governance import access, audit, private, rules, untrusted
 from tf_eval.method import specs
 from tf_eval.method.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
 from tf_eval.method.matchfile import match_file
-from tf_eval.release import pack_contents, provenance, report
+from tf_eval.release import pack_contents, provenance, register, report
 from tf_eval.release.results import SafeResults, safe_evaluation, safe_file_match, to_json
 
 _DB_HELP = f"store file (default: ${config.DB_ENV_VAR}, else data/tf_eval.duckdb)"
@@ -398,12 +398,13 @@ def _print_estimates(result: dict) -> None:
         if row["suppressed"]:
             print(f"{row['outcome']:>13}: withheld ({row['reason']})")
             continue
+        # Numbers as released (to the gate's significant figures), not padded with zeros.
         line = (
-            f"{row['outcome']:>13}: {row['att']:+.4f} "
-            f"(95% CI {row['ci_low']:+.4f} to {row['ci_high']:+.4f}, {_p(row['p_value'])})"
+            f"{row['outcome']:>13}: {row['att']:+g} "
+            f"(95% CI {row['ci_low']:+g} to {row['ci_high']:+g}, {_p(row['p_value'])})"
         )
         if row["outcome"] in naive and not naive[row["outcome"]]["suppressed"]:
-            line += f"; naive before/after {naive[row['outcome']]['att']:+.4f}"
+            line += f"; naive before/after {naive[row['outcome']]['att']:+g}"
         print(line)
 
 
@@ -438,10 +439,13 @@ def _estimate(args: argparse.Namespace) -> int:
     current = store.Store(path)
     try:
         evaluation = evaluate(current, spec, progress=_print_progress)
+        # Before anything is printed: refused if it rests on nearly the same families as an
+        # output released before (tf_eval.release.register).
+        basis = register.evaluation_basis(evaluation)
+        register.release(current, basis, f"estimate {spec}", getpass.getuser(), "cli")
     except rules.SelectionRefused as exc:
-        audit.append(
-            path, getpass.getuser(), "cli", "refused", [{"output": "estimate", "reason": str(exc)}]
-        )
+        detail = {"output": "estimate", "spec": str(spec), "reason": str(exc)}
+        audit.append(path, getpass.getuser(), "cli", "refused", [detail])
         raise
     finally:
         current.close()
@@ -484,7 +488,9 @@ def _report(args: argparse.Namespace) -> int:
     report.find_browser()
     current = store.Store(path)
     try:
-        contents = pack_contents.gather(current, spec, progress=_print_progress)
+        contents = pack_contents.gather(
+            current, spec, progress=_print_progress, released_by=(getpass.getuser(), "cli")
+        )
     except rules.SelectionRefused as exc:
         detail = {"output": "board pack", "spec": str(spec), "reason": str(exc)}
         audit.append(path, getpass.getuser(), "cli", "refused", [detail])
@@ -509,6 +515,12 @@ def _purge(args: argparse.Namespace) -> int:
     as_of = retention.check_as_of(args.as_of or _today(), _today())
     path = store.resolve_db_path(args.db)
     result = retention.purge(path, years, as_of)
+    if any(result.removed.values()):  # the release register forgets the families destroyed
+        purged = store.Store(path)
+        try:
+            register.forget_absent(purged)
+        finally:
+            purged.close()
     removed = provenance.removed_table(result)
     # The protected counts, as printed: exact ones could tell how many records one family had.
     shown = dict(zip(removed.frame["table"], removed.shown("removed"), strict=True))
@@ -533,6 +545,7 @@ def _purge(args: argparse.Namespace) -> int:
 def _encrypt(args: argparse.Namespace) -> int:
     path = store.resolve_db_path(args.db)
     store.encrypt(path)
+    register.encrypt(path)  # it holds pseudonyms: protected as the store is
     audit.append(path, getpass.getuser(), "cli", "encrypt", [{"store": str(path)}])
     print(f"Encrypted {path} with the key in ${config.DB_KEY_ENV_VAR}.")
     return 0
@@ -590,6 +603,7 @@ def _main(argv: Sequence[str] | None) -> int:
         report.ReportError,
         specs.SpecError,
         retention.RetentionError,
+        register.RegisterError,
     ) as exc:
         print(f"tf-eval: error: {_error(exc)}", file=sys.stderr)
         return 1

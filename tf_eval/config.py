@@ -65,6 +65,10 @@ ESTIMATE_MIN_FAMILIES = 10  # an estimate needs this many families in each group
 ESTIMATE_MIN_DF = 10  # and this many residual degrees of freedom
 SELECTION_MIN_FAMILIES = 50  # a selection needs this many supported and comparison families
 HISTOGRAM_MIN_BIN = 10  # bins below this are merged or suppressed
+# Differencing between outputs (tf_eval.release.register): an output whose families differ from
+# an earlier released output's by 1 to this many less one is refused.
+DIFFERENCING_MIN_FAMILIES = COUNT_THRESHOLD
+SIGNIFICANT_FIGURES = 3  # estimates, means and balance are released to this many figures
 
 # The audit trail: an append-only DuckDB file beside the store (`<store>.audit.duckdb`), so that
 # a purge or a demo rebuild never touches it and a refused load leaves the store's bytes alone.
@@ -74,6 +78,9 @@ AUDIT_SUFFIX = ".audit.duckdb"
 AUDIT_WAIT_SECONDS = 30.0
 # Evaluators' saved analysis specs: likewise a small DuckDB file beside the store.
 SPECS_SUFFIX = ".specs.duckdb"
+# The release register: which families each released output rests on (tf_eval.release.register),
+# an owner-only DuckDB file beside the store, encrypted with the store's key when it is.
+REGISTER_SUFFIX = ".register.duckdb"
 # The privacy notice's retention period: linked records are destroyed after this many years,
 # counted per family from the later of its index date and its newest load (tf_eval.data.retention).
 RETENTION_YEARS = 7

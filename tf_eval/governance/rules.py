@@ -18,6 +18,9 @@ from typing import Any
 
 from tf_eval import config
 
+# More significant figures than this would let a released mean be inverted to its exact count.
+MAX_SIGNIFICANT_FIGURES = 6
+
 
 class DisclosureConfigError(ValueError):
     """The disclosure config file cannot be used; the message names the file and the setting."""
@@ -42,6 +45,8 @@ class Rules:
     estimate_min_df: int = config.ESTIMATE_MIN_DF
     selection_min_families: int = config.SELECTION_MIN_FAMILIES  # differencing floor per arm
     histogram_min_bin: int = config.HISTOGRAM_MIN_BIN
+    differencing_min_families: int = config.DIFFERENCING_MIN_FAMILIES  # between two outputs
+    significant_figures: int = config.SIGNIFICANT_FIGURES  # of released estimates and means
 
     def __post_init__(self) -> None:
         for name in (
@@ -53,10 +58,17 @@ class Rules:
             "estimate_min_df",
             "selection_min_families",
             "histogram_min_bin",
+            "differencing_min_families",
+            "significant_figures",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise DisclosureConfigError(f"{name} must be a whole number >= 1, not {value!r}")
+        if self.significant_figures > MAX_SIGNIFICANT_FIGURES:
+            raise DisclosureConfigError(
+                f"significant_figures must be at most {MAX_SIGNIFICANT_FIGURES}, not "
+                f"{self.significant_figures!r} (more would let a mean give away its count)"
+            )
         for name, low, high in (("dominance_k", 0, 1), ("p_ratio", 0, 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -84,6 +96,10 @@ RULE_DESCRIPTIONS = {
     "estimate_min_df": "an estimate needs this many residual degrees of freedom",
     "selection_min_families": "a selection needs this many supported and comparison families",
     "histogram_min_bin": "histogram bins under this are merged or suppressed",
+    "differencing_min_families": "two released outputs rest on the same families or on at "
+    "least this many different ones",
+    "significant_figures": "estimates, means and balance are shown to this many significant "
+    "figures (and never finer than one unit over the people behind them)",
 }
 
 

@@ -105,7 +105,8 @@ class Estimate:
     n_comparison: int
     families_treated: int
     families_comparison: int
-    df_resid: int  # clusters (families) - 1
+    df_resid: int  # clusters (families) - parameters: the disclosure rule's
+    df_t: int  # clusters - 1: the t distribution's degrees of freedom (statsmodels')
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class Evaluation:
     naive: list[Estimate]  # supported families' own before/after change
     placebo: list[Estimate]  # matched DiD between the placebo window and the pre-window
     excluded: dict[str, int]  # families left out of the panel, by reason
+    family_ids: np.ndarray  # each matching row's family (pseudonyms; for the release register)
 
 
 def weighted_difference(
@@ -153,8 +155,7 @@ def weighted_difference(
     keep = (weights > 0) & (treated if not contrast else True)
     y, t, w = values[keep], treated[keep].astype(bool), weights[keep].astype(float)
     groups = pd.factorize(families[keep])[0]
-    design, base = _design(t, w, adjust, keep, contrast)
-    fit = fit_clustered_wls(y, design, w, groups, protected=base)
+    fit = _fit(y, t, w, adjust, keep, contrast, groups)
     in_treated = np.bincount(groups[t], minlength=fit.clusters) > 0
     in_comparison = np.bincount(groups[~t], minlength=fit.clusters) > 0
     people = (int(t.sum()), int((~t).sum()))
@@ -188,10 +189,37 @@ def family_difference(
     y = np.bincount(family_row, weights=values, minlength=n)[keep] / size
     t = treated[keep].astype(bool)
     w = weights[keep] * size
-    design, base = _design(t, w, adjust, keep, contrast)
-    fit = fit_clustered_wls(y, design, w, None, base, observations=int(size.sum()))
+    fit = _fit(y, t, w, adjust, keep, contrast, None, observations=int(size.sum()))
     counts = (int(size[t].sum()), int(size[~t].sum()))
     return _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())))
+
+
+def _fit(
+    y: np.ndarray,
+    t: np.ndarray,
+    w: np.ndarray,
+    adjust: np.ndarray | None,
+    keep: np.ndarray,
+    contrast: bool,
+    groups: np.ndarray | None,
+    observations: int | None = None,
+) -> ClusteredFit:
+    """The clustered fit of the kept rows; or, when they cannot identify the effect (nobody in a
+    group compared, or groups the regression cannot tell apart: a tiny matched sample), a fit
+    whose numbers are all NaN, with its residual degrees of freedom, so that the estimate is
+    withheld with its reason instead of ending the evaluation."""
+    clusters = int(groups.max()) + 1 if groups is not None and groups.size else t.size
+    columns = (2 if contrast else 1) + (
+        2 * adjust.shape[1] if adjust is not None and contrast else 0
+    )
+    if t.any() and (not contrast or not t.all()):
+        design, base = _design(t, w, adjust, keep, contrast)
+        try:
+            return fit_clustered_wls(y, design, w, groups, base, observations=observations)
+        except ValueError:  # singular: the groups compared cannot be told apart
+            pass
+    nothing = np.full(columns, np.nan)
+    return ClusteredFit(nothing, nothing, np.ones(columns, bool), clusters - 1, clusters)
 
 
 def _design(
@@ -236,7 +264,8 @@ def _result(
         n_comparison=people[1],
         families_treated=int(families[0]),
         families_comparison=int(families[1]),
-        df_resid=fit.df,
+        df_resid=fit.df_resid,
+        df_t=fit.df,
     )
 
 
@@ -354,4 +383,5 @@ def evaluate(
         earlier = (people["pre"] - people["placebo"]).to_numpy()[has]
         placebo.append(family_difference(key, earlier, rows[has], treated, weight, adjust=model))
     report(1.0, "Done")
-    return Evaluation(spec, matching, estimates, naive, placebo, panel.excluded)
+    family_ids = panel.families["family_id"].to_numpy()
+    return Evaluation(spec, matching, estimates, naive, placebo, panel.excluded, family_ids)

@@ -33,12 +33,25 @@ class ClusteredFit:
     df: int  # clusters - 1, the t distribution's degrees of freedom
     clusters: int
 
+    @property
+    def parameters(self) -> int:
+        """The coefficients estimated (the columns kept)."""
+        return int(self.kept.sum())
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom: clusters less the parameters estimated. With as many
+        parameters as clusters the fit reproduces every cluster and its standard errors mean
+        nothing (the disclosure gate's rule counts these, not clusters - 1)."""
+        return self.clusters - self.parameters
+
     def conf_int(self, column: int, alpha: float = 0.05) -> tuple[float, float]:
         half = stats.t.ppf(1 - alpha / 2, self.df) * self.bse[column]
         return float(self.params[column] - half), float(self.params[column] + half)
 
     def p_value(self, column: int) -> float:
-        return float(2 * stats.t.sf(abs(self.params[column] / self.bse[column]), self.df))
+        with np.errstate(divide="ignore", invalid="ignore"):  # no standard error: NaN
+            return float(2 * stats.t.sf(abs(self.params[column] / self.bse[column]), self.df))
 
 
 def fit_clustered_wls(
@@ -86,7 +99,12 @@ def fit_clustered_wls(
         meat = by_cluster.T @ by_cluster
     people = n if observations is None else observations
     bread = linalg.cho_solve(factor, np.eye(kept.sum())) / np.outer(scale, scale)
-    correction = clusters / (clusters - 1) * (people - 1) / (people - kept.sum())
+    # No small-sample correction exists with one cluster or no residual degrees of freedom among
+    # the people: the standard errors are then undefined (NaN), never a division by zero.
+    identified = clusters > 1 and people > kept.sum()
+    correction = (
+        clusters / (clusters - 1) * (people - 1) / (people - kept.sum()) if identified else np.nan
+    )
     covariance = correction * bread @ meat @ bread
     params = np.full(k, np.nan)
     bse = np.full(k, np.nan)

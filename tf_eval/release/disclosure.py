@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from tf_eval.governance.rules import Rules, Suppression, current_rules
 
@@ -116,7 +117,9 @@ class SafeEstimate(Safe):
         r = self.rules
         return (
             f"Estimates shown only with at least {r.estimate_min_families} families in each "
-            f"group compared and {r.estimate_min_df} residual degrees of freedom; "
+            f"group compared and {r.estimate_min_df} residual degrees of freedom, to "
+            f"{r.significant_figures} significant figures, with intervals whose degrees of "
+            f"freedom are rounded down to a multiple of {r.count_rounding}; "
             + super().rule_text()[len("Disclosure control: ") :]
         )
 
@@ -276,10 +279,11 @@ def _with_people(
 ) -> SafeTable:
     """A table of group values (already judged) with its `people` column under the 10-5 rule."""
     counted = count_table(frame, ["people"], item, rules)
+    shown = released_columns(counted.frame, values, rules, people="people")
     return SafeTable(
         rules,
         tuple(suppressed) + counted.suppressed,
-        counted.frame,
+        shown,
         ("people",),
         values,
         _token=_GATE,
@@ -339,8 +343,30 @@ def estimate_reason(
     return None
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+def coarse_df(df: int, rules: Rules) -> int:
+    """Degrees of freedom as a released interval uses them: rounded down to a multiple of the
+    count rounding base (at least 1). A t interval with exact df = families - 1 gives the exact
+    family count back ((ci_high - att) / se is the t quantile); rounded down, it tells no more
+    than the rounded count beside it."""
+    base = rules.count_rounding
+    return max(1, int(df) // base * base)
+
+
+def _released_estimate(
+    numbers: dict[str, float], df: int, people: int | str | None, rules: Rules
+) -> tuple[float | None, ...]:
+    """att, se, ci_low, ci_high and p_value as released: the 95% interval and p-value recomputed
+    from att and se with coarsened degrees of freedom, then every number rounded
+    (`released_number`); all None when att or se is not a finite number."""
+    att, se = float(numbers["att"]), float(numbers["se"])
+    if not (math.isfinite(att) and math.isfinite(se)):
+        return (None,) * 5
+    dof = coarse_df(df, rules)
+    half = float(stats.t.ppf(0.975, dof)) * se
+    p_value = float(2 * stats.t.sf(abs(att / se), dof)) if se > 0 else math.nan
+    values = (att, se, att - half, att + half)
+    shown = tuple(released_number(v, rules, people) for v in values)
+    return (*shown, released_number(p_value, rules))
 
 
 def safe_estimate(
@@ -352,10 +378,15 @@ def safe_estimate(
     compared: bool,
     df_resid: int,
     rules: Rules | None = None,
+    *,
+    df_t: int | None = None,
 ) -> SafeEstimate:
-    """An estimate (att, se, ci_low, ci_high, p_value in `numbers`) through the gate. `people`
-    and `families` are (treated, comparison); a one-group estimate (compared=False) is judged
-    on its treated families alone and reports no comparison group."""
+    """An estimate (att and se in `numbers`) through the gate. `people` and `families` are
+    (treated, comparison); a one-group estimate (compared=False) is judged on its treated
+    families alone and reports no comparison group. `df_resid` (clusters - parameters) decides
+    whether it may be shown; the released 95% interval and p-value are recomputed from att and
+    se with `df_t` (the t distribution's, clusters - 1; default df_resid) coarsened, and every
+    number is rounded (`released_number`), so none can be inverted to a count."""
     rules = rules or current_rules()
     arms = [families[0], families[1]] if compared else [families[0]]
     reason = estimate_reason(arms, df_resid, rules)
@@ -368,16 +399,73 @@ def safe_estimate(
     ):
         shown[name], why = count(value, f"{item}:{name}", rules)
         suppressed += why
-    keys = ("att", "se", "ci_low", "ci_high", "p_value")
+    # A one-group estimate is a plain mean of its people's changes: its step follows their count.
+    # A comparison's is a regression coefficient (or a difference of weighted means): no count
+    # makes it a whole number, and significant figures are enough.
+    people_behind = None if compared else shown["n_treated"]
+    dof = df_resid if df_t is None else df_t
+    released = (None,) * 5 if reason else _released_estimate(numbers, dof, people_behind, rules)
     return SafeEstimate(
         rules,
         tuple(suppressed),
         outcome,
-        *(None if reason else _finite(numbers[k]) for k in keys),
+        *released,
         **shown,
         reason=reason,
         _token=_GATE,
     )
+
+
+# --- precision ----------------------------------------------------------------------------------
+
+
+def released_number(
+    value: float, rules: Rules, people: int | str | None = None, decimals: int | None = None
+) -> float | None:
+    """A number as released: rounded to `significant_figures` significant figures, and, when it
+    describes people (`people`: their protected count, or the suppressed mark), never finer than
+    the power of ten at or above 1 / people (0.01 for 100-999 people, whole numbers for a
+    suppressed count). A full-precision mean of whole numbers gives away its exact count and sum
+    (only one count in the rounding interval makes mean x count a whole number); at this step
+    several counts and sums fit every shown mean. `decimals` caps the decimal places too (balance:
+    3, thousandths of a standard deviation). None for a value that is not a finite number."""
+    if value is None or not math.isfinite(value):
+        return None
+    if value == 0:
+        return 0.0
+    digits = rules.significant_figures - 1 - math.floor(math.log10(abs(value)))
+    if people is not None:
+        known = isinstance(people, int | np.integer) and people > 0
+        digits = min(digits, math.floor(math.log10(people)) if known else 0)
+    if decimals is not None:
+        digits = min(digits, decimals)
+    return float(round(value, digits)) + 0.0  # + 0.0: never a negative zero
+
+
+def released_columns(
+    frame: pd.DataFrame,
+    columns: tuple[str, ...],
+    rules: Rules,
+    people: str | None = None,
+    decimals: int | None = None,
+) -> pd.DataFrame:
+    """`frame` with each of `columns` rounded by `released_number`, each row's step set by its
+    protected count in column `people` when given (<NA>, suppressed, gives whole numbers);
+    withheld values stay NaN."""
+    out = frame.copy()
+    for column in columns:
+        shown = []
+        for i, value in enumerate(out[column]):
+            count = None
+            if people is not None:
+                n = out[people].iloc[i]
+                count = rules.suppressed_mark if pd.isna(n) else int(n)
+            rounded = (
+                None if pd.isna(value) else released_number(float(value), rules, count, decimals)
+            )
+            shown.append(math.nan if rounded is None else rounded)
+        out[column] = pd.Series(shown, index=out.index, dtype="float64")
+    return out
 
 
 # --- histograms ---------------------------------------------------------------------------------
@@ -420,6 +508,11 @@ def histogram(
 # --- balance ------------------------------------------------------------------------------------
 
 
+# Balance statistics are read against 0.1 standard deviations: thousandths are plenty, and
+# rounding there turns floating-point noise (6.7e-17 after exact matching) into 0.
+BALANCE_DECIMALS = 3
+
+
 def balance_table(
     balance: pd.DataFrame, group_sizes: dict[str, int], item: str, rules: Rules | None = None
 ) -> SafeTable:
@@ -428,7 +521,7 @@ def balance_table(
     least as many units as an estimate needs families."""
     rules = rules or current_rules()
     values = tuple(c for c in balance.columns if c != "covariate")
-    out = balance.copy()
+    out = released_columns(balance, values, rules, decimals=BALANCE_DECIMALS)
     small = [k for k, n in group_sizes.items() if n < rules.estimate_min_families]
     suppressed: tuple[Suppression, ...] = ()
     if small:

@@ -19,7 +19,7 @@ from tf_eval.governance.rules import Suppression
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.method.panel import build_panel
-from tf_eval.release import charts
+from tf_eval.release import charts, register
 from tf_eval.release.disclosure import SafeEstimate, SafeTable
 from tf_eval.release.overview import Overview, overview
 from tf_eval.release.provenance import Provenance, provenance
@@ -54,17 +54,28 @@ class PackContents:
         return tuple(s for part in parts for s in part)
 
 
-def gather(store: Store, spec: AnalysisSpec, progress: Progress | None = None) -> PackContents:
+def gather(
+    store: Store,
+    spec: AnalysisSpec,
+    progress: Progress | None = None,
+    released_by: tuple[str, str] | None = None,
+) -> PackContents:
     """The pack's safe objects for `spec`, from the functions the dashboard calls (one panel
     shared by the estimates and the trends, as there). A selection under the differencing floor
-    raises disclosure.SelectionRefused, and nothing about it leaves."""
+    raises disclosure.SelectionRefused, and nothing about it leaves. With `released_by` (user,
+    role), the families the pack rests on go through the release register first
+    (register.TooClose when an earlier output rests on nearly the same ones)."""
     report = progress or (lambda fraction, message: None)
     report(0.0, "Building the outcome panel")
     panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort)
     report(0.1, "Matching families and estimating effects")
-    results = safe_evaluation(evaluate(store, spec, panel=panel))
+    evaluation = evaluate(store, spec, panel=panel)
+    if released_by is not None:
+        basis = register.evaluation_basis(evaluation)
+        register.release(store, basis, f"board pack {spec}", *released_by)
+    results = safe_evaluation(evaluation)
     report(0.3, "Following families month by month")
-    trends = monthly_trends(store, spec, panel)
+    trends = monthly_trends(store, spec, panel, evaluation.matching)
     report(0.4, "Counting families and records")
     today = datetime.now(UTC).date()  # the retention schedule is as of today, as on the page
     return PackContents(spec, overview(store), results, trends, provenance(store, today))

@@ -24,6 +24,7 @@ def safe_estimate(kind: str, e: Estimate) -> SafeEstimate:
         (e.families_treated, e.families_comparison),
         e.compared,
         e.df_resid,
+        df_t=e.df_t,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from tf_eval import config
 from tf_eval.data.store import Store
-from tf_eval.method.estimate import AnalysisSpec, prepare
+from tf_eval.method.estimate import AnalysisSpec, Matching, prepare
 from tf_eval.method.panel import Panel
 from tf_eval.release import disclosure
 from tf_eval.release.disclosure import SafeTable
@@ -68,11 +68,13 @@ BINARY = {"offending", "worklessness"}
 
 
 def monthly_trends(
-    store: Store, spec: AnalysisSpec, panel: Panel | None = None
+    store: Store, spec: AnalysisSpec, panel: Panel | None = None, matching: Matching | None = None
 ) -> dict[str, SafeTable]:
     """For each outcome of the spec: group ('supported'/'comparison'), month, mean, ci_low,
-    ci_high and a protected count of people, through the gate (on `panel` if built already)."""
-    panel, matching = prepare(store, spec, panel=panel)
+    ci_high and a protected count of people, through the gate (on `panel`, and its `matching`
+    for this spec, if made already)."""
+    if panel is None or matching is None:
+        panel, matching = prepare(store, spec, panel=panel)
     families = panel.families[["family_id", "index_date"]].assign(
         weight=matching.weights, treated=matching.treated
     )

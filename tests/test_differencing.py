@@ -1,0 +1,358 @@
+"""The attacks of issue 16, played as an attacker would, through what tf-eval releases: two
+analyses resting on all but one of the same families; intervals and means inverted to exact
+counts; a refused selection rebuilt by subtraction; estimates with as many parameters as
+families. Each of these tests failed on the code before the release register, the coarsened
+intervals and the residual-df rule (docs/disclosure-control.md, "Differencing between outputs").
+
+The attacker knows the rules an output says are in force (its `disclosure.rules`), and the
+method (docs/method.md): a 95% interval is att +/- t(df) x se, with df = families - 1 (rounded
+down to a multiple of the rounding base where the rules say so); a naive change is the mean of
+its people's changes, whole numbers for A&E visits and offending. A released number is known
+to the precision it is written with.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+from streamlit.testing.v1 import AppTest
+
+from tf_eval import cli, config
+from tf_eval.data import store
+from tf_eval.governance import audit
+from tf_eval.method import specs
+from tf_eval.method.estimate import AnalysisSpec, evaluate, family_difference, prepare
+from tf_eval.method.panel import build_panel
+from tf_eval.release import charts, register, results
+
+BESIDE_THE_STORE = register.register_path  # the real one (conftest gives each test its own)
+
+
+def _estimate(db: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> tuple[int, dict, str]:
+    """`estimate --json` in this process: exit status, output (empty when refused), stderr."""
+    code = cli.main(["estimate", "--db", str(db), "--json", *flags])
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if out else {}, err
+
+
+def _half_unit(value: float) -> float:
+    """Half a unit in the last digit the value is written with (0.005 for 2.45), plus a sliver
+    for the arithmetic that made it: how precisely a released number is known."""
+    exponent = Decimal(repr(value)).normalize().as_tuple().exponent
+    return 0.5 * 10.0**exponent + 1e-12 * abs(value)
+
+
+def _shown(count: object) -> range:
+    """The exact counts a released count allows: rounded to 5, so within 2 (10 or more)."""
+    return range(max(int(count) - 2, 10), int(count) + 3)
+
+
+# --- inversions ---------------------------------------------------------------------------------
+
+
+def _families_fitting(row: dict, rules: dict, compared: bool) -> set[int]:
+    """Every family count G that the released att, se and 95% interval fit: the interval is
+    att +/- t x se with G - 1 degrees of freedom, or those rounded down to a multiple of the
+    rounding base when the output's rules say numbers are coarsened (significant_figures)."""
+    att, se, low, high = (row[k] for k in ("att", "se", "ci_low", "ci_high"))
+    ha, hs, hl, hh = (_half_unit(v) for v in (att, se, low, high))
+    arms = (
+        [row["families_treated"], row["families_comparison"]]
+        if compared
+        else [row["families_treated"]]
+    )
+    lowest, highest = sum(_shown(n).start for n in arms), sum(_shown(n).stop - 1 for n in arms)
+    coarse = "significant_figures" in rules
+    fits = set()
+    for families in range(lowest, highest + 1):
+        df = families - 1
+        if coarse:
+            df = max(1, df // rules["count_rounding"] * rules["count_rounding"])
+        q = stats.t.ppf(0.975, df)
+        high_range = (att - ha + q * (se - hs), att + ha + q * (se + hs))
+        low_range = (att - ha - q * (se + hs), att + ha - q * (se - hs))
+        if high_range[0] <= high + hh and high_range[1] >= high - hh:
+            if low_range[0] <= low + hl and low_range[1] >= low - hl:
+                fits.add(families)
+    return fits
+
+
+def _people_and_sums(row: dict) -> set[tuple[int, int]]:
+    """Every (people, sum of their changes) a released naive mean of whole-number changes fits."""
+    mean, half = row["att"], _half_unit(row["att"])
+    fits = set()
+    for people in _shown(row["n_treated"]):
+        low, high = people * (mean - half), people * (mean + half)
+        fits |= {(people, total) for total in range(int(np.ceil(low)), int(np.floor(high)) + 1)}
+    return fits
+
+
+def _minus(whole: set[int], parts: list[set[int]]) -> set[int]:
+    """Every value of whole - sum(parts) the candidate sets allow."""
+    rebuilt = set(whole)
+    for part in parts:
+        rebuilt = {a - b for a in rebuilt for b in part}
+    return rebuilt
+
+
+# --- attack 1: two analyses, all but one family the same ----------------------------------------
+
+
+def _calipers_one_family_apart(db: Path) -> tuple[float, float]:
+    """Two calipers whose matched families differ by exactly one (bisection: with replacement,
+    a wider caliper only adds families)."""
+    current = store.Store(db)
+    try:
+        panel, _ = prepare(current, AnalysisSpec())
+        ids = panel.families["family_id"].to_numpy()
+
+        def matched(caliper: float) -> set[int]:
+            _, matching = prepare(current, AnalysisSpec(caliper=caliper), panel=panel)
+            return set(ids[matching.weights > 0].tolist())
+
+        low, high = 0.30, 0.40
+        below, above = matched(low), matched(high)
+        for _ in range(40):
+            if len(below ^ above) == 1:
+                return low, high
+            middle = round((low + high) / 2, 8)
+            between = matched(middle)
+            if between != below:
+                high, above = middle, between
+            else:
+                low, below = middle, between
+    finally:
+        current.close()
+    raise AssertionError("no two calipers one family apart")
+
+
+@pytest.fixture
+def own_store(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the demo store whose register sits beside it, as in a deployment (so another
+    process, the command line or the dashboard, finds it)."""
+    path = tmp_path / "store.duckdb"
+    shutil.copyfile(demo_db, path)
+    monkeypatch.setattr(register, "register_path", BESIDE_THE_STORE)
+    return path
+
+
+def test_a_second_analysis_one_family_apart_is_refused_on_every_surface(
+    own_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attack 1: two analyses differing only in caliper, one family apart. The first is released;
+    the second is refused, by `estimate` and by `report`, in one line, audited, with nothing on
+    standard output and no pack written; the register beside the store is owner-only."""
+    first, second = _calipers_one_family_apart(own_store)
+    code, released, _ = _estimate(own_store, capsys, "--caliper", str(first))
+    assert code == 0 and released["estimates"][0]["att"] is not None
+
+    code, refused, err = _estimate(own_store, capsys, "--caliper", str(second))
+    assert code == 1 and refused == {}
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith(
+            "tf-eval: refused: this analysis rests on nearly the same families as one released on "
+        )
+    )
+    assert "fewer than 10 differ" in err and "Traceback" not in err
+
+    specs.save(own_store, "one more family", AnalysisSpec(caliper=second), "evaluator")
+    out = tmp_path / "pack"
+    assert (
+        cli.main(["report", "--db", str(own_store), "--out", str(out), "--spec", "one more family"])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "refused: this analysis rests on nearly the same families" in err
+    assert not out.exists()
+
+    log = audit.read(own_store, actions=["refused"])
+    reasons = [json.loads(d)["reason"] for d in log["detail"]]
+    assert sum("nearly the same families" in r for r in reasons) == 2
+    assert BESIDE_THE_STORE(own_store).stat().st_mode & 0o777 == 0o600
+    # Outputs on the same families (the same analysis again) are released as before.
+    assert _estimate(own_store, capsys, "--caliper", str(first))[0] == 0
+
+
+def test_a_viewer_cannot_build_the_pack_of_an_analysis_one_family_from_a_released_one(
+    own_store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack 1 on the dashboard, across people and processes: an evaluator releases one
+    analysis on the command line; any viewer can build the board pack of any saved analysis,
+    and the one a family apart is refused before a chart is drawn."""
+    first, second = _calipers_one_family_apart(own_store)
+    assert _estimate(own_store, capsys, "--caliper", str(first))[0] == 0
+    specs.save(own_store, "one more family", AnalysisSpec(caliper=second), "evaluator")
+
+    monkeypatch.setenv(config.DB_ENV_VAR, str(own_store))
+    at = AppTest.from_file(str(config.PROJECT_ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("views/report.py").run()
+    next(box for box in at.selectbox if box.label == "Analysis").set_value("one more family").run()
+    next(b for b in at.button if b.label == "Build the board pack").click().run()
+    assert not at.exception
+    said = " ".join(info.value for info in at.info)
+    assert "this analysis rests on nearly the same families as one released on" in said
+    assert not at.get("download_button")
+    log = audit.read(own_store, actions=["refused"])
+    assert any("nearly the same families" in d for d in log["detail"])
+
+
+# --- attack 2: intervals and means inverted to exact counts -------------------------------------
+
+
+def test_no_released_interval_or_naive_mean_gives_back_an_exact_count_or_sum(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attack 2: (ci_high - att) / se is the t quantile of families - 1 degrees of freedom, so
+    the interval gave the exact family count; and of the people counts the rounded count allows,
+    only the true one made the naive mean x people a whole number. Now several counts (and
+    sums) fit everything released, and the true one among them."""
+    checked = 0
+    for flags in ([], ["--la", "LA01"]):
+        code, output, _ = _estimate(demo_db, capsys, *flags)
+        assert code == 0
+        rules = output["disclosure"]["rules"]
+        spec = AnalysisSpec(la=flags[1] if flags else None)
+        current = store.Store(demo_db)
+        try:
+            exact = evaluate(current, spec)
+        finally:
+            current.close()
+        for kind, compared in (("estimates", True), ("naive", False), ("placebo", True)):
+            for row, truth in zip(output[kind], getattr(exact, kind), strict=True):
+                families = truth.families_treated + truth.families_comparison * compared
+                fits = _families_fitting(row, rules, compared)
+                assert families in fits, (kind, row["outcome"])
+                assert len(fits) >= 2, (kind, row["outcome"], fits)
+                checked += 1
+        for row, truth in zip(output["naive"], exact.naive, strict=True):
+            if row["outcome"] in ("ae_use", "offending"):  # whole-number changes
+                fits = _people_and_sums(row)
+                pair = (truth.n_treated, round(truth.att * truth.n_treated))
+                assert pair in fits and len({n for n, _ in fits}) >= 2, row["outcome"]
+                assert len({total for _, total in fits}) >= 2, row["outcome"]
+    assert checked == 24
+
+
+# --- attack 3: a refused selection rebuilt by subtraction ---------------------------------------
+
+
+def _one_refused_cohort(db: Path) -> tuple[str, int, list[int]]:
+    """A local authority with exactly one cohort refused on its own: (LA, that cohort, the
+    others)."""
+    current = store.Store(db)
+    try:
+        families = build_panel(current, 12).families
+    finally:
+        current.close()
+    families = families.assign(cohort=families["cohort"].astype(int))
+    arms = families.groupby(["la_code", "cohort"])["treated"].agg(["sum", "count"])
+    refused = arms[(arms["sum"] < 50) | (arms["count"] - arms["sum"] < 50)].index
+    for la in sorted(arms.index.get_level_values(0).unique()):
+        theirs = [c for (a, c) in refused if a == la]
+        if len(theirs) == 1:
+            others = [c for (a, c) in arms.index if a == la and c != theirs[0]]
+            return la, theirs[0], others
+    raise AssertionError("no local authority with exactly one refused cohort")
+
+
+def test_a_refused_selection_cannot_be_rebuilt_from_the_wider_one_minus_the_rest(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attack 3: the refused cell = its local authority minus that authority's other cohorts,
+    all released by `estimate --json`. Before, the difference gave the refused cell's exact
+    supported families (from the intervals), people and sums of changes (from the naive means);
+    now each rebuilt value could be any of several, and the figure a page draws carries the same
+    numbers as the JSON, no more."""
+    la, refused, others = _one_refused_cohort(demo_db)
+    code, _, err = _estimate(demo_db, capsys, "--la", la, "--cohort", str(refused))
+    assert code == 1 and "refused: this selection" in err
+    whole = _estimate(demo_db, capsys, "--la", la)[1]
+    parts = [_estimate(demo_db, capsys, "--la", la, "--cohort", str(c))[1] for c in others]
+    assert all(parts)
+
+    current = store.Store(demo_db)
+    try:
+        exact = {key: evaluate(current, AnalysisSpec(la=la, cohort=key)) for key in [None, *others]}
+    finally:
+        current.close()
+    rules = whole["disclosure"]["rules"]
+    current = store.Store(demo_db)
+    try:
+        safe = results.safe_evaluation(evaluate(current, AnalysisSpec(la=la)))
+    finally:
+        current.close()
+    figure = charts.effects_chart(safe.estimates, "test", 12, naive=safe.naive)
+    plotted = [t.x[0] for t in figure.data if t.name.startswith("Naive")]
+    for outcome in ("offending", "ae_use"):
+        index = [r["outcome"] for r in whole["naive"]].index(outcome)
+        rows = [whole["naive"][index]] + [p["naive"][index] for p in parts]
+        truths = [exact[None].naive[index]] + [exact[c].naive[index] for c in others]
+        true_families = truths[0].families_treated - sum(t.families_treated for t in truths[1:])
+        true_people = truths[0].n_treated - sum(t.n_treated for t in truths[1:])
+        sums = [round(t.att * t.n_treated) for t in truths]
+        true_sum = sums[0] - sum(sums[1:])
+        assert 0 < true_families < 50  # the refused cell's own supported families
+
+        families = [_families_fitting(r, rules, compared=False) for r in rows]
+        fits = [_people_and_sums(r) for r in rows]
+        people = [{n for n, _ in f} for f in fits]
+        totals = [{s for _, s in f} for f in fits]
+        for rebuilt, truth in (
+            (_minus(families[0], families[1:]), true_families),
+            (_minus(people[0], people[1:]), true_people),
+            (_minus(totals[0], totals[1:]), true_sum),
+        ):
+            assert truth in rebuilt and len(rebuilt) >= 2, (outcome, truth, sorted(rebuilt)[:5])
+
+        # The Impact page's figure holds what the JSON holds: the same rounded numbers.
+        scale = 100 if outcome == "offending" else 1  # percentage points on the page
+        assert plotted[index] == pytest.approx(rows[0]["att"] * scale, rel=1e-12)
+
+
+# --- attack 4: as many parameters as families ---------------------------------------------------
+
+
+def test_an_estimate_with_as_many_parameters_as_families_is_withheld() -> None:
+    """Attack 4: 24 families and 24 parameters (intercept, treatment, 11 covariates and their
+    interactions) fit every family exactly; the standard error was ~1e-12 and the estimate was
+    released because 24 - 1 >= 10. Residual degrees of freedom count the parameters."""
+    rng = np.random.default_rng(16)
+    families, people = 24, 72
+    family_row = np.repeat(np.arange(families), 3)
+    treated = np.arange(families) < 12
+    change = rng.normal(size=people)
+    adjust = rng.normal(size=(families, 11))
+    estimate = family_difference(
+        "ae_use", change, family_row, treated, np.ones(families), adjust=adjust
+    )
+    assert (estimate.families_treated, estimate.families_comparison) == (12, 12)
+    shown = results.safe_estimate("estimate", estimate)
+    assert shown.withheld and shown.att is None and shown.se is None
+    assert shown.reason == "fewer than 10 residual degrees of freedom"
+
+
+@pytest.mark.parametrize(
+    "flags", [["--caliper", "0.0001"], ["--cohort", "2016", "--caliper", "0.0001"]]
+)
+def test_a_tiny_caliper_is_one_clear_line_per_outcome_never_a_traceback(
+    demo_db: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    """Attack 4: a tiny caliper matched 25 families (released with se ~ 0), or in one cohort
+    left an outcome with no supported family (a 30-line traceback). Each estimate is now
+    withheld with its reason, in one line."""
+    code = cli.main(["estimate", "--db", str(demo_db), *flags])
+    out, err = capsys.readouterr()
+    assert code == 0 and "Traceback" not in err and "Warning" not in err
+    lines = out.strip().splitlines()
+    assert len(lines) == 5 and lines[0].startswith("Matched ")
+    for line in lines[1:]:
+        assert "withheld (fewer than 10" in line
