@@ -6,7 +6,8 @@ from tf_eval.release.headlines import headline, improved
 
 def _estimate(outcome: str, att: float, low: float, high: float, families: int = 500):
     numbers = {"att": att, "se": 0.1, "ci_low": low, "ci_high": high, "p_value": 0.01}
-    return safe_estimate("e", outcome, numbers, (900, 800), (families, 400), True, 899)
+    counts = ((900, 800), (families, 400))
+    return safe_estimate("e", outcome, numbers, *counts, True, 899, keys=(1, 2, 3, 4))
 
 
 def test_a_rise_in_attendance_reads_as_percentage_points() -> None:
