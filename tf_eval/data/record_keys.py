@@ -65,7 +65,7 @@ def load_keys(current: store.Store) -> pd.DataFrame:
     still in the store (0 when none is)."""
     present = set(current.query("SELECT table_name FROM information_schema.tables")["table_name"])
     parts = " UNION ALL ".join(
-        f"SELECT load_id, {key_sql(column)} AS k FROM {table}"
+        f"SELECT load_id, sum({key_sql(column)}) AS k FROM {table} GROUP BY load_id"
         for table, column in KEY_COLUMN.items()
         if table in present  # a table new to the schema arrives with its first load
     )
