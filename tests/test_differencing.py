@@ -26,6 +26,7 @@ from streamlit.testing.v1 import AppTest
 from tf_eval import cli, config
 from tf_eval.data import store
 from tf_eval.governance import audit
+from tf_eval.governance.rules import current_rules
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec, evaluate, family_difference, prepare
 from tf_eval.method.panel import build_panel
@@ -49,8 +50,10 @@ def _half_unit(value: float) -> float:
 
 
 def _shown(count: object) -> range:
-    """The exact counts a released count allows: rounded to 5, so within 2 (10 or more)."""
-    return range(max(int(count) - 2, 10), int(count) + 3)
+    """The exact counts a released count allows: perturbed by at most perturbation_max, then
+    rounded to 5, so within 2 + perturbation_max (10 or more)."""
+    spread = 2 + current_rules().perturbation_max
+    return range(max(int(count) - spread, 10), int(count) + spread + 1)
 
 
 # --- inversions ---------------------------------------------------------------------------------
@@ -331,8 +334,9 @@ def test_an_estimate_with_as_many_parameters_as_families_is_withheld() -> None:
     treated = np.arange(families) < 12
     change = rng.normal(size=people)
     adjust = rng.normal(size=(families, 11))
+    keys = (rng.integers(0, 256, people), rng.integers(0, 256, families))  # record keys
     estimate = family_difference(
-        "ae_use", change, family_row, treated, np.ones(families), adjust=adjust
+        "ae_use", change, family_row, treated, np.ones(families), adjust=adjust, keys=keys
     )
     assert (estimate.families_treated, estimate.families_comparison) == (12, 12)
     shown = results.safe_estimate("estimate", estimate)

@@ -1,8 +1,11 @@
-"""The disclosure gate: its rules and config file, its safe objects, and every LA x cohort
-selection of a demo store through the CLI. Property-based checks and the cross-check against
-ACRO are in test_disclosure_properties.py and test_disclosure_acro.py."""
+"""The disclosure gate: its rules and config file, its safe objects and their cell keys, every LA x
+cohort selection of a demo store through the CLI, and every page's counts. Property-based checks,
+the cross-check against ACRO and the differencing attacks are in test_disclosure_properties.py,
+test_disclosure_acro.py and test_disclosure_attacks.py."""
 
+import dataclasses
 import json
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -11,22 +14,66 @@ import pytest
 
 from tf_eval import cli, config
 from tf_eval.data import store
+from tf_eval.data.record_keys import record_keys
 from tf_eval.governance import audit
 from tf_eval.governance import rules as disclosure_rules
 from tf_eval.governance.rules import DisclosureConfigError, Rules, SelectionRefused, check_selection
+from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.method.panel import build_panel
 from tf_eval.release.disclosure import SafeTable, count_table, histogram, mean_table, safe_estimate
+from tf_eval.release.overview import overview
+from tf_eval.release.provenance import provenance
+from tf_eval.release.results import safe_evaluation
+from tf_eval.release.trends import monthly_trends
 
 
-def test_counts_follow_the_10_5_rule_and_totals_come_from_shown_cells() -> None:
-    frame = pd.DataFrame({"la": ["A", "B", "C", "D", "E"], "n": [0, 3, 9, 12, 1238]})
+def test_counts_follow_the_10_5_rule_after_noise_and_totals_come_from_shown_cells() -> None:
+    frame = pd.DataFrame(
+        {
+            "la": ["A", "B", "C", "D", "E", "F"],
+            "n": [0, 3, 9, 10, 12, 1238],
+            "n_key": [0, 17, 200, 91, 45, 163],  # each cell's key: its records' keys summed
+        }
+    )
     safe = count_table(frame, ["n"], "t")
-    assert safe.shown("n") == [0, "c", "c", 10, 1240]
-    assert safe.total("n") == 1250  # not 1262, which would reveal the suppressed 12
+    assert list(safe.frame.columns) == ["la", "n"]  # the keys never leave the gate
+    shown = safe.shown("n")
+    assert shown[:4] == [0, "c", "c", 10]  # 10 has no room for noise: never below 10
+    assert shown[4] in (10, 15) and shown[5] in (1235, 1240)  # +-2 and +-3, then to the 5
+    assert safe.total("n") == 10 + shown[4] + shown[5]  # from shown cells: no suppressed 3 or 9
     assert [s.item for s in safe.suppressed] == ["t:n[la=B]", "t:n[la=C]"]
     assert {s.rule for s in safe.suppressed} == {"threshold"}
-    assert safe.labels()["n"].tolist() == ["0", "c", "c", "10", "1,240"]
-    assert "2 values suppressed" in safe.note()
+    assert safe.labels()["n"].tolist()[:3] == ["0", "c", "c"]
+    assert "2 values suppressed" in safe.note() and "noise" in safe.note()
+    again = count_table(frame.iloc[::-1], ["n"], "t")  # the same cells, the same output
+    assert again.shown("n") == shown[::-1]
+
+
+def test_the_noise_follows_the_key_and_never_shows_a_small_count() -> None:
+    """Over all 256 keys each count of 10+ is spread around itself (never under 10, never more
+    than 3 + 2 away), and a cell changes with its key, not with where it sits."""
+    for exact in (10, 11, 12, 13, 14, 15, 47, 1238):
+        frame = pd.DataFrame({"n": [exact] * 256, "n_key": range(256)})
+        shown = np.array(count_table(frame, ["n"], "t").shown("n"))
+        assert shown.min() >= 10 and (shown % 5 == 0).all()
+        assert np.abs(shown - exact).max() <= 5
+        assert abs(shown.mean() - exact) <= 2.5  # unbiased noise, then rounding
+        if exact >= 13:
+            assert len(set(shown)) >= 2  # the key moves it
+
+
+def test_a_count_without_its_cell_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="no cell key column 'n_key'"):
+        count_table(pd.DataFrame({"n": [12]}), ["n"], "t")
+    with pytest.raises(ValueError, match="keys must be whole numbers from 0 to 255"):
+        count_table(pd.DataFrame({"n": [12], "n_key": [256]}), ["n"], "t")
+    with pytest.raises(ValueError, match="no record key column 'k'"):
+        mean_table(pd.DataFrame({"g": ["a"] * 12, "v": [1.0] * 12}), ["g"], "v", "m", key="k")
+    with pytest.raises(ValueError, match="need their record keys"):
+        histogram(np.full(20, 0.5), [0, 1], "h", keys=None)
+    numbers = {"att": 1.5, "se": 0.5, "ci_low": 0.5, "ci_high": 2.5, "p_value": 0.01}
+    with pytest.raises(ValueError, match="need their cell keys"):
+        safe_estimate("e", "x", numbers, (40, 60), (20, 30), True, 49, keys=None)
 
 
 def test_safe_objects_come_only_from_the_gate() -> None:
@@ -42,50 +89,58 @@ def test_rates_need_ten_on_each_side_and_magnitudes_pass_dominance_and_p_ratio()
         {
             "g": ["rate-ok"] * 30 + ["rate-few-yes"] * 30 + ["small"] * 9,
             "v": [1] * 12 + [0] * 18 + [1] * 9 + [0] * 21 + [1] * 9,
+            "k": np.arange(69) * 7 % 256,
         }
     )
-    rates = mean_table(people, ["g"], "v", "r", binary=True).frame.set_index("g")
-    assert rates.loc["rate-ok", "v"] == pytest.approx(12 / 30)
+    rates = mean_table(people, ["g"], "v", "r", binary=True, key="k").frame.set_index("g")
+    # the sum gets noise of at most one person's contribution (1): the rate moves by <= 1/30
+    assert abs(rates.loc["rate-ok", "v"] - 12 / 30) <= 1 / 30 + 0.005
     assert np.isnan(rates.loc["rate-few-yes", "v"]) and np.isnan(rates.loc["small", "v"])
     assert pd.isna(rates.loc["small", "people"])  # 9 people: the size is suppressed too
     visits = pd.DataFrame(
         {
             "g": ["spread"] * 12 + ["dominated"] * 12 + ["p-ratio"] * 12,
             "v": [1, 2, 3] * 4 + [50, 40] + [1] * 10 + [30, 1] + [0.2] * 10,
+            "k": np.arange(36) * 11 % 256,
         }
     )
-    safe = mean_table(visits, ["g"], "v", "m")
+    safe = mean_table(visits, ["g"], "v", "m", key="k")
     shown = safe.frame.set_index("g")["v"]
-    assert shown["spread"] == pytest.approx(2)
+    assert abs(shown["spread"] - 2) <= 3 / 12 + 0.05  # noise up to the largest value (3)
     assert np.isnan(shown["dominated"]) and np.isnan(shown["p-ratio"])
     reasons = {s.item: s.rule for s in safe.suppressed}
     # With the defaults (n=2, k=0.9, p=0.1) a p-ratio failure is always a dominance failure
     # too; a looser k (the top two at 90% now pass) shows the p-ratio check on its own.
     assert reasons == {"m:v[g=dominated]": "dominance", "m:v[g=p-ratio]": "dominance"}
-    loose = mean_table(visits, ["g"], "v", "m", rules=Rules(dominance_k=0.99))
+    loose = mean_table(visits, ["g"], "v", "m", rules=Rules(dominance_k=0.99), key="k")
     assert {s.item: s.rule for s in loose.suppressed} == {"m:v[g=p-ratio]": "p-ratio"}
 
 
 def test_an_estimate_is_withheld_for_a_small_arm_or_few_degrees_of_freedom() -> None:
     numbers = {"att": 1.5, "se": 0.5, "ci_low": 0.5, "ci_high": 2.5, "p_value": 0.01}
-    shown = safe_estimate("e", "x", numbers, (40, 60), (20, 30), True, 49)
-    assert shown.att == 1.5 and not shown.withheld and shown.n_treated == 40
+    keys = (1, 2, 3, 4)
+    shown = safe_estimate("e", "x", numbers, (40, 60), (20, 30), True, 49, keys=keys)
+    assert shown.att == 1.5 and not shown.withheld and shown.n_treated in (35, 40, 45)
     for families, df in (((9, 30), 38), ((20, 30), 9)):
-        withheld = safe_estimate("e", "x", numbers, (40, 60), families, True, df)
+        withheld = safe_estimate("e", "x", numbers, (40, 60), families, True, df, keys=keys)
         assert withheld.withheld and withheld.att is None and withheld.ci_high is None
         assert withheld.suppressed[0].rule == "estimate"
-    alone = safe_estimate("e", "x", numbers, (40, 0), (20, 0), False, 19)
+    alone = safe_estimate("e", "x", numbers, (40, 0), (20, 0), False, 19, keys=keys)
     assert not alone.withheld and alone.n_comparison == 0
 
 
 def test_histogram_bins_are_fixed_and_small_ones_merged() -> None:
     edges = [0, 0.25, 0.5, 0.75, 1]
     values = np.r_[np.full(30, 0.1), np.full(4, 0.3), np.full(40, 0.6), np.full(12, 0.9)]
-    safe = histogram(values, edges, "h")
-    assert safe.edges == (0, 0.5, 0.75, 1) and safe.bin_counts == (35, 40, 10)
-    few = histogram(np.full(7, 0.5), edges, "h")  # everything together is still under 10
+    keys = np.arange(values.size) * 13 % 256
+    safe = histogram(values, edges, "h", keys=keys)
+    assert safe.edges == (0, 0.5, 0.75, 1)
+    exact = (34, 40, 12)  # after merging; each shown after noise, to the nearest 5
+    assert all(abs(s - e) <= 5 and s >= 10 for s, e in zip(safe.bin_counts, exact, strict=True))
+    few = histogram(np.full(7, 0.5), edges, "h", keys=range(7))  # all together still under 10
     assert few.bin_counts == (None,) and few.edges == (0, 1) and few.suppressed
-    outside = histogram(np.r_[np.full(20, -5.0), np.full(20, 0.8)], edges, "h")
+    outside = np.r_[np.full(20, -5.0), np.full(20, 0.8)]
+    outside = histogram(outside, edges, "h", keys=np.zeros(40, dtype=int))
     assert outside.edges[0] == 0 and outside.edges[-1] == 1  # never the data's extremes
 
 
@@ -105,6 +160,10 @@ def test_selections_are_whitelisted_and_floored() -> None:
         ("[disclosure]\ncount_rounding = 0\n", "count_rounding must be a whole number >= 1"),
         ("[disclosure]\ncount_threshold = 'ten'\n", "count_threshold must be a whole number"),
         ("[disclosure]\ndominance_k = 1.5\n", "dominance_k must be above 0 and at most 1"),
+        ("[disclosure]\nperturbation_max = 0\n", "perturbation_max must be a whole number from 1"),
+        ("[disclosure]\nperturbation_max = 2.5\n", "perturbation_max must be a whole number"),
+        ("[disclosure]\nsum_perturbation = 0\n", "sum_perturbation must be above 0 and at most 5"),
+        ("[disclosure]\nsum_perturbation = 'lots'\n", "sum_perturbation must be a number"),
         ("[disclosure]\nthreshhold = 10\n", "unknown setting 'threshhold'"),
         ("[disclosure\n", "not valid TOML"),
     ],
@@ -121,11 +180,15 @@ def test_a_bad_disclosure_config_is_one_clear_error(
 
 def test_the_config_file_changes_the_rules(tmp_path: Path) -> None:
     path = tmp_path / "disclosure.toml"
-    path.write_text("[disclosure]\ncount_threshold = 20\ncount_rounding = 10\n")
+    path.write_text(
+        "[disclosure]\ncount_threshold = 20\ncount_rounding = 10\nperturbation_max = 1\n"
+    )
     rules = disclosure_rules.load_rules(path)
     assert (rules.count_threshold, rules.count_rounding, rules.p_ratio) == (20, 10, 0.1)
-    safe = count_table(pd.DataFrame({"n": [15, 26]}), ["n"], "t", rules)
-    assert safe.shown("n") == ["c", 30]
+    assert rules.perturbation_max == 1
+    frame = pd.DataFrame({"n": [15, 26, 26, 26], "n_key": [0, 0, 100, 200]})
+    safe = count_table(frame, ["n"], "t", rules)
+    assert safe.shown("n") == ["c", 30, 30, 30]  # 26 +- 1 is 25 to 27: always 30
 
 
 def test_the_shipped_config_holds_the_design_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,3 +281,62 @@ def test_the_same_selection_always_gives_the_same_output(
         assert cli.main(["estimate", "--db", str(demo_db), "--la", "LA02", "--json"]) == 0
         outputs.append(capsys.readouterr().out)
     assert outputs[0] == outputs[1]
+
+
+# --- cell keys from the engine to every page ------------------------------------------------------
+
+
+def test_the_engine_hands_the_gate_each_familys_key_and_the_gate_needs_them(
+    demo_db: Path,
+) -> None:
+    """Families are keyed by their own pseudonym (not, say, by their matching group), and an
+    evaluation whose keys are missing is refused rather than shown unperturbed."""
+    spec = AnalysisSpec(la="LA01")
+    evaluation = evaluate(store.Store(demo_db), spec)
+    families = build_panel(store.Store(demo_db), 12, "LA01").families["family_id"]
+    assert (evaluation.matching.keys == record_keys(families)).all()
+    assert all(e.keys is not None for e in [*evaluation.estimates, *evaluation.placebo])
+    safe_evaluation(evaluation)  # with its keys, fine
+    unkeyed = [
+        dataclasses.replace(evaluation, excluded_keys=None),
+        dataclasses.replace(
+            evaluation, matching=dataclasses.replace(evaluation.matching, keys=None)
+        ),
+        dataclasses.replace(
+            evaluation, estimates=[dataclasses.replace(evaluation.estimates[0], keys=None)]
+        ),
+    ]
+    for broken in unkeyed:
+        with pytest.raises(ValueError, match="key"):
+            safe_evaluation(broken)
+
+
+def _count_tables(demo_db: Path) -> dict[str, SafeTable]:
+    shared = store.Store(demo_db)
+    found = overview(shared)
+    sources = provenance(shared, date(2030, 1, 1))
+    results = safe_evaluation(evaluate(shared, AnalysisSpec()))
+    tables = {
+        "overview": found.by_la_cohort,
+        "coverage": found.coverage,
+        "loads": sources.loads,
+        "linkage": sources.linkage,
+        "retention": sources.retention.by_year,
+        "matched": results.matching.counts,
+        "excluded": results.excluded,
+    }
+    for key, table in monthly_trends(shared, AnalysisSpec(la="LA05")).items():
+        tables[f"trend {key}"] = table
+    return tables
+
+
+def test_every_count_a_page_shows_is_perturbed_safe_and_totals_add_up(demo_db: Path) -> None:
+    """The disclosure sweep for perturbed output: on every page's tables no count is 1-9, every
+    count is a multiple of 5, no cell key leaves the gate, and every total is the sum of the
+    shown cells."""
+    for name, table in _count_tables(demo_db).items():
+        assert not any(c.endswith("_key") for c in table.frame.columns), name
+        for column in table.counts:
+            shown = [v for v in table.shown(column) if v != "c"]
+            assert all(v == 0 or (v >= 10 and v % 5 == 0) for v in shown), (name, column)
+            assert table.total(column) == sum(shown), (name, column)

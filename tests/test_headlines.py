@@ -11,7 +11,8 @@ def _estimate(outcome: str, att: float, low: float, high: float, families: int =
     att and se (with 895 df, 899 rounded down to a multiple of 5), so se is set to give it."""
     se = (high - low) / (2 * stats.t.ppf(0.975, 895))
     numbers = {"att": att, "se": se, "ci_low": low, "ci_high": high, "p_value": 0.01}
-    return safe_estimate("e", outcome, numbers, (900, 800), (families, 400), True, 899)
+    counts = ((900, 800), (families, 400))
+    return safe_estimate("e", outcome, numbers, *counts, True, 899, keys=(1, 2, 3, 4))
 
 
 def test_a_rise_in_attendance_reads_as_percentage_points() -> None:

@@ -41,6 +41,7 @@ import duckdb
 import pandas as pd
 
 from tf_eval.data import store
+from tf_eval.data.record_keys import KEY_COLUMN, cell_key_sql
 from tf_eval.data.store import MONTH_AFTER_IDENTIFIED
 
 # Every family's index month, newest load about it, and the day its records expire ($years).
@@ -67,6 +68,8 @@ SELECT family_id, {MONTH_AFTER_IDENTIFIED} AS index_month, d.last_loaded_on,
        (greatest(index_month, d.last_loaded_on) + to_years($years))::DATE AS expires_on
 FROM families LEFT JOIN last_loaded d USING (family_id)
 """
+
+_KEY = cell_key_sql("family_id")  # the cell key of the families counted
 
 # Purge copies each table whole but for the rows of expired families (table `expired`).
 _KEEP = {
@@ -104,19 +107,24 @@ def expiry_counts(
     """Exact counts, for the gate (tf_eval.release.provenance): families by the year their
     records expire (ends, families), how many have expired by `as_of` (one row: families), and
     the month in which the next ones will, with how many (no row, or one: month, families; a
-    month, not a day: a day could point at one family's identification or load)."""
+    month, not a day: a day could point at one family's identification or load). Each count
+    comes with its cell key (`families_key`) for the gate's noise."""
     params = {"years": years, "as_of": as_of}
     by_year = current.query(
-        f"SELECT year(expires_on) AS ends, count(*) AS families FROM ({EXPIRY}) "
+        f"SELECT year(expires_on) AS ends, count(*) AS families, {_KEY} AS families_key "
+        f"FROM ({EXPIRY}) "
         "GROUP BY ALL ORDER BY ends",
         {"years": years},
     )
     due = current.query(
-        f"SELECT count(*) AS families FROM ({EXPIRY}) WHERE expires_on <= $as_of", params
+        f"SELECT count(*) AS families, {_KEY} AS families_key FROM ({EXPIRY}) "
+        "WHERE expires_on <= $as_of",
+        params,
     )
     upcoming = f"SELECT * FROM ({EXPIRY}) WHERE expires_on > $as_of"
     next_expiry = current.query(
-        f"""SELECT strftime(expires_on, '%Y-%m') AS month, count(*) AS families
+        f"""SELECT strftime(expires_on, '%Y-%m') AS month, count(*) AS families,
+                   {_KEY} AS families_key
             FROM ({upcoming})
             WHERE date_trunc('month', expires_on) = (SELECT min(date_trunc('month', expires_on))
                                                      FROM ({upcoming}))
@@ -129,11 +137,13 @@ def expiry_counts(
 @dataclass(frozen=True)
 class PurgeResult:
     """Records removed per table (raw counts: show them through
-    tf_eval.release.provenance.removed_table)."""
+    tf_eval.release.provenance.removed_table), with the cell key of each table's removed
+    records for the gate's noise."""
 
     removed: dict[str, int]
     years: int
     as_of: date
+    removed_keys: dict[str, int]
 
 
 def purge(path: Path, years: int, as_of: date) -> PurgeResult:
@@ -151,15 +161,19 @@ def purge(path: Path, years: int, as_of: date) -> PurgeResult:
     finally:
         current.close()
     if not expired:
-        return PurgeResult(dict.fromkeys(store.RECORD_TABLES, 0), years, as_of)
+        none = dict.fromkeys(store.RECORD_TABLES, 0)
+        return PurgeResult(none, years, as_of, dict(none))
     with store.replacing(path, rebuild=True) as con:
-        removed = _copy_survivors(con, years, as_of)
-    return PurgeResult(removed, years, as_of)
+        removed, keys = _copy_survivors(con, years, as_of)
+    return PurgeResult(removed, years, as_of, keys)
 
 
-def _copy_survivors(con: duckdb.DuckDBPyConnection, years: int, as_of: date) -> dict[str, int]:
+def _copy_survivors(
+    con: duckdb.DuckDBPyConnection, years: int, as_of: date
+) -> tuple[dict[str, int], dict[str, int]]:
     """Into the fresh store, copy every table of the store attached as `current` but the
-    expired families' records (decided here, under the writer's lock); return rows removed."""
+    expired families' records (decided here, under the writer's lock); return rows removed and
+    the cell key of each table's removed rows."""
     fresh = con.execute("SELECT current_database()").fetchall()[0][0]
     con.execute("USE current")
     con.execute(
@@ -167,5 +181,20 @@ def _copy_survivors(con: duckdb.DuckDBPyConnection, years: int, as_of: date) -> 
         {"years": years, "as_of": as_of},
     )
     con.execute("USE " + store.quoted(fresh))
+    present = {
+        table
+        for (table,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'current'"
+        ).fetchall()
+    }
+    keys = {
+        table: con.execute(
+            f"SELECT {cell_key_sql(KEY_COLUMN[table])} FROM current.{table} "
+            f"WHERE NOT ({_KEEP[table]})"
+        ).fetchall()[0][0]
+        if table in present
+        else 0
+        for table in store.RECORD_TABLES
+    }
     removed = store.copy_current(con, _KEEP)
-    return {table: removed.get(table, 0) for table in store.RECORD_TABLES}
+    return {table: removed.get(table, 0) for table in store.RECORD_TABLES}, keys

@@ -30,12 +30,19 @@ class SelectionRefused(ValueError):
     """A selection too small to show anything about without risking disclosure by differencing."""
 
 
+# Bounds on the perturbation settings: noise larger than these would swamp small counts and means.
+MAX_NOISE = 10  # perturbation_max
+MAX_SUM_NOISE = 5  # sum_perturbation
+
+
 @dataclass(frozen=True)
 class Rules:
     """The disclosure rules in force, each validated so a bad config fails at start-up."""
 
     count_threshold: int = config.COUNT_THRESHOLD  # counts 1..threshold-1 are suppressed
     count_rounding: int = config.COUNT_ROUNDING  # other counts rounded to a multiple of this
+    perturbation_max: int = config.PERTURBATION_MAX  # cell-key noise on counts, at most this
+    sum_perturbation: float = config.SUM_PERTURBATION  # ... on a mean's sum, x largest contribution
     suppressed_mark: str = config.SUPPRESSED_MARK
     proportion_min: int = config.PROPORTION_MIN  # people on each side of a 0/1 rate
     dominance_n: int = config.DOMINANCE_N  # the n largest contributors ...
@@ -69,7 +76,16 @@ class Rules:
                 f"significant_figures must be at most {MAX_SIGNIFICANT_FIGURES}, not "
                 f"{self.significant_figures!r} (more would let a mean give away its count)"
             )
-        for name, low, high in (("dominance_k", 0, 1), ("p_ratio", 0, 1)):
+        value = self.perturbation_max
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_NOISE:
+            raise DisclosureConfigError(
+                f"perturbation_max must be a whole number from 1 to {MAX_NOISE}, not {value!r}"
+            )
+        for name, low, high in (
+            ("dominance_k", 0, 1),
+            ("p_ratio", 0, 1),
+            ("sum_perturbation", 0, MAX_SUM_NOISE),
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise DisclosureConfigError(f"{name} must be a number, not {value!r}")
@@ -87,6 +103,10 @@ class Rules:
 RULE_DESCRIPTIONS = {
     "count_threshold": "counts from 1 to one below this are suppressed",
     "count_rounding": "every other count is rounded to a multiple of this",
+    "perturbation_max": "before rounding, every count not suppressed gets consistent noise of at "
+    "most this much (cell-key method)",
+    "sum_perturbation": "the sum behind each mean or rate gets consistent noise of at most this "
+    "many times its largest single contribution",
     "suppressed_mark": "how a suppressed value is shown",
     "proportion_min": "a rate needs this many people with, and this many without, the outcome",
     "dominance_n": "dominance check: this many largest contributors ...",

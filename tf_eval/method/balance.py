@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tf_eval.data.record_keys import cell_key
 from tf_eval.method.propensity import as_treatment
 
 COLUMNS = [
@@ -105,17 +106,28 @@ def effective_sizes(treated, weights) -> dict[str, float]:
     }
 
 
-def matched_counts(treated, weights) -> dict[str, int]:
-    """Exact counts of units in each group, and of those the matching kept (positive weight);
-    disclosure control is applied where they are shown, not here."""
+def _groups(treated, weights) -> dict[str, np.ndarray]:
     flags = as_treatment(treated, np.size(treated))
     kept = _weights(weights, len(flags)) > 0
     return {
-        "treated": int(flags.sum()),
-        "comparison_pool": int((~flags).sum()),
-        "treated_matched": int((flags & kept).sum()),
-        "comparison_matched": int((~flags & kept).sum()),
+        "treated": flags,
+        "comparison_pool": ~flags,
+        "treated_matched": flags & kept,
+        "comparison_matched": ~flags & kept,
     }
+
+
+def matched_counts(treated, weights) -> dict[str, int]:
+    """Exact counts of units in each group, and of those the matching kept (positive weight);
+    disclosure control is applied where they are shown, not here."""
+    return {name: int(units.sum()) for name, units in _groups(treated, weights).items()}
+
+
+def matched_cell_keys(treated, weights, keys) -> dict[str, int]:
+    """The cell key of each group matched_counts counts: its units' record keys summed, modulo
+    256 (tf_eval.data.record_keys), for the disclosure gate's noise."""
+    keys = np.asarray(keys, dtype=np.int64)
+    return {name: cell_key(keys[units]) for name, units in _groups(treated, weights).items()}
 
 
 def _weights(weights, n: int) -> np.ndarray:

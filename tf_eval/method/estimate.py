@@ -19,9 +19,10 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.record_keys import cell_key, record_keys
 from tf_eval.data.store import Store
 from tf_eval.governance.rules import check_selection
-from tf_eval.method.balance import balance_table, matched_counts
+from tf_eval.method.balance import balance_table, matched_cell_keys, matched_counts
 from tf_eval.method.matching import NearestNeighbourMatcher
 from tf_eval.method.panel import FAMILY_COVARIATES, Panel, build_panel
 from tf_eval.method.propensity import PropensityModel, design_matrices
@@ -107,6 +108,9 @@ class Estimate:
     families_comparison: int
     df_resid: int  # clusters (families) - parameters: the disclosure rule's
     df_t: int  # clusters - 1: the t distribution's degrees of freedom (statsmodels')
+    # The cell keys of the four counts above (tf_eval.data.record_keys), for the gate's noise;
+    # None when the caller gave no record keys (the gate then refuses to show the counts).
+    keys: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class Matching:
     balance: pd.DataFrame
     counts: dict[str, int]
     dropped_covariates: list[str]  # chosen, but constant in this selection
+    keys: np.ndarray | None = None  # each unit's record key (tf_eval.data.record_keys)
+    count_keys: dict[str, int] | None = None  # the cell key of each of `counts`
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,7 @@ class Evaluation:
     placebo: list[Estimate]  # matched DiD between the placebo window and the pre-window
     excluded: dict[str, int]  # families left out of the panel, by reason
     family_ids: np.ndarray  # each matching row's family (pseudonyms; for the release register)
+    excluded_keys: dict[str, int] | None = None  # their cell keys, for the gate's noise
 
 
 def weighted_difference(
@@ -141,10 +148,14 @@ def weighted_difference(
     families: np.ndarray,
     contrast: bool = True,
     adjust: np.ndarray | None = None,
+    keys: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Estimate:
     """Weighted mean of `values` among treated people minus that among comparison people (or,
     with contrast=False, the treated mean alone), from a weighted least-squares regression with
     standard errors clustered by family and t-based intervals with (families - 1) df.
+
+    `keys` (each person's record key, and their family's), if given, make the cell keys of the
+    people and families counted (Estimate.keys), for the disclosure gate's noise.
 
     `adjust` (people x covariates) adds an outcome model: the covariates, centred at the treated
     group's weighted mean, and their interactions with treatment, so the treatment coefficient is
@@ -159,7 +170,19 @@ def weighted_difference(
     in_treated = np.bincount(groups[t], minlength=fit.clusters) > 0
     in_comparison = np.bincount(groups[~t], minlength=fit.clusters) > 0
     people = (int(t.sum()), int((~t).sum()))
-    return _result(outcome, contrast, fit, people, (in_treated.sum(), in_comparison.sum()))
+    cells = None
+    if keys is not None:
+        person, family = (np.asarray(k, dtype=np.int64)[keep] for k in keys)
+        first = np.unique(groups, return_index=True)[1]  # a family's key, once per family
+        family_key = family[first]
+        cells = (
+            cell_key(person[t]),
+            cell_key(person[~t]),
+            cell_key(family_key[in_treated]),
+            cell_key(family_key[in_comparison]),
+        )
+    families = (in_treated.sum(), in_comparison.sum())
+    return _result(outcome, contrast, fit, people, families, cells)
 
 
 def family_difference(
@@ -170,10 +193,12 @@ def family_difference(
     weights: np.ndarray,
     contrast: bool = True,
     adjust: np.ndarray | None = None,
+    keys: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Estimate:
     """`weighted_difference` for the panel, where a person's treatment, weight and covariates are
     their family's: `values` and `family_row` (their family's row) are per person; `treated`,
-    `weights` and `adjust` per family.
+    `weights` and `adjust` per family; `keys`, if given, are the people's record keys and the
+    families' (for the cell keys of the counts, Estimate.keys).
 
     The same numbers, from each family's mean instead of its people: with the regressors constant
     within a family, the people-level least squares splits into a within-family part that no
@@ -191,7 +216,18 @@ def family_difference(
     w = weights[keep] * size
     fit = _fit(y, t, w, adjust, keep, contrast, None, observations=int(size.sum()))
     counts = (int(size[t].sum()), int(size[~t].sum()))
-    return _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())))
+    cells = None
+    if keys is not None:
+        person = np.bincount(family_row, weights=keys[0], minlength=n)[keep]
+        family = np.asarray(keys[1], dtype=np.int64)[keep]
+        person = np.rint(person).astype(np.int64)  # sums of whole numbers, exact in a float
+        cells = (
+            cell_key(person[t]),
+            cell_key(person[~t]),
+            cell_key(family[t]),
+            cell_key(family[~t]),
+        )
+    return _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())), cells)
 
 
 def _fit(
@@ -249,6 +285,7 @@ def _result(
     fit: ClusteredFit,
     people: tuple[int, int],
     families: tuple[int, int],
+    keys: tuple[int, int, int, int] | None,
 ) -> Estimate:
     effect = 1 if contrast else 0
     low, high = fit.conf_int(effect)
@@ -266,6 +303,7 @@ def _result(
         families_comparison=int(families[1]),
         df_resid=fit.df_resid,
         df_t=fit.df,
+        keys=keys,
     )
 
 
@@ -286,9 +324,11 @@ def match_units(
     ratio: int,
     caliper: float | None,
     replace: bool,
+    unit_keys: np.ndarray | None = None,
 ) -> Matching:
     """Propensity score, nearest-neighbour matching and balance for one set of units (families
-    of the panel, or rows of an analysis file)."""
+    of the panel, or rows of an analysis file). `unit_keys`, the units' record keys, go with
+    the result for the disclosure gate's noise on its counts."""
     if treated.all() or not treated.any():
         side = "treated" if not treated.any() else "comparison"
         raise EvaluationError(f"there are no {side} units to compare")
@@ -313,6 +353,8 @@ def match_units(
         balance,
         matched_counts(treated, weights),
         [c for c in covariates if c not in usable],
+        unit_keys,
+        None if unit_keys is None else matched_cell_keys(treated, weights, unit_keys),
     )
 
 
@@ -354,6 +396,7 @@ def prepare(
         spec.ratio,
         spec.caliper,
         spec.replace,
+        record_keys(families["family_id"]),
     )
     return panel, matching
 
@@ -369,19 +412,29 @@ def evaluate(
     panel, matching = prepare(store, spec, report, panel)
     report(0.7, "Estimating effects")
     model = outcome_covariates(matching.covariates).to_numpy(dtype=float)
-    treated, weight = matching.treated, matching.weights
+    treated, weight, families = matching.treated, matching.weights, matching.keys
     # Every supported family's own change, matched or not: what a naive report would show.
     everyone = np.ones(len(treated))
     estimates, naive, placebo = [], [], []
     for key in spec.outcomes:
         people = panel.people[key]
         rows = people["family_row"].to_numpy()
+        keys = (record_keys(people["person_id"]), families)
         change = (people["post"] - people["pre"]).to_numpy()
-        naive.append(family_difference(key, change, rows, treated, everyone, contrast=False))
-        estimates.append(family_difference(key, change, rows, treated, weight, adjust=model))
+        naive.append(
+            family_difference(key, change, rows, treated, everyone, contrast=False, keys=keys)
+        )
+        estimates.append(
+            family_difference(key, change, rows, treated, weight, adjust=model, keys=keys)
+        )
         has = people["placebo"].notna().to_numpy()
         earlier = (people["pre"] - people["placebo"]).to_numpy()[has]
-        placebo.append(family_difference(key, earlier, rows[has], treated, weight, adjust=model))
+        some = (keys[0][has], families)
+        placebo.append(
+            family_difference(key, earlier, rows[has], treated, weight, adjust=model, keys=some)
+        )
     report(1.0, "Done")
     family_ids = panel.families["family_id"].to_numpy()
-    return Evaluation(spec, matching, estimates, naive, placebo, panel.excluded, family_ids)
+    return Evaluation(
+        spec, matching, estimates, naive, placebo, panel.excluded, family_ids, panel.excluded_keys
+    )

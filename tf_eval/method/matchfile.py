@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tf_eval.data.extracts import too_large
+from tf_eval.data.record_keys import row_keys
 from tf_eval.method.estimate import (
     Estimate,
     EvaluationError,
@@ -83,11 +84,17 @@ def match_file(
         if not pd.api.types.is_numeric_dtype(frame[column]):
             raise EvaluationError(f"{path}: outcome column {column!r} is not numeric")
     treated = _treatment(frame, treatment, path)
+    # No pseudonyms here: a row's record key hashes its contents, a cluster's its id, so the same
+    # file always gives the same output (tf_eval.data.record_keys).
+    keys = row_keys(frame)
     try:
-        matching = match_units(frame, treated, covariates, exact or [], ratio, caliper, replace)
+        matching = match_units(
+            frame, treated, covariates, exact or [], ratio, caliper, replace, keys
+        )
     except ValueError as exc:
         raise EvaluationError(f"{path}: {exc}") from None
     clusters = frame[id_column].to_numpy() if id_column else np.arange(len(frame))
+    cluster_keys = row_keys(frame[[id_column]]) if id_column else keys
     estimates = []
     for column in outcomes:
         known = frame[column].notna().to_numpy()
@@ -98,6 +105,7 @@ def match_file(
                 treated[known],
                 matching.weights[known],
                 clusters[known],
+                keys=(keys[known], cluster_keys[known]),
             )
         )
     return FileMatch(matching, estimates)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.record_keys import cell_key_sql
 from tf_eval.data.store import MONTH_AFTER_IDENTIFIED, Store
 
 PLACEBO_MONTHS = 2 * config.PRE_WINDOW_MONTHS
@@ -182,6 +183,7 @@ class Panel:
     people: dict[str, pd.DataFrame]
     excluded: dict[str, int]  # why families were left out -> how many
     follow_up_months: int
+    excluded_keys: dict[str, int]  # why -> the cell key of those families (for the gate's noise)
 
 
 def build_panel(
@@ -211,7 +213,8 @@ def build_panel(
     with store.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE units AS {_UNITS}", params)
         reasons = cursor.execute(
-            "SELECT excluded, count(*) FROM units WHERE excluded IS NOT NULL GROUP BY 1 ORDER BY 1"
+            f"SELECT excluded, count(*), {cell_key_sql('family_id')} FROM units "
+            "WHERE excluded IS NOT NULL GROUP BY 1 ORDER BY 1"
         ).fetchall()
         cursor.execute(_INCLUDED)
         cursor.execute(_PEOPLE, windows)
@@ -228,7 +231,13 @@ def build_panel(
         key: frame.dropna(subset=["pre", "post"]).reset_index(drop=True)
         for key, frame in measures.items()
     }
-    return Panel(families, outcome_people, dict(reasons), follow_up_months)
+    return Panel(
+        families,
+        outcome_people,
+        {why: n for why, n, _ in reasons},
+        follow_up_months,
+        {why: key for why, _, key in reasons},
+    )
 
 
 def _add_pre_levels(families: pd.DataFrame, measures: dict[str, pd.DataFrame]) -> None:

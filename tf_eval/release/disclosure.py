@@ -10,6 +10,11 @@ The rules and their defaults (ONS 10-5 rule, ACRO's threshold, dominance and p-r
 OpenSAFELY's totals from protected cells) live in `tf_eval.governance.rules.Rules`; a deployment
 can change them in one TOML file (`disclosure.toml`, or the file named by
 TF_EVAL_DISCLOSURE_CONFIG).
+
+Every count and every sum behind a mean is perturbed consistently by the cell-key method
+(tf_eval.release.perturbation) before it is rounded, so each function here takes cell keys
+beside the counts (a count column `n` comes with its key column `n_key`; per-record values with
+a column of record keys) and fails when they are missing: there is no unperturbed way out.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from tf_eval.data.record_keys import cell_key
 from tf_eval.governance.rules import Rules, Suppression, current_rules
+from tf_eval.release import perturbation
 
 _GATE = object()  # the private token: only this module can construct safe objects
+KEY_SUFFIX = "_key"  # a count column `n` comes with its cell key column `n_key`
 
 
 @dataclass(frozen=True)
@@ -50,9 +58,10 @@ class Safe:
     def rule_text(self) -> str:
         r = self.rules
         return (
-            f"Disclosure control: counts rounded to the nearest {r.count_rounding}, counts of "
+            f"Disclosure control: counts rounded to the nearest {r.count_rounding} after small "
+            f"consistent noise (at most {r.perturbation_max}), counts of "
             f"1-{r.count_threshold - 1} suppressed ({r.suppressed_mark}), totals summed from "
-            "shown cells."
+            "shown cells, means rounded after noise."
         )
 
 
@@ -153,12 +162,17 @@ def combined_note(items: list[Safe]) -> str:
 # --- counts -------------------------------------------------------------------------------------
 
 
-def _protect(exact: pd.Series, rules: Rules) -> pd.Series:
+def _protect(exact: pd.Series, keys: object, rules: Rules) -> pd.Series:
+    """The 10-5 rule with cell-key noise: 0 stays 0, 1 to threshold - 1 is suppressed (<NA>),
+    and every other count gets its noise from the p-table (never taking it below the threshold)
+    and is then rounded to the nearest multiple of the rounding base."""
     exact = exact.astype("int64")
     if (exact < 0).any():
         raise ValueError("counts cannot be negative")
+    cells = perturbation.check_keys(keys, len(exact))
+    noisy = perturbation.perturb_counts(exact.to_numpy(), cells, rules)
     base = rules.count_rounding
-    rounded = (exact + base // 2) // base * base
+    rounded = pd.Series((noisy + base // 2) // base * base, index=exact.index)
     small = (exact > 0) & (exact < rules.count_threshold)
     return rounded.astype("Int64").mask(small)
 
@@ -170,18 +184,27 @@ def count_table(
     rules: Rules | None = None,
     ratios: dict[str, tuple[str, str]] | None = None,
 ) -> SafeTable:
-    """Apply the 10-5 rule to every count column of an aggregate table. The other columns are
-    labels (dimension values), passed through. `item` names the output in suppression records.
-    `ratios` (name -> (numerator, denominator)) are computed from the protected cells only, so
-    they reveal nothing the shown counts do not."""
+    """Apply the 10-5 rule, with cell-key noise, to every count column of an aggregate table.
+    Each count column `n` needs its cell key column `n_key` (the sum of its records' keys modulo
+    256: tf_eval.data.record_keys), which is dropped; the other columns are labels (dimension
+    values), passed through. `item` names the output in suppression records. `ratios`
+    (name -> (numerator, denominator)) are computed from the protected cells only, so they reveal
+    nothing the shown counts do not."""
     rules = rules or current_rules()
-    out = frame.copy()
+    key_columns = [f"{column}{KEY_SUFFIX}" for column in counts]
+    missing = [k for k in key_columns if k not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{item}: count column {missing[0][: -len(KEY_SUFFIX)]!r} has no cell key column "
+            f"{missing[0]!r}; every count is perturbed by its records' keys"
+        )
+    out = frame.drop(columns=key_columns)
     suppressed = []
-    keys = [c for c in frame.columns if c not in counts]
+    labels = [c for c in out.columns if c not in counts]
     for column in counts:
-        protected = _protect(frame[column], rules)
+        protected = _protect(frame[column], frame[f"{column}{KEY_SUFFIX}"], rules)
         for i in np.flatnonzero(protected.isna().to_numpy()):
-            where = ", ".join(f"{k}={frame[k].iloc[i]}" for k in keys)
+            where = ", ".join(f"{k}={frame[k].iloc[i]}" for k in labels)
             suppressed.append(
                 Suppression(
                     f"{item}:{column}[{where}]",
@@ -196,10 +219,13 @@ def count_table(
     return SafeTable(rules, tuple(suppressed), out, tuple(counts), values, _token=_GATE)
 
 
-def count(value: int, item: str, rules: Rules | None = None) -> tuple[int | str, list[Suppression]]:
-    """One count as output shows it (a multiple of the rounding base, or the suppressed mark)."""
+def count(
+    value: int, key: int, item: str, rules: Rules | None = None
+) -> tuple[int | str, list[Suppression]]:
+    """One count, with its cell key, as output shows it (a multiple of the rounding base after
+    cell-key noise, or the suppressed mark)."""
     rules = rules or current_rules()
-    shown = _protect(pd.Series([value]), rules).iloc[0]
+    shown = _protect(pd.Series([value]), [key], rules).iloc[0]
     if pd.isna(shown):
         return rules.suppressed_mark, [
             Suppression(item, "threshold", f"count of 1-{rules.count_threshold - 1}")
@@ -236,6 +262,32 @@ def _value_reason(values: np.ndarray, binary: bool, rules: Rules) -> tuple[str, 
     return None
 
 
+def _record_keys(group: pd.DataFrame, key: str, item: str) -> np.ndarray:
+    if key not in group.columns:
+        raise ValueError(
+            f"{item}: no record key column {key!r}; every group size and sum is perturbed by "
+            "its records' keys"
+        )
+    return perturbation.check_keys(group[key].to_numpy(), len(group))
+
+
+def _released_mean(
+    y: np.ndarray, w: np.ndarray, cell: int, binary: bool, rules: Rules, ceiling: float | None
+) -> tuple[float, int]:
+    """A group's weighted mean as released: its sum plus cell-key noise scaled by the largest
+    single contribution, over its total weight, kept within the values' natural range (0-1 for
+    a rate; not below 0 for values that are never negative; not above `ceiling`) and rounded to
+    the decimal place of the noise's size. Returns (mean, decimals)."""
+    total = float(w.sum())
+    contributions = np.abs(w * y)
+    largest = float(contributions.max()) if contributions.size else 0.0
+    noisy = (float((w * y).sum()) + perturbation.sum_noise(cell, largest, rules)) / total
+    low = 0.0 if binary or (y >= 0).all() else -math.inf
+    high = 1.0 if binary else (math.inf if ceiling is None else ceiling)
+    places = perturbation.decimals(rules.sum_perturbation * largest / total)
+    return round(min(max(noisy, low), high), places), places
+
+
 def mean_table(
     people: pd.DataFrame,
     by: list[str],
@@ -243,30 +295,40 @@ def mean_table(
     item: str,
     binary: bool = False,
     rules: Rules | None = None,
+    *,
+    key: str,
 ) -> SafeTable:
     """Group means of a per-person value (a rate for a 0/1 value, else a magnitude such as A&E
     visits), each shown only if its group passes the threshold and, for rates, has enough
-    people on each side, or for magnitudes the dominance and p-ratio checks. The group sizes
-    come back as a 10-5 protected count column `people`. A group whose members all have the
-    same value (say, no A&E visit at all) is withheld: its mean would tell each one's value."""
+    people on each side, or for magnitudes the dominance and p-ratio checks. `key` names the
+    column of each person's record key: a shown mean's sum gets cell-key noise and the mean is
+    rounded to what the noise supports. The group sizes come back as a protected count column
+    `people`. A group whose members all have the same value (say, no A&E visit at all) is
+    withheld: its mean would tell each one's value."""
     rules = rules or current_rules()
     rows, suppressed = [], []
-    for key, group in people.groupby(by, sort=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
+    for labels, group in people.groupby(by, sort=True, dropna=False):
+        labels = labels if isinstance(labels, tuple) else (labels,)
         values = group[value].to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
+        finite = np.isfinite(values)
+        values = values[finite]
+        cell = cell_key(_record_keys(group, key, item)[finite])
         why = _value_reason(values, binary, rules)
-        label = ", ".join(f"{k}={v}" for k, v in zip(by, key, strict=True))
+        label = ", ".join(f"{k}={v}" for k, v in zip(by, labels, strict=True))
+        mean = math.nan
         if why:
             suppressed.append(Suppression(f"{item}:{value}[{label}]", *why))
+        else:
+            mean = _released_mean(values, np.ones(values.size), cell, binary, rules, None)[0]
         rows.append(
             {
-                **dict(zip(by, key, strict=True)),
-                value: math.nan if why else values.mean(),
+                **dict(zip(by, labels, strict=True)),
+                value: mean,
                 "people": values.size,
+                "people_key": cell,
             }
         )
-    frame = pd.DataFrame(rows, columns=[*by, value, "people"])
+    frame = pd.DataFrame(rows, columns=[*by, value, "people", "people_key"])
     return _with_people(frame, (value,), suppressed, item, rules)
 
 
@@ -277,7 +339,8 @@ def _with_people(
     item: str,
     rules: Rules,
 ) -> SafeTable:
-    """A table of group values (already judged) with its `people` column under the 10-5 rule."""
+    """A table of group values (already judged) with its `people` column (and `people_key`)
+    under the 10-5 rule with cell-key noise."""
     counted = count_table(frame, ["people"], item, rules)
     shown = released_columns(counted.frame, values, rules, people="people")
     return SafeTable(
@@ -299,31 +362,49 @@ def weighted_mean_table(
     item: str,
     binary: bool = False,
     rules: Rules | None = None,
+    *,
+    key: str,
+    ceiling: float | None = None,
 ) -> SafeTable:
     """Weighted group means (e.g. with matching weights) and their 95% intervals, standard
     errors clustered by `cluster` (families). Each group is judged by mean_table's rules on the
-    people behind its mean; a withheld group shows no mean and no interval."""
+    people behind its mean; a withheld group shows no mean and no interval. A shown mean's
+    weighted sum gets cell-key noise from the group's record keys (column `key`), and the mean
+    and its interval (centred on the noisy mean, rounded outwards) are rounded to what the noise
+    supports;
+    `ceiling` is the value's natural maximum, if any (100 for a percentage)."""
     rules = rules or current_rules()
     rows, suppressed = [], []
-    for key, group in people.groupby(by, sort=True):
-        key = key if isinstance(key, tuple) else (key,)
+    for labels, group in people.groupby(by, sort=True):
+        labels = labels if isinstance(labels, tuple) else (labels,)
         y = group[value].to_numpy(dtype=float)
         w = group[weight].to_numpy(dtype=float)
-        labels = dict(zip(by, key, strict=True))
+        cell = cell_key(_record_keys(group, key, item))
+        named = dict(zip(by, labels, strict=True))
         why = _value_reason(y, binary, rules)
         mean = low = high = math.nan
         if why:
-            where = ", ".join(f"{k}={v}" for k, v in labels.items())
+            where = ", ".join(f"{k}={v}" for k, v in named.items())
             suppressed.append(Suppression(f"{item}:{value}[{where}]", *why))
         else:
             total = w.sum()
-            mean = float((w * y).sum() / total)
-            per_cluster = pd.Series(w * (y - mean)).groupby(group[cluster].to_numpy()).sum()
+            exact = float((w * y).sum() / total)
+            per_cluster = pd.Series(w * (y - exact)).groupby(group[cluster].to_numpy()).sum()
             g = len(per_cluster)
             se = math.sqrt(g / max(g - 1, 1) * float((per_cluster**2).sum())) / total
-            low, high = mean - 1.96 * se, mean + 1.96 * se
-        rows.append({**labels, "mean": mean, "ci_low": low, "ci_high": high, "people": y.size})
-    frame = pd.DataFrame(rows, columns=[*by, "mean", "ci_low", "ci_high", "people"])
+            mean, places = _released_mean(y, w, cell, binary, rules, ceiling)
+            low, high = perturbation.round_out(mean - 1.96 * se, mean + 1.96 * se, places)
+        rows.append(
+            {
+                **named,
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "people": y.size,
+                "people_key": cell,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=[*by, "mean", "ci_low", "ci_high", "people", "people_key"])
     return _with_people(frame, ("mean", "ci_low", "ci_high"), suppressed, item, rules)
 
 
@@ -379,25 +460,31 @@ def safe_estimate(
     df_resid: int,
     rules: Rules | None = None,
     *,
+    keys: tuple[int, int, int, int] | None,
     df_t: int | None = None,
 ) -> SafeEstimate:
     """An estimate (att and se in `numbers`) through the gate. `people` and `families` are
     (treated, comparison); a one-group estimate (compared=False) is judged on its treated
-    families alone and reports no comparison group. `df_resid` (clusters - parameters) decides
-    whether it may be shown; the released 95% interval and p-value are recomputed from att and
-    se with `df_t` (the t distribution's, clusters - 1; default df_resid) coarsened, and every
-    number is rounded (`released_number`), so none can be inverted to a count."""
+    families alone and reports no comparison group. `keys` are the cell keys of the people and
+    families counted, in the same order (people treated, people comparison, families treated,
+    families comparison): the counts get cell-key noise. `df_resid` (clusters - parameters)
+    decides whether it may be shown; the released 95% interval and p-value are recomputed from
+    att and se with `df_t` (the t distribution's, clusters - 1; default df_resid) coarsened, and
+    every number is rounded (`released_number`), so none can be inverted to a count."""
     rules = rules or current_rules()
+    if keys is None:
+        raise ValueError(f"{item}: an estimate's counts need their cell keys")
     arms = [families[0], families[1]] if compared else [families[0]]
     reason = estimate_reason(arms, df_resid, rules)
     suppressed = [Suppression(item, "estimate", reason)] if reason else []
     shown = {}
-    for name, value in zip(
+    for name, value, key in zip(
         ("n_treated", "n_comparison", "families_treated", "families_comparison"),
         (*people, *families),
+        keys,
         strict=True,
     ):
-        shown[name], why = count(value, f"{item}:{name}", rules)
+        shown[name], why = count(value, key, f"{item}:{name}", rules)
         suppressed += why
     # A one-group estimate is a plain mean of its people's changes: its step follows their count.
     # A comparison's is a regression coefficient (or a difference of weighted means): no count
@@ -472,18 +559,29 @@ def released_columns(
 
 
 def histogram(
-    values: np.ndarray, edges: list[float], item: str, rules: Rules | None = None
+    values: np.ndarray,
+    edges: list[float],
+    item: str,
+    rules: Rules | None = None,
+    *,
+    keys: np.ndarray | None,
 ) -> SafeHistogram:
     """Count `values` into the fixed bins `edges` (values outside are clipped into the end
     bins, so no bin edge reveals an extreme), merge each bin under the floor with its smaller
-    neighbour until every bin reaches it, then apply the 10-5 rule. If even one bin holding
-    everything is under the floor, the whole histogram is suppressed."""
+    neighbour until every bin reaches it, then apply the 10-5 rule with cell-key noise (`keys`:
+    each value's record key). If even one bin holding everything is under the floor, the whole
+    histogram is suppressed."""
     rules = rules or current_rules()
     edges_list = [float(e) for e in edges]
     if len(edges_list) < 2 or any(b <= a for a, b in zip(edges_list, edges_list[1:], strict=False)):
         raise ValueError("histogram edges must be at least two increasing numbers")
-    clipped = np.clip(np.asarray(values, dtype=float), edges_list[0], edges_list[-1])
+    values = np.asarray(values, dtype=float)
+    if keys is None:
+        raise ValueError(f"{item}: a histogram's counts need their record keys")
+    record = perturbation.check_keys(keys, values.size)
+    clipped = np.clip(values, edges_list[0], edges_list[-1])
     exact = list(np.histogram(clipped, bins=edges_list)[0].astype(int))
+    sums = list(np.histogram(clipped, bins=edges_list, weights=record)[0].astype(np.int64))
     floor = rules.histogram_min_bin
     while len(exact) > 1 and any(0 < c < floor for c in exact):
         i = next(j for j, c in enumerate(exact) if 0 < c < floor)
@@ -492,10 +590,12 @@ def histogram(
         j = i - 1 if right is None or (left is not None and left <= right) else i + 1
         low, high = min(i, j), max(i, j)
         exact[low : high + 1] = [exact[low] + exact[high]]
+        sums[low : high + 1] = [sums[low] + sums[high]]
         del edges_list[high]
     shown, suppressed = [], []
     for k, c in enumerate(exact):
-        value, why = count(c, f"{item}:bin[{edges_list[k]:g},{edges_list[k + 1]:g})", rules)
+        bin_item = f"{item}:bin[{edges_list[k]:g},{edges_list[k + 1]:g})"
+        value, why = count(c, cell_key([sums[k]]), bin_item, rules)
         if 0 < c < floor and not why:  # the floor can exceed the count threshold
             why = [Suppression(f"{item}:bin{k}", "histogram", f"bin of fewer than {floor}")]
             value = rules.suppressed_mark

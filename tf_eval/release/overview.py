@@ -1,10 +1,13 @@
 """What the Overview page shows: who is in the store and what the records cover, as safe tables
-(the counts have passed the disclosure gate before they leave this module)."""
+(the counts have passed the disclosure gate before they leave this module). Each count comes
+with its cell key, the sum of its records' keys (tf_eval.data.record_keys), for the gate's noise:
+families and programme rows by their family's key, people and their records by their own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tf_eval.data.record_keys import KEYS, cell_key_sql, key_sql
 from tf_eval.data.store import Store
 from tf_eval.release.disclosure import SafeTable, count_table
 
@@ -28,13 +31,18 @@ class Overview:
 
 def overview(store: Store) -> Overview:
     by_la_cohort = store.query(
-        """
+        f"""
+        WITH members AS (
+            SELECT family_id, count(*) AS people, sum({key_sql("person_id")}) AS people_key
+            FROM people GROUP BY family_id
+        )
         SELECT f.la_code, year(f.identified_on) AS cohort,
-               count(DISTINCT f.family_id) AS families,
-               count(p.person_id) AS people,
-               count(DISTINCT g.family_id) AS supported
+               count(*) AS families, {cell_key_sql("f.family_id")} AS families_key,
+               coalesce(sum(m.people), 0)::BIGINT AS people,
+               (coalesce(sum(m.people_key), 0) % {KEYS})::INTEGER AS people_key,
+               count(g.family_id) AS supported, {cell_key_sql("g.family_id")} AS supported_key
         FROM families f
-        LEFT JOIN people p USING (family_id)
+        LEFT JOIN members m USING (family_id)
         LEFT JOIN programme g USING (family_id)
         GROUP BY ALL
         ORDER BY la_code, cohort
@@ -42,8 +50,8 @@ def overview(store: Store) -> Overview:
     )
     coverage = store.query(
         " UNION ALL ".join(
-            f"SELECT '{table}' AS source, year({column}) AS year, count(*) AS records "
-            f"FROM {table} GROUP BY ALL"
+            f"SELECT '{table}' AS source, year({column}) AS year, count(*) AS records, "
+            f"{cell_key_sql('person_id')} AS records_key FROM {table} GROUP BY ALL"
             for table, column in RECORD_DATES.items()
         )
         + " ORDER BY source, year"

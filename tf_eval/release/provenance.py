@@ -1,6 +1,11 @@
 """Where the data came from and how long it may be kept, for the Data & linkage page: the loads
 behind the store, how their records linked, and the families whose retention period ends each
-year (and whether a purge is due), as safe tables."""
+year (and whether a purge is due), as safe tables.
+
+Cell keys (tf_eval.data.record_keys): a load's rows are keyed by the records it brought that are
+still in the store, a source's linkage by its loads' keys together (records offered but not
+linked have no pseudonym, so no key: they change the count, not the key), the retention
+schedule by its families, and a purge's removals by the records removed."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.data.ingest import linkage_report
+from tf_eval.data.record_keys import KEYS, load_keys
 from tf_eval.data.retention import PurgeResult, expiry_counts
 from tf_eval.data.store import Store
 from tf_eval.governance.rules import Suppression
@@ -48,7 +54,13 @@ def schedule(current: Store, years: int, as_of: date) -> Schedule:
 def removed_table(result: PurgeResult) -> SafeTable:
     """What a purge removed, per table, as protected counts (a purge's raw counts could tell
     how many records one family had)."""
-    frame = pd.DataFrame({"table": list(result.removed), "removed": list(result.removed.values())})
+    frame = pd.DataFrame(
+        {
+            "table": list(result.removed),
+            "removed": list(result.removed.values()),
+            "removed_key": [result.removed_keys[table] for table in result.removed],
+        }
+    )
     return count_table(frame, ["removed"], "purge")
 
 
@@ -69,7 +81,11 @@ def provenance(store: Store, today: date) -> Provenance:
                   loaded_by, rows
            FROM loads ORDER BY load_id"""
     )
+    loads = loads.merge(load_keys(store).rename(columns={"key": "rows_key"}), on="load_id")
+    by_source = loads.groupby("source")["rows_key"].sum() % KEYS
     linkage = linkage_report(store)[["source", "offered", "linked"]]
+    linkage["offered_key"] = linkage["source"].map(by_source).fillna(0).astype("int64")
+    linkage["linked_key"] = linkage["offered_key"]
     return Provenance(
         count_table(loads, ["rows"], "data:loads"),
         count_table(

@@ -77,8 +77,9 @@ def _csv_bytes(table: Table, prov: dict[str, Any]) -> bytes:
         f"# {table.title}",
         f"# {provenance_summary(prov)}",
         (
-            f"# counts ({', '.join(table.counts)}) are rounded to the nearest {base}; {mark} marks "
-            "a suppressed count; an empty value was withheld by the disclosure rules"
+            f"# counts ({', '.join(table.counts)}) are rounded to the nearest {base} after small "
+            f"consistent noise; {mark} marks a suppressed count; an empty value was withheld by "
+            "the disclosure rules"
             if table.counts
             else "# an empty value was withheld by the disclosure rules"
         ),

@@ -1,5 +1,7 @@
 """Engine results through the disclosure gate: safe objects for the dashboard and the JSON of
-the CLI, built from the same safe objects so neither can show more."""
+the CLI, built from the same safe objects so neither can show more. Every count goes with the
+cell key the engine made from its records' keys (families, people or an analysis file's rows:
+tf_eval.data.record_keys), and the gate refuses a count without one."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ def safe_estimate(kind: str, e: Estimate) -> SafeEstimate:
         e.compared,
         e.df_resid,
         df_t=e.df_t,
+        keys=e.keys,
     )
 
 
@@ -69,12 +72,23 @@ class SafeResults:
 
 
 def safe_matching(matching: Matching) -> SafeMatching:
-    counts = pd.DataFrame({"group": list(matching.counts), "units": list(matching.counts.values())})
+    if matching.keys is None or matching.count_keys is None:
+        raise ValueError("a matched sample's counts need its units' record keys")
+    counts = pd.DataFrame(
+        {
+            "group": list(matching.counts),
+            "units": list(matching.counts.values()),
+            "units_key": [matching.count_keys[group] for group in matching.counts],
+        }
+    )
     treated = matching.treated.astype(bool)
+    keys = matching.keys
     overlap = {
-        "treated": disclosure.histogram(matching.score[treated], SCORE_EDGES, "score:treated"),
+        "treated": disclosure.histogram(
+            matching.score[treated], SCORE_EDGES, "score:treated", keys=keys[treated]
+        ),
         "comparison": disclosure.histogram(
-            matching.score[~treated], SCORE_EDGES, "score:comparison"
+            matching.score[~treated], SCORE_EDGES, "score:comparison", keys=keys[~treated]
         ),
     }
     return SafeMatching(
@@ -88,8 +102,14 @@ def safe_matching(matching: Matching) -> SafeMatching:
 def safe_evaluation(evaluation: Evaluation) -> SafeResults:
     """An evaluation through the disclosure gate: protected counts, balance, score histograms
     and estimates, each with what was suppressed and why. Only this may leave the engine."""
+    if evaluation.excluded_keys is None:
+        raise ValueError("the excluded families' counts need their cell keys")
     excluded = pd.DataFrame(
-        {"reason": list(evaluation.excluded), "families": list(evaluation.excluded.values())}
+        {
+            "reason": list(evaluation.excluded),
+            "families": list(evaluation.excluded.values()),
+            "families_key": [evaluation.excluded_keys[why] for why in evaluation.excluded],
+        }
     )
     return SafeResults(
         asdict(evaluation.spec),

@@ -6,12 +6,15 @@ Each person in an outcome's population (as in the estimates) gets a value in eve
 12 before the index date to the end of follow-up: any proven offence that month (0/1), A&E
 attendances that month, on an out-of-work benefit in mid-month (0/1, adults), and school
 attendance (%) for terms starting that month. The weighted mean per group and month (matching
-weights) and its 95% interval (clustered by family) pass the disclosure gate before they leave.
+weights) and its 95% interval (clustered by family) pass the disclosure gate before they leave:
+each person's record key (tf_eval.data.record_keys) goes with their values, so that the count of
+people in each group and month, and the sum behind its mean, get the cell-key method's noise.
 """
 
 from __future__ import annotations
 
 from tf_eval import config
+from tf_eval.data.record_keys import record_keys
 from tf_eval.data.store import Store
 from tf_eval.method.estimate import AnalysisSpec, Matching, prepare
 from tf_eval.method.panel import Panel
@@ -65,6 +68,7 @@ _SQL = {
         GROUP BY ALL""",
 }
 BINARY = {"offending", "worklessness"}
+CEILING = {"attendance": 100.0}  # a percentage: no mean above it, noise or not
 
 
 def monthly_trends(
@@ -91,6 +95,7 @@ def monthly_trends(
         )
         values = values.merge(people[["person_id", "weight", "treated"]], on="person_id")
         values["group"] = values["treated"].map({True: "supported", False: "comparison"})
+        values["record_key"] = record_keys(values["person_id"])
         tables[key] = disclosure.weighted_mean_table(
             values.dropna(subset=["value"]),
             ["group", "month"],
@@ -99,5 +104,7 @@ def monthly_trends(
             "family_id",
             f"trend:{key}",
             binary=key in BINARY,
+            key="record_key",
+            ceiling=CEILING.get(key),
         )
     return tables

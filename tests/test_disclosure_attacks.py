@@ -1,0 +1,289 @@
+"""The disclosure gate against an attacker who subtracts one output from another (issue 16).
+
+Each test plays an attacker with only what tf-eval shows (pages' safe tables, the rules in force,
+which are public) and asks whether they can be *certain* of an exact count or sum that no output
+shows: a refused group's, or one family's. Rounding alone (every count to the nearest 5, means to
+full precision) let them: a mean to 15 digits gives back its exact group size and sum, and a
+count seen before and after each of a few small loads steps from one multiple of 5 to the next
+exactly where its true value crosses a boundary. Consistent cell-key perturbation
+(docs/disclosure-control.md#consistent-perturbation) leaves them a noisy guess at best.
+
+"Certain" is made precise: every value the published rules allow (a shown count is at most
+`count_rounding // 2 + perturbation_max` from the truth; a mean of whole numbers times its
+group size is a whole number) is tried, and the attacker claims a value only when exactly one is
+consistent with everything they saw. The exact values are captured from inside the gate (its
+inputs), never shown.
+
+These tests use only what the gate's callers offer on main too (overview, monthly_trends,
+check_selection), so they run against the code before perturbation; there they fail (the
+attacker is certain, and right, in nearly every cell).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from tf_eval.data.store import PERSON_RECORD_TABLES, Store
+from tf_eval.governance.rules import SelectionRefused, check_selection, current_rules
+from tf_eval.method.estimate import AnalysisSpec
+from tf_eval.method.panel import build_panel
+from tf_eval.release import disclosure
+from tf_eval.release.overview import overview
+from tf_eval.release.trends import monthly_trends
+
+RULES = current_rules()
+# How far a shown count may be from the truth under the published rules.
+REACH = RULES.count_rounding // 2 + getattr(RULES, "perturbation_max", 0)
+OUTCOMES = ("worklessness", "ae_use")  # whole-number values: a mean times its size is whole
+
+
+# --- the attacker's tools ----------------------------------------------------------------------
+
+
+def sizes_from_a_mean(mean: float, shown: object) -> list[tuple[int, int]]:
+    """Every (size, sum) the rules allow for a mean of whole numbers shown beside a count."""
+    if pd.isna(mean) or pd.isna(shown):
+        return []
+    found = []
+    for n in range(max(1, int(shown) - REACH), int(shown) + REACH + 1):
+        total = mean * n
+        if abs(total - round(total)) < 1e-6:
+            found.append((n, round(total)))
+    return found
+
+
+def certain(candidates: list) -> object | None:
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def supported_cells(tables: dict) -> dict[tuple[str, int], tuple[float, object]]:
+    """(outcome, month) -> (mean, shown people) of the supported group."""
+    cells = {}
+    for outcome in OUTCOMES:
+        frame = tables[outcome].frame
+        for row in frame[frame["group"] == "supported"].itertuples(index=False):
+            cells[(outcome, row.month)] = (row.mean, row.people)
+    return cells
+
+
+# --- what the gate saw (the truth the attacker is after) ---------------------------------------
+
+
+@pytest.fixture
+def gate_inputs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, pd.DataFrame]]]:
+    """Every per-person frame monthly_trends hands the gate, as (item, frame)."""
+    seen: list[tuple[str, pd.DataFrame]] = []
+    original = disclosure.weighted_mean_table
+
+    def spy(people: pd.DataFrame, *args: object, **kwargs: object) -> object:
+        seen.append((str(args[4]), people.copy()))
+        return original(people, *args, **kwargs)
+
+    monkeypatch.setattr(disclosure, "weighted_mean_table", spy)
+    yield seen
+
+
+def trends_with_truth(
+    path: Path, spec: AnalysisSpec, seen: list[tuple[str, pd.DataFrame]]
+) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """monthly_trends as shown, and the supported people behind each outcome's table."""
+    seen.clear()
+    tables = monthly_trends(Store(path), dataclasses.replace(spec, outcomes=OUTCOMES))
+    inputs = {item.split(":")[1]: frame for item, frame in seen}
+    supported = {k: f[f["group"] == "supported"] for k, f in inputs.items()}
+    return tables, supported
+
+
+def exact_cells(people: dict[str, pd.DataFrame]) -> dict[tuple[str, int], tuple[int, int]]:
+    """(outcome, month) -> exact (people, sum of values) of the supported group."""
+    cells = {}
+    for outcome, frame in people.items():
+        for month, part in frame.groupby("month"):
+            total = (part["weight"] * part["value"]).sum()
+            cells[(outcome, int(month))] = (len(part), int(round(total)))
+    return cells
+
+
+# --- stores that differ by a few families --------------------------------------------------------
+
+
+def without(source: Path, folder: Path, families: list[int]) -> Path:
+    """A copy of the store without these families' records (as it was before the load that
+    brought them)."""
+    path = folder / f"without-{len(families)}.duckdb"
+    shutil.copy(source, path)
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TEMP TABLE gone AS SELECT unnest($ids::BIGINT[]) AS family_id", {"ids": families}
+    )
+    for table in PERSON_RECORD_TABLES:
+        con.execute(
+            f"DELETE FROM {table} WHERE person_id IN "
+            "(SELECT person_id FROM people WHERE family_id IN (SELECT family_id FROM gone))"
+        )
+    for table in ("people", "programme", "families"):
+        con.execute(f"DELETE FROM {table} WHERE family_id IN (SELECT family_id FROM gone)")
+    con.close()
+    return path
+
+
+# --- the attacks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("whole", "split_by"),
+    [({"cohort": 2014}, "la"), ({"la": "LA02"}, "cohort")],
+    ids=["all-LAs-minus-allowed-LAs", "an-LA-minus-its-allowed-cohorts"],
+)
+def test_a_refused_group_is_not_the_difference_of_allowed_ones(
+    demo_db: Path, gate_inputs: list, whole: dict[str, object], split_by: str
+) -> None:
+    """The attacker takes the monthly trends of an allowed selection (all LAs' families of 2014;
+    all of LA02's) and subtracts those of each of its parts that is allowed (the LAs, or the
+    cohorts, with 50 supported and 50 comparison families): what is left is the refused parts'
+    supported people, month by month. Main: the 15-digit means give each group's exact size and
+    sum, so the subtraction gives the refused group's exact size and sum in almost every month."""
+    shared = Store(demo_db)
+    column = {"la": "la_code", "cohort": "year(identified_on)"}[split_by]
+    values = shared.query(f"SELECT DISTINCT {column} AS v FROM families ORDER BY v")["v"]
+    allowed, refused = [], []
+    for value in values.tolist():
+        selection = {**whole, split_by: value}
+        panel = build_panel(shared, 12, selection.get("la"), selection.get("cohort"))
+        supported = int(panel.families["treated"].sum())
+        try:
+            check_selection(selection, supported, len(panel.families) - supported)
+            allowed.append(selection)
+        except SelectionRefused:
+            refused.append(selection)
+    assert refused and len(allowed) >= 3
+
+    shown, truth = trends_with_truth(demo_db, AnalysisSpec(**whole), gate_inputs)
+    families = shared.query(
+        "SELECT family_id, la_code AS la, year(identified_on) AS cohort FROM families"
+    )
+    left = families.merge(pd.DataFrame(refused))["family_id"]  # the refused parts' families
+    target = exact_cells({k: f[f["family_id"].isin(left)] for k, f in truth.items()})
+    parts = [supported_cells(trends_with_truth(demo_db, AnalysisSpec(**s), [])[0]) for s in allowed]
+    tried = hits = 0
+    for cell, (mean, people) in supported_cells(shown).items():
+        pieces = [part.get(cell, (np.nan, pd.NA)) for part in parts]
+        if pd.isna(people) or any(pd.isna(n) for _, n in pieces):
+            continue
+        tried += 1
+        sizes = [certain(sizes_from_a_mean(m, n)) for m, n in [(mean, people), *pieces]]
+        if all(sizes):  # every group's exact size and sum: subtract
+            size = sizes[0][0] - sum(n for n, _ in sizes[1:])
+            total = sizes[0][1] - sum(t for _, t in sizes[1:])
+            hits += (size, total) == target.get(cell, (0, 0))
+    assert tried >= 20
+    assert hits <= 0.1 * tried, f"exact in {hits} of {tried} months"
+
+
+def test_counts_before_and_after_each_small_load_do_not_give_the_exact_count(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    """Five loads, each bringing one more supported family into every LA x cohort cell. The
+    attacker sees the Overview after each and knows each cell grew by one family: the shown
+    counts pin the cell's exact count when only one value fits all six views. Main: rounding
+    steps up by 5 exactly where the count crosses 13, 18, ..., so one value always fits."""
+    store = Store(demo_db)
+    supported = store.query(
+        """SELECT f.la_code, year(f.identified_on) AS cohort, f.family_id
+           FROM families f JOIN programme g USING (family_id)
+           QUALIFY row_number() OVER (PARTITION BY la_code, cohort ORDER BY family_id) <= 5"""
+    )
+    steps = [overview(store).by_la_cohort.frame]  # everything loaded
+    for k in range(1, 6):  # the store before the last k loads
+        gone = supported.groupby(["la_code", "cohort"]).head(k)["family_id"].tolist()
+        steps.append(overview(Store(without(demo_db, tmp_path, gone))).by_la_cohort.frame)
+    exact = store.query(
+        """SELECT f.la_code, year(f.identified_on) AS cohort, count(*) AS families,
+                  count(g.family_id) AS supported
+           FROM families f LEFT JOIN programme g USING (family_id) GROUP BY ALL"""
+    ).set_index(["la_code", "cohort"])
+    tried = sure = 0
+    for column in ("families", "supported"):
+        for i, row in steps[0].iterrows():
+            seen = [step.loc[i, column] for step in steps]  # k families fewer at step k
+            if any(pd.isna(s) for s in seen):
+                continue
+            tried += 1
+            fits = [
+                e
+                for e in range(int(seen[0]) - REACH, int(seen[0]) + REACH + 1)
+                if all(abs(int(s) - (e - k)) <= REACH for k, s in enumerate(seen))
+            ]
+            if len(fits) == 1:
+                sure += 1
+                assert fits[0] == exact.loc[(row["la_code"], row["cohort"]), column]
+    assert tried >= 100
+    assert sure <= 0.1 * tried, f"certain of the exact count in {sure} of {tried} cells"
+
+
+def test_one_familys_values_are_not_the_difference_of_two_means(
+    demo_db: Path, tmp_path: Path, gate_inputs: list
+) -> None:
+    """The monthly trends before and after a load that brought one supported family. Main:
+    each month's mean gives its exact size and sum, so their difference is that family's exact
+    number of adults out of work and of A&E visits, month by month."""
+    family = int(
+        Store(demo_db).query(
+            """SELECT p.family_id FROM ae_attendances a JOIN people p USING (person_id)
+               JOIN programme g USING (family_id)
+               GROUP BY p.family_id ORDER BY count(*) DESC, p.family_id LIMIT 1"""
+        )["family_id"][0]
+    )
+    before, truth_before = trends_with_truth(demo_db, AnalysisSpec(), gate_inputs)
+    after, truth_after = trends_with_truth(
+        without(demo_db, tmp_path, [family]), AnalysisSpec(), gate_inputs
+    )
+    exact_before, exact_after = exact_cells(truth_before), exact_cells(truth_after)
+    shown_after = supported_cells(after)
+    tried = hits = 0
+    for cell, (mean, shown) in supported_cells(before).items():
+        if cell not in shown_after or pd.isna(mean) or pd.isna(shown_after[cell][0]):
+            continue
+        tried += 1
+        one, two = (
+            certain(sizes_from_a_mean(mean, shown)),
+            certain(sizes_from_a_mean(*shown_after[cell])),
+        )
+        if one and two:
+            family_part = (one[0] - two[0], one[1] - two[1])
+            exact = exact_before[cell]
+            exact_part = (exact[0] - exact_after[cell][0], exact[1] - exact_after[cell][1])
+            hits += family_part == exact_part
+    assert tried >= 30
+    assert hits <= 0.1 * tried, f"the family's exact values in {hits} of {tried} months"
+
+
+def test_the_same_records_always_give_the_same_output(demo_db: Path, tmp_path: Path) -> None:
+    """Consistency, the property that keeps noise from being averaged away: asking again, or
+    asking a store holding the same records in another order, gives identical output. (Main
+    keeps this promise too: rounding is a function of the exact count.)"""
+    shuffled = tmp_path / "shuffled.duckdb"
+    shutil.copy(demo_db, shuffled)
+    con = duckdb.connect(str(shuffled))
+    for table in ("families", "people", "programme", *PERSON_RECORD_TABLES):
+        con.execute(f"CREATE TEMP TABLE t AS SELECT * FROM {table} ORDER BY hash(rowid, 7)")
+        con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO {table} SELECT * FROM t")
+        con.execute("DROP TABLE t")
+    con.close()
+    spec = AnalysisSpec(la="LA03")
+    first, again, other = (overview(Store(p)) for p in (demo_db, demo_db, shuffled))
+    for table in ("by_la_cohort", "coverage"):
+        pd.testing.assert_frame_equal(getattr(first, table).frame, getattr(again, table).frame)
+        pd.testing.assert_frame_equal(getattr(first, table).frame, getattr(other, table).frame)
+    trends, trends_other = (monthly_trends(Store(p), spec) for p in (demo_db, shuffled))
+    for key, table in trends.items():
+        pd.testing.assert_frame_equal(table.frame, trends_other[key].frame)
