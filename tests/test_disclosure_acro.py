@@ -42,44 +42,99 @@ total is the sum of its shown cells; a shown mean is within the noise's reach of
 the cell's largest value over its size, plus the rounding). The noise never unsuppresses a cell:
 what is suppressed is decided on the exact values.
 
-ACRO writes no files unless `finalise` is called (it is not); the tests still run inside
-`tmp_path` so nothing can land in the repository.
+ACRO runs in an environment of its own (`.venv-acro`, from requirements-acro.txt, built on
+first use): it needs pandas 2.3.3 or older, and the tests must not change the dashboard's
+environment. One worker process there (tests/acro_worker.py) answers every crosstab; it works in
+a temporary folder, and ACRO writes no files unless `finalise` is called (it is not).
 """
 
 from __future__ import annotations
 
-import logging
+import json
 import math
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tf_eval import config
 from tf_eval.governance.rules import Rules
 from tf_eval.release.disclosure import count_table, mean_table
-
-acro = pytest.importorskip("acro")
-
-# ACRO's own use of pandas raises FutureWarnings on every table; they say nothing about tf-eval.
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:acro")
 
 RULES = Rules()  # the design defaults, whatever disclosure.toml says
 SEEDS = range(50)
 DIMS = ["la", "cohort"]
+ACRO_ENV = config.PROJECT_ROOT / ".venv-acro"
+ACRO_REQUIREMENTS = config.PROJECT_ROOT / "requirements-acro.txt"
+WORKER = Path(__file__).with_name("acro_worker.py")
 
 
-@pytest.fixture
-def session(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[acro.ACRO]:
-    monkeypatch.chdir(tmp_path)
-    logger = logging.getLogger("acro")
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # ACRO logs every table at INFO
+def _acro_python() -> Path:
+    """ACRO's own environment (requirements-acro.txt), built on first use: ACRO needs pandas
+    2.3.3 or older, which must not reach the dashboard's environment (.venv)."""
+    python = ACRO_ENV / "bin" / "python"
+    ready = [str(python), "-c", "import acro"]
+    if python.exists() and subprocess.run(ready, capture_output=True).returncode == 0:
+        return python
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(ACRO_ENV)], check=True)
+    install = [str(python), "-m", "pip", "install", "-q", "-r", str(ACRO_REQUIREMENTS)]
+    subprocess.run(install, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(ready, check=True)
+    return python
+
+
+class Acro:
+    """ACRO behind a pipe: one worker process (tests/acro_worker.py) in ACRO's environment."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [str(_acro_python()), str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def crosstab(
+        self, people: pd.DataFrame, value: str | None, aggfunc: str | None
+    ) -> tuple[pd.DataFrame, pd.DataFrame, set[tuple[int, int]]]:
+        """ACRO's table, its per-cell outcome and the cells its record names."""
+        columns = ["la", "cohort"] + ([value] if value else [])
+        plain = people[columns].astype(object).where(people[columns].notna(), None)
+        request = {"people": plain.to_dict("list"), "value": value, "aggfunc": aggfunc}
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        assert line, "the ACRO worker stopped"
+        answer = json.loads(line)
+        frames = []
+        for part in ("table", "outcome"):
+            split = answer[part]
+            frame = pd.DataFrame(split["data"], columns=split["columns"])
+            frame.index = pd.Index(split["index"], dtype=people["la"].dtype)
+            frame.columns = pd.Index(split["columns"], dtype=people["cohort"].dtype)
+            frames.append(frame if part == "outcome" else frame.fillna(np.nan))
+        return frames[0], frames[1], {(int(i), int(j)) for i, j in answer["cells"]}
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[Acro]:
+    acro = Acro()
     try:
-        yield acro.ACRO(suppress=False)
+        yield acro
     finally:
-        logger.setLevel(level)
+        acro.close()
 
 
 def people_table(seed: int) -> pd.DataFrame:
@@ -102,16 +157,12 @@ def people_table(seed: int) -> pd.DataFrame:
 
 
 def acro_verdict(
-    session: acro.ACRO, people: pd.DataFrame, value: str | None, aggfunc: str | None
+    session: Acro, people: pd.DataFrame, value: str | None, aggfunc: str | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ACRO's (unmitigated) table and its per-cell verdict: the check names, or "ok"."""
-    values = None if value is None else people[value]
-    table = session.crosstab(people["la"], people["cohort"], values=values, aggfunc=aggfunc)
-    record = session.results.get_index(-1)
-    outcome = record.outcome
+    table, outcome, positions = session.crosstab(people, value, aggfunc)
     assert outcome.shape == table.shape
     flagged = outcome != "ok"
-    positions = {tuple(cell) for cells in record.sdc["cells"].values() for cell in cells}
     rows, cols = np.nonzero(flagged.to_numpy())
     assert positions == {(int(i), int(j)) for i, j in zip(rows, cols, strict=True)}
     return table, outcome
@@ -182,7 +233,7 @@ def known_people() -> pd.DataFrame:
     return frame
 
 
-def test_reading_acros_verdict_finds_each_check(session: acro.ACRO) -> None:
+def test_reading_acros_verdict_finds_each_check(session: Acro) -> None:
     people = known_people()
     _, outcome = acro_verdict(session, people, "visits", "mean")
     verdicts = {cell: checks_named(v) for cell, v in flagged_cells(outcome)}
@@ -216,7 +267,7 @@ def test_a_group_acro_flags_because_everyone_has_zero_is_suppressed() -> None:
     assert math.isnan(means[("D", "2019")])
 
 
-def test_every_count_acro_flags_is_suppressed(session: acro.ACRO) -> None:
+def test_every_count_acro_flags_is_suppressed(session: Acro) -> None:
     seen: Counter[str] = Counter()
     failures = []
     for seed in SEEDS:
@@ -255,7 +306,7 @@ def test_every_count_acro_flags_is_suppressed(session: acro.ACRO) -> None:
     ids=["mean-visits", "sum-visits", "rate-any_ae"],
 )
 def test_every_mean_sum_or_rate_acro_flags_is_suppressed(
-    session: acro.ACRO, value: str, aggfunc: str, binary: bool, seeds: range
+    session: Acro, value: str, aggfunc: str, binary: bool, seeds: range
 ) -> None:
     seen: Counter[str] = Counter()
     failures = []
