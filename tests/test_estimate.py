@@ -10,7 +10,13 @@ import pytest
 
 from tf_eval.data import store
 from tf_eval.data.outcomes import OUTCOMES
-from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate, weighted_difference
+from tf_eval.method.estimate import (
+    AnalysisSpec,
+    EvaluationError,
+    Inference,
+    evaluate,
+    weighted_difference,
+)
 from tf_eval.method.panel import build_panel
 from tf_eval.release.results import safe_evaluation, to_json
 from tf_eval.release.trends import monthly_trends
@@ -36,7 +42,7 @@ def test_weighted_difference_is_the_weighted_mean_difference_with_clustered_erro
     y = rng.normal(size=120) + 0.5 * treated + rng.normal(size=40)[groups]
     w = rng.uniform(0.5, 2, 40)[groups]
     w[5] = 0  # an unmatched person takes no part
-    est = weighted_difference("x", y, treated, w, groups)
+    est = weighted_difference("x", y, treated, w, groups, inference=Inference("CR1"))
     keep = w > 0
     manual = np.average(y[treated & keep], weights=w[treated & keep]) - np.average(
         y[~treated & keep], weights=w[~treated & keep]

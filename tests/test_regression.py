@@ -1,6 +1,7 @@
-"""The clustered regression behind every estimate, against statsmodels (the reference it
-replaces for speed), and the whole evaluation against the same estimates computed the slow,
-obvious way."""
+"""The clustered regression behind every estimate: its CR1 option against statsmodels (the
+reference it replaced for speed), the whole evaluation against the same estimates computed the
+slow, obvious way, and the family-means fit against the people-level one. CR2 against R
+clubSandwich is in test_cr2.py."""
 
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tf_eval.data import store
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimate import (
     AnalysisSpec,
+    Inference,
     evaluate,
     family_difference,
     outcome_covariates,
@@ -42,7 +44,7 @@ def _sample(rng: np.random.Generator, n: int, clusters: int):
 def test_the_fit_is_statsmodels_clustered_wls(n: int) -> None:
     rng = np.random.default_rng(n)
     y, design, w, groups = _sample(rng, n, n // 4)
-    fit = fit_clustered_wls(y, design, w, groups, protected=2)
+    fit = fit_clustered_wls(y, design, w, groups, protected=2, variance="CR1")
     reference = _statsmodels(y, design, w, groups)
     assert fit.kept.all()
     np.testing.assert_allclose(fit.params, reference.params, rtol=1e-9, atol=1e-12)
@@ -59,7 +61,7 @@ def test_constant_and_collinear_columns_are_dropped_and_the_rest_fit_as_without_
     constant = np.zeros(len(y))
     collinear = design[:, 2] - 2 * design[:, 3]
     wide = np.column_stack([design[:, :4], constant, collinear, design[:, 4:]])
-    fit = fit_clustered_wls(y, wide, w, groups, protected=2)
+    fit = fit_clustered_wls(y, wide, w, groups, protected=2, variance="CR1")
     assert fit.kept.tolist() == [True] * 4 + [False, False] + [True] * 3
     assert np.isnan(fit.params[4:6]).all() and np.isnan(fit.bse[4:6]).all()
     reference = _statsmodels(y, design, w, groups)
@@ -109,7 +111,8 @@ def test_the_evaluation_gives_what_the_obvious_computation_gives(demo_db: Path) 
     """Guards the fast path end to end: people are matched to their families' covariates by
     search, not merge, and only matched people's rows are built."""
     panel = build_panel(store.Store(demo_db))
-    evaluation = evaluate(store.Store(demo_db), AnalysisSpec(), panel=panel)
+    cr1 = Inference("CR1", 0)  # statsmodels' variance, and the whole outcome model
+    evaluation = evaluate(store.Store(demo_db), AnalysisSpec(), panel=panel, inference=cr1)
     for estimate in evaluation.estimates:
         att, se = _by_merge_and_statsmodels(panel, evaluation.matching, estimate.outcome)
         assert estimate.att == pytest.approx(att, rel=1e-8)
@@ -117,8 +120,9 @@ def test_the_evaluation_gives_what_the_obvious_computation_gives(demo_db: Path) 
     assert [e.outcome for e in evaluation.estimates] == list(OUTCOMES)
 
 
+@pytest.mark.parametrize("variance", ["CR2", "CR1"])
 @pytest.mark.parametrize("contrast", [True, False])
-def test_the_family_means_fit_is_the_people_level_fit(contrast: bool) -> None:
+def test_the_family_means_fit_is_the_people_level_fit(contrast: bool, variance: str) -> None:
     """family_difference (family means weighted by size) gives what weighted_difference gives on
     the people, when treatment, weights and covariates are the family's."""
     rng = np.random.default_rng(11)
@@ -133,7 +137,8 @@ def test_the_family_means_fit_is_the_people_level_fit(contrast: bool) -> None:
     row = rng.permutation(row)  # people in any order, as the panel's person order gives them
     values = rng.normal(size=row.size) + 0.4 * treated[row] + 0.2 * adjust[row, 0]
     model = adjust if contrast else None
-    fast = family_difference("x", values, row, treated, weights, contrast, model)
+    how = Inference(variance)
+    fast = family_difference("x", values, row, treated, weights, contrast, model, inference=how)
     slow = weighted_difference(
         "x",
         values,
@@ -142,11 +147,14 @@ def test_the_family_means_fit_is_the_people_level_fit(contrast: bool) -> None:
         row,
         contrast,
         None if model is None else model[row],
+        inference=how,
     )
     assert fast.att == pytest.approx(slow.att, rel=1e-10)
     assert fast.se == pytest.approx(slow.se, rel=1e-10)
+    assert fast.df_t == pytest.approx(slow.df_t, rel=1e-10)
     assert (fast.ci_low, fast.ci_high) == pytest.approx((slow.ci_low, slow.ci_high), rel=1e-9)
     assert fast.p_value == pytest.approx(slow.p_value, rel=1e-8)
     for count in ("n_treated", "n_comparison", "families_treated", "families_comparison"):
         assert getattr(fast, count) == getattr(slow, count), count
     assert fast.df_resid == slow.df_resid
+    assert (fast.variance, fast.outcome_model) == (variance, "covariates" if contrast else "none")

@@ -40,6 +40,11 @@ STORE_WATCH_SECONDS = 2.0
 # Threads for numpy's and scipy's linear algebra (tf_eval/__init__.py says why one).
 BLAS_THREADS = 1
 
+# The outcome model shrinks when the data are thin (tf_eval.method.estimate, docs/method.md): an
+# estimate uses the full model (covariates, squares, interactions with treatment) only with at
+# least this many families per parameter, else the pre-window levels alone, else no covariates.
+OUTCOME_MODEL_MIN_FAMILIES_PER_PARAMETER = 10
+
 # The synthetic demo store. 20,000 families give every LA x cohort cell at least 50 treated and
 # 50 comparison families (the differencing floor, docs/disclosure-control.md) and build in seconds.
 DEMO_FAMILIES = 20_000

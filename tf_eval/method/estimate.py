@@ -6,7 +6,9 @@ on the matched sample (with an outcome model that mops up the matches' remaining
 the naive before/after change of supported families beside it, and a placebo estimate on two
 pre-windows.
 `weighted_difference` is the one estimator all of them share (`family_difference` is the same
-estimator computed on family means, for the panel).
+estimator computed on family means, for the panel): CR2 standard errors and t intervals with
+Bell-McCaffrey degrees of freedom by default (`Inference`), and an outcome model that shrinks
+when the data are thin.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from tf_eval.data.record_keys import cell_key, record_keys
 from tf_eval.data.store import Store
 from tf_eval.governance.rules import check_selection
 from tf_eval.method.balance import balance_table, matched_cell_keys, matched_counts
+from tf_eval.method.cr2 import Part
 from tf_eval.method.matching import NearestNeighbourMatcher
 from tf_eval.method.panel import FAMILY_COVARIATES, Panel, build_panel
 from tf_eval.method.propensity import PropensityModel, design_matrices
-from tf_eval.method.regression import ClusteredFit, fit_clustered_wls
+from tf_eval.method.regression import VARIANCES, ClusteredFit, fit_clustered_wls
 
 Progress = Callable[[float, str], None]
 
@@ -37,8 +40,34 @@ DEFAULT_EXACT = ("la_code", "index_quarter")
 MAX_RATIO = 10
 
 
+# The outcome models an estimate may use, richest first (`Estimate.outcome_model`).
+OUTCOME_MODELS = ("covariates", "pre-levels", "none")
+
+
 class EvaluationError(ValueError):
     """An evaluation that cannot run as asked; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Inference:
+    """How an estimate's uncertainty is computed (docs/method.md, Estimation).
+
+    `variance`: "CR2" (bias-reduced cluster-robust variance, t with Bell-McCaffrey degrees of
+    freedom; the default) or "CR1" (the usual sandwich, t with clusters - 1; kept for the coverage
+    study's comparison). `min_families_per_parameter`: the outcome model is used whole only with
+    at least this many families per regression parameter, else with the pre-window levels alone,
+    else not at all (0 always uses it whole)."""
+
+    variance: str = "CR2"
+    min_families_per_parameter: float = config.OUTCOME_MODEL_MIN_FAMILIES_PER_PARAMETER
+
+    def __post_init__(self) -> None:
+        if self.variance not in VARIANCES:
+            raise EvaluationError(
+                f"unknown variance {self.variance!r} (choose from {', '.join(VARIANCES)})"
+            )
+        if not self.min_families_per_parameter >= 0:
+            raise EvaluationError("families per parameter must be 0 or more")
 
 
 @dataclass(frozen=True)
@@ -107,7 +136,11 @@ class Estimate:
     families_treated: int
     families_comparison: int
     df_resid: int  # clusters (families) - parameters: the disclosure rule's
-    df_t: int  # clusters - 1: the t distribution's degrees of freedom (statsmodels')
+    # The t distribution's degrees of freedom behind ci and p: Bell-McCaffrey's under CR2 (the
+    # default), clusters - 1 under CR1 (statsmodels').
+    df_t: float
+    variance: str  # "CR2" or "CR1"
+    outcome_model: str  # which of OUTCOME_MODELS the estimate used
     # The cell keys of the four counts above (tf_eval.data.record_keys), for the gate's noise;
     # None when the caller gave no record keys (the gate then refuses to show the counts).
     keys: tuple[int, int, int, int] | None = None
@@ -149,10 +182,14 @@ def weighted_difference(
     contrast: bool = True,
     adjust: np.ndarray | None = None,
     keys: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    thin: np.ndarray | None = None,
+    inference: Inference | None = None,
 ) -> Estimate:
     """Weighted mean of `values` among treated people minus that among comparison people (or,
     with contrast=False, the treated mean alone), from a weighted least-squares regression with
-    standard errors clustered by family and t-based intervals with (families - 1) df.
+    standard errors clustered by family, as `inference` says (CR2 and Bell-McCaffrey t
+    intervals by default).
 
     `keys` (each person's record key, and their family's), if given, make the cell keys of the
     people and families counted (Estimate.keys), for the disclosure gate's noise.
@@ -161,12 +198,17 @@ def weighted_difference(
     group's weighted mean, and their interactions with treatment, so the treatment coefficient is
     still the ATT. On a matched sample this removes the bias that the matches' remaining small
     differences would leave (MatchIt's recommended g-computation after matching; Ho, Imai, King
-    and Stuart 2007, "matching as nonparametric preprocessing").
+    and Stuart 2007, "matching as nonparametric preprocessing"). With fewer families than
+    `inference.min_families_per_parameter` per parameter it shrinks to the columns `thin` (if
+    given: the pre-window levels), then to none (`outcome_model` says which was used).
     """
+    how = inference or Inference()
     keep = (weights > 0) & (treated if not contrast else True)
     y, t, w = values[keep], treated[keep].astype(bool), weights[keep].astype(float)
     groups = pd.factorize(families[keep])[0]
-    fit = _fit(y, t, w, adjust, keep, contrast, groups)
+    clusters = int(groups.max()) + 1 if groups.size else 0
+    name, x = choose_outcome_model(adjust, thin, keep, clusters, contrast, how)
+    fit = _fit(y, t, w, x, keep, contrast, groups, None, how.variance)
     in_treated = np.bincount(groups[t], minlength=fit.clusters) > 0
     in_comparison = np.bincount(groups[~t], minlength=fit.clusters) > 0
     people = (int(t.sum()), int((~t).sum()))
@@ -182,7 +224,7 @@ def weighted_difference(
             cell_key(family_key[in_comparison]),
         )
     families = (in_treated.sum(), in_comparison.sum())
-    return _result(outcome, contrast, fit, people, families, cells)
+    return _result(outcome, contrast, fit, people, families, cells, name)
 
 
 def family_difference(
@@ -194,6 +236,9 @@ def family_difference(
     contrast: bool = True,
     adjust: np.ndarray | None = None,
     keys: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    thin: np.ndarray | None = None,
+    inference: Inference | None = None,
 ) -> Estimate:
     """`weighted_difference` for the panel, where a person's treatment, weight and covariates are
     their family's: `values` and `family_row` (their family's row) are per person; `treated`,
@@ -204,9 +249,13 @@ def family_difference(
     within a family, the people-level least squares splits into a within-family part that no
     coefficient touches and the family means' regression weighted by weight x size; and a
     family's cluster score, the sum of its people's weighted residuals times its regressors, is
-    its mean's. At national scale that is 800,000 rows instead of 3 million and no people x
-    covariates matrix (tests/test_regression.py holds it to the people-level fit).
+    its mean's. CR2 needs one thing more: each mean's working variance is 1 / size (people
+    independent with equal variance, the people-level fit's working model), which makes its
+    adjustment and Bell-McCaffrey degrees of freedom the people-level fit's exactly
+    (tf_eval.method.cr2). At national scale that is 800,000 rows instead of 3 million and no
+    people x covariates matrix (tests/test_regression.py holds it to the people-level fit).
     """
+    how = inference or Inference()
     n = len(treated)
     people = np.bincount(family_row, minlength=n)
     keep = (people > 0) & (weights > 0) & (treated if not contrast else True)
@@ -214,7 +263,8 @@ def family_difference(
     y = np.bincount(family_row, weights=values, minlength=n)[keep] / size
     t = treated[keep].astype(bool)
     w = weights[keep] * size
-    fit = _fit(y, t, w, adjust, keep, contrast, None, observations=int(size.sum()))
+    name, x = choose_outcome_model(adjust, thin, keep, int(keep.sum()), contrast, how)
+    fit = _fit(y, t, w, x, keep, contrast, None, size, how.variance)
     counts = (int(size[t].sum()), int(size[~t].sum()))
     cells = None
     if keys is not None:
@@ -227,7 +277,32 @@ def family_difference(
             cell_key(family[t]),
             cell_key(family[~t]),
         )
-    return _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())), cells)
+    return _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())), cells, name)
+
+
+def choose_outcome_model(
+    adjust: np.ndarray | None,
+    thin: np.ndarray | None,
+    keep: np.ndarray,
+    families: int,
+    contrast: bool,
+    inference: Inference,
+) -> tuple[str, np.ndarray | None]:
+    """The richest outcome model the data can carry: all of `adjust`'s columns, else those in
+    `thin`, else none, whichever first has at least `inference.min_families_per_parameter`
+    families per regression parameter (intercept, treatment, and each covariate that varies
+    among the rows kept with its interaction). A mean (contrast=False) has no outcome model."""
+    if adjust is None or not contrast:
+        return "none", None
+    candidates = [("covariates", adjust)]
+    if thin is not None:
+        candidates.append(("pre-levels", adjust[:, thin]))
+    for name, x in candidates:
+        rows = x[keep]
+        varying = int((rows.max(axis=0) > rows.min(axis=0)).sum()) if rows.size else 0
+        if families >= inference.min_families_per_parameter * (2 + 2 * varying):
+            return name, x
+    return "none", None
 
 
 def _fit(
@@ -238,20 +313,25 @@ def _fit(
     keep: np.ndarray,
     contrast: bool,
     groups: np.ndarray | None,
-    observations: int | None = None,
+    people: np.ndarray | None = None,
+    variance: str = "CR2",
 ) -> ClusteredFit:
-    """The clustered fit of the kept rows; or, when they cannot identify the effect (nobody in a
-    group compared, or groups the regression cannot tell apart: a tiny matched sample), a fit
-    whose numbers are all NaN, with its residual degrees of freedom, so that the estimate is
-    withheld with its reason instead of ending the evaluation."""
+    """The clustered fit of the kept rows (`people` behind each when they are family means); or,
+    when they cannot identify the effect (nobody in a group compared, or groups the regression
+    cannot tell apart: a tiny matched sample), a fit whose numbers are all NaN, with its residual
+    degrees of freedom, so that the estimate is withheld with its reason instead of ending the
+    evaluation."""
     clusters = int(groups.max()) + 1 if groups is not None and groups.size else t.size
     columns = (2 if contrast else 1) + (
         2 * adjust.shape[1] if adjust is not None and contrast else 0
     )
     if t.any() and (not contrast or not t.all()):
         design, base = _design(t, w, adjust, keep, contrast)
+        layout = _layout(t, design.shape[1], base) if contrast and groups is None else None
         try:
-            return fit_clustered_wls(y, design, w, groups, base, observations=observations)
+            return fit_clustered_wls(
+                y, design, w, groups, base, people=people, variance=variance, layout=layout
+            )
         except ValueError:  # singular: the groups compared cannot be told apart
             pass
     nothing = np.full(columns, np.nan)
@@ -279,6 +359,23 @@ def _design(
     return design, base
 
 
+def _layout(t: np.ndarray, columns: int, base: int) -> list[Part]:
+    """How `_design`'s contrast rows repeat their columns: a comparison row is (1, x) spread into
+    (1, 0, x, 0), a treated row (1, x) into (1, 1, x, x); CR2's work is then on (1, x) alone."""
+    extra = columns - base
+    source = np.r_[0, base : base + extra // 2]
+    comparison = np.zeros((source.size, columns))
+    comparison[0, 0] = 1.0
+    comparison[1:, base : base + extra // 2] = np.eye(extra // 2)
+    treated = comparison.copy()
+    treated[0, 1] = 1.0
+    treated[1:, base + extra // 2 :] = np.eye(extra // 2)
+    return [
+        Part(np.flatnonzero(~t), source, comparison),
+        Part(np.flatnonzero(t), source, treated),
+    ]
+
+
 def _result(
     outcome: str,
     contrast: bool,
@@ -286,6 +383,7 @@ def _result(
     people: tuple[int, int],
     families: tuple[int, int],
     keys: tuple[int, int, int, int] | None,
+    outcome_model: str,
 ) -> Estimate:
     effect = 1 if contrast else 0
     low, high = fit.conf_int(effect)
@@ -303,6 +401,8 @@ def _result(
         families_comparison=int(families[1]),
         df_resid=fit.df_resid,
         df_t=fit.df,
+        variance=fit.variance,
+        outcome_model=outcome_model,
         keys=keys,
     )
 
@@ -406,12 +506,19 @@ def evaluate(
     spec: AnalysisSpec,
     progress: Progress | None = None,
     panel: Panel | None = None,
+    inference: Inference | None = None,
 ) -> Evaluation:
-    """Run the whole evaluation for one spec (on `panel` if it was built already)."""
+    """Run the whole evaluation for one spec (on `panel` if it was built already); `inference`
+    (default CR2 with Bell-McCaffrey df and the thin-data rule) says how uncertainty is
+    computed."""
     report = progress or (lambda fraction, message: None)
+    how = inference or Inference()
     panel, matching = prepare(store, spec, report, panel)
     report(0.7, "Estimating effects")
-    model = outcome_covariates(matching.covariates).to_numpy(dtype=float)
+    covariates = outcome_covariates(matching.covariates)
+    model = covariates.to_numpy(dtype=float)
+    # When the data are thin the outcome model keeps only the pre-window levels.
+    thin = np.flatnonzero(covariates.columns.str.fullmatch(r"pre_[a-z_]+"))
     treated, weight, families = matching.treated, matching.weights, matching.keys
     # Every supported family's own change, matched or not: what a naive report would show.
     everyone = np.ones(len(treated))
@@ -422,16 +529,31 @@ def evaluate(
         keys = (record_keys(people["person_id"]), families)
         change = (people["post"] - people["pre"]).to_numpy()
         naive.append(
-            family_difference(key, change, rows, treated, everyone, contrast=False, keys=keys)
+            family_difference(
+                key, change, rows, treated, everyone, contrast=False, keys=keys, inference=how
+            )
         )
         estimates.append(
-            family_difference(key, change, rows, treated, weight, adjust=model, keys=keys)
+            family_difference(
+                key, change, rows, treated, weight, True, model, keys, thin=thin, inference=how
+            )
         )
         has = people["placebo"].notna().to_numpy()
         earlier = (people["pre"] - people["placebo"]).to_numpy()[has]
         some = (keys[0][has], families)
         placebo.append(
-            family_difference(key, earlier, rows[has], treated, weight, adjust=model, keys=some)
+            family_difference(
+                key,
+                earlier,
+                rows[has],
+                treated,
+                weight,
+                True,
+                model,
+                some,
+                thin=thin,
+                inference=how,
+            )
         )
     report(1.0, "Done")
     family_ids = panel.families["family_id"].to_numpy()

@@ -1,12 +1,16 @@
 """Weighted least squares with standard errors clustered by family: the regression behind every
 estimate.
 
-It gives statsmodels' numbers (`WLS(...).fit(cov_type="cluster", use_t=True)`: CR1 variance, t
-intervals with clusters - 1 degrees of freedom; the tests hold the two together to 1e-9) without
-its cost at scale. statsmodels solves through an SVD of the whole people x columns design, which
-took three quarters of an evaluation's time at 100,000 families and grows with every person.
-Here the design is reduced to its columns x columns cross-products in blocks of rows, so the
-work is one pass over the rows and no copy of the design is made.
+By default the variance is CR2 with Satterthwaite ("Bell-McCaffrey") degrees of freedom for the
+t (tf_eval.method.cr2, R clubSandwich's numbers), which keeps 95% intervals honest with few
+clusters and many columns. `variance="CR1"` gives statsmodels' numbers instead
+(`WLS(...).fit(cov_type="cluster", use_t=True)`: CR1 variance, t intervals with clusters - 1
+degrees of freedom; the tests hold the two together to 1e-9), kept for comparison (the coverage
+study, studies/coverage.py). Either is computed without statsmodels' cost at scale:
+statsmodels solves through an SVD of the whole people x columns design, which took three
+quarters of an evaluation's time at 100,000 families and grows with every person. Here the
+design is reduced to its columns x columns cross-products in blocks of rows, so the work is a
+few passes over the rows and no copy of the design is made.
 """
 
 from __future__ import annotations
@@ -16,22 +20,40 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, sparse, stats
 
+from tf_eval.method.cr2 import Part, cr2_inference, grams
+
 # Rows per block when forming cross-products: bounds the temporary copy to a few MiB.
 BLOCK_ROWS = 65_536
 # A column is dropped when, after scaling, it is (nearly) a combination of the columns before it.
 COLLINEAR_TOLERANCE = 1e-10
+# The cluster-robust variances offered: CR2 with Satterthwaite df (the default), CR1 with
+# clusters - 1.
+VARIANCES = ("CR2", "CR1")
 
 
 @dataclass(frozen=True)
 class ClusteredFit:
-    """Coefficients and cluster-robust standard errors of the kept columns; a dropped column's
-    are NaN."""
+    """Coefficients of the kept columns (a dropped column's are NaN) and cluster-robust
+    standard errors: every kept column's under CR1; under CR2 those of the last protected
+    column (the effect reported) and of the columns tested, the others NaN."""
 
     params: np.ndarray
     bse: np.ndarray
     kept: np.ndarray  # bool per column
-    df: int  # clusters - 1, the t distribution's degrees of freedom
+    df: float  # the t's degrees of freedom for the last protected column (the effect reported)
     clusters: int
+    # Each column's t degrees of freedom (NaN where not computed); None: `df` serves every one.
+    dfs: np.ndarray | None = None
+    variance: str = "CR2"
+
+    def column_df(self, column: int) -> float:
+        """The t distribution's degrees of freedom for one column: Bell-McCaffrey's under CR2,
+        clusters - 1 under CR1."""
+        if self.dfs is None:
+            return self.df
+        if np.isnan(self.dfs[column]) and self.kept[column] and not np.isnan(self.df):
+            raise ValueError(f"column {column} was not tested (fit with tested=({column},))")
+        return float(self.dfs[column])
 
     @property
     def parameters(self) -> int:
@@ -46,12 +68,13 @@ class ClusteredFit:
         return self.clusters - self.parameters
 
     def conf_int(self, column: int, alpha: float = 0.05) -> tuple[float, float]:
-        half = stats.t.ppf(1 - alpha / 2, self.df) * self.bse[column]
+        half = stats.t.ppf(1 - alpha / 2, self.column_df(column)) * self.bse[column]
         return float(self.params[column] - half), float(self.params[column] + half)
 
     def p_value(self, column: int) -> float:
         with np.errstate(divide="ignore", invalid="ignore"):  # no standard error: NaN
-            return float(2 * stats.t.sf(abs(self.params[column] / self.bse[column]), self.df))
+            t = abs(self.params[column] / self.bse[column])
+        return float(2 * stats.t.sf(t, self.column_df(column)))
 
 
 def fit_clustered_wls(
@@ -60,7 +83,10 @@ def fit_clustered_wls(
     weights: np.ndarray,
     groups: np.ndarray | None = None,
     protected: int = 1,
-    observations: int | None = None,
+    people: np.ndarray | None = None,
+    variance: str = "CR2",
+    tested: tuple[int, ...] = (),
+    layout: list[Part] | None = None,
 ) -> ClusteredFit:
     """Regress `y` on the columns of `design` with positive `weights`, clustered by `groups`
     (codes 0..G-1), or with each row its own cluster when `groups` is None.
@@ -69,13 +95,26 @@ def fit_clustered_wls(
     are dropped (within one outcome's population some covariates are constant, e.g. every child
     counted for attendance has a pupil in the family); a singular protected column is an error.
 
-    `observations` is the number of people behind the rows when each row is a family's mean
-    (weights then carry the family's size): the fit is the people-level one
-    (tf_eval.method.estimate's family_difference explains why), and its small-sample correction
-    counts people.
+    `people` is the number of people behind each row when each row is a family's mean (weights
+    then carry the family's size): the fit is the people-level one (tf_eval.method.estimate's
+    family_difference explains why). CR2 then takes each mean's working variance as 1 / people,
+    which gives the people-level CR2 variance and df exactly (tf_eval.method.cr2), and CR1's
+    small-sample correction counts people.
+
+    `variance` is "CR2" (Satterthwaite df for the last protected column and the columns in
+    `tested`) or "CR1" (clusters - 1 df for every column). `layout` (tf_eval.method.cr2.Part)
+    describes a design whose rows repeat or zero some of their columns, which makes CR2 cheaper.
     """
+    if variance not in VARIANCES:
+        raise ValueError(f"unknown variance {variance!r} (choose from {', '.join(VARIANCES)})")
     n, k = design.shape
-    gram = _cross_products(design, np.sqrt(weights))
+    theta = None if people is None else 1.0 / people
+    spread = None
+    if variance == "CR1":
+        gram = _cross_products(design, np.sqrt(weights))
+    else:  # with CR2's X'W Theta W X in the same pass over the rows
+        scales = [np.sqrt(weights), weights * (1.0 if theta is None else np.sqrt(theta))]
+        gram, spread = grams(design, layout if groups is None else None, scales)
     kept = _independent(gram, protected)
     scale = np.sqrt(np.diag(gram)[kept])
     scaled = gram[np.ix_(kept, kept)] / np.outer(scale, scale)
@@ -88,7 +127,43 @@ def fit_clustered_wls(
     # Dropped columns get a zero coefficient, so the full design serves without a copy.
     beta = np.zeros(k)
     beta[kept] = linalg.cho_solve(factor, (design.T @ (weights * y))[kept] / scale) / scale
-    residual_score = weights * (y - design @ beta)
+    clusters = n if groups is None else int(groups.max()) + 1
+    bread = linalg.cho_solve(factor, np.eye(kept.sum())) / np.outer(scale, scale)
+    params = np.full(k, np.nan)
+    bse = np.full(k, np.nan)
+    params[kept] = beta[kept]
+    if variance == "CR1":
+        covariance = _cr1(design, weights, y - design @ beta, groups, kept, bread, people)
+        with np.errstate(invalid="ignore"):  # a nearly collinear covariate's may round below 0
+            bse[kept] = np.sqrt(np.diag(covariance))
+        return ClusteredFit(params, bse, kept, clusters - 1, clusters, None, variance)
+    dfs = np.full(k, np.nan)
+    if clusters > 1:
+        wanted = [c for c in dict.fromkeys((protected - 1, *tested)) if kept[c]]
+        residual = y - design @ beta
+        condition = float(np.linalg.cond(scaled))
+        found = cr2_inference(
+            design, kept, weights, residual, bread, groups, theta, wanted, layout, spread, condition
+        )
+        for column, (se, df) in found.items():
+            # No usable cluster at all (every one of leverage 1): no interval either.
+            bse[column], dfs[column] = (se, df) if np.isfinite(df) else (np.nan, np.nan)
+    return ClusteredFit(params, bse, kept, float(dfs[protected - 1]), clusters, dfs, variance)
+
+
+def _cr1(
+    design: np.ndarray,
+    weights: np.ndarray,
+    residual: np.ndarray,
+    groups: np.ndarray | None,
+    kept: np.ndarray,
+    bread: np.ndarray,
+    people: np.ndarray | None,
+) -> np.ndarray:
+    """The CR1 covariance of the kept columns: statsmodels' cluster-robust sandwich, with its
+    small-sample factor G / (G - 1) x (N - 1) / (N - K), N counting people."""
+    n = design.shape[0]
+    residual_score = weights * residual
     if groups is None:
         clusters = n
         meat = _cross_products(design, residual_score)[np.ix_(kept, kept)]
@@ -97,20 +172,14 @@ def fit_clustered_wls(
         sums = sparse.csr_array((residual_score, (groups, np.arange(n))), shape=(clusters, n))
         by_cluster = (sums @ design)[:, kept]
         meat = by_cluster.T @ by_cluster
-    people = n if observations is None else observations
-    bread = linalg.cho_solve(factor, np.eye(kept.sum())) / np.outer(scale, scale)
+    total = n if people is None else int(people.sum())
     # No small-sample correction exists with one cluster or no residual degrees of freedom among
     # the people: the standard errors are then undefined (NaN), never a division by zero.
-    identified = clusters > 1 and people > kept.sum()
+    identified = clusters > 1 and total > kept.sum()
     correction = (
-        clusters / (clusters - 1) * (people - 1) / (people - kept.sum()) if identified else np.nan
+        clusters / (clusters - 1) * (total - 1) / (total - kept.sum()) if identified else np.nan
     )
-    covariance = correction * bread @ meat @ bread
-    params = np.full(k, np.nan)
-    bse = np.full(k, np.nan)
-    params[kept] = beta[kept]
-    bse[kept] = np.sqrt(np.diag(covariance))
-    return ClusteredFit(params, bse, kept, clusters - 1, clusters)
+    return correction * bread @ meat @ bread
 
 
 def _cross_products(design: np.ndarray, row_scale: np.ndarray) -> np.ndarray:
