@@ -469,7 +469,7 @@ def safe_estimate(
     families counted, in the same order (people treated, people comparison, families treated,
     families comparison): the counts get cell-key noise. `df_resid` (clusters - parameters)
     decides whether it may be shown; the released 95% interval and p-value are recomputed from
-    att and se with `df_t` (the t distribution's, clusters - 1; default df_resid) coarsened, and
+    att and se with `df_t` (the t distribution's: Bell-McCaffrey's; default df_resid) coarsened, and
     every number is rounded (`released_number`), so none can be inverted to a count."""
     rules = rules or current_rules()
     if keys is None:
