@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -22,6 +23,7 @@ from tf_eval.method.estimate import (
     prepare,
     weighted_difference,
 )
+from tf_eval.method.matchfile import match_file
 from tf_eval.method.regression import fit_clustered_wls
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "clubsandwich_cr2.json").read_text())
@@ -376,3 +378,28 @@ def test_a_fit_that_reproduces_every_cluster_has_no_interval() -> None:
     assert fit.kept.all() and np.isfinite(fit.params[1])
     assert np.isnan(fit.bse[1]) and np.isnan(fit.df)
     assert all(np.isnan(fit.conf_int(1))) and np.isnan(fit.p_value(1))
+
+
+def test_a_cluster_too_large_for_cr2_is_refused_in_one_line(tmp_path: Path) -> None:
+    """match-file --id with 2,001 rows sharing one id: an s x s eigendecomposition of that size
+    per cluster is refused by name, not left to run out of memory."""
+    rng = np.random.default_rng(8)
+    n = 2_400
+    frame = pd.DataFrame(
+        {
+            "treat": np.arange(n) % 2,
+            "x": rng.normal(size=n),
+            "y": rng.normal(size=n),
+            "family": np.where(np.arange(n) <= cr2.MAX_CLUSTER_ROWS, -1, np.arange(n)),
+        }
+    )
+    path = tmp_path / "big.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(EvaluationError) as refused:
+        match_file(path, "treat", ["x"], ["y"], id_column="family")
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith(f"{path}: a cluster of 2,001 rows")
+    assert "too large for CR2" in message
+    fine = frame.assign(family=np.arange(n) // 4)  # clusters of 4 rows are no trouble
+    fine.to_csv(path, index=False)
+    assert np.isfinite(match_file(path, "treat", ["x"], ["y"], id_column="family").estimates[0].se)

@@ -71,6 +71,13 @@ ROUNDING = 10.0
 # A cluster with P_jj below this share of d_j (leverage near 1) has its entries of P computed
 # apart, so that rounding in its huge z_j cannot swamp the degrees of freedom.
 EXTREME_SHARE = 1e-3
+# A cluster of s rows costs an s x s eigendecomposition (s^3 work, 8 s^2 bytes): refused above
+# this many rows, in one line, rather than running out of memory.
+MAX_CLUSTER_ROWS = 2_000
+
+
+class ClusterTooLarge(ValueError):
+    """A cluster with more rows than MAX_CLUSTER_ROWS."""
 
 
 @dataclass
@@ -283,6 +290,11 @@ def _clusters(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, Iterator[n
     if groups is None:
         return np.arange(n), iter(())
     sizes = np.bincount(groups)
+    if sizes.max() > MAX_CLUSTER_ROWS:
+        raise ClusterTooLarge(
+            f"a cluster of {sizes.max():,} rows is too large for CR2 standard errors "
+            f"(at most {MAX_CLUSTER_ROWS:,} rows a cluster)"
+        )
     order = np.argsort(groups, kind="stable")
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     alone = order[starts[sizes == 1]]

@@ -25,7 +25,7 @@ from tf_eval.data.record_keys import cell_key, record_keys
 from tf_eval.data.store import Store
 from tf_eval.governance.rules import check_selection
 from tf_eval.method.balance import balance_table, matched_cell_keys, matched_counts
-from tf_eval.method.cr2 import Part
+from tf_eval.method.cr2 import ClusterTooLarge, Part
 from tf_eval.method.matching import NearestNeighbourMatcher
 from tf_eval.method.panel import FAMILY_COVARIATES, Panel, build_panel
 from tf_eval.method.propensity import PropensityModel, design_matrices
@@ -332,6 +332,8 @@ def _fit(
             return fit_clustered_wls(
                 y, design, w, groups, base, people=people, variance=variance, layout=layout
             )
+        except ClusterTooLarge as exc:
+            raise EvaluationError(str(exc)) from None
         except ValueError:  # singular: the groups compared cannot be told apart
             pass
     nothing = np.full(columns, np.nan)

@@ -98,14 +98,17 @@ def match_file(
     estimates = []
     for column in outcomes:
         known = frame[column].notna().to_numpy()
-        estimates.append(
-            weighted_difference(
-                column,
-                frame[column].to_numpy(dtype=float)[known],
-                treated[known],
-                matching.weights[known],
-                clusters[known],
-                keys=(keys[known], cluster_keys[known]),
+        try:
+            estimates.append(
+                weighted_difference(
+                    column,
+                    frame[column].to_numpy(dtype=float)[known],
+                    treated[known],
+                    matching.weights[known],
+                    clusters[known],
+                    keys=(keys[known], cluster_keys[known]),
+                )
             )
-        )
+        except EvaluationError as exc:  # e.g. a cluster too large for CR2
+            raise EvaluationError(f"{path}: {exc}") from None
     return FileMatch(matching, estimates)
