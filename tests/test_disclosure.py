@@ -20,7 +20,14 @@ from tf_eval.governance import rules as disclosure_rules
 from tf_eval.governance.rules import DisclosureConfigError, Rules, SelectionRefused, check_selection
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.method.panel import build_panel
-from tf_eval.release.disclosure import SafeTable, count_table, histogram, mean_table, safe_estimate
+from tf_eval.release.disclosure import (
+    SafeTable,
+    coarse_df,
+    count_table,
+    histogram,
+    mean_table,
+    safe_estimate,
+)
 from tf_eval.release.overview import overview
 from tf_eval.release.provenance import provenance
 from tf_eval.release.results import safe_evaluation
@@ -340,3 +347,12 @@ def test_every_count_a_page_shows_is_perturbed_safe_and_totals_add_up(demo_db: P
             shown = [v for v in table.shown(column) if v != "c"]
             assert all(v == 0 or (v >= 10 and v % 5 == 0) for v in shown), (name, column)
             assert table.total(column) == sum(shown), (name, column)
+
+
+def test_released_degrees_of_freedom_cannot_be_a_family_count() -> None:
+    """Rounded down to a multiple of 5 where they could be families - 1 (an estimate that may be
+    shown has at least 10 families, so 9 or more); below that only to a whole number, so a
+    Bell-McCaffrey df of 4.7 gives t(4), not t(1)."""
+    rules = Rules()
+    assert [coarse_df(df, rules) for df in (9, 9.5, 12, 14.9, 899)] == [5, 5, 10, 10, 895]
+    assert [coarse_df(df, rules) for df in (0.4, 1.7, 4.7, 8.99)] == [1, 1, 4, 8]
