@@ -332,3 +332,25 @@ def test_a_tiny_file_shows_c_for_counts_and_no_estimate(tmp_path: Path) -> None:
     details = [json.loads(d) for d in logged["detail"]]
     assert [d["item"] for d in details] == [s["item"] for s in listed]
     assert all(d["output"] == "match-file" and d["reason"] for d in details)
+
+
+def test_a_matching_that_leaves_supported_families_out_says_what_is_estimated(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A caliper that drops supported families changes what is estimated (issue 15, item 5):
+    the JSON gives the share matched and, past 5% left out, a warning that the estimates are the
+    effect for the matched families only; the text summary says the same."""
+    from tf_eval import cli
+
+    assert cli.main(["estimate", "--db", str(demo_db), "--json"]) == 0
+    everyone = json.loads(capsys.readouterr().out)
+    assert everyone["matched_share"] == 1.0 and "warnings" not in everyone
+    narrow = ["--caliper", "0.002", "--no-replace"]
+    assert cli.main(["estimate", "--db", str(demo_db), "--json", *narrow]) == 0
+    some = json.loads(capsys.readouterr().out)
+    counts = some["counts"]
+    assert some["matched_share"] == round(counts["treated_matched"] / counts["treated"], 3)
+    assert some["matched_share"] < 0.95
+    assert "the effect for the matched supported families only" in some["warnings"][0]
+    assert cli.main(["estimate", "--db", str(demo_db), *narrow]) == 0  # the same families again
+    assert "Note: The matching left" in capsys.readouterr().out

@@ -393,6 +393,8 @@ def _print_estimates(result: dict) -> None:
         f"Matched {counts['treated_matched']} of {counts['treated']} treated units with "
         f"{counts['comparison_matched']} of {counts['comparison_pool']} comparison units."
     )
+    for warning in result.get("warnings", []):
+        print(f"Note: {warning}")
     naive = {row["outcome"]: row for row in result.get("naive", [])}
     for row in result["estimates"]:
         if row["suppressed"]:

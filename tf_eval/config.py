@@ -71,6 +71,9 @@ P_RATIO = 0.1  # or the rest sums to under 10% of the largest contributor
 ESTIMATE_MIN_FAMILIES = 10  # an estimate needs this many families in each group compared
 ESTIMATE_MIN_DF = 10  # and this many residual degrees of freedom
 SELECTION_MIN_FAMILIES = 50  # a selection needs this many supported and comparison families
+# When a caliper or exact keys leave more than this share of supported families unmatched, every
+# surface says that the estimates describe the matched families only (tf_eval.release.results).
+UNMATCHED_WARNING_SHARE = 0.05
 HISTOGRAM_MIN_BIN = 10  # bins below this are merged or suppressed
 # Differencing between outputs (tf_eval.release.register): an output whose families differ from
 # an earlier released output's by 1 to this many less one is refused.

@@ -15,6 +15,7 @@ from tf_eval.method.estimate import (
     EvaluationError,
 )
 from tf_eval.release import charts
+from tf_eval.release.results import unmatched_warning
 
 summary = dashboard.get_overview()
 source = charts.data_source(summary.description)
@@ -87,6 +88,9 @@ for column, (key, label) in zip(
 ):
     column.metric(label, counts[key])
 st.caption(matching.counts.note())
+unmatched = unmatched_warning(matching)
+if unmatched:
+    st.warning(unmatched, icon=":material/warning:")
 if matching.dropped_covariates:
     st.info(
         "Left out because they do not vary in this selection: "

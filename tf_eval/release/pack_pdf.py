@@ -26,6 +26,7 @@ from tf_eval.release.pack_contents import (
     in_words,
     provenance_summary,
 )
+from tf_eval.release.results import unmatched_warning
 
 # --- the PDF --------------------------------------------------------------------------------------
 
@@ -159,6 +160,9 @@ def render_pdf(
         size=9.5,
         colour=60,
     )
+    unmatched = unmatched_warning(results.matching)
+    if unmatched:
+        pdf.paragraph(unmatched, size=9.5)
     pdf.ln(3)
     pdf.heading("Method")
     pdf.paragraph(_method(spec))

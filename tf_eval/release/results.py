@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from tf_eval import config
 from tf_eval.governance.rules import Suppression
 from tf_eval.method.estimate import Estimate, Evaluation, Matching
 from tf_eval.method.matchfile import FileMatch
@@ -155,6 +157,30 @@ def _estimate_json(e: SafeEstimate) -> dict[str, Any]:
     }
 
 
+def matched_share(matching: SafeMatching) -> float | None:
+    """The share of supported families the matching kept, from the protected counts as shown
+    (so it tells no more than they do); None when either count is suppressed."""
+    shown = dict(zip(matching.counts.frame["group"], matching.counts.shown("units"), strict=True))
+    treated, matched = shown.get("treated"), shown.get("treated_matched")
+    if not isinstance(treated, int | np.integer) or not isinstance(matched, int | np.integer):
+        return None
+    return min(1.0, round(float(matched) / float(treated), 3)) if treated else None
+
+
+def unmatched_warning(matching: SafeMatching) -> str | None:
+    """A caliper (or exact keys) that leaves supported families unmatched changes what is
+    estimated: the effect for the matched ones, who may differ from the rest. Said in words when
+    more than config.UNMATCHED_WARNING_SHARE of them are left out; None otherwise."""
+    share = matched_share(matching)
+    if share is None or 1 - share <= config.UNMATCHED_WARNING_SHARE:
+        return None
+    return (
+        f"The matching left {1 - share:.0%} of supported families without a comparison family "
+        "(a caliper or exact keys): the estimates are the effect for the matched supported "
+        "families only, who may differ from those left out."
+    )
+
+
 def to_json(results: SafeResults) -> dict[str, Any]:
     """The JSON of `estimate --json` (plus naive, placebo and exclusions when present)."""
     counts = results.matching.counts
@@ -171,8 +197,12 @@ def to_json(results: SafeResults) -> dict[str, Any]:
             for row in results.matching.balance.frame.itertuples()
         ],
         "dropped_covariates": results.matching.dropped_covariates,
+        "matched_share": matched_share(results.matching),
         "estimates": [_estimate_json(e) for e in results.estimates],
     }
+    warning = unmatched_warning(results.matching)
+    if warning:
+        out["warnings"] = [warning]
     if results.naive or results.placebo:
         out["naive"] = [_estimate_json(e) for e in results.naive]
         out["placebo"] = [_estimate_json(e) for e in results.placebo]
