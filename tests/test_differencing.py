@@ -373,6 +373,9 @@ def test_a_tiny_caliper_is_one_clear_line_per_outcome_never_a_traceback(
     out, err = capsys.readouterr()
     assert code == 0 and "Traceback" not in err and "Warning" not in err
     lines = out.strip().splitlines()
-    assert len(lines) == 5 and lines[0].startswith("Matched ")
-    for line in lines[1:]:
+    # The matched count, the note that nearly every supported family was left out (issue 15,
+    # item 5), then one line per outcome.
+    assert len(lines) == 6 and lines[0].startswith("Matched ")
+    assert lines[1].startswith("Note: The matching left")
+    for line in lines[2:]:
         assert "withheld (fewer than 10" in line or "95% CI" in line, line

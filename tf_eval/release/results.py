@@ -171,13 +171,23 @@ def unmatched_warning(matching: SafeMatching) -> str | None:
     """A caliper (or exact keys) that leaves supported families unmatched changes what is
     estimated: the effect for the matched ones, who may differ from the rest. Said in words when
     more than config.UNMATCHED_WARNING_SHARE of them are left out; None otherwise."""
-    share = matched_share(matching)
-    if share is None or 1 - share <= config.UNMATCHED_WARNING_SHARE:
+    share, more = matched_share(matching), ""
+    if share is None:  # a suppressed count of matched families: fewer than the threshold
+        shown = dict(
+            zip(matching.counts.frame["group"], matching.counts.shown("units"), strict=True)
+        )
+        treated = shown.get("treated")
+        if shown.get("treated_matched") != matching.counts.rules.suppressed_mark or not (
+            isinstance(treated, int | np.integer) and treated > 0
+        ):
+            return None
+        share, more = (matching.counts.rules.count_threshold - 1) / float(treated), "more than "
+    if 1 - share <= config.UNMATCHED_WARNING_SHARE:
         return None
     return (
-        f"The matching left {1 - share:.0%} of supported families without a comparison family "
-        "(a caliper or exact keys): the estimates are the effect for the matched supported "
-        "families only, who may differ from those left out."
+        f"The matching left {more}{1 - share:.0%} of supported families without a comparison "
+        "family (a caliper or exact keys): the estimates are the effect for the matched "
+        "supported families only, who may differ from those left out."
     )
 
 
