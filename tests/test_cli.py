@@ -286,6 +286,19 @@ def test_match_file_on_lalonde_reports_matchit_balance(tmp_path: Path) -> None:
         # As released: 3 significant figures, at most 3 decimals (test_balance.py holds the
         # engine's own SMDs to MatchIt's to 1e-6).
         assert before[name] == pytest.approx(smd, rel=5e-3, abs=5e-4), name
+    # cobalt's statistics before matching do not depend on the matcher: MatchIt's summary.
+    summary = json.loads((LALONDE.parent / "matchit451_lalonde_balance.json").read_text())
+    rows = {row["covariate"]: row for row in output["balance"]}
+    for name, theirs in summary["fits"]["r1_norep"]["all"].items():
+        ours = rows[name]
+        difference = theirs["Means Treated"] - theirs["Means Control"]
+        assert ours["mean_diff_before"] == pytest.approx(difference, rel=5e-3, abs=5e-4), name
+        assert ours["ecdf_max_before"] == pytest.approx(theirs["eCDF Max"], abs=5e-4), name
+        ratio = theirs["Var. Ratio"]
+        if ratio is None:  # a 0/1 covariate
+            assert ours["variance_ratio_before"] is None, name
+        else:
+            assert ours["variance_ratio_before"] == pytest.approx(ratio, rel=5e-3), name
     assert output["counts"] == {
         "treated": 185,
         "comparison_pool": 430,

@@ -197,14 +197,12 @@ def to_json(results: SafeResults) -> dict[str, Any]:
     out: dict[str, Any] = {
         "options": results.options,
         "counts": dict(zip(counts.frame["group"], counts.shown("units"), strict=True)),
+        # Every statistic of the balance table (tf_eval.method.balance.COLUMNS): SMDs, raw
+        # differences in means (cobalt's statistic for a 0/1 covariate), variance ratios (null
+        # for 0/1 covariates) and the largest eCDF gaps, before and after matching.
         "balance": [
-            {
-                "covariate": row.covariate,
-                "smd_before": _number(row.smd_before),
-                "smd_after": _number(row.smd_after),
-                "variance_ratio_after": _number(row.variance_ratio_after),
-            }
-            for row in results.matching.balance.frame.itertuples()
+            {name: value if name == "covariate" else _number(value) for name, value in row.items()}
+            for row in results.matching.balance.frame.to_dict("records")
         ],
         "dropped_covariates": results.matching.dropped_covariates,
         "matched_share": matched_share(results.matching),
