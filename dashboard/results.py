@@ -40,16 +40,18 @@ def get_overview() -> Overview:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _panel(path: str, modified: int, follow_up: int, la: str | None, cohort: int | None) -> Panel:
+def _panel(
+    path: str, modified: int, follow_up: int, la: str | None, cohort: int | None, comparison: str
+) -> Panel:
     """The outcome panel of one selection, kept (not copied) while an evaluator changes only the
     matching: it is read, never changed, by the evaluation. Never shown: results are."""
-    return build_panel(open_store(path, modified), follow_up, la, cohort)
+    return build_panel(open_store(path, modified), follow_up, la, cohort, comparison)
 
 
 def _panel_for(path: str, modified: int, spec: AnalysisSpec) -> Panel:
     """The cached panel for the spec's selection (an unknown local authority gives an empty one;
     the evaluation then names the problem before using it)."""
-    return _panel(path, modified, spec.follow_up_months, spec.la, spec.cohort)
+    return _panel(path, modified, spec.follow_up_months, spec.la, spec.cohort, spec.comparison)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -13,15 +13,15 @@ from tf_eval.data import store
 # tests/test_audit.py).
 DESIGN_TABLES = {
     "families": {"family_id", "la_code", "identified_on"},
-    "people": {"person_id", "family_id", "birth_year", "sex", "role"},
+    "people": {"person_id", "family_id", "birth_year", "birth_month", "sex", "role"},
     "programme": {"family_id", "attached_on", "ended_on"},
-    "attendance": {"person_id", "term_start", "sessions_possible", "sessions_missed"},
+    "attendance": {"person_id", "term_start", "term_end", "sessions_possible", "sessions_missed"},
     "offences": {"person_id", "offence_date", "disposal"},
     "benefit_spells": {"person_id", "start_date", "end_date", "benefit"},
     "ae_attendances": {"person_id", "arrival_date"},
     "social_care": {"person_id", "start_date", "end_date"},
     "loads": {"load_id", "source", "file_name", "sha256", "rows", "loaded_at", "loaded_by"},
-    "demo_truth": {"outcome", "true_att"},
+    "demo_truth": {"outcome", "follow_up_months", "la_code", "cohort", "true_att"},
 }
 
 
@@ -77,7 +77,7 @@ def test_schema_rejects_impossible_rows(tmp_path: Path) -> None:
     con = store.connect(tmp_path / "s.duckdb", read_only=False)
     store.create_schema(con)
     with pytest.raises(duckdb.ConstraintException):
-        con.execute("INSERT INTO attendance VALUES (1, DATE '2015-09-01', 100, 101, 1)")
+        con.execute("INSERT INTO attendance VALUES (1, DATE '2015-09-01', NULL, 100, 101, 1)")
     with pytest.raises(duckdb.ConstraintException):
         con.execute("INSERT INTO people VALUES (1, 1, 2001, 'F', 'lodger', 1)")
 

@@ -4,8 +4,10 @@ docs/method.md for the tests: an independent reading of the store, not the gener
 DuckDB's greatest()/least() skip NULLs, so a person with no spell (NULL dates after the LEFT
 JOIN) must be caught explicitly or they would score a whole window.
 
-Index date: the first day of the month after identification (the demo attaches treated families
-then). Treated: attached on the index date.
+Index date: the first day of the month of identification, for every family. Treated: attached
+within 3 months of identification (inclusive). Age: whole years at the index date from the first
+day of the birth month (July when unknown); people not yet born are in no population. A school
+term counts in the window it ends in.
 """
 
 import duckdb
@@ -13,14 +15,21 @@ import pandas as pd
 
 PEOPLE = """
 WITH fam AS (
-    SELECT f.family_id,
-           (date_trunc('month', f.identified_on) + INTERVAL 1 MONTH)::DATE AS idx,
-           coalesce(g.attached_on = (date_trunc('month', f.identified_on) + INTERVAL 1 MONTH)::DATE,
-                    false) AS treated
+    SELECT f.family_id, date_trunc('month', f.identified_on)::DATE AS idx,
+           coalesce(g.attached_on BETWEEN f.identified_on
+                    AND f.identified_on + INTERVAL 3 MONTH, false) AS treated
     FROM families f LEFT JOIN programme g USING (family_id)
+    -- neither supported nor a comparison: attached later, but within 12 months of the index
+    WHERE NOT coalesce(g.attached_on > f.identified_on + INTERVAL 3 MONTH
+                       AND g.attached_on < date_trunc('month', f.identified_on) + INTERVAL 12 MONTH,
+                       false)
 ),
 ppl AS (
-    SELECT p.person_id, p.family_id, fam.treated, year(fam.idx) - p.birth_year AS age,
+    SELECT p.person_id, p.family_id, fam.treated,
+           CASE WHEN make_date(p.birth_year, coalesce(p.birth_month, 7), 1) < fam.idx
+                THEN date_sub('year', make_date(p.birth_year, coalesce(p.birth_month, 7), 1),
+                              fam.idx)
+                ELSE -1 END AS age,
            (fam.idx + to_months({start}))::DATE AS w0,
            (fam.idx + to_months({stop}))::DATE AS w1
     FROM people p JOIN fam USING (family_id)
@@ -42,7 +51,7 @@ MEASURES = {
         SELECT ppl.person_id, ppl.family_id, ppl.treated,
                100 * (1 - sum(a.sessions_missed) / sum(a.sessions_possible)) AS value
         FROM ppl JOIN attendance a
-          ON a.person_id = ppl.person_id AND a.term_start >= w0 AND a.term_start < w1
+          ON a.person_id = ppl.person_id AND a.term_end >= w0 AND a.term_end < w1
         WHERE age BETWEEN 5 AND 15 GROUP BY ALL""",
     "worklessness": """
         SELECT ppl.person_id, ppl.family_id, ppl.treated,
@@ -53,7 +62,7 @@ MEASURES = {
         FROM ppl LEFT JOIN benefit_spells b
           ON b.person_id = ppl.person_id AND b.start_date < w1
          AND coalesce(b.end_date, DATE '2022-12-31') >= w0
-        WHERE age BETWEEN 16 AND 64 GROUP BY ALL""",
+        WHERE age BETWEEN 18 AND 64 GROUP BY ALL""",
 }
 
 

@@ -25,6 +25,7 @@ from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.governance import access, audit, private, rules, untrusted
 from tf_eval.method import specs
 from tf_eval.method.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
+from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.matchfile import match_file
 from tf_eval.release import pack_contents, provenance, register, report
 from tf_eval.release.results import SafeResults, safe_evaluation, safe_file_match, to_json
@@ -185,6 +186,23 @@ def _parser() -> _Parser:
         default=config.FOLLOW_UP_MONTHS[0],
         metavar="N",
         help="months of follow-up after the index date: 12 (default) or 24",
+    )
+    estimate.add_argument(
+        "--estimator",
+        choices=list(ESTIMATORS),
+        default=config.DEFAULT_ESTIMATOR,
+        metavar="NAME",
+        help="the estimator of the headline estimates; all are reported side by side "
+        f"({', '.join(ESTIMATORS)}; default {config.DEFAULT_ESTIMATOR})",
+    )
+    estimate.add_argument(
+        "--comparison",
+        choices=["not-yet-supported", "later-joiners"],
+        default="not-yet-supported",
+        metavar="POOL",
+        help="who supported families are compared with: families not yet supported when their "
+        "follow-up ends (default), or only those among them supported later "
+        "(not-yet-supported or later-joiners)",
     )
     _add_matching_flags(
         estimate,
@@ -436,6 +454,8 @@ def _estimate(args: argparse.Namespace) -> int:
         follow_up_months=args.follow_up_months,
         la=args.la,
         cohort=args.cohort,
+        estimator=args.estimator,
+        comparison=args.comparison.replace("-", " "),
     )
     path = store.resolve_db_path(args.db)
     current = store.Store(path)

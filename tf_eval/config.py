@@ -30,6 +30,10 @@ FOLLOW_UP_MONTHS = (12, 24)
 # attached before its follow-up ends. Families attached in between are neither and are left out.
 ATTACHED_WITHIN_MONTHS = 3
 
+# The estimator behind the headline estimates (tf_eval.method.estimators; all three are shown side
+# by side). Chosen from the Monte Carlo study (studies/monte_carlo.py, docs/method.md).
+DEFAULT_ESTIMATOR = "pre_level_adjustment"
+
 # DuckDB's memory for reading a store (the dashboard's shared connection, the CLI's evaluations).
 # Unlimited, DuckDB keeps up to 80% of the machine's memory in its buffer pool; the national-scale
 # panel (2 million families, 143 million records) runs within this (benchmarks/bench_national.py).

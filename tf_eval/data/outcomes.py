@@ -49,8 +49,8 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome(
             "worklessness",
             "Worklessness",
-            "adults aged 16-64",
-            16,
+            "adults aged 18-64",
+            18,
             64,
             "share of window days on an out-of-work benefit",
             "share of days (0-1)",

@@ -42,7 +42,7 @@ import pandas as pd
 
 from tf_eval.data import store
 from tf_eval.data.record_keys import KEY_COLUMN, cell_key_sql
-from tf_eval.data.store import MONTH_AFTER_IDENTIFIED
+from tf_eval.data.store import INDEX_DATE
 
 # Every family's index month, newest load about it, and the day its records expire ($years).
 # Loads are reached through every record that names the family or one of its people.
@@ -64,7 +64,7 @@ last_loaded AS (
     FROM family_loads JOIN loads l USING (load_id)
     GROUP BY family_id
 )
-SELECT family_id, {MONTH_AFTER_IDENTIFIED} AS index_month, d.last_loaded_on,
+SELECT family_id, {INDEX_DATE} AS index_month, d.last_loaded_on,
        (greatest(index_month, d.last_loaded_on) + to_years($years))::DATE AS expires_on
 FROM families LEFT JOIN last_loaded d USING (family_id)
 """

@@ -25,11 +25,10 @@ from tf_eval.governance import private, strength
 
 SCHEMA_VERSION = 1
 
-# A family's index month, in SQL over `families`: the first day of the month after it was
-# identified. It is a comparison family's index date, when it would have been attached
-# (config.py explains the rule; tf_eval.method.panel), and retention counts from it
-# (tf_eval.data.retention).
-MONTH_AFTER_IDENTIFIED = "(date_trunc('month', identified_on) + INTERVAL 1 MONTH)::DATE"
+# A family's index date, in SQL over `families`: the first day of the month it was identified.
+# Supported and comparison families alike are followed from it (tf_eval.method.panel, config.py),
+# and retention counts from it (tf_eval.data.retention).
+INDEX_DATE = "date_trunc('month', identified_on)::DATE"
 
 # Every loaded row carries load_id, so its provenance and age are known.
 # Identifiers are BIGINT pseudonyms: the first 8 bytes of a keyed hash, never a source identifier.
@@ -57,6 +56,7 @@ SCHEMA: dict[str, str] = {
         person_id BIGINT PRIMARY KEY,
         family_id BIGINT NOT NULL,
         birth_year SMALLINT NOT NULL,
+        birth_month SMALLINT CHECK (birth_month BETWEEN 1 AND 12),
         sex VARCHAR NOT NULL CHECK (sex IN ('F', 'M')),
         role VARCHAR NOT NULL CHECK (role IN ('adult', 'child')),
         load_id INTEGER NOT NULL""",
@@ -68,6 +68,7 @@ SCHEMA: dict[str, str] = {
     "attendance": """
         person_id BIGINT NOT NULL,
         term_start DATE NOT NULL,
+        term_end DATE CHECK (term_end IS NULL OR term_end >= term_start),
         sessions_possible SMALLINT NOT NULL CHECK (sessions_possible > 0),
         sessions_missed SMALLINT NOT NULL
             CHECK (sessions_missed >= 0 AND sessions_missed <= sessions_possible),
@@ -92,8 +93,13 @@ SCHEMA: dict[str, str] = {
         start_date DATE NOT NULL,
         end_date DATE CHECK (end_date IS NULL OR end_date >= start_date),
         load_id INTEGER NOT NULL""",
+    # The synthetic demo's planted effects (tf_eval.data.demo_truth): NULL la_code and cohort for
+    # the whole store.
     "demo_truth": """
-        outcome VARCHAR PRIMARY KEY,
+        outcome VARCHAR NOT NULL,
+        follow_up_months INTEGER NOT NULL,
+        la_code VARCHAR,
+        cohort INTEGER,
         true_att DOUBLE NOT NULL""",
     # Per load of an extract (tf_eval.data.ingest): records the file offered and those kept because
     # they named a known family or person (the rest, if a steward allowed any, were dropped).

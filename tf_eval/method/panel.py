@@ -18,9 +18,21 @@ import pandas as pd
 from tf_eval import config
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.data.record_keys import cell_key_sql
-from tf_eval.data.store import MONTH_AFTER_IDENTIFIED, Store
+from tf_eval.data.store import INDEX_DATE, Store
 
 PLACEBO_MONTHS = 2 * config.PRE_WINDOW_MONTHS
+# The comparison pools an evaluator may choose (AnalysisSpec.comparison), the default first.
+NOT_YET_SUPPORTED = "not yet supported"
+LATER_JOINERS = "later joiners"
+COMPARISON_POOLS = (NOT_YET_SUPPORTED, LATER_JOINERS)
+# Why a family is left out of the panel, in words shown to users.
+ATTACHED_BEFORE = "attached to support before it was identified"
+ATTACHED_LATE = (
+    f"attached more than {config.ATTACHED_WITHIN_MONTHS} months after identification, "
+    "before its follow-up ended"
+)
+NEVER_SUPPORTED = "never supported (the comparison is later joiners only)"
+OUTSIDE_RECORDS = "windows reach outside the records"
 # Family-level covariates the panel provides (beside la_code, cohort and index_quarter).
 FAMILY_COVARIATES = (
     "n_adults",
@@ -32,26 +44,34 @@ FAMILY_COVARIATES = (
     "pre_ae_use",
 )
 
+# Who is compared (docs/method.md, "Who is compared"). Every family is followed from its index
+# date, the first day of the month it was identified, so supported and comparison families meet
+# the crisis that led to identification at the same point of their windows, however long support
+# took to start. Supported: attached within $within months of identification. Comparison: not
+# supported by its follow-up's end ("not yet supported"), or with $comparison = 'later joiners',
+# only those supported after it.
 _UNITS = f"""
 WITH attach AS (
     SELECT family_id, min(attached_on) AS attached_on FROM programme GROUP BY family_id
 ),
 fam AS (
     SELECT f.family_id, f.la_code, year(f.identified_on) AS cohort, a.attached_on,
+           f.identified_on, {INDEX_DATE} AS index_date,
            coalesce(a.attached_on >= f.identified_on
-                    AND a.attached_on < f.identified_on + to_months($within), false) AS treated,
-           CASE WHEN treated THEN a.attached_on
-                ELSE {MONTH_AFTER_IDENTIFIED}
-           END AS index_date
+                    AND a.attached_on <= f.identified_on + to_months($within), false) AS treated
     FROM families f LEFT JOIN attach a USING (family_id)
     WHERE ($la IS NULL OR f.la_code = $la) AND ($cohort IS NULL OR year(f.identified_on) = $cohort)
 )
 SELECT family_id, la_code, cohort, index_date, treated,
-       CASE WHEN NOT treated AND attached_on < index_date + to_months($follow_up)
-                THEN 'attached to support before its follow-up ended'
+       CASE WHEN NOT treated AND attached_on < identified_on
+                THEN '{ATTACHED_BEFORE}'
+            WHEN NOT treated AND attached_on < index_date + to_months($follow_up)
+                THEN '{ATTACHED_LATE}'
+            WHEN NOT treated AND attached_on IS NULL AND $comparison = '{LATER_JOINERS}'
+                THEN '{NEVER_SUPPORTED}'
             WHEN index_date - to_months($placebo) < $records_from
                  OR index_date + to_months($follow_up) > $records_to + 1
-                THEN 'windows reach outside the records'
+                THEN '{OUTSIDE_RECORDS}'
        END AS excluded
 FROM fam
 """
@@ -67,7 +87,12 @@ FROM units WHERE excluded IS NULL
 
 _PEOPLE = """
 CREATE TEMP TABLE ppl AS
-SELECT p.person_id, i.family_id, i.family_row, p.role, year(i.index_date) - p.birth_year AS age,
+SELECT p.person_id, i.family_id, i.family_row, p.role,
+       CASE WHEN p.birth_year * 12 + coalesce(p.birth_month, 7)
+                 < year(i.index_date) * 12 + month(i.index_date)
+            THEN (year(i.index_date) * 12 + month(i.index_date)
+                  - p.birth_year * 12 - coalesce(p.birth_month, 7)) // 12
+            ELSE -1 END AS age,
        (i.index_date - to_months($placebo))::DATE AS w_placebo,
        (i.index_date - to_months($pre))::DATE AS w_pre,
        i.index_date AS w_index,
@@ -115,18 +140,23 @@ def _counts(table: str, date: str, any_event: bool) -> str:
 
 
 def _attendance() -> str:
-    """% of possible sessions attended in each window; NULL where the child had no term."""
+    """% of possible sessions attended in each window; NULL where the child had no term. A term
+    counts in the window it ends in: a term under way at the index date may already hold
+    support's effect, so it is follow-up, never pre-period."""
     columns = []
     for window, (start, stop) in _WINDOWS.items():
-        inside = f"FILTER (WHERE r.term_start >= {start} AND r.term_start < {stop})"
+        inside = f"FILTER (WHERE r.term_end >= {start} AND r.term_end < {stop})"
         columns.append(
             f"100 * (1 - sum(r.sessions_missed) {inside} / sum(r.sessions_possible) {inside}) "
             f"AS {window}"
         )
     return f"""
         SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
-        FROM ppl p JOIN attendance r
-          ON r.person_id = p.person_id AND r.term_start >= p.w_placebo AND r.term_start < p.w_end
+        FROM ppl p JOIN (
+            SELECT person_id, coalesce(term_end, term_start) AS term_end,
+                   sessions_missed, sessions_possible
+            FROM attendance
+        ) r ON r.person_id = p.person_id AND r.term_end >= p.w_placebo AND r.term_end < p.w_end
         WHERE {{population}}
         GROUP BY p.person_id
         ORDER BY p.person_id"""
@@ -184,10 +214,15 @@ class Panel:
     excluded: dict[str, int]  # why families were left out -> how many
     follow_up_months: int
     excluded_keys: dict[str, int]  # why -> the cell key of those families (for the gate's noise)
+    comparison: str = NOT_YET_SUPPORTED  # the comparison pool (COMPARISON_POOLS)
 
 
 def build_panel(
-    store: Store, follow_up_months: int = 12, la: str | None = None, cohort: int | None = None
+    store: Store,
+    follow_up_months: int = 12,
+    la: str | None = None,
+    cohort: int | None = None,
+    comparison: str = NOT_YET_SUPPORTED,
 ) -> Panel:
     """The panel for one selection (all families, or one LA and/or identification year).
 
@@ -196,6 +231,8 @@ def build_panel(
     queries."""
     if follow_up_months not in config.FOLLOW_UP_MONTHS:
         raise ValueError(f"follow-up must be one of {config.FOLLOW_UP_MONTHS} months")
+    if comparison not in COMPARISON_POOLS:
+        raise ValueError(f"the comparison must be one of: {', '.join(COMPARISON_POOLS)}")
     params = {
         "within": config.ATTACHED_WITHIN_MONTHS,
         "follow_up": follow_up_months,
@@ -204,6 +241,7 @@ def build_panel(
         "records_to": config.RECORDS_TO,
         "la": la,
         "cohort": cohort,
+        "comparison": comparison,
     }
     windows = {
         "placebo": PLACEBO_MONTHS,
@@ -237,6 +275,7 @@ def build_panel(
         {why: n for why, n, _ in reasons},
         follow_up_months,
         {why: key for why, _, key in reasons},
+        comparison,
     )
 
 

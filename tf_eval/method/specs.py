@@ -18,6 +18,8 @@ import duckdb
 from tf_eval import config
 from tf_eval.governance import private
 from tf_eval.method.estimate import AnalysisSpec, EvaluationError
+from tf_eval.method.estimators import ESTIMATORS
+from tf_eval.method.panel import LATER_JOINERS
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,59}$")
 _TABLE = """CREATE TABLE IF NOT EXISTS analysis_specs (
@@ -91,7 +93,9 @@ def describe(spec: AnalysisSpec) -> str:
     return (
         f"1:{spec.ratio} {replacement} replacement, {caliper}, exact on "
         f"{', '.join(spec.exact) or 'nothing'}, {len(spec.covariates)} covariates, "
-        f"{spec.follow_up_months}-month follow-up; LA {spec.la or 'all'}, cohort "
+        f"{spec.follow_up_months}-month follow-up; compared with families "
+        f"{'supported later' if spec.comparison == LATER_JOINERS else 'not yet supported'}; "
+        f"{ESTIMATORS[spec.estimator].label.lower()}; LA {spec.la or 'all'}, cohort "
         f"{spec.cohort or 'all'}"
     )
 

@@ -67,7 +67,7 @@ def gather(
     (register.TooClose when an earlier output rests on nearly the same ones)."""
     report = progress or (lambda fraction, message: None)
     report(0.0, "Building the outcome panel")
-    panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort)
+    panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort, spec.comparison)
     report(0.1, "Matching families and estimating effects")
     evaluation = evaluate(store, spec, panel=panel)
     if released_by is not None:

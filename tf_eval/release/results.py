@@ -5,7 +5,7 @@ tf_eval.data.record_keys), and the gate refuses a count without one."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,7 @@ import pandas as pd
 from tf_eval import config
 from tf_eval.governance.rules import Suppression
 from tf_eval.method.estimate import Estimate, Evaluation, Matching
+from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.matchfile import FileMatch
 from tf_eval.release import disclosure
 from tf_eval.release.disclosure import SafeEstimate, SafeHistogram, SafeTable
@@ -63,11 +64,21 @@ class SafeResults:
     naive: list[SafeEstimate]
     placebo: list[SafeEstimate]
     excluded: SafeTable | None  # families left out of the panel, by reason
+    # Every estimator's estimates, side by side (tf_eval.method.estimators); the headline
+    # `estimates` are those of options["estimator"]. Empty for an analysis file.
+    estimators: dict[str, list[SafeEstimate]] = field(default_factory=dict)
 
     @property
     def suppressed(self) -> tuple[Suppression, ...]:
         parts = [self.matching.suppressed]
-        parts += [e.suppressed for e in (*self.estimates, *self.naive, *self.placebo)]
+        alternatives = [
+            e
+            for key, listed in self.estimators.items()
+            for e in listed
+            if key != self.options.get("estimator")
+        ]
+        shown = (*self.estimates, *self.naive, *self.placebo, *alternatives)
+        parts += [e.suppressed for e in shown]
         if self.excluded is not None:
             parts.append(self.excluded.suppressed)
         return tuple(s for part in parts for s in part)
@@ -120,6 +131,10 @@ def safe_evaluation(evaluation: Evaluation) -> SafeResults:
         [safe_estimate("naive", e) for e in evaluation.naive],
         [safe_estimate("placebo", e) for e in evaluation.placebo],
         disclosure.count_table(excluded, ["families"], "excluded"),
+        {
+            key: [safe_estimate(f"estimate:{key}", e) for e in listed]
+            for key, listed in (evaluation.by_estimator or {}).items()
+        },
     )
 
 
@@ -211,6 +226,18 @@ def to_json(results: SafeResults) -> dict[str, Any]:
     warning = unmatched_warning(results.matching)
     if warning:
         out["warnings"] = [warning]
+    if results.estimators:
+        headline = ESTIMATORS[results.options["estimator"]]
+        out["estimator"] = {
+            "name": headline.key,
+            "label": headline.label,
+            "assumption": headline.assumption,
+        }
+        out["estimators"] = [
+            {"estimator": key, "assumption": ESTIMATORS[key].assumption, **_estimate_json(e)}
+            for key, listed in results.estimators.items()
+            for e in listed
+        ]
     if results.naive or results.placebo:
         out["naive"] = [_estimate_json(e) for e in results.naive]
         out["placebo"] = [_estimate_json(e) for e in results.placebo]

@@ -1,0 +1,61 @@
+"""The demo's planted truth, summed as batches are generated and written as `demo_truth` rows:
+for each outcome and follow-up, the average effect over the supported people tf-eval measures,
+for the whole store (NULL `la_code` and `cohort`), each LA, each identification year (cohort)
+and each LA x cohort, so a study of any selection has its own truth."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ["outcome", "follow_up_months", "la_code", "cohort", "true_att"]
+
+
+class TruthSums:
+    """Running sums of supported people's expected effects, per outcome, follow-up, LA and
+    cohort."""
+
+    def __init__(self, la_codes: tuple[str, ...]) -> None:
+        self.la_codes = la_codes
+        self._sums: dict[tuple[str, int], dict[tuple[int, int], list[float]]] = defaultdict(
+            lambda: defaultdict(lambda: [0.0, 0])
+        )
+
+    def add(
+        self, outcome: str, follow_up: int, la: np.ndarray, cohort: np.ndarray, effect: np.ndarray
+    ) -> None:
+        """Add people's effects (one per person, with their family's LA index and cohort)."""
+        if effect.size == 0:
+            return
+        cells = pd.DataFrame({"la": la, "cohort": cohort, "effect": effect})
+        grouped = cells.groupby(["la", "cohort"])["effect"].agg(["sum", "count"])
+        table = self._sums[(outcome, follow_up)]
+        for (la_index, year), (total, people) in grouped.iterrows():
+            table[(int(la_index), int(year))][0] += float(total)
+            table[(int(la_index), int(year))][1] += int(people)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per outcome, follow-up and selection (whole store, LA, cohort, LA x cohort)."""
+        rows = []
+        for (outcome, follow_up), table in sorted(self._sums.items()):
+            cells = pd.DataFrame(
+                [(la, year, s, n) for (la, year), (s, n) in table.items()],
+                columns=["la", "cohort", "sum", "n"],
+            )
+            cells["la"] = [self.la_codes[i] for i in cells["la"]]
+            cells["store"] = 0
+            for keys in ([], ["la"], ["cohort"], ["la", "cohort"]):
+                grouped = cells.groupby(["store", *keys])[["sum", "n"]].sum().reset_index()
+                for _, row in grouped.iterrows():
+                    rows.append(
+                        (
+                            outcome,
+                            follow_up,
+                            row["la"] if "la" in keys else None,
+                            int(row["cohort"]) if "cohort" in keys else None,
+                            row["sum"] / row["n"],
+                        )
+                    )
+        return pd.DataFrame(rows, columns=COLUMNS)

@@ -1,0 +1,173 @@
+"""Three estimators of the same effect, side by side, each resting on its own assumption
+(docs/method.md, "Three estimators"):
+
+* **matched DiD**: the change in the outcome among matched supported families minus that among
+  their comparison families, with an outcome model of the covariates other than the outcome's
+  own pre-window level. It rests on *parallel trends*: without support, matched families'
+  outcomes would have changed alike.
+* **pre-level adjustment**: the same regression with the outcome's own pre-window level (and its
+  square) in the outcome model too. Regressing the change on the pre-level equals regressing the
+  post-level on it, so this rests on *no confounding given the pre-window levels*, not on
+  parallel trends.
+* **doubly robust DiD** (Sant'Anna & Zhao 2020): on every family in the panel, matched or not, a
+  propensity model and an outcome model of the change together; right if either is. It rests
+  on parallel trends among families alike in their covariates.
+
+When the matching is right and selection rests on the records before the index date, all three
+agree; when they disagree, the assumption that separates them is the thing to look at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from tf_eval.data.record_keys import cell_key
+from tf_eval.method.difference import Estimate, Inference, family_difference
+from tf_eval.method.drdid import dr_did
+
+
+@dataclass(frozen=True)
+class Estimator:
+    key: str
+    label: str
+    assumption: str  # in words, for every surface that shows the estimate
+
+
+MATCHED_DID = "matched_did"
+PRE_LEVELS = "pre_level_adjustment"
+DR_DID = "doubly_robust_did"
+ESTIMATORS: dict[str, Estimator] = {
+    e.key: e
+    for e in (
+        Estimator(
+            MATCHED_DID,
+            "Matched difference in differences",
+            "parallel trends: without support, matched supported and comparison families' "
+            "outcomes would have changed alike",
+        ),
+        Estimator(
+            PRE_LEVELS,
+            "Pre-level adjustment",
+            "no confounding given the records before the index date: matched families with the "
+            "same pre-window levels would have had the same outcomes without support",
+        ),
+        Estimator(
+            DR_DID,
+            "Doubly robust difference in differences",
+            "parallel trends among families alike in their covariates, with either the "
+            "propensity model or the outcome model right (every family, not only matched ones)",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class OutcomeModel:
+    """The outcome model's columns (`design`: the propensity covariates, their squares) and which
+    of them are pre-window levels (`pre_levels`, for the thin-data rule)."""
+
+    design: pd.DataFrame
+
+    def columns(self, outcome: str, own_level: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The model for `outcome` (with or without its own pre-window level and its square) as
+        an array, and the positions of the pre-window levels kept."""
+        names = self.design.columns
+        own = names.isin([f"pre_{outcome}", f"pre_{outcome}^2"])
+        kept = names[~own] if not own_level else names
+        x = self.design[kept].to_numpy(dtype=float)
+        thin = np.flatnonzero(kept.str.fullmatch(r"pre_[a-z_]+"))
+        return x, thin
+
+
+def matched_estimate(
+    estimator: str,
+    outcome: str,
+    values: np.ndarray,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    model: OutcomeModel,
+    keys: tuple[np.ndarray, np.ndarray],
+    inference: Inference,
+) -> Estimate:
+    """The matched DiD or the pre-level adjustment of `values` (each person's change)."""
+    x, thin = model.columns(outcome, own_level=estimator == PRE_LEVELS)
+    return family_difference(
+        outcome, values, family_row, treated, weights, True, x, keys, thin=thin, inference=inference
+    )
+
+
+def doubly_robust_estimate(
+    outcome: str,
+    values: np.ndarray,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    covariates: pd.DataFrame,
+    keys: tuple[np.ndarray, np.ndarray],
+    inference: Inference,
+) -> Estimate:
+    """Sant'Anna & Zhao's improved doubly robust DiD on family means of `values`, each family
+    weighted by its people (so it averages over people, as the matched estimates do). The
+    covariates shrink to the pre-window levels, then to none, by the thin-data rule; the interval
+    is t with families - parameters degrees of freedom, from the influence function."""
+    n = len(treated)
+    people = np.bincount(family_row, minlength=n)
+    keep = people > 0
+    size = people[keep]
+    y = np.bincount(family_row, weights=values, minlength=n)[keep] / size
+    t = treated[keep].astype(bool)
+    name, x = _dr_covariates(covariates, keep, inference)
+    parameters = 2 * (x.shape[1] + 1)
+    df = max(int(keep.sum()) - parameters, 1)
+    try:
+        fit = dr_did(y, t, x, size.astype(float))
+        att, se = fit.att, fit.se
+    except ValueError:  # cannot be computed here: withheld with its reason downstream
+        att, se = np.nan, np.nan
+    half = stats.t.ppf(0.975, df) * se
+    p_value = float(2 * stats.t.sf(abs(att / se), df)) if se > 0 else np.nan
+    person = np.rint(np.bincount(family_row, weights=keys[0], minlength=n)[keep]).astype(np.int64)
+    family = np.asarray(keys[1], dtype=np.int64)[keep]
+    return Estimate(
+        outcome=outcome,
+        compared=True,
+        att=float(att),
+        se=float(se),
+        ci_low=float(att - half),
+        ci_high=float(att + half),
+        p_value=p_value,
+        n_treated=int(size[t].sum()),
+        n_comparison=int(size[~t].sum()),
+        families_treated=int(t.sum()),
+        families_comparison=int((~t).sum()),
+        df_resid=df,
+        df_t=float(df),
+        variance="influence function",
+        outcome_model=name,
+        keys=(
+            cell_key(person[t]),
+            cell_key(person[~t]),
+            cell_key(family[t]),
+            cell_key(family[~t]),
+        ),
+    )
+
+
+def _dr_covariates(
+    covariates: pd.DataFrame, keep: np.ndarray, inference: Inference
+) -> tuple[str, np.ndarray]:
+    """The richest covariate set with enough families per parameter (two models, each with an
+    intercept and a coefficient per varying covariate): all, else the pre-window levels, else
+    none."""
+    families = int(keep.sum())
+    pre = covariates.columns[covariates.columns.str.fullmatch(r"pre_[a-z_]+")]
+    for name, columns in (("covariates", covariates.columns), ("pre-levels", pre)):
+        x = covariates.loc[keep, columns].to_numpy(dtype=float)
+        varying = x[:, x.max(axis=0) > x.min(axis=0)] if x.size else x
+        if families >= inference.min_families_per_parameter * 2 * (varying.shape[1] + 1):
+            return name, varying
+    return "none", np.empty((families, 0))
