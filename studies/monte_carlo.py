@@ -24,7 +24,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent

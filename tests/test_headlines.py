@@ -19,7 +19,7 @@ def test_a_rise_in_attendance_reads_as_percentage_points() -> None:
     text = headline(_estimate("attendance", 2.104, 1.43, 2.77), 12)
     assert text == (
         "School attendance rose 2.1 percentage points more than in similar families over the "
-        "12 months after support began (95% CI 1.4 to 2.8)."
+        "12 months after the family was identified (95% CI 1.4 to 2.8)."
     )
     assert improved(_estimate("attendance", 2.104, 1.43, 2.77)) is True
 

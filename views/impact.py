@@ -6,8 +6,9 @@ import streamlit as st
 import dashboard
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimate import AnalysisSpec
+from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import charts
-from tf_eval.release.headlines import headline
+from tf_eval.release.headlines import estimator_rows, headline
 
 summary = dashboard.get_overview()
 source = charts.data_source(summary.description)
@@ -42,6 +43,16 @@ st.caption(
     "to find: an interval around zero supports the comparison. "
     f"Placebo consistent with no difference: {', '.join(placebo_clear) or 'none'}."
 )
+
+st.subheader("Three estimators, side by side")
+headline_estimator = ESTIMATORS[spec.estimator]
+st.caption(
+    f"The figures above use the {headline_estimator.label.lower()}. Each estimator below rests on "
+    "its own assumption about what supported families' outcomes would have been without "
+    "support; when they agree, the finding does not hang on one assumption. See the "
+    "method notes for why the default was chosen."
+)
+dashboard.table(estimator_rows(results.estimators), hide_index=True)
 
 st.subheader("Where and when")
 left, right = st.columns([1, 3])

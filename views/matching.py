@@ -14,6 +14,8 @@ from tf_eval.method.estimate import (
     AnalysisSpec,
     EvaluationError,
 )
+from tf_eval.method.estimators import ESTIMATORS
+from tf_eval.method.panel import COMPARISON_POOLS, COMPARISON_WORDS
 from tf_eval.release import charts
 from tf_eval.release.results import unmatched_warning
 
@@ -52,6 +54,22 @@ with st.form("matching"):
         "Match with replacement (a comparison family may serve several supported families)",
         value=True,
     )
+    first, second = st.columns(2)
+    comparison = first.radio(
+        "Compare supported families with",
+        COMPARISON_POOLS,
+        format_func=COMPARISON_WORDS.get,
+        help="Families not yet supported when their follow-up ended (some are supported later, "
+        "some never), or only those supported later: a check that never-supported families "
+        "are not different in ways the records miss.",
+    )
+    estimator = second.selectbox(
+        "Headline estimator (all three are shown on Impact)",
+        list(ESTIMATORS),
+        index=list(ESTIMATORS).index(config.DEFAULT_ESTIMATOR),
+        format_func=lambda key: ESTIMATORS[key].label,
+        help="Each rests on its own assumption; the Impact page shows them side by side.",
+    )
     st.form_submit_button("Match and estimate", type="primary", icon=":material/play_arrow:")
 
 try:
@@ -64,6 +82,8 @@ try:
         follow_up_months=int(follow_up),
         la=la,
         cohort=cohort,
+        estimator=estimator,
+        comparison=comparison,
     )
 except EvaluationError as exc:
     st.error(f"Check the form: {exc}.", icon=":material/error:")

@@ -25,6 +25,10 @@ PLACEBO_MONTHS = 2 * config.PRE_WINDOW_MONTHS
 NOT_YET_SUPPORTED = "not yet supported"
 LATER_JOINERS = "later joiners"
 COMPARISON_POOLS = (NOT_YET_SUPPORTED, LATER_JOINERS)
+COMPARISON_WORDS = {
+    NOT_YET_SUPPORTED: "Families not yet supported when their follow-up ended",
+    LATER_JOINERS: "Only families supported later",
+}
 # Why a family is left out of the panel, in words shown to users.
 ATTACHED_BEFORE = "attached to support before it was identified"
 ATTACHED_LATE = (

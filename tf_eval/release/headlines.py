@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release.disclosure import SafeEstimate
 
 
@@ -58,7 +59,7 @@ def headline(estimate: SafeEstimate, follow_up_months: int) -> str:
     amount = f"{abs(att):.{w.digits}f}{w.unit}"
     sentence = (
         f"{w.subject} {verb} {amount} more than in similar families over the "
-        f"{follow_up_months} months after support began (95% CI {low:.{w.digits}f} to "
+        f"{follow_up_months} months after the family was identified (95% CI {low:.{w.digits}f} to "
         f"{high:.{w.digits}f})."
     )
     if estimate.ci_low <= 0 <= estimate.ci_high:
@@ -87,3 +88,34 @@ TREND_AXIS = {
     "ae_use": (1, "A&E attendances per person that month"),
 }
 assert set(TREND_AXIS) == set(OUTCOMES)
+
+
+def estimator_rows(estimators: dict[str, list[SafeEstimate]]) -> list[dict[str, str]]:
+    """Every estimator's estimate of each outcome, in display units, for a table that sets them
+    side by side (tf_eval.method.estimators says what each assumes)."""
+    rows = []
+    for key, listed in estimators.items():
+        for estimate in listed:
+            numbers = scaled(estimate)
+            w = WORDING[estimate.outcome]
+            if numbers is None:
+                shown, interval = "not shown", estimate.reason or ""
+            else:
+                att, low, high = numbers
+                shown = f"{_signed(att, w.digits)} {display_unit(estimate.outcome)}"
+                interval = f"{_signed(low, w.digits)} to {_signed(high, w.digits)}"
+            rows.append(
+                {
+                    "Outcome": OUTCOMES[estimate.outcome].label,
+                    "Estimator": ESTIMATORS[key].label,
+                    "Effect": shown,
+                    "95% interval": interval,
+                    "Assumes": ESTIMATORS[key].assumption,
+                }
+            )
+    return rows
+
+
+def _signed(value: float, digits: int) -> str:
+    """A number with a true minus sign (a leading '-' would read as a formula in a spreadsheet)."""
+    return f"{value:.{digits}f}".replace("-", "\u2212")

@@ -15,6 +15,8 @@ from tf_eval import config
 from tf_eval.governance.rules import RULE_DESCRIPTIONS
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec
+from tf_eval.method.estimators import ESTIMATORS
+from tf_eval.method.panel import LATER_JOINERS
 from tf_eval.release import charts
 from tf_eval.release.headlines import headline
 from tf_eval.release.pack_contents import (
@@ -50,22 +52,26 @@ def _method(spec: AnalysisSpec) -> str:
     """The method in one paragraph, for a board reader."""
     matches = "family" if spec.ratio == 1 else f"{spec.ratio} families"
     caliper = f" no further apart than {spec.caliper} SD of the score," if spec.caliper else ""
+    later = " and were supported later" if spec.comparison == LATER_JOINERS else ""
     return (
         f"Each family supported within {config.ATTACHED_WITHIN_MONTHS} months of being identified "
-        "is compared with similar families identified at the same time who were not (yet) "
-        "supported. A logistic regression on the families' records in the "
+        "is compared with similar families identified at the same time who were not yet "
+        f"supported when their follow-up ended{later}. A logistic regression on the families' "
+        "records in the "
         f"{config.PRE_WINDOW_MONTHS} months before ({len(spec.covariates)} characteristics) "
         f"gives each family's chance of support, and each supported family is matched to the "
         f"comparison {matches} with the nearest chance,{caliper} "
         f"{'with' if spec.replace else 'without'} replacement and exactly on "
-        f"{', '.join(spec.exact) or 'nothing'}. The effect is the difference in differences: "
-        f"the change from the {config.PRE_WINDOW_MONTHS} months before to the "
-        f"{spec.follow_up_months} months after support began, in supported families minus in "
-        "their matched comparison families, from a weighted regression that also adjusts for "
-        "the remaining differences, with 95% intervals allowing for members of one family being "
-        "alike. A placebo repeats the comparison on the two years before support, when there "
-        "was nothing to find, and the naive change shows what supported families' own before and "
-        "after figures would suggest."
+        f"{', '.join(spec.exact) or 'nothing'}. Every family is followed from the first day of "
+        "the month it was identified, so supported and comparison families are compared over the "
+        "same months, however long support took to start. The effect is the change from the "
+        f"{config.PRE_WINDOW_MONTHS} months before to the {spec.follow_up_months} months after, "
+        "in supported families minus in their matched comparison families "
+        f"({ESTIMATORS[spec.estimator].label.lower()}, which assumes "
+        f"{ESTIMATORS[spec.estimator].assumption}; two other estimators are shown beside it), "
+        "with 95% intervals allowing for members of one family being alike. A placebo repeats "
+        "the comparison a year earlier, when there was nothing to find, and the naive change "
+        "shows what supported families' own before and after figures would suggest."
     )
 
 
