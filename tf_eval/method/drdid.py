@@ -57,9 +57,16 @@ BLOCK_ROWS = 65_536
 # The smallest eigenvalue of the covariates' correlation matrix below which the design is
 # singular (as regression.COLLINEAR_TOLERANCE).
 COLLINEAR_TOLERANCE = 1e-10
-# Newton's method stops when a step moves no coefficient by more than this (covariates in SD
-# units): convergence is quadratic, so the coefficients are then exact to rounding.
+# Newton's method stops when the next step would lower the objective by no more than this
+# (relative to 1 + |objective|), or move no coefficient by more than STEP_TOLERANCE (covariates in
+# SD units), and takes that step: convergence is quadratic, so the coefficients are then exact to
+# rounding. (The gradient's own rounding, sums over millions of units, keeps steps from falling
+# much below 1e-9.)
+DECREMENT_TOLERANCE = 1e-14
 STEP_TOLERANCE = 1e-10
+# A step this large (SD units) when the objective has stopped falling is no optimum but
+# coefficients running off to infinity, as a separated logit's do (propensity.RUNAWAY_STEP).
+RUNAWAY_STEP = 1e-3
 MAX_NEWTON_STEPS = 60
 
 
@@ -224,9 +231,12 @@ def _newton(
             step = linalg.solve(hessian, gradient, assume_a="pos")
         except (linalg.LinAlgError, ValueError):
             raise ValueError(failure) from None
-        if np.max(np.abs(step)) < STEP_TOLERANCE:
-            return gamma - step, hessian
         decrement = float(gradient @ step)
+        largest = np.max(np.abs(step))
+        if largest < STEP_TOLERANCE or decrement <= DECREMENT_TOLERANCE * (1 + abs(value)):
+            if largest > RUNAWAY_STEP:
+                raise ValueError(failure)
+            return gamma - step, hessian
         size = 1.0
         while True:
             trial = gamma - size * step
@@ -235,7 +245,7 @@ def _newton(
                 break
             size /= 2
             if size < 1e-12:  # no descent left: at the optimum to rounding, or none exists
-                if np.max(np.abs(step)) < 1e-6:
+                if largest < 1e-6:
                     return gamma, hessian
                 raise ValueError(failure)
         gamma, value = trial, trial_value
