@@ -105,8 +105,9 @@ def dr_did(
     y, d, w, design = _prepare(change, treated, covariates, weights)
     comparison = 1.0 - d
     n = y.shape[0]
+    comparison_gram = _comparison_gram(design, d, w)
     if method == "improved":
-        ps = _tilted_scores(design, d, w)
+        ps = _tilted_scores(design, d, w, comparison_gram)
     else:
         ps = _logit_scores(design, d, w)
     ps = np.clip(ps, SCORE_FLOOR, SCORE_CAP)
@@ -119,13 +120,13 @@ def dr_did(
         )
     odds = ps / (1.0 - ps)
     if method == "improved":
-        fitted = _outcome_fit(design, y, w * comparison * odds, "weighted by p / (1 - p)")[0]
+        fitted = _outcome_fit(design, y, w * comparison * odds)
         summand = keep * (1.0 - comparison / (1.0 - ps)) * (y - fitted)
         treated_share = np.mean(d * w)
         att = float(np.mean(w * summand) / treated_share)
         influence = w * keep * (summand - d * att) / treated_share
     else:
-        att, influence = _traditional(design, y, d, w, ps, keep, odds)
+        att, influence = _traditional(design, y, d, w, ps, keep, odds, comparison_gram)
     se = float(np.std(influence) / np.sqrt(n))  # DRDID 1.2.3: sd(inf) * sqrt(n - 1) / n
     return DRDiD(
         att=att,
@@ -182,14 +183,32 @@ def _prepare(
     design = np.empty((n, k + 1))
     design[:, 0] = 1.0
     centre = w @ x / n
-    for j in range(k):  # column by column: no second n x k temporary
-        column = x[:, j] - centre[j]
-        spread = np.sqrt(w @ column**2 / n)
-        if not spread > 1e-12 * max(1.0, abs(centre[j])):
-            raise ValueError(f"covariate {j} is constant, so the design is singular")
-        design[:, j + 1] = column / spread
-    _check_rank(_gram(design, w) / n, "")
+    spread = np.zeros(k)
+    for start in range(0, n, BLOCK_ROWS):  # in blocks of rows: no second n x k temporary
+        rows = slice(start, start + BLOCK_ROWS)
+        np.subtract(x[rows], centre, out=design[rows, 1:])
+        spread += w[rows] @ design[rows, 1:] ** 2
+    spread = np.sqrt(spread / n)
+    constant = np.flatnonzero(~(spread > 1e-12 * np.maximum(1.0, np.abs(centre))))
+    if constant.size:
+        raise ValueError(f"covariate {constant[0]} is constant, so the design is singular")
+    for start in range(0, n, BLOCK_ROWS):
+        design[start : start + BLOCK_ROWS, 1:] /= spread
     return y, d, w, design
+
+
+def _comparison_gram(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """X' diag(w (1 - D)) X / n, the cross-products of the comparison units (both propensity
+    models and both outcome regressions need them of full rank), checked: a singular one is
+    named as singular in the whole sample or among the comparison units only."""
+    n = design.shape[0]
+    gram = _gram(design, w * (1 - d)) / n
+    try:
+        _check_rank(gram, " among the comparison units")
+    except ValueError:
+        _check_rank(_gram(design, w) / n, "")  # raises if singular in the whole sample
+        raise
+    return gram
 
 
 def _gram(design: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -252,7 +271,9 @@ def _newton(
     raise ValueError(failure)
 
 
-def _tilted_scores(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _tilted_scores(
+    design: np.ndarray, d: np.ndarray, w: np.ndarray, comparison_gram: np.ndarray
+) -> np.ndarray:
     """Propensity scores by inverse probability tilting: gamma maximises
     mean(w (D x'g - (1 - D) exp(x'g))) (DRDID's loss.ps.cal), whose first-order condition is that
     the comparison units weighted by w p / (1 - p) = w exp(x'g) have the treated units' covariate
@@ -260,22 +281,27 @@ def _tilted_scores(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarr
     n = design.shape[0]
     comparison = w * (1 - d)
     treated_total = design.T @ (w * d)
-    _check_rank(_gram(design, comparison) / n, " among the comparison units")
+    index = _memo_index(design)
+    # Start where the intercept alone balances the weighted counts (R starts from the logit);
+    # there the Hessian is the comparison units' cross-products times the odds, already formed.
+    start = np.zeros(design.shape[1])
+    start[0] = np.log(np.sum(w * d) / np.sum(comparison))
+    known = {start.tobytes(): np.exp(start[0]) * comparison_gram}
 
     def objective(gamma: np.ndarray) -> float:
         with np.errstate(over="ignore", invalid="ignore"):  # a step too far: inf, rejected
-            tilt = np.exp(design @ gamma)
+            tilt = np.exp(index(gamma))
             value = float((comparison @ tilt - treated_total @ gamma) / n)
         return value if np.isfinite(value) else np.inf
 
     def derivatives(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with np.errstate(over="ignore"):  # overflow only on the way to an error
-            scale = comparison * np.exp(design @ gamma)
-        return (design.T @ scale - treated_total) / n, _gram(design, scale) / n
+            scale = comparison * np.exp(index(gamma))
+        hessian = known.pop(gamma.tobytes(), None)
+        if hessian is None:
+            hessian = _gram(design, scale) / n
+        return (design.T @ scale - treated_total) / n, hessian
 
-    # Start where the intercept alone balances the weighted counts (R starts from the logit).
-    start = np.zeros(design.shape[1])
-    start[0] = np.log(np.sum(w * d) / np.sum(comparison))
     gamma, _ = _newton(
         objective,
         derivatives,
@@ -283,20 +309,35 @@ def _tilted_scores(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarr
         "the propensity score by inverse probability tilting does not converge: no weighting "
         "of the comparison units matches the treated units' covariate means (too little overlap)",
     )
-    return special.expit(design @ gamma)
+    return special.expit(index(gamma))
+
+
+def _memo_index(design: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """x'gamma for every unit, remembering the last: Newton's line search and the derivatives
+    after it ask for the same gamma, and each product is a pass over the whole design."""
+    last: dict[bytes, np.ndarray] = {}
+
+    def index(gamma: np.ndarray) -> np.ndarray:
+        key = gamma.tobytes()
+        if key not in last:
+            last.clear()
+            last[key] = design @ gamma
+        return last[key]
+
+    return index
 
 
 def _logit_scores(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Propensity scores by weighted logistic maximum likelihood (DRDID's glm)."""
     n = design.shape[0]
     weighted_d = design.T @ (w * d)
+    index = _memo_index(design)
 
     def objective(gamma: np.ndarray) -> float:
-        index = design @ gamma
-        return float((w @ np.logaddexp(0.0, index) - weighted_d @ gamma) / n)
+        return float((w @ np.logaddexp(0.0, index(gamma)) - weighted_d @ gamma) / n)
 
     def derivatives(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p = special.expit(design @ gamma)
+        p = special.expit(index(gamma))
         return (design.T @ (w * p) - weighted_d) / n, _gram(design, w * p * (1 - p)) / n
 
     start = np.zeros(design.shape[1])
@@ -308,20 +349,20 @@ def _logit_scores(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarra
         "the logistic propensity model does not converge: the covariates separate treated "
         "from comparison units",
     )
-    return special.expit(design @ gamma)
+    return special.expit(index(gamma))
 
 
 def _outcome_fit(
-    design: np.ndarray, y: np.ndarray, scale: np.ndarray, how: str
-) -> tuple[np.ndarray, np.ndarray]:
+    design: np.ndarray, y: np.ndarray, scale: np.ndarray, gram: np.ndarray | None = None
+) -> np.ndarray:
     """Least squares of the change on the design with weights `scale` (zero off the comparison
-    units); return the fitted values for every unit and the factor of the cross-products."""
+    units), given or forming their cross-products; return the fitted values for every unit."""
     n = design.shape[0]
-    gram = _gram(design, scale) / n
-    _check_rank(gram, f" among the comparison units {how}")
-    factor = linalg.cho_factor(gram)
-    beta = linalg.cho_solve(factor, design.T @ (scale * y) / n)
-    return design @ beta, gram
+    if gram is None:
+        gram = _gram(design, scale) / n
+        _check_rank(gram, " among the comparison units weighted by p / (1 - p)")
+    beta = linalg.cho_solve(linalg.cho_factor(gram), design.T @ (scale * y) / n)
+    return design @ beta
 
 
 def _traditional(
@@ -332,13 +373,13 @@ def _traditional(
     ps: np.ndarray,
     keep: np.ndarray,
     odds: np.ndarray,
+    ols_gram: np.ndarray,
 ) -> tuple[float, np.ndarray]:
     """DRDID's drdid_panel: the ATT and its influence function with the estimation effects of
     the logit and of the least squares fit (Sant'Anna and Zhao 2020, Theorem 3.1)."""
     n = design.shape[0]
     comparison = 1.0 - d
-    fitted, ols_gram = _outcome_fit(design, y, w * comparison, "")
-    residual = y - fitted
+    residual = y - _outcome_fit(design, y, w * comparison, ols_gram)
     w_treat = keep * w * d
     w_cont = keep * w * comparison * odds
     mean_treat, mean_cont = np.mean(w_treat), np.mean(w_cont)
