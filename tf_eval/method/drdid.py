@@ -97,8 +97,9 @@ def dr_did(
 
     `change` is each unit's outcome after less before, `treated` 1/0 (or True/False),
     `covariates` an n x k matrix WITHOUT an intercept column (one is added), `weights` each
-    unit's non-negative weight (None: all 1). Raises ValueError, in one line, when the ATT
-    cannot be computed.
+    unit's non-negative weight (None: all 1; a family's number of people counts it that many
+    times in the ATT, while the standard error stays one of families). `trim_level` is DRDID's
+    `trim.level`. Raises ValueError, in one line, when the ATT cannot be computed.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
