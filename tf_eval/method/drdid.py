@@ -1,0 +1,408 @@
+"""Doubly robust difference in differences for panel data (Sant'Anna and Zhao 2020, Journal of
+Econometrics 219(1), 101-122): the ATT on the treated from each unit's change (post - pre), a
+propensity score and an outcome model of the comparison units' change, consistent if either
+model is right.
+
+Why it is computed this way: the numbers are those of the authors' R package DRDID (1.2.3),
+`drdid_imp_panel` (method="improved") and `drdid_panel` (method="traditional");
+tests/test_drdid.py holds tf-eval to them, and to the Python port moderndid, to 1e-6 on the data
+sets of tests/data/drdid_reference.json.
+
+- **Improved** (the paper's locally efficient, "improved" estimator, section 3.1): the
+  propensity score by inverse probability tilting (Graham, Pinto and Egel 2012), which makes the
+  comparison units' weights p / (1 - p) reproduce the treated units' (weighted) covariate means
+  exactly; the outcome model by least squares among comparison units weighted by p / (1 - p).
+  With these two fits the estimation of neither model adds to the influence function, so the
+  standard error is the influence function's alone ("doubly robust for inference").
+- **Traditional** (section 3, eq. 3.1): the propensity score by logistic maximum likelihood and
+  the outcome model by ordinary least squares among comparisons; the influence function then
+  carries both models' estimation effects.
+
+Unit weights (DRDID's `i.weights`) are rescaled to mean 1, as DRDID does. As DRDID: scores are
+capped at 1 - 1e-6; comparison units with a score of 0.995 or more are trimmed (weight 0 in the
+ATT, still in the outcome regression); the standard error is the influence function's standard
+deviation (divided by n, not n - 1) over sqrt(n). moderndid (0.2.0) also floors scores at 1e-6,
+which DRDID does not (SCORE_FLOOR): it moves the ATT by about 1e-6 when some comparison units'
+scores are below that.
+
+When no tilting balances the groups (the treated units' covariate means lie outside what the
+comparison units can be weighted to), DRDID falls back to another optimiser and then to the
+logit; here that is an error, since the improved estimator is then not what is computed.
+
+Speed: both fits are Newton's method with the analytic gradient and Hessian of a concave
+objective (DRDID uses the trust-region routine `trust` on the same objective; the optimum is
+unique, so the answers agree to its tolerance). Covariates are centred and scaled first, which
+changes neither the scores nor the fitted values (the same column space) but makes the Newton
+steps and the singularity check mean the same whatever a covariate's units. Cross-products are
+formed in blocks of rows, so no weighted copy of the design is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg, special
+
+# DRDID's default `trim.level`: comparison units with a score at or above it get weight 0.
+TRIM_LEVEL = 0.995
+# DRDID caps fitted scores below 1 so that p / (1 - p) is finite (`pmin(ps.fit, 1 - 1e-6)`).
+SCORE_CAP = 1 - 1e-6
+# DRDID sets no lower bound (moderndid's is 1e-6).
+SCORE_FLOOR = 0.0
+METHODS = ("improved", "traditional")
+# Rows per block when forming cross-products (as regression.BLOCK_ROWS).
+BLOCK_ROWS = 65_536
+# The smallest eigenvalue of the covariates' correlation matrix below which the design is
+# singular (as regression.COLLINEAR_TOLERANCE).
+COLLINEAR_TOLERANCE = 1e-10
+# Newton's method stops when the next step would lower the objective by no more than this
+# (relative to 1 + |objective|), or move no coefficient by more than STEP_TOLERANCE (covariates in
+# SD units), and takes that step: convergence is quadratic, so the coefficients are then exact to
+# rounding. (The gradient's own rounding, sums over millions of units, keeps steps from falling
+# much below 1e-9.)
+DECREMENT_TOLERANCE = 1e-14
+STEP_TOLERANCE = 1e-10
+# A step this large (SD units) when the objective has stopped falling is no optimum but
+# coefficients running off to infinity, as a separated logit's do (propensity.RUNAWAY_STEP).
+RUNAWAY_STEP = 1e-3
+MAX_NEWTON_STEPS = 60
+
+
+@dataclass(frozen=True)
+class DRDiD:
+    """The ATT, its standard error and the per-unit influence function (the ATT's estimation
+    error is approximately the mean of `influence`; se is its standard deviation / sqrt(n))."""
+
+    att: float
+    se: float
+    influence: np.ndarray  # per unit, in the order given
+    n_treated: int  # treated units with positive weight
+    n_comparison: int  # comparison units with positive weight
+    trimmed: int = 0  # comparison units given weight 0 for a score >= TRIM_LEVEL
+    method: str = "improved"
+
+
+def dr_did(
+    change: np.ndarray,
+    treated: np.ndarray,
+    covariates: np.ndarray,
+    weights: np.ndarray | None = None,
+    method: str = "improved",
+    trim_level: float = TRIM_LEVEL,
+) -> DRDiD:
+    """Sant'Anna and Zhao's doubly robust DiD ATT for panel data, as DRDID's `drdid_imp_panel`
+    (method="improved") or `drdid_panel` (method="traditional") computes it.
+
+    `change` is each unit's outcome after less before, `treated` 1/0 (or True/False),
+    `covariates` an n x k matrix WITHOUT an intercept column (one is added), `weights` each
+    unit's non-negative weight (None: all 1; a family's number of people counts it that many
+    times in the ATT, while the standard error stays one of families). `trim_level` is DRDID's
+    `trim.level`. Raises ValueError, in one line, when the ATT cannot be computed.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+    y, d, w, design = _prepare(change, treated, covariates, weights)
+    comparison = 1.0 - d
+    n = y.shape[0]
+    comparison_gram = _comparison_gram(design, d, w)
+    if method == "improved":
+        ps = _tilted_scores(design, d, w, comparison_gram)
+    else:
+        ps = _logit_scores(design, d, w)
+    ps = np.clip(ps, SCORE_FLOOR, SCORE_CAP)
+    keep = np.where(d == 1, 1.0, (ps < trim_level).astype(float))
+    kept_comparison = comparison * keep * w
+    if not (kept_comparison > 0).any():
+        raise ValueError(
+            f"every comparison unit has a propensity score of {trim_level} or more and is "
+            "trimmed: the groups do not overlap"
+        )
+    odds = ps / (1.0 - ps)
+    if method == "improved":
+        fitted = _outcome_fit(design, y, w * comparison * odds)
+        summand = keep * (1.0 - comparison / (1.0 - ps)) * (y - fitted)
+        treated_share = np.mean(d * w)
+        att = float(np.mean(w * summand) / treated_share)
+        influence = w * keep * (summand - d * att) / treated_share
+    else:
+        att, influence = _traditional(design, y, d, w, ps, keep, odds, comparison_gram)
+    se = float(np.std(influence) / np.sqrt(n))  # DRDID 1.2.3: sd(inf) * sqrt(n - 1) / n
+    return DRDiD(
+        att=att,
+        se=se,
+        influence=influence,
+        n_treated=int(((d == 1) & (w > 0)).sum()),
+        n_comparison=int(((d == 0) & (w > 0)).sum()),
+        trimmed=int(((d == 0) & (keep == 0) & (w > 0)).sum()),
+        method=method,
+    )
+
+
+def _prepare(
+    change: np.ndarray,
+    treated: np.ndarray,
+    covariates: np.ndarray,
+    weights: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Check the inputs; return the change, the 0/1 group, the weights rescaled to mean 1 and
+    the design: an intercept and the covariates centred and scaled (weighted)."""
+    y = np.asarray(change, dtype=float)
+    if y.ndim != 1:
+        raise ValueError("change must be one value per unit (a 1-d array)")
+    n = y.shape[0]
+    group = np.asarray(treated)
+    if group.shape != (n,):
+        raise ValueError(f"treated has shape {group.shape}, expected ({n},) as change")
+    if not np.isin(group, (0, 1)).all():
+        raise ValueError("treated must hold only 1 (treated) and 0 (comparison)")
+    d = group.astype(float)
+    x = np.asarray(covariates, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[0] != n:
+        raise ValueError(f"covariates has shape {x.shape}, expected ({n}, k) as change")
+    if weights is None:
+        w = np.ones(n)
+    else:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (n,):
+            raise ValueError(f"weights has shape {w.shape}, expected ({n},) as change")
+        if not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError("weights must be finite and non-negative")
+    if not np.isfinite(y).all():
+        raise ValueError("change has missing or infinite values")
+    if not np.isfinite(x).all():
+        raise ValueError("covariates have missing or infinite values")
+    if not (w * d > 0).any():
+        raise ValueError("no treated units (with positive weight): there is no ATT to estimate")
+    if not (w * (1 - d) > 0).any():
+        raise ValueError("no comparison units (with positive weight): nothing to compare with")
+    w = w / w.mean()
+    k = x.shape[1]
+    design = np.empty((n, k + 1))
+    design[:, 0] = 1.0
+    centre = w @ x / n
+    spread = np.zeros(k)
+    for start in range(0, n, BLOCK_ROWS):  # in blocks of rows: no second n x k temporary
+        rows = slice(start, start + BLOCK_ROWS)
+        np.subtract(x[rows], centre, out=design[rows, 1:])
+        spread += w[rows] @ design[rows, 1:] ** 2
+    spread = np.sqrt(spread / n)
+    constant = np.flatnonzero(~(spread > 1e-12 * np.maximum(1.0, np.abs(centre))))
+    if constant.size:
+        raise ValueError(f"covariate {constant[0]} is constant, so the design is singular")
+    for start in range(0, n, BLOCK_ROWS):
+        design[start : start + BLOCK_ROWS, 1:] /= spread
+    return y, d, w, design
+
+
+def _comparison_gram(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """X' diag(w (1 - D)) X / n, the cross-products of the comparison units (both propensity
+    models and both outcome regressions need them of full rank), checked: a singular one is
+    named as singular in the whole sample or among the comparison units only."""
+    n = design.shape[0]
+    gram = _gram(design, w * (1 - d)) / n
+    try:
+        _check_rank(gram, " among the comparison units")
+    except ValueError:
+        _check_rank(_gram(design, w) / n, "")  # raises if singular in the whole sample
+        raise
+    return gram
+
+
+def _gram(design: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """design' diag(scale) design for scale >= 0, in blocks of rows."""
+    k = design.shape[1]
+    total = np.zeros((k, k))
+    root = np.sqrt(scale)
+    for start in range(0, design.shape[0], BLOCK_ROWS):
+        block = design[start : start + BLOCK_ROWS] * root[start : start + BLOCK_ROWS, None]
+        total += block.T @ block
+    return total
+
+
+def _check_rank(gram: np.ndarray, among: str) -> None:
+    """Raise if the cross-products are singular (a covariate constant, or a combination of the
+    others, among the units they come from)."""
+    diagonal = np.sqrt(np.diag(gram))
+    if not (diagonal > 0).all():
+        raise ValueError(f"a covariate is constant{among}, so the design is singular")
+    correlation = gram / np.outer(diagonal, diagonal)
+    if np.linalg.eigvalsh(correlation)[0] <= COLLINEAR_TOLERANCE:
+        raise ValueError(f"the covariates are collinear{among}, so the design is singular")
+
+
+def _newton(
+    objective: Callable[[np.ndarray], float],
+    derivatives: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    start: np.ndarray,
+    failure: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Minimise a smooth convex objective by Newton's method with backtracking; return the
+    minimiser and the Hessian there. `failure` is the one-line reason when there is none (the
+    objective keeps falling as the coefficients run off to infinity)."""
+    gamma = start
+    value = objective(gamma)
+    for _ in range(MAX_NEWTON_STEPS):
+        gradient, hessian = derivatives(gamma)
+        try:
+            step = linalg.solve(hessian, gradient, assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            raise ValueError(failure) from None
+        decrement = float(gradient @ step)
+        largest = np.max(np.abs(step))
+        if largest < STEP_TOLERANCE or decrement <= DECREMENT_TOLERANCE * (1 + abs(value)):
+            if largest > RUNAWAY_STEP:
+                raise ValueError(failure)
+            return gamma - step, hessian
+        size = 1.0
+        while True:
+            trial = gamma - size * step
+            trial_value = objective(trial)
+            if trial_value <= value - 1e-4 * size * decrement:
+                break
+            size /= 2
+            if size < 1e-12:  # no descent left: at the optimum to rounding, or none exists
+                if largest < 1e-6:
+                    return gamma, hessian
+                raise ValueError(failure)
+        gamma, value = trial, trial_value
+    raise ValueError(failure)
+
+
+def _tilted_scores(
+    design: np.ndarray, d: np.ndarray, w: np.ndarray, comparison_gram: np.ndarray
+) -> np.ndarray:
+    """Propensity scores by inverse probability tilting: gamma maximises
+    mean(w (D x'g - (1 - D) exp(x'g))) (DRDID's loss.ps.cal), whose first-order condition is that
+    the comparison units weighted by w p / (1 - p) = w exp(x'g) have the treated units' covariate
+    totals."""
+    n = design.shape[0]
+    comparison = w * (1 - d)
+    treated_total = design.T @ (w * d)
+    index = _memo_index(design)
+    # Start where the intercept alone balances the weighted counts (R starts from the logit);
+    # there the Hessian is the comparison units' cross-products times the odds, already formed.
+    start = np.zeros(design.shape[1])
+    start[0] = np.log(np.sum(w * d) / np.sum(comparison))
+    known = {start.tobytes(): np.exp(start[0]) * comparison_gram}
+
+    def objective(gamma: np.ndarray) -> float:
+        with np.errstate(over="ignore", invalid="ignore"):  # a step too far: inf, rejected
+            tilt = np.exp(index(gamma))
+            value = float((comparison @ tilt - treated_total @ gamma) / n)
+        return value if np.isfinite(value) else np.inf
+
+    def derivatives(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(over="ignore"):  # overflow only on the way to an error
+            scale = comparison * np.exp(index(gamma))
+        hessian = known.pop(gamma.tobytes(), None)
+        if hessian is None:
+            hessian = _gram(design, scale) / n
+        return (design.T @ scale - treated_total) / n, hessian
+
+    gamma, _ = _newton(
+        objective,
+        derivatives,
+        start,
+        "the propensity score by inverse probability tilting does not converge: no weighting "
+        "of the comparison units matches the treated units' covariate means (too little overlap)",
+    )
+    return special.expit(index(gamma))
+
+
+def _memo_index(design: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """x'gamma for every unit, remembering the last: Newton's line search and the derivatives
+    after it ask for the same gamma, and each product is a pass over the whole design."""
+    last: dict[bytes, np.ndarray] = {}
+
+    def index(gamma: np.ndarray) -> np.ndarray:
+        key = gamma.tobytes()
+        if key not in last:
+            last.clear()
+            last[key] = design @ gamma
+        return last[key]
+
+    return index
+
+
+def _logit_scores(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Propensity scores by weighted logistic maximum likelihood (DRDID's glm)."""
+    n = design.shape[0]
+    weighted_d = design.T @ (w * d)
+    index = _memo_index(design)
+
+    def objective(gamma: np.ndarray) -> float:
+        return float((w @ np.logaddexp(0.0, index(gamma)) - weighted_d @ gamma) / n)
+
+    def derivatives(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = special.expit(index(gamma))
+        return (design.T @ (w * p) - weighted_d) / n, _gram(design, w * p * (1 - p)) / n
+
+    start = np.zeros(design.shape[1])
+    start[0] = special.logit(np.sum(w * d) / np.sum(w))
+    gamma, _ = _newton(
+        objective,
+        derivatives,
+        start,
+        "the logistic propensity model does not converge: the covariates separate treated "
+        "from comparison units",
+    )
+    return special.expit(index(gamma))
+
+
+def _outcome_fit(
+    design: np.ndarray, y: np.ndarray, scale: np.ndarray, gram: np.ndarray | None = None
+) -> np.ndarray:
+    """Least squares of the change on the design with weights `scale` (zero off the comparison
+    units), given or forming their cross-products; return the fitted values for every unit."""
+    n = design.shape[0]
+    if gram is None:
+        gram = _gram(design, scale) / n
+        _check_rank(gram, " among the comparison units weighted by p / (1 - p)")
+    beta = linalg.cho_solve(linalg.cho_factor(gram), design.T @ (scale * y) / n)
+    return design @ beta
+
+
+def _traditional(
+    design: np.ndarray,
+    y: np.ndarray,
+    d: np.ndarray,
+    w: np.ndarray,
+    ps: np.ndarray,
+    keep: np.ndarray,
+    odds: np.ndarray,
+    ols_gram: np.ndarray,
+) -> tuple[float, np.ndarray]:
+    """DRDID's drdid_panel: the ATT and its influence function with the estimation effects of
+    the logit and of the least squares fit (Sant'Anna and Zhao 2020, Theorem 3.1)."""
+    n = design.shape[0]
+    comparison = 1.0 - d
+    residual = y - _outcome_fit(design, y, w * comparison, ols_gram)
+    w_treat = keep * w * d
+    w_cont = keep * w * comparison * odds
+    mean_treat, mean_cont = np.mean(w_treat), np.mean(w_cont)
+    eta_treat = np.mean(w_treat * residual) / mean_treat
+    eta_cont = np.mean(w_cont * residual) / mean_cont
+    att = float(eta_treat - eta_cont)
+    # The linear representations of the two fits, applied to a derivative vector without
+    # forming n x k matrices: (w (1 - D) e x') (X'WX / n)^-1 m, (w (D - p) x') (X'W_p X / n)^-1 m.
+    ols_factor = linalg.cho_factor(ols_gram)
+    logit_factor = linalg.cho_factor(_gram(design, ps * (1 - ps) * w) / n)
+
+    def ols_effect(derivative: np.ndarray) -> np.ndarray:
+        return w * comparison * residual * (design @ linalg.cho_solve(ols_factor, derivative))
+
+    def logit_effect(derivative: np.ndarray) -> np.ndarray:
+        return w * (d - ps) * (design @ linalg.cho_solve(logit_factor, derivative))
+
+    m1 = design.T @ w_treat / n
+    m2 = design.T @ (w_cont * (residual - eta_cont)) / n
+    m3 = design.T @ w_cont / n
+    inf_treat = (w_treat * residual - w_treat * eta_treat - ols_effect(m1)) / mean_treat
+    inf_cont = (
+        w_cont * residual - w_cont * eta_cont + logit_effect(m2) - ols_effect(m3)
+    ) / mean_cont
+    return att, inf_treat - inf_cont
