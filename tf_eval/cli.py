@@ -29,6 +29,7 @@ from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.matchfile import match_file
 from tf_eval.release import pack_contents, provenance, register, report
 from tf_eval.release.results import SafeResults, safe_evaluation, safe_file_match, to_json
+from tf_eval.release.summary import summary_lines
 
 _DB_HELP = f"store file (default: ${config.DB_ENV_VAR}, else data/tf_eval.duckdb)"
 
@@ -400,34 +401,6 @@ def _users(args: argparse.Namespace) -> int:
     return 0
 
 
-def _p(value: float) -> str:
-    return "p<0.001" if value < 0.001 else f"p={value:.3f}"
-
-
-def _print_estimates(result: dict) -> None:
-    """A plain-text summary for a person at a terminal (the JSON has everything)."""
-    counts = result["counts"]
-    print(
-        f"Matched {counts['treated_matched']} of {counts['treated']} treated units with "
-        f"{counts['comparison_matched']} of {counts['comparison_pool']} comparison units."
-    )
-    for warning in result.get("warnings", []):
-        print(f"Note: {warning}")
-    naive = {row["outcome"]: row for row in result.get("naive", [])}
-    for row in result["estimates"]:
-        if row["suppressed"]:
-            print(f"{row['outcome']:>13}: withheld ({row['reason']})")
-            continue
-        # Numbers as released (to the gate's significant figures), not padded with zeros.
-        line = (
-            f"{row['outcome']:>13}: {row['att']:+g} "
-            f"(95% CI {row['ci_low']:+g} to {row['ci_high']:+g}, {_p(row['p_value'])})"
-        )
-        if row["outcome"] in naive and not naive[row["outcome"]]["suppressed"]:
-            line += f"; naive before/after {naive[row['outcome']]['att']:+g}"
-        print(line)
-
-
 def _release(results: SafeResults, output: str, db: Path, as_json: bool, spec: object) -> int:
     """Log the run and what the gate suppressed, then print: nothing is released without its
     audit record, whether or not anything was suppressed."""
@@ -440,7 +413,7 @@ def _release(results: SafeResults, output: str, db: Path, as_json: bool, spec: o
         json.dump(result, sys.stdout, indent=2)
         print()
     else:
-        _print_estimates(result)
+        print("\n".join(summary_lines(result)))
     return 0
 
 
