@@ -5,7 +5,10 @@ DuckDB's greatest()/least() skip NULLs, so a person with no spell (NULL dates af
 JOIN) must be caught explicitly or they would score a whole window.
 
 Index date: the first day of the month after identification (the demo attaches treated families
-then). Treated: attached on the index date.
+then). Treated: attached on the index date. Age: whole years from the first day of the birth month
+(July if unknown) to the index month, counted by DuckDB's month boundaries; born in the index
+month or later is not yet born. Benefit days and term days are counted one by one (each day
+once, however many spells cover it; an open spell runs to the demo's last day, 2022-12-31).
 """
 
 import duckdb
@@ -20,7 +23,11 @@ WITH fam AS (
     FROM families f LEFT JOIN programme g USING (family_id)
 ),
 ppl AS (
-    SELECT p.person_id, p.family_id, fam.treated, year(fam.idx) - p.birth_year AS age,
+    SELECT p.person_id, p.family_id, fam.treated,
+           CASE WHEN make_date(p.birth_year, coalesce(p.birth_month, 7), 1) < fam.idx
+                THEN datediff('month', make_date(p.birth_year, coalesce(p.birth_month, 7), 1),
+                              date_trunc('month', fam.idx)) // 12
+                ELSE -1 END AS age,
            (fam.idx + to_months({start}))::DATE AS w0,
            (fam.idx + to_months({stop}))::DATE AS w1
     FROM people p JOIN fam USING (family_id)
@@ -39,21 +46,35 @@ MEASURES = {
           ON o.person_id = ppl.person_id AND o.offence_date >= w0 AND o.offence_date < w1
         WHERE age >= 10 GROUP BY ALL""",
     "attendance": """
-        SELECT ppl.person_id, ppl.family_id, ppl.treated,
-               100 * (1 - sum(a.sessions_missed) / sum(a.sessions_possible)) AS value
-        FROM ppl JOIN attendance a
-          ON a.person_id = ppl.person_id AND a.term_start >= w0 AND a.term_start < w1
-        WHERE age BETWEEN 5 AND 15 GROUP BY ALL""",
+        , terms AS (
+            SELECT a.*, len(range(a.term_start, a.term_end + 1, INTERVAL 1 DAY)) AS days
+            FROM attendance a
+        ), inside AS (
+            SELECT ppl.person_id, ppl.family_id, ppl.treated, t.term_start,
+                   t.sessions_possible / t.days AS possible_per_day,
+                   t.sessions_missed / t.days AS missed_per_day,
+                   (SELECT count(*) FROM unnest(range(t.term_start, t.term_end + 1, INTERVAL 1 DAY))
+                    AS d(day) WHERE day >= w0 AND day < w1) AS n
+            FROM ppl JOIN terms t ON t.person_id = ppl.person_id
+            WHERE age BETWEEN 5 AND 15
+        )
+        SELECT person_id, family_id, treated,
+               100 * (1 - sum(missed_per_day * n ORDER BY term_start)
+                      / sum(possible_per_day * n ORDER BY term_start)) AS value
+        FROM inside WHERE n > 0 GROUP BY ALL""",
     "worklessness": """
+        , days AS (
+            SELECT DISTINCT ppl.person_id, d.day
+            FROM ppl JOIN benefit_spells b ON b.person_id = ppl.person_id,
+                 unnest(range(greatest(b.start_date, w0),
+                              least(coalesce(b.end_date, DATE '2022-12-31') + 1, w1),
+                              INTERVAL 1 DAY)) AS d(day)
+        )
         SELECT ppl.person_id, ppl.family_id, ppl.treated,
-               coalesce(sum(CASE WHEN b.person_id IS NOT NULL THEN
-                   datediff('day', greatest(b.start_date, w0),
-                            least(coalesce(b.end_date, DATE '2022-12-31') + 1, w1)) END), 0)
-               / datediff('day', min(w0), min(w1)) AS value
-        FROM ppl LEFT JOIN benefit_spells b
-          ON b.person_id = ppl.person_id AND b.start_date < w1
-         AND coalesce(b.end_date, DATE '2022-12-31') >= w0
-        WHERE age BETWEEN 16 AND 64 GROUP BY ALL""",
+               (SELECT count(*) FROM days WHERE days.person_id = ppl.person_id)
+               / datediff('day', w0, w1) AS value
+        FROM ppl
+        WHERE age BETWEEN 18 AND 64""",
 }
 
 

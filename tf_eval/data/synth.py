@@ -1,6 +1,7 @@
 """A synthetic linked store with planted effects, realistic enough to test the method honestly.
 
-How the data are made (all at monthly resolution, 2012-01 to 2022-12):
+How the data are made (monthly, 2012-01 to 2022-12; spells, terms and attachments start on the
+first of a month, so windows of whole months measure exactly what was generated):
 
 * Families are identified in 2014-2020 in eight local authorities. Identification follows a
   crisis: every identified family's outcomes worsen over the months before identification and
@@ -20,9 +21,6 @@ How the data are made (all at monthly resolution, 2012-01 to 2022-12):
   (tf_eval.data.outcomes), of the expected difference the programme makes over the 12 months after
   attachment, computed exactly from the generating rates (no simulation noise), in the units of
   each outcome's definition.
-
-Benefit spells, attendance terms and attachment dates start on the first of a month, so windows
-of whole months measure exactly what was generated.
 """
 
 from __future__ import annotations
@@ -39,21 +37,22 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
-from tf_eval.data import contracts, store
+from tf_eval.data import contracts, outcomes, store
 from tf_eval.data.outcomes import OFFENDING_MIN_AGE, OUTCOMES, SCHOOL_AGES, WORKING_AGES
 from tf_eval.governance import private
 
 Progress = Callable[[float, str], None]
 
-FIRST_MONTH = np.datetime64(config.RECORDS_FROM, "M")
-N_MONTHS = int((np.datetime64(config.RECORDS_TO, "M") - FIRST_MONTH).astype(int)) + 1
+FIRST_MONTH = np.datetime64(config.DEMO_RECORDS_FROM, "M")
+N_MONTHS = int((np.datetime64(config.DEMO_RECORDS_TO, "M") - FIRST_MONTH).astype(int)) + 1
 MONTH_START = (FIRST_MONTH + np.arange(N_MONTHS + 1)).astype("datetime64[D]")
 MONTH_DAYS = np.diff(MONTH_START).astype(np.int64)
 MONTH_START = MONTH_START[:-1]
-MONTH_YEAR = config.RECORDS_FROM.year + np.arange(N_MONTHS) // 12
+MONTH_YEAR = config.DEMO_RECORDS_FROM.year + np.arange(N_MONTHS) // 12
 MONTH_OF_YEAR = np.arange(N_MONTHS) % 12
-# School terms start in September, January and April; sessions possible per term.
+# School terms (Sep-Dec, Jan-Mar, Apr-Jul): sessions possible, and months, by starting month.
 TERM_SESSIONS = {8: 140, 0: 124, 3: 116}
+TERM_MONTHS = np.array([3, 0, 0, 4, 0, 0, 0, 0, 4, 0, 0, 0])
 FOLLOW_UP = config.FOLLOW_UP_MONTHS[0]
 PRE_WINDOW = config.PRE_WINDOW_MONTHS
 # The record tables the demo fills (social care is optional and not generated).
@@ -120,8 +119,7 @@ def _crisis(relative_month: np.ndarray) -> np.ndarray:
 
 
 def _recovery(relative_month: np.ndarray) -> np.ndarray:
-    """Recovery intensity (0-1) after identification, when families stabilise and claimants
-    find work again; peaks three months after identification."""
+    """Recovery (0-1) after identification, as claimants find work again; peaks at 3 months."""
     return np.where(relative_month > 0, np.exp(-0.5 * ((relative_month - 3) / 2.0) ** 2), 0).astype(
         np.float32
     )
@@ -130,8 +128,7 @@ def _recovery(relative_month: np.ndarray) -> np.ndarray:
 def _simulate_benefit(
     uniform: np.ndarray, entry: np.ndarray, exit_: np.ndarray, eligible: np.ndarray
 ) -> np.ndarray:
-    """Monthly on-benefit states (people x months) of a two-state Markov chain; the first month
-    starts from the chain's stationary share."""
+    """Monthly on-benefit states (people x months): a Markov chain from its stationary share."""
     state = np.zeros(entry.shape, dtype=bool)
     start = entry[:, 0] / (entry[:, 0] + exit_[:, 0])
     state[:, 0] = (uniform[:, 0] < start) & eligible[:, 0]
@@ -155,8 +152,7 @@ def _family_mean(values: np.ndarray, counted: np.ndarray, family: np.ndarray, n:
 
 
 def _events(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One (person row, date) per event from monthly counts (people x months), each event on a
-    random day of its month."""
+    """One (person row, date) per event of monthly `counts` (people x months), on a random day."""
     person, month = np.nonzero(counts)
     repeat = counts[person, month]
     person, month = np.repeat(person, repeat), np.repeat(month, repeat)
@@ -172,9 +168,8 @@ def _expected_benefit_share(
     exit_: np.ndarray,
     eligible: np.ndarray,
 ) -> np.ndarray:
-    """Expected share of days on benefit over `months` (people x window months) for the people in
-    `rows`, each starting from its known state `start` in the month before: the chain's
-    probabilities carried forward exactly, month by month."""
+    """Expected share of days on benefit over `months` (people x window months) for `rows`, from
+    each one's known state `start` the month before: the chain carried forward exactly."""
     p, days_on = start.astype(float), 0.0
     for k in range(months.shape[1]):
         col = months[:, k]
@@ -198,7 +193,6 @@ def _generate_batch(
     support_shift: float = 0.0,
 ) -> dict[str, pd.DataFrame]:
     """`n` families with members and records; adds the treated members' true effects to `truth`.
-
     The effects of support are applied by thinning on a random stream of their own, so a build
     with other `effects` and the same seed has the same families, people, pre-period records and
     treatment: it is the same families' counterfactual.
@@ -210,8 +204,8 @@ def _generate_batch(
 
     # Families: LA, identification date, index month (the month after identification).
     la = rng.choice(len(las), size=n, p=[a.share for a in las])
-    span = (config.IDENTIFIED_TO - config.IDENTIFIED_FROM).days + 1
-    identified = np.datetime64(config.IDENTIFIED_FROM) + rng.integers(0, span, n)
+    span = (config.DEMO_IDENTIFIED_TO - config.DEMO_IDENTIFIED_FROM).days + 1
+    identified = np.datetime64(config.DEMO_IDENTIFIED_FROM) + rng.integers(0, span, n)
     id_month = (identified.astype("datetime64[M]") - FIRST_MONTH).astype(np.int64)
     index_month = id_month + 1
     need = rng.standard_normal(n)
@@ -246,7 +240,7 @@ def _generate_batch(
     age = (MONTH_YEAR[None, :] - birth_year[:, None]).astype(np.int16)
     relative = (t[None, :] - id_month[fam][:, None]).astype(np.float32)
     crisis = _crisis(relative)
-    years_in = (MONTH_YEAR - config.RECORDS_FROM.year).astype(np.float32)[None, :]
+    years_in = (MONTH_YEAR - config.DEMO_RECORDS_FROM.year).astype(np.float32)[None, :]
 
     ae_age = np.select([age < 5, age < 16, age < 26, age < 70], [1.6, 0.8, 1.3, 1.0], 1.5)
     ae_growth = np.array([a.ae_growth for a in las], dtype=np.float32)[la[fam]][:, None]
@@ -305,7 +299,8 @@ def _generate_batch(
     # Recorded need in the pre-window decides who is supported.
     idx_p = index_month[fam]
     index_year = MONTH_YEAR[idx_p]
-    age_at_index = index_year - birth_year
+    birth_month = rng.integers(1, 13, n_people)
+    age_at_index = outcomes.age_at(birth_year, birth_month, index_year, MONTH_OF_YEAR[idx_p] + 1)
     pre = _window(t[None, :], idx_p - PRE_WINDOW, PRE_WINDOW)
     ae_pre = (ae * pre).sum(1)
     off_pre = ((offences * pre).sum(1) > 0).astype(float)
@@ -361,9 +356,13 @@ def _generate_batch(
     in_pop = member & (age_at_index >= OFFENDING_MIN_AGE)
     hazard = (off_rate * follow).sum(1)[in_pop]
     truth.add("offending", np.exp(-hazard) - np.exp(-hazard * effects.offending_ratio))
-    possible_post = (possible * follow).sum(1)
+    day = np.concatenate([[0], np.cumsum(MONTH_DAYS)])  # terms by their days in the follow-up
+    stop = day[np.minimum(t + TERM_MONTHS[MONTH_OF_YEAR], N_MONTHS)]
+    end = day[np.minimum(idx_p + FOLLOW_UP, N_MONTHS)][:, None]
+    share = outcomes.term_share_days(day[t], stop, day[idx_p][:, None], end) * member[:, None]
+    possible_post = (possible * share).sum(1)
     in_pop = member & pupil & (possible_post > 0)
-    gain = (possible * (absence - absence_1) * follow).sum(1)
+    gain = (possible * (absence - absence_1) * post * share).sum(1)
     truth.add("attendance", 100 * gain[in_pop] / possible_post[in_pop])
     rows = np.nonzero(member & adult)[0]
     months = idx_p[rows][:, None] + np.arange(FOLLOW_UP)
@@ -388,6 +387,7 @@ def _generate_batch(
                 "person_id": person_id,
                 "family_id": family_id[fam],
                 "birth_year": birth_year.astype(np.int16),
+                "birth_month": birth_month.astype(np.int8),
                 "sex": sex,
                 "role": np.where(is_child, "child", "adult"),
             }
@@ -401,7 +401,7 @@ def _generate_batch(
             "family_id": family_id[joined],
             "attached_on": attached_on,
             "ended_on": np.where(
-                ended_on <= np.datetime64(config.RECORDS_TO), ended_on, np.datetime64("NaT")
+                ended_on <= np.datetime64(config.DEMO_RECORDS_TO), ended_on, np.datetime64("NaT")
             ),
         }
     )
@@ -410,6 +410,7 @@ def _generate_batch(
         {
             "person_id": person_id[p_idx],
             "term_start": MONTH_START[m_idx],
+            "term_end": MONTH_START[0] + (stop[m_idx] - 1).astype("m8[D]"),
             "sessions_possible": possible[p_idx, m_idx],
             "sessions_missed": missed[p_idx, m_idx],
         }
@@ -644,7 +645,6 @@ def write_demo_extracts(
 def _references(
     ids: pd.Series, prefix: str, width: int, written: int
 ) -> tuple[pd.Index, np.ndarray]:
-    """A batch's pseudonyms and the agency references that replace them, numbered on from the
-    `written` families or people of earlier batches."""
+    """A batch's pseudonyms and the references replacing them, numbered on from `written`."""
     numbers = pd.Series(np.arange(written + 1, written + len(ids) + 1)).astype(str).str.zfill(width)
     return pd.Index(ids), (prefix + numbers).to_numpy()

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
-from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.coverage import StudyCalendar, study_calendar
+from tf_eval.data.outcomes import OUTCOMES, SPELLS, TERMS, age_sql, term_share
 from tf_eval.data.record_keys import cell_key_sql
 from tf_eval.data.store import MONTH_AFTER_IDENTIFIED, Store
 
@@ -39,7 +40,7 @@ WITH attach AS (
 fam AS (
     SELECT f.family_id, f.la_code, year(f.identified_on) AS cohort, a.attached_on,
            coalesce(a.attached_on >= f.identified_on
-                    AND a.attached_on < f.identified_on + to_months($within), false) AS treated,
+                    AND a.attached_on <= f.identified_on + to_months($within), false) AS treated,
            CASE WHEN treated THEN a.attached_on
                 ELSE {MONTH_AFTER_IDENTIFIED}
            END AS index_date
@@ -65,9 +66,9 @@ SELECT row_number() OVER (ORDER BY family_id) - 1 AS family_row,
 FROM units WHERE excluded IS NULL
 """
 
-_PEOPLE = """
+_PEOPLE = f"""
 CREATE TEMP TABLE ppl AS
-SELECT p.person_id, i.family_id, i.family_row, p.role, year(i.index_date) - p.birth_year AS age,
+SELECT p.person_id, i.family_id, i.family_row, p.role, {age_sql("i.index_date")} AS age,
        (i.index_date - to_months($placebo))::DATE AS w_placebo,
        (i.index_date - to_months($pre))::DATE AS w_pre,
        i.index_date AS w_index,
@@ -115,27 +116,31 @@ def _counts(table: str, date: str, any_event: bool) -> str:
 
 
 def _attendance() -> str:
-    """% of possible sessions attended in each window; NULL where the child had no term."""
+    """% of possible sessions attended in each window, each term's sessions attributed to it in
+    proportion to the term's days inside it (tf_eval.data.outcomes.TERMS); NULL where no term
+    day falls in the window."""
     columns = []
     for window, (start, stop) in _WINDOWS.items():
-        inside = f"FILTER (WHERE r.term_start >= {start} AND r.term_start < {stop})"
-        columns.append(
-            f"100 * (1 - sum(r.sessions_missed) {inside} / sum(r.sessions_possible) {inside}) "
-            f"AS {window}"
+        share = term_share("r", start, stop)
+        inside = f"FILTER (WHERE {share} > 0)"
+        columns.append(  # summed in term order: the same output to the last digit, every time
+            f"100 * (1 - sum(r.sessions_missed * {share} ORDER BY r.term_start) {inside} "
+            f"/ sum(r.sessions_possible * {share} ORDER BY r.term_start) {inside}) AS {window}"
         )
     return f"""
         SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
-        FROM ppl p JOIN attendance r
-          ON r.person_id = p.person_id AND r.term_start >= p.w_placebo AND r.term_start < p.w_end
+        FROM ppl p JOIN ({TERMS}) r
+          ON r.person_id = p.person_id AND r.term_start < p.w_end AND r.term_end >= p.w_placebo
         WHERE {{population}}
         GROUP BY p.person_id
         ORDER BY p.person_id"""
 
 
 def _worklessness() -> str:
-    """Share of each window's days on an out-of-work benefit (a spell with no end is ongoing
-    at the end of the records). A person with no spell has no joined row: DuckDB's
-    greatest()/least() skip NULLs, so that case is caught before any clamping."""
+    """Share of each window's days on an out-of-work benefit, from the person's spells merged so
+    that no day counts twice (tf_eval.data.outcomes.SPELLS: an open spell runs to the end of the
+    study calendar). A person with no spell has no joined row: DuckDB's greatest()/least() skip
+    NULLs, so that case is caught before any clamping."""
     columns = []
     for window, (start, stop) in _WINDOWS.items():
         days = (
@@ -148,11 +153,8 @@ def _worklessness() -> str:
         )
     return f"""
         SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
-        FROM ppl p LEFT JOIN (
-            SELECT person_id, start_date,
-                   coalesce(end_date, $records_to) + 1 AS stop_date
-            FROM benefit_spells
-        ) r ON r.person_id = p.person_id AND r.start_date < p.w_end AND r.stop_date > p.w_placebo
+        FROM ppl p LEFT JOIN ({SPELLS}) r
+          ON r.person_id = p.person_id AND r.start_date < p.w_end AND r.stop_date > p.w_placebo
         WHERE {{population}}
         GROUP BY p.person_id
         ORDER BY p.person_id"""
@@ -184,6 +186,7 @@ class Panel:
     excluded: dict[str, int]  # why families were left out -> how many
     follow_up_months: int
     excluded_keys: dict[str, int]  # why -> the cell key of those families (for the gate's noise)
+    calendar: StudyCalendar | None = None  # the months the store's records cover (windows inside)
 
 
 def build_panel(
@@ -193,15 +196,17 @@ def build_panel(
 
     One cursor does the work, its intermediate tables staying inside DuckDB: at national scale
     (2 million families, 7.7 million people) moving them through pandas cost more than the
-    queries."""
+    queries. Windows must lie inside the study calendar the store's records give
+    (tf_eval.data.coverage): a store without one raises coverage.NoCalendarError."""
     if follow_up_months not in config.FOLLOW_UP_MONTHS:
         raise ValueError(f"follow-up must be one of {config.FOLLOW_UP_MONTHS} months")
+    calendar = study_calendar(store)
     params = {
         "within": config.ATTACHED_WITHIN_MONTHS,
         "follow_up": follow_up_months,
         "placebo": PLACEBO_MONTHS,
-        "records_from": config.RECORDS_FROM,
-        "records_to": config.RECORDS_TO,
+        "records_from": calendar.start,
+        "records_to": calendar.end,
         "la": la,
         "cohort": cohort,
     }
@@ -222,7 +227,7 @@ def build_panel(
         measures = {
             key: cursor.execute(
                 sql.format(population=_population(key)),
-                {"records_to": config.RECORDS_TO} if "$records_to" in sql else None,
+                {"records_to": calendar.end} if "$records_to" in sql else None,
             ).df()
             for key, sql in _MEASURES.items()
         }
@@ -237,6 +242,7 @@ def build_panel(
         {why: n for why, n, _ in reasons},
         follow_up_months,
         {why: key for why, _, key in reasons},
+        calendar,
     )
 
 
