@@ -80,12 +80,12 @@ def coverage(store: Store) -> dict[str, Coverage]:
         {"threshold": config.COUNT_THRESHOLD},
     )
     found = {
-        source: Coverage(source, first, last)
+        source: Coverage(source, _date(first), _date(last))
         for source, first, last in zip(
             rows["source"], rows["first_month"], rows["last_month"], strict=True
         )
     }
-    return {source: _as_dates(found[source]) for source in SOURCES if source in found}
+    return {source: found[source] for source in SOURCES if source in found}
 
 
 def study_calendar(store: Store, covered: dict[str, Coverage] | None = None) -> StudyCalendar:
@@ -109,14 +109,6 @@ def study_calendar(store: Store, covered: dict[str, Coverage] | None = None) -> 
     return StudyCalendar(first, last)
 
 
-def _as_dates(found: Coverage) -> Coverage:
-    """Plain dates (DuckDB hands back pandas timestamps)."""
-    return Coverage(
-        found.source,
-        _date(found.first_month),
-        _date(found.last_month),
-    )
-
-
 def _date(value: object) -> date:
+    """A plain date (DuckDB's frames hand back pandas timestamps)."""
     return value.date() if hasattr(value, "date") else value  # type: ignore[union-attr]
