@@ -16,8 +16,10 @@ mean, get the cell-key method's noise.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from tf_eval import config
-from tf_eval.data.coverage import study_calendar
+from tf_eval.data.coverage import StudyCalendar, study_calendar
 from tf_eval.data.outcomes import TERMS, term_share
 from tf_eval.data.record_keys import record_keys
 from tf_eval.data.store import Store
@@ -83,6 +85,23 @@ BINARY = {"offending", "worklessness"}
 CEILING = {"attendance": 100.0}  # a percentage: no mean above it, noise or not
 
 
+def person_months(
+    store: Store,
+    key: str,
+    people: pd.DataFrame,
+    months: tuple[int, int],
+    calendar: StudyCalendar | None = None,
+) -> pd.DataFrame:
+    """Raw values (person_id, family_id, month, value) of `people` (person_id, family_id,
+    index_date) in the months [first, last) from their index dates, read inside the store's
+    study calendar (`calendar`, if known already). Never shown: the gate takes them from here."""
+    calendar = calendar or study_calendar(store)
+    params = {"first": months[0], "last": months[1]}
+    if "$records_to" in _SQL[key]:
+        params["records_to"] = calendar.end
+    return store.query(_SQL[key], params, frames={"ppl": people})
+
+
 def monthly_trends(
     store: Store, spec: AnalysisSpec, panel: Panel | None = None, matching: Matching | None = None
 ) -> dict[str, SafeTable]:
@@ -100,11 +119,8 @@ def monthly_trends(
     tables = {}
     for key in spec.outcomes:
         people = panel.people[key][["person_id", "family_id"]].merge(families, on="family_id")
-        values = store.query(
-            _SQL[key],
-            {"first": first, "last": last}
-            | ({"records_to": calendar.end} if "$records_to" in _SQL[key] else {}),
-            frames={"ppl": people[["person_id", "family_id", "index_date"]]},
+        values = person_months(
+            store, key, people[["person_id", "family_id", "index_date"]], (first, last), calendar
         )
         values = values.merge(people[["person_id", "weight", "treated"]], on="person_id")
         values["group"] = values["treated"].map({True: "supported", False: "comparison"})
