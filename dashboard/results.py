@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard.connection import close_replaced_stores, db_path, get_store, open_store
 from dashboard.trail import audited, current_user, record_once, remember, utc_today
 from tf_eval.data import ingest, pseudonymise, store
+from tf_eval.data.coverage import NoCalendarError
 from tf_eval.governance import rules, untrusted
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate, prepare
@@ -79,7 +80,7 @@ def get_results(spec: AnalysisSpec) -> SafeResults | None:
         record_once("refused", {"output": "estimates", "spec": str(spec), "reason": str(exc)})
         st.info(f"No results for this selection: {exc}.", icon=":material/visibility_off:")
         return None
-    except (EvaluationError, register.RegisterError) as exc:
+    except (EvaluationError, register.RegisterError, NoCalendarError) as exc:
         st.error(f"This analysis cannot run: {exc}.", icon=":material/error:")
         return None
     record_once("estimate", {"output": "estimates", "spec": str(spec)})
@@ -105,7 +106,7 @@ def get_breakdown(
         except register.TooClose as exc:  # audited, as every refusal by the register is
             record_once("refused", {"output": "impact", "spec": str(spec), "reason": str(exc)})
             refused.append(str(group))
-        except (rules.SelectionRefused, EvaluationError, register.RegisterError):
+        except (rules.SelectionRefused, EvaluationError, register.RegisterError, NoCalendarError):
             refused.append(str(group))
         bar.progress((i + 1) / len(groups), text=f"Estimating by {dimension}: {group}")
     bar.empty()
@@ -140,7 +141,7 @@ def get_trends(spec: AnalysisSpec) -> dict[str, SafeTable] | None:
             record_once("refused", detail)
         st.info(f"No results for this selection: {exc}.", icon=":material/visibility_off:")
         return None
-    except (EvaluationError, register.RegisterError) as exc:
+    except (EvaluationError, register.RegisterError, NoCalendarError) as exc:
         st.error(f"This analysis cannot run: {exc}.", icon=":material/error:")
         return None
     record_once("estimate", {"output": "outcomes over time", "spec": str(spec)})

@@ -542,6 +542,26 @@ BROKEN: dict[str, tuple[str, bytes, list[str]]] = {
         ),
         ["row 2, birth_year: '1980.5' is not a whole number", "row 2, sex: 'x' is not F or M"],
     ),
+    "birth month outside 1-12": (
+        "people",
+        csv_bytes(
+            "person_ref,family_ref,birth_year,birth_month,sex,role",
+            "P-9,FAM-000101,1980,13,F,adult",
+            "P-8,FAM-000101,1980,0,F,adult",
+        ),
+        [
+            "line 2, birth_month: '13' is not a month 1-12, or empty when unknown",
+            "line 3, birth_month: '0' is not a month 1-12",
+        ],
+    ),
+    "term ends before it starts": (
+        "attendance",
+        csv_bytes(
+            "person_ref,term_start,term_end,sessions_possible,sessions_missed",
+            "P-0001002,2015-09-01,2015-08-31,100,1",
+        ),
+        ["line 2, term_end: '2015-08-31' is before term_start '2015-09-01'"],
+    ),
 }
 
 
@@ -646,6 +666,46 @@ def test_a_parquet_extract_loads_like_the_same_csv(tmp_path: Path) -> None:
     for source in ("families", "people", "programme"):
         sql = f"SELECT * FROM {source} ORDER BY ALL"
         pd.testing.assert_frame_equal(query(parquet_store, sql), query(csv_store, sql))
+
+
+def test_the_optional_columns_may_be_left_out_or_empty(sample_store: Path, tmp_path: Path) -> None:
+    """birth_month and term_end may be missing from the file, or empty: stored as NULL."""
+    db = tmp_path / "optional.duckdb"
+    for source in ("families", "programme"):
+        load(SAMPLES / f"{source}.csv", source, db)
+    people = csv_bytes(
+        "person_ref,family_ref,birth_year,sex,role",  # no birth_month column at all
+        "P-0001001,FAM-000101,1984,F,adult",
+        "P-0001002,FAM-000101,2008,M,child",
+    )
+    load(people, "people", db, name="people.csv")
+    more = csv_bytes(
+        "role,sex,birth_month,birth_year,family_ref,person_ref",  # any order, one empty
+        "adult,M,,1979,FAM-000102,P-0001003",
+        "child,F,4,2011,FAM-000102,P-0001005",
+    )
+    load(more, "people", db, name="more-people.csv")
+    terms = csv_bytes(
+        "person_ref,term_start,sessions_possible,sessions_missed",  # no term_end column
+        "P-0001002,2014-09-01,140,12",
+    )
+    load(terms, "attendance", db, name="terms.csv")
+    frame = pd.DataFrame(
+        {
+            "person_ref": ["P-0001002", "P-0001005"],
+            "term_start": pd.to_datetime(["2015-01-05", "2016-09-05"]),
+            "term_end": pd.to_datetime([None, "2016-12-16"]),
+            "sessions_possible": [124, 138],
+            "sessions_missed": [9, 20],
+        }
+    )
+    load(parquet_bytes(frame), "attendance", db, name="terms.parquet")
+    months = query(db, "SELECT birth_year, birth_month FROM people ORDER BY birth_year")
+    assert months["birth_month"].isna().tolist() == [True, True, True, False]  # 1979-2008
+    assert months["birth_month"].iloc[3] == 4  # 2011
+    ends = query(db, "SELECT term_start, term_end FROM attendance ORDER BY term_start")
+    assert ends["term_end"].isna().tolist() == [True, True, False]
+    assert ends["term_end"].iloc[2] == pd.Timestamp(2016, 12, 16)
 
 
 def test_the_samples_follow_their_contracts_and_load(tmp_path: Path) -> None:

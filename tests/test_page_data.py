@@ -52,3 +52,12 @@ def test_linkage_is_shown_per_source_from_protected_counts(page: AppTest) -> Non
     assert set(linkage["source"]) >= {"people", "attendance", "offences", "ae_attendances"}
     assert (linkage["share_linked"] == 1.0).all()  # the demo is generated linked
     assert all(int(n.replace(",", "")) % 5 == 0 for n in linkage["offered"])
+
+
+def test_the_months_the_records_cover_and_the_study_calendar_are_shown(page: AppTest) -> None:
+    text = "\n".join(m.value for m in page.markdown)
+    assert "**Months covered**" in text
+    for source in ("attendance", "offences", "benefit_spells", "ae_attendances", "families"):
+        assert f"- {source}: " in text, source
+    assert "- ae_attendances: 2012-01 to 2022-12" in text
+    assert "**Study calendar: 2012-01 to 2022-12**" in text

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.tiny_store import tiny_store
 from tests.window_measures import measure
-from tf_eval.data import store
+from tf_eval.data import coverage, store
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.panel import FAMILY_COVARIATES, build_panel
 
@@ -81,31 +82,19 @@ def test_a_selection_keeps_only_its_families(demo_db: Path) -> None:
     assert set(one.people["ae_use"]["family_id"]) <= set(one.families["family_id"])
 
 
-def _tiny_store(path: Path, families: list[tuple[int, str, date, date | None]]) -> store.Store:
-    con = store.connect(path, read_only=False)
-    store.create_schema(con)
-    for family_id, la, identified, attached in families:
-        con.execute("INSERT INTO families VALUES (?, ?, ?, 1)", [family_id, la, identified])
-        con.execute(
-            "INSERT INTO people VALUES (?, ?, 1980, 'F', 'adult', 1)", [family_id * 10, family_id]
-        )
-        if attached:
-            con.execute("INSERT INTO programme VALUES (?, ?, NULL, 1)", [family_id, attached])
-    con.close()
-    return store.Store(path)
-
-
 def test_families_that_fit_neither_group_are_left_out_with_a_reason(tmp_path: Path) -> None:
-    tiny = _tiny_store(
+    # The records cover 2012-01 to 2022-12 (tests/tiny_store.py).
+    tiny = tiny_store(
         tmp_path / "tiny.duckdb",
         [
-            (1, "LA01", date(2016, 3, 10), date(2016, 4, 1)),  # treated: attached within 3 months
-            (2, "LA01", date(2016, 3, 10), None),  # comparison: never attached
-            (3, "LA01", date(2016, 3, 10), date(2018, 9, 1)),  # comparison: joined much later
-            (4, "LA01", date(2016, 3, 10), date(2016, 10, 1)),  # attached 7 months on: neither
-            (5, "LA01", date(2022, 6, 1), None),  # follow-up would end after the records
-            (6, "LA01", date(2013, 3, 1), None),  # placebo window would start before them
+            (1, date(2016, 3, 10), date(2016, 4, 1)),  # treated: attached within 3 months
+            (2, date(2016, 3, 10), None),  # comparison: never attached
+            (3, date(2016, 3, 10), date(2018, 9, 1)),  # comparison: joined much later
+            (4, date(2016, 3, 10), date(2016, 10, 1)),  # attached 7 months on: neither
+            (5, date(2022, 6, 1), None),  # follow-up would end after the records
+            (6, date(2013, 3, 1), None),  # placebo window would start before them
         ],
+        [(family * 10, family, 1980, 6, "adult") for family in range(1, 7)],
     )
     built = build_panel(tiny)
     assert dict(zip(built.families["family_id"], built.families["treated"], strict=True)) == {
@@ -124,3 +113,187 @@ def test_families_that_fit_neither_group_are_left_out_with_a_reason(tmp_path: Pa
 def test_an_unsupported_follow_up_is_refused(demo_db: Path) -> None:
     with pytest.raises(ValueError, match="follow-up must be one of"):
         build_panel(store.Store(demo_db), follow_up_months=18)
+
+
+# Hand-made records for the robust outcome definitions (issue 15, item 0). The records cover
+# 2014-01 to 2025-12, so families identified in 2023 have every window inside them.
+_CALENDAR = (date(2014, 1, 1), date(2025, 12, 1))
+_FAMILIES = [
+    (1, date(2016, 3, 10), None),  # comparison, index 2016-04-01: overlapping benefit spells
+    (2, date(2023, 3, 10), None),  # comparison, index 2023-04-01: only inside a 2014-2025 store
+    (3, date(2016, 3, 10), date(2016, 6, 10)),  # attached exactly 3 months on: treated
+    (4, date(2016, 3, 10), None),  # comparison, index 2016-04-01: ages
+    (5, date(2016, 10, 15), None),  # comparison, index 2016-11-01: a term under way at index
+]
+_PEOPLE = [
+    (11, 1, 1980, 5, "adult"),
+    (21, 2, 1990, 1, "adult"),
+    (31, 3, 1980, 5, "adult"),
+    (41, 4, 2016, 5, "child"),  # born after the index month: not yet born
+    (42, 4, 2016, 4, "child"),  # born in the index month: not yet born either
+    (43, 4, 2016, 3, "child"),  # born the month before: aged 0
+    (44, 4, 2000, 12, "child"),  # 15 years 4 months (2016 - 2000 would say 16)
+    (45, 4, 2000, None, "child"),  # month unknown, so July: 15 years 9 months
+    (46, 4, 1999, 3, "child"),  # 17 years 1 month: no longer in the worklessness population
+    (47, 4, 1998, 3, "adult"),  # 18 years 1 month: in it
+    (51, 5, 2008, 9, "child"),  # 8 years old
+]
+_RECORDS = {
+    "benefit_spells": [
+        # Person 11, pre-window 2015-04-01 to 2016-03-31 (366 days, 2016 is a leap year):
+        # 2015-04-01..09-30 (183 days) overlaps 2015-07-01..12-31 (184 days): one spell of
+        # 2015-04-01..12-31 (275 days), which 2016-01-01..31 (31 days) touches: 306 days on
+        # benefit. Summed without merging they make 398 days, more than the window's 366.
+        {"person_id": 11, "start_date": date(2015, 4, 1), "end_date": date(2015, 9, 30)},
+        {"person_id": 11, "start_date": date(2015, 7, 1), "end_date": date(2015, 12, 31)},
+        {"person_id": 11, "start_date": date(2016, 1, 1), "end_date": date(2016, 1, 31)},
+        # Follow-up 2016-04-01 to 2017-03-31 (365 days): on from 2016-10-01, open, so to the
+        # end of the window: 182 days (31+30+31+31+28+31).
+        {"person_id": 11, "start_date": date(2016, 10, 1), "end_date": None},
+        # Person 21 (index 2023-04-01): an open spell from 2022-10-01 runs to the end of the
+        # records (2025-12-31), not to the end of 2022: pre-window 2022-04-01..2023-03-31
+        # (365 days) has 182 days on, the follow-up 2023-04-01..2024-03-31 (366 days) all 366.
+        {"person_id": 21, "start_date": date(2022, 10, 1), "end_date": None},
+        # Persons 46 and 47 are each on benefit for the whole follow-up.
+        {"person_id": 46, "start_date": date(2016, 1, 1), "end_date": date(2017, 12, 31)},
+        {"person_id": 47, "start_date": date(2016, 1, 1), "end_date": date(2017, 12, 31)},
+    ],
+    "attendance": [
+        # Person 51, index 2016-11-01: pre-window 2015-11-01..2016-10-31, follow-up
+        # 2016-11-01..2017-10-31.
+        # 2016-04-01, no end: the next term starts 2016-09-01, but a term lasts at most 4
+        # months, so it ends 2016-07-31: 122 days, all pre. 116 possible, 0 missed.
+        {
+            "person_id": 51,
+            "term_start": date(2016, 4, 1),
+            "sessions_possible": 116,
+            "sessions_missed": 0,
+        },
+        # 2016-09-01..12-31 (122 days), under way at the index date: 61 days (Sep, Oct) pre and
+        # 61 (Nov, Dec) post, so half its 140 possible and 28 missed sessions to each.
+        {
+            "person_id": 51,
+            "term_start": date(2016, 9, 1),
+            "term_end": date(2016, 12, 31),
+            "sessions_possible": 140,
+            "sessions_missed": 28,
+        },
+        # 2017-01-01, no end: ends the day before the next term, 2017-03-31. All post.
+        {
+            "person_id": 51,
+            "term_start": date(2017, 1, 1),
+            "sessions_possible": 120,
+            "sessions_missed": 12,
+        },
+        # 2017-04-01, no end and no next term: at most 4 months, to 2017-07-31. All post.
+        {
+            "person_id": 51,
+            "term_start": date(2017, 4, 1),
+            "sessions_possible": 110,
+            "sessions_missed": 22,
+        },
+        # Persons 44 and 45 (aged 15 at the index date) have a term each in both windows.
+        {
+            "person_id": 44,
+            "term_start": date(2015, 9, 1),
+            "term_end": date(2015, 12, 31),
+            "sessions_possible": 100,
+            "sessions_missed": 10,
+        },
+        {
+            "person_id": 44,
+            "term_start": date(2016, 9, 1),
+            "term_end": date(2016, 12, 31),
+            "sessions_possible": 100,
+            "sessions_missed": 5,
+        },
+        {
+            "person_id": 45,
+            "term_start": date(2015, 9, 1),
+            "term_end": date(2015, 12, 31),
+            "sessions_possible": 100,
+            "sessions_missed": 10,
+        },
+        {
+            "person_id": 45,
+            "term_start": date(2016, 9, 1),
+            "term_end": date(2016, 12, 31),
+            "sessions_possible": 100,
+            "sessions_missed": 5,
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def hand_made(tmp_path_factory) -> store.Store:
+    path = tmp_path_factory.mktemp("hand") / "hand.duckdb"
+    return tiny_store(path, _FAMILIES, _PEOPLE, _RECORDS, _CALENDAR)
+
+
+def _measures(panel, outcome: str) -> dict[int, tuple[float, float, float]]:
+    frame = panel.people[outcome]
+    return {
+        int(p): (a, b, c)
+        for p, a, b, c in zip(
+            frame["person_id"], frame["placebo"], frame["pre"], frame["post"], strict=True
+        )
+    }
+
+
+def test_overlapping_benefit_spells_count_each_day_once(hand_made) -> None:
+    work = _measures(build_panel(hand_made), "worklessness")
+    assert work[11][1] == pytest.approx(306 / 366, rel=1e-12)
+    assert work[11][2] == pytest.approx(182 / 365, rel=1e-12)
+    assert all(0 <= value <= 1 for values in work.values() for value in values)
+
+
+def test_a_term_under_way_at_the_index_date_is_shared_by_its_days(hand_made) -> None:
+    terms = _measures(build_panel(hand_made), "attendance")
+    placebo, pre, post = terms[51]
+    assert np.isnan(placebo)  # no term day in 2014-11..2015-10
+    # Pre: 116 + 140/2 = 186 possible, 0 + 28/2 = 14 missed. Post: 70 + 120 + 110 = 300
+    # possible, 14 + 12 + 22 = 48 missed.
+    assert pre == pytest.approx(100 * (1 - 14 / 186), rel=1e-12)
+    assert post == pytest.approx(100 * (1 - 48 / 300), rel=1e-12)
+
+
+def test_ages_count_whole_years_from_the_birth_month(hand_made) -> None:
+    built = build_panel(hand_made)
+    family_4 = {41, 42, 43, 44, 45, 46, 47}
+    # Not yet born at the index date (born in its month or later): in no population.
+    assert set(built.people["ae_use"]["person_id"]) & family_4 == {43, 44, 45, 46, 47}
+    # 15 years 4 months and (July, unknown month) 15 years 9 months: of school age.
+    assert {44, 45} <= set(built.people["attendance"]["person_id"])
+    terms = _measures(built, "attendance")
+    assert terms[44][2] == pytest.approx(95.0) and terms[45][1] == pytest.approx(90.0)
+
+
+def test_worklessness_counts_adults_from_18(hand_made) -> None:
+    work = set(build_panel(hand_made).people["worklessness"]["person_id"])
+    assert 47 in work and 46 not in work  # 18 years 1 month; 17 years 1 month
+
+
+def test_a_family_attached_exactly_three_months_on_is_supported(hand_made) -> None:
+    built = build_panel(hand_made)
+    families = built.families.set_index("family_id")
+    assert bool(families.loc[3, "treated"])
+    assert families.loc[3, "index_date"] == pd.Timestamp(2016, 6, 10)
+
+
+def test_the_calendar_comes_from_the_records_not_from_constants(hand_made) -> None:
+    built = build_panel(hand_made)
+    assert built.calendar is not None
+    assert (built.calendar.start, built.calendar.end) == (date(2014, 1, 1), date(2025, 12, 31))
+    # Identified in 2023: its windows (2021-04 to 2024-03) lie inside the 2014-2025 records.
+    assert 2 in set(built.families["family_id"]) and not built.excluded
+    work = _measures(built, "worklessness")
+    assert work[21][1:] == (pytest.approx(182 / 365, rel=1e-12), 1.0)
+
+
+def test_a_store_without_outcome_records_has_no_calendar(tmp_path: Path) -> None:
+    con = store.connect(tmp_path / "empty.duckdb", read_only=False)
+    store.create_schema(con)
+    con.close()
+    with pytest.raises(coverage.NoCalendarError, match="no study calendar"):
+        build_panel(store.Store(tmp_path / "empty.duckdb"))

@@ -79,7 +79,38 @@ def test_schema_rejects_impossible_rows(tmp_path: Path) -> None:
     with pytest.raises(duckdb.ConstraintException):
         con.execute("INSERT INTO attendance VALUES (1, DATE '2015-09-01', NULL, 100, 101, 1)")
     with pytest.raises(duckdb.ConstraintException):
-        con.execute("INSERT INTO people VALUES (1, 1, 2001, 'F', 'lodger', 1)")
+        con.execute("INSERT INTO people VALUES (1, 1, 2001, NULL, 'F', 'lodger', 1)")
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO people VALUES (1, 1, 2001, 13, 'F', 'adult', 1)")
+    with pytest.raises(duckdb.ConstraintException):  # a term ending before it starts
+        con.execute(
+            "INSERT INTO attendance VALUES (1, DATE '2015-09-01', DATE '2015-08-31', 100, 1, 1)"
+        )
+
+
+def test_a_version_1_store_is_brought_up_to_date_keeping_its_rows(tmp_path: Path) -> None:
+    """Version 2 added people.birth_month and attendance.term_end (both optional): a store made
+    before gets them, empty, at its next load (create_schema), and its rows stay."""
+    path = tmp_path / "old.duckdb"
+    con = store.connect(path, read_only=False)
+    for table, columns in store.SCHEMA.items():
+        lines = [line for line in columns.split("\n") if "birth_month" not in line]
+        lines = [line for line in lines if "term_end" not in line]
+        con.execute(f"CREATE TABLE {table} ({chr(10).join(lines)})")
+    con.execute("INSERT INTO schema_version VALUES (1, current_timestamp)")
+    con.execute("INSERT INTO people VALUES (1, 1, 1980, 'F', 'adult', 1)")
+    con.execute("INSERT INTO attendance VALUES (1, DATE '2015-09-01', 100, 5, 1)")
+    con.close()
+    with pytest.raises(store.StoreError, match="version 1; .* next load"):
+        store.Store(path)
+    con = store.connect(path, read_only=False)
+    store.create_schema(con)
+    assert con.execute("SELECT birth_year, birth_month FROM people").fetchall() == [(1980, None)]
+    assert con.execute("SELECT sessions_missed, term_end FROM attendance").fetchall() == [(5, None)]
+    with pytest.raises(duckdb.ConstraintException):  # the new columns' checks hold too
+        con.execute("UPDATE people SET birth_month = 0")
+    con.close()
+    assert store.Store(path).query("SELECT max(version) AS v FROM schema_version")["v"][0] == 2
 
 
 def test_db_path_comes_from_flag_then_environment_then_default(monkeypatch) -> None:

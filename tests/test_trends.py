@@ -3,15 +3,19 @@ monthly A&E means match a direct count (within the gate's noise), and the page d
 per outcome."""
 
 import json
+from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.tiny_store import tiny_store
 from tf_eval import config
 from tf_eval.data import store
 from tf_eval.method.estimate import AnalysisSpec, prepare
+from tf_eval.release import trends
 from tf_eval.release.trends import monthly_trends
 
 APP = str(config.PROJECT_ROOT / "app.py")
@@ -86,3 +90,93 @@ def test_the_page_draws_one_chart_per_outcome(demo_db: Path, monkeypatch) -> Non
         x for trace in spec["data"] for x in (trace["x"] if isinstance(trace["x"], list) else [])
     ]
     assert max(months) == 23  # the longer follow-up reaches further
+
+
+def test_a_term_counts_in_every_month_it_covers_by_its_days(tmp_path: Path) -> None:
+    """Hand-made terms (tests/tiny_store.py), each child's index date 2016-11-01 (month 0)."""
+    terms = [
+        # Child 51: 2016-04-01, no end, next term in September: capped at 4 months, so
+        # Apr-Jul 2016 (months -7..-4), 0 of 116 missed: 100% in each.
+        {
+            "person_id": 51,
+            "term_start": date(2016, 4, 1),
+            "sessions_possible": 116,
+            "sessions_missed": 0,
+        },
+        # Sep-Dec 2016 (months -2..1): 28 of 140 missed, 80% in each month it covers.
+        {
+            "person_id": 51,
+            "term_start": date(2016, 9, 1),
+            "term_end": date(2016, 12, 31),
+            "sessions_possible": 140,
+            "sessions_missed": 28,
+        },
+        # 2017-01-01, no end: to the day before the next term, Jan-Mar 2017 (months 2..4): 90%.
+        {
+            "person_id": 51,
+            "term_start": date(2017, 1, 1),
+            "sessions_possible": 120,
+            "sessions_missed": 12,
+        },
+        {
+            "person_id": 51,
+            "term_start": date(2017, 4, 1),
+            "sessions_possible": 110,
+            "sessions_missed": 22,
+        },  # no end, no next term: Apr-Jul 2017 (months 5..8), 80%
+        # Child 52: two short terms sharing September 2016. 09-01..09-15 (15 days, 5 of 10
+        # missed) and 09-16..10-15 (30 days, 0 of 30 missed): September holds all of the first
+        # and half of the second, 5 missed of 10 + 15 possible = 80%; October the rest, 100%.
+        {
+            "person_id": 52,
+            "term_start": date(2016, 9, 1),
+            "term_end": date(2016, 9, 15),
+            "sessions_possible": 10,
+            "sessions_missed": 5,
+        },
+        {
+            "person_id": 52,
+            "term_start": date(2016, 9, 16),
+            "term_end": date(2016, 10, 15),
+            "sessions_possible": 30,
+            "sessions_missed": 0,
+        },
+    ]
+    current = tiny_store(
+        tmp_path / "terms.duckdb",
+        [(5, date(2016, 10, 15), None)],
+        [(51, 5, 2008, 9, "child"), (52, 5, 2009, 2, "child")],
+        {"attendance": terms},
+    )
+    people = pd.DataFrame(
+        {"person_id": [51, 52], "family_id": [5, 5], "index_date": pd.Timestamp(2016, 11, 1)}
+    )
+    values = trends.person_months(current, "attendance", people, (-12, 12))
+    cells = zip(values["person_id"], values["month"], values["value"], strict=True)
+    got = {(p, m): v for p, m, v in cells}
+    expected = {(51, m): 100.0 for m in (-7, -6, -5, -4)}
+    expected |= {(51, m): 80.0 for m in (-2, -1, 0, 1)}
+    expected |= {(51, m): 90.0 for m in (2, 3, 4)}
+    expected |= {(51, m): 80.0 for m in (5, 6, 7, 8)}
+    expected |= {(52, -2): 80.0, (52, -1): 100.0}
+    assert got.keys() == expected.keys()
+    for cell, value in expected.items():
+        assert got[cell] == pytest.approx(value, rel=1e-12), cell
+
+
+def test_an_open_benefit_spell_runs_to_the_end_of_the_records(tmp_path: Path) -> None:
+    """Records 2014-01 to 2025-12; person 21 (index 2023-04-01) on benefit from 2022-10-01,
+    open: on benefit mid-month in every month from 6 before the index date to 11 after."""
+    current = tiny_store(
+        tmp_path / "open.duckdb",
+        [(2, date(2023, 3, 10), None)],
+        [(21, 2, 1990, 1, "adult")],
+        {"benefit_spells": [{"person_id": 21, "start_date": date(2022, 10, 1)}]},
+        (date(2014, 1, 1), date(2025, 12, 1)),
+    )
+    people = pd.DataFrame(
+        {"person_id": [21], "family_id": [2], "index_date": pd.Timestamp(2023, 4, 1)}
+    )
+    values = trends.person_months(current, "worklessness", people, (-12, 12))
+    values = values.set_index("month")["value"]
+    assert values.to_dict() == {m: float(m >= -6) for m in range(-12, 12)}

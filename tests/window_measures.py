@@ -5,9 +5,11 @@ DuckDB's greatest()/least() skip NULLs, so a person with no spell (NULL dates af
 JOIN) must be caught explicitly or they would score a whole window.
 
 Index date: the first day of the month of identification, for every family. Treated: attached
-within 3 months of identification (inclusive). Age: whole years at the index date from the first
-day of the birth month (July when unknown); people not yet born are in no population. A school
-term counts in the window it ends in.
+within 3 months of identification (inclusive); families attached later but within 12 months of
+the index date are neither. Age: whole years from the first day of the birth month (July if
+unknown) to the index month; born in the index month or later is not yet born. A school term
+counts in the window it ends in. Benefit days are counted one by one (each day once, however
+many spells cover it; an open spell runs to the demo's last day, 2022-12-31).
 """
 
 import duckdb
@@ -27,8 +29,8 @@ WITH fam AS (
 ppl AS (
     SELECT p.person_id, p.family_id, fam.treated,
            CASE WHEN make_date(p.birth_year, coalesce(p.birth_month, 7), 1) < fam.idx
-                THEN date_sub('year', make_date(p.birth_year, coalesce(p.birth_month, 7), 1),
-                              fam.idx)
+                THEN datediff('month', make_date(p.birth_year, coalesce(p.birth_month, 7), 1),
+                              date_trunc('month', fam.idx)) // 12
                 ELSE -1 END AS age,
            (fam.idx + to_months({start}))::DATE AS w0,
            (fam.idx + to_months({stop}))::DATE AS w1
@@ -54,15 +56,18 @@ MEASURES = {
           ON a.person_id = ppl.person_id AND a.term_end >= w0 AND a.term_end < w1
         WHERE age BETWEEN 5 AND 15 GROUP BY ALL""",
     "worklessness": """
+        , days AS (
+            SELECT DISTINCT ppl.person_id, d.day
+            FROM ppl JOIN benefit_spells b ON b.person_id = ppl.person_id,
+                 unnest(range(greatest(b.start_date, w0),
+                              least(coalesce(b.end_date, DATE '2022-12-31') + 1, w1),
+                              INTERVAL 1 DAY)) AS d(day)
+        )
         SELECT ppl.person_id, ppl.family_id, ppl.treated,
-               coalesce(sum(CASE WHEN b.person_id IS NOT NULL THEN
-                   datediff('day', greatest(b.start_date, w0),
-                            least(coalesce(b.end_date, DATE '2022-12-31') + 1, w1)) END), 0)
-               / datediff('day', min(w0), min(w1)) AS value
-        FROM ppl LEFT JOIN benefit_spells b
-          ON b.person_id = ppl.person_id AND b.start_date < w1
-         AND coalesce(b.end_date, DATE '2022-12-31') >= w0
-        WHERE age BETWEEN 18 AND 64 GROUP BY ALL""",
+               (SELECT count(*) FROM days WHERE days.person_id = ppl.person_id)
+               / datediff('day', w0, w1) AS value
+        FROM ppl
+        WHERE age BETWEEN 18 AND 64""",
 }
 
 

@@ -1,4 +1,4 @@
-"""Configuration in one place: where data lives, the study calendar, demo defaults and the
+"""Configuration in one place: where data lives, the windows, demo defaults and the
 disclosure floors. Other modules import these names rather than repeating the numbers."""
 
 from datetime import date
@@ -17,18 +17,27 @@ DEFAULT_DB_PATH = PROJECT_ROOT / "data" / "tf_eval.duckdb"
 DB_KEY_ENV_VAR = "TF_EVAL_DB_KEY"
 DB_KEY_MIN_CHARS = 32
 
-# The study calendar (docs/method.md).
-RECORDS_FROM = date(2012, 1, 1)
-RECORDS_TO = date(2022, 12, 31)
-IDENTIFIED_FROM = date(2014, 1, 1)
-IDENTIFIED_TO = date(2020, 12, 31)
+# The synthetic demo's calendar (tf_eval.data.synth) and nothing else: an evaluation takes its
+# study calendar from the records in the store (tf_eval.data.coverage, docs/method.md).
+DEMO_RECORDS_FROM = date(2012, 1, 1)
+DEMO_RECORDS_TO = date(2022, 12, 31)
+DEMO_IDENTIFIED_FROM = date(2014, 1, 1)
+DEMO_IDENTIFIED_TO = date(2020, 12, 31)
+# Windows around the index date (docs/method.md).
 PRE_WINDOW_MONTHS = 12
 FOLLOW_UP_MONTHS = (12, 24)
-# Treated families were attached to support within this many months of being identified; their
-# index date is the attachment date. A comparison family's index date is the first day of the
-# month after identification - when it would have been attached - and it must not have been
-# attached before its follow-up ends. Families attached in between are neither and are left out.
+# Treated families were attached to support within this many months of being identified (the day
+# exactly this many months on included); their index date is the attachment date. A comparison
+# family's index date is the first day of the month after identification - when it would have
+# been attached - and it must not have been attached before its follow-up ends. Families attached
+# in between are neither and are left out.
 ATTACHED_WITHIN_MONTHS = 3
+# A person whose birth month is not recorded is taken to be born in July, the middle of the year
+# (tf_eval.data.outcomes.age_at).
+UNKNOWN_BIRTH_MONTH = 7
+# A school term recorded without its last day ends the day before the child's next term starts,
+# and at most this many months after its own start (tf_eval.data.outcomes.TERMS).
+TERM_MAX_MONTHS = 4
 
 # The estimator behind the headline estimates (tf_eval.method.estimators; all three are shown side
 # by side). Chosen from the Monte Carlo study (studies/monte_carlo.py, docs/method.md).

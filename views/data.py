@@ -4,6 +4,7 @@ long they may be kept."""
 import streamlit as st
 
 import dashboard
+from tf_eval import config
 from tf_eval.release import charts
 
 summary = dashboard.get_overview()
@@ -24,6 +25,19 @@ if summary.coverage.frame.empty:  # e.g. only families and people loaded so far
     st.info("No outcome records are loaded yet.", icon=":material/inbox:")
 else:
     dashboard.chart(charts.coverage_chart(summary.coverage, source), "record-coverage")
+if summary.months_covered:
+    st.markdown(
+        "**Months covered** (from the first to the last month in which at least "
+        f"{config.COUNT_THRESHOLD} people, or families, have a record):\n\n"
+        + "\n".join(f"- {name}: {months}" for name, months in summary.months_covered.items())
+    )
+if summary.study_months:
+    st.markdown(
+        f"**Study calendar: {summary.study_months['from']} to {summary.study_months['to']}**, "
+        "the months every outcome's records cover. A family whose windows (24 months before "
+        "its index date to the end of its follow-up) reach outside it is left out, and a benefit "
+        "claim with no end runs to its last day."
+    )
 
 st.subheader("Loads and freshness")
 loads = found.loads.labels()

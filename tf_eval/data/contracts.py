@@ -40,6 +40,7 @@ class Column:
     choices: tuple[str, ...] = ()
     bounds: tuple[int, int] = (0, 0)  # whole numbers only
     namespace: str = ""  # references only: family or person
+    optional: bool = False  # may be left out of the file (then empty): implies nullable
 
     @property
     def stored_as(self) -> str:
@@ -59,6 +60,11 @@ class Contract:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The columns a file must hold (the others may be left out)."""
+        return tuple(c.name for c in self.columns if not c.optional)
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -95,6 +101,14 @@ CONTRACTS: dict[str, Contract] = {
                 PERSON_REF,
                 FAMILY_REF,
                 Column("birth_year", "year", "a year from 1900 to this year"),
+                Column(
+                    "birth_month",
+                    "whole",
+                    "a month 1-12, or empty when unknown",
+                    nullable=True,
+                    bounds=(1, 12),
+                    optional=True,
+                ),
                 Column("sex", "choice", "F or M", choices=("F", "M")),
                 Column("role", "choice", "adult or child", choices=("adult", "child")),
             ),
@@ -119,11 +133,18 @@ CONTRACTS: dict[str, Contract] = {
             (
                 PERSON_REF,
                 Column("term_start", "date", _DATE_WORDS),
+                Column(
+                    "term_end",
+                    "date",
+                    "a date YYYY-MM-DD (the term's last day), or empty",
+                    nullable=True,
+                    optional=True,
+                ),
                 Column("sessions_possible", "whole", "a whole number 1-999", bounds=(1, 999)),
                 Column("sessions_missed", "whole", "a whole number 0-999", bounds=(0, 999)),
             ),
             key=("person_ref", "term_start"),
-            ordered=(("sessions_missed", "sessions_possible"),),
+            ordered=(("sessions_missed", "sessions_possible"), ("term_start", "term_end")),
             refers_to="person_ref",
             strict=False,
         ),

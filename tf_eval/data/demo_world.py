@@ -38,7 +38,7 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.data.demo_truth import TruthSums
-from tf_eval.data.outcomes import OFFENDING_MIN_AGE, SCHOOL_AGES, WORKING_AGES
+from tf_eval.data.outcomes import OFFENDING_MIN_AGE, SCHOOL_AGES, WORKING_AGES, age_at
 
 # School terms: (first month of year 0-11, months long, sessions possible).
 TERMS = ((8, 4, 140), (0, 3, 124), (3, 4, 116))
@@ -61,10 +61,10 @@ class DemoCalendar:
     """The demo's records run from `records_from` to `records_to` (whole months); families are
     identified between `identified_from` and `identified_to`."""
 
-    records_from: date = config.RECORDS_FROM
-    records_to: date = config.RECORDS_TO
-    identified_from: date = config.IDENTIFIED_FROM
-    identified_to: date = config.IDENTIFIED_TO
+    records_from: date = config.DEMO_RECORDS_FROM
+    records_to: date = config.DEMO_RECORDS_TO
+    identified_from: date = config.DEMO_IDENTIFIED_FROM
+    identified_to: date = config.DEMO_IDENTIFIED_TO
 
     def __post_init__(self) -> None:
         if self.records_from.day != 1:
@@ -375,7 +375,13 @@ def generate_batch(
     on_benefit = simulate_benefit(uniform, entry, exit_, working)
 
     # The records of the 12 months before the index date, measured as tf-eval measures them.
-    at_index = _age(birth, index[fam])
+    index_ym = months.first + index[fam]
+    at_index = age_at(  # the population rule of tf_eval.data.outcomes
+        birth_year,
+        birth_month,
+        index_ym.astype("datetime64[Y]").astype(np.int64) + 1970,
+        index_ym.astype(np.int64) % 12 + 1,
+    )
     pre_start = index[fam] - config.PRE_WINDOW_MONTHS
     window = config.PRE_WINDOW_MONTHS
     possible_pre = _window_sum(terms.at_end(terms.possible), pre_start, window)

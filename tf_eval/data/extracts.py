@@ -114,11 +114,12 @@ def _read_csv(data: bytes, contract: Contract, problems: Problems) -> Extract | 
         problems.add(f"the file is empty; expected a header line '{expected}', then records")
         return None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    records, rows, width = [], [], len(contract.names)
+    records, rows = [], []
     try:
         header = next(reader)
         if not _header_fits(header, contract, problems):
             return None
+        width = len(header)
         last_line = reader.line_num
         for record in reader:
             line, last_line = last_line + 1, reader.line_num
@@ -136,8 +137,8 @@ def _read_csv(data: bytes, contract: Contract, problems: Problems) -> Extract | 
         problems.add("the file has a header line but no records")
     if not records:
         return None
-    text_frame = pd.DataFrame(records, columns=header, dtype=object)[list(contract.names)]
-    return Extract(text_frame, np.asarray(rows, dtype=np.int64))
+    text_frame = pd.DataFrame(records, columns=header, dtype=object)
+    return Extract(_with_optional(text_frame, contract), np.asarray(rows, dtype=np.int64))
 
 
 def _report_encoding(data: bytes, problems: Problems) -> None:
@@ -176,10 +177,18 @@ def _header_fits(names: list[str], contract: Contract, problems: Problems) -> bo
                 column=name,
             )
         seen.add(name)
-    for name in contract.names:
+    for name in contract.required:
         if name not in seen:
             problems.add(f"column is missing (expected: {expected})", row=where, column=name)
     return not problems
+
+
+def _with_optional(text: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """The contract's columns in its order, an optional column the file left out as empty."""
+    for name in contract.names:
+        if name not in text.columns:
+            text[name] = ""
+    return text[list(contract.names)]
 
 
 def _read_parquet(data: bytes, contract: Contract, problems: Problems) -> Extract | None:
@@ -195,7 +204,7 @@ def _read_parquet(data: bytes, contract: Contract, problems: Problems) -> Extrac
         problems.add("the file has columns but no rows")
         return None
     columns = {}
-    for name in contract.names:
+    for name in (n for n in contract.names if n in table.column_names):
         try:
             columns[name] = _as_text(table.column(name))
         except pa.ArrowException:
@@ -205,7 +214,8 @@ def _read_parquet(data: bytes, contract: Contract, problems: Problems) -> Extrac
             )
     if problems:
         return None
-    return Extract(pd.DataFrame(columns), np.arange(1, table.num_rows + 1, dtype=np.int64))
+    text = _with_optional(pd.DataFrame(columns), contract)
+    return Extract(text, np.arange(1, table.num_rows + 1, dtype=np.int64))
 
 
 def _as_text(column: pa.ChunkedArray) -> np.ndarray:

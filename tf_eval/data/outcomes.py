@@ -1,14 +1,24 @@
-"""The four outcomes (docs/method.md): who counts, what is measured, which way is good.
+"""The four outcomes (docs/method.md): who counts, what is measured, which way is good, and the
+rules that read agencies' records the same way everywhere (ages, school terms, benefit spells).
 
 Both the synthetic generator (to compute the planted truth) and the evaluation engine read these
 definitions, so the truth and the estimate always describe the same people.
 
-Age is in whole years at the index date: `index year - birth_year` (only birth years are stored).
-Each outcome's population is fixed at the index date, not re-tested in each window.
+Age is in whole years at the index date, from a birth date taken as the first day of the birth
+month (July when the month is unknown: config.UNKNOWN_BIRTH_MONTH). Someone born in the index
+date's month or later is not yet born (age -1) and in no population. `age_at` (numpy) and
+`age_sql` (DuckDB) are the same rule. Each outcome's population is fixed at the index date, not
+re-tested in each window.
 """
+
+from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
+
+from tf_eval import config
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome(
             "ae_use",
             "A&E use",
-            "everyone born by the index year",
+            "everyone born before the index month",
             0,
             None,
             "A&E attendances in the window",
@@ -72,3 +82,79 @@ OUTCOMES: dict[str, Outcome] = {
 SCHOOL_AGES = (OUTCOMES["attendance"].min_age, OUTCOMES["attendance"].max_age)
 OFFENDING_MIN_AGE = OUTCOMES["offending"].min_age
 WORKING_AGES = (OUTCOMES["worklessness"].min_age, OUTCOMES["worklessness"].max_age)
+
+
+def age_at(
+    birth_year: np.ndarray, birth_month: np.ndarray, index_year: np.ndarray, index_month: np.ndarray
+) -> np.ndarray:
+    """Whole years from the first day of the birth month to the index date, -1 for someone born
+    in the index month or later (not yet born). Months are 1-12; 0 means unknown (July)."""
+    month = np.where(np.asarray(birth_month) == 0, config.UNKNOWN_BIRTH_MONTH, birth_month)
+    months = (np.asarray(index_year) * 12 + np.asarray(index_month)) - (
+        np.asarray(birth_year) * 12 + month
+    )
+    return np.where(months > 0, months // 12, -1)
+
+
+def age_sql(
+    index: str, birth_year: str = "p.birth_year", birth_month: str = "p.birth_month"
+) -> str:
+    """`age_at` in DuckDB SQL: the age at the date `index` (a SQL expression), -1 if not yet born.
+    A NULL birth month is July."""
+    months = (
+        f"((year({index}) * 12 + month({index})) - "
+        f"({birth_year} * 12 + coalesce({birth_month}, {config.UNKNOWN_BIRTH_MONTH})))"
+    )
+    return f"(CASE WHEN {months} > 0 THEN {months} // 12 ELSE -1 END)"
+
+
+# Each school term with its last day (`term_end`, inclusive) and its length in days. A term
+# recorded without its end ends the day before the child's next term starts, and at most
+# config.TERM_MAX_MONTHS after its own start. The estimates count a term in the window it ends
+# in (tf_eval.method.panel: a term under way at the index date may already hold support's effect,
+# so it is never pre-period); the monthly trends share it between the months it covers by their
+# days (`term_share`).
+TERMS = f"""
+    SELECT person_id, term_start, term_end, sessions_possible, sessions_missed,
+           datediff('day', term_start, term_end) + 1 AS term_days
+    FROM (
+        SELECT person_id, term_start, sessions_possible, sessions_missed,
+               coalesce(term_end, least(
+                   coalesce(lead(term_start) OVER (PARTITION BY person_id ORDER BY term_start),
+                            DATE '9999-12-31') - 1,
+                   (term_start + to_months({config.TERM_MAX_MONTHS}))::DATE - 1)) AS term_end
+        FROM attendance
+    )"""
+
+
+def term_share(term: str, start: str, stop: str) -> str:
+    """SQL: the share of the days of term `term` (an alias of TERMS) in the window [start, stop)."""
+    days = (
+        f"greatest(0, datediff('day', greatest({term}.term_start, {start}), "
+        f"least({term}.term_end + 1, {stop})))"
+    )
+    return f"({days} / {term}.term_days)"
+
+
+# Benefit spells merged per person (gaps and islands): spells that overlap or touch (one starts
+# on or before the day after another ends) become one, so no day is counted twice. `stop_date`
+# is the day after the last day on benefit; an open spell (no end) runs to the end of the study
+# calendar ($records_to, tf_eval.data.coverage). Spells starting after it are outside every window.
+SPELLS = """
+    SELECT person_id, min(start_date) AS start_date, max(stop_date) AS stop_date
+    FROM (
+        SELECT *, sum(CASE WHEN start_date <= earlier_stop THEN 0 ELSE 1 END) OVER (
+                      PARTITION BY person_id ORDER BY start_date, stop_date
+                      ROWS UNBOUNDED PRECEDING) AS island
+        FROM (
+            SELECT *, max(stop_date) OVER (
+                       PARTITION BY person_id ORDER BY start_date, stop_date
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_stop
+            FROM (
+                SELECT person_id, start_date,
+                       least(coalesce(end_date, $records_to), $records_to) + 1 AS stop_date
+                FROM benefit_spells WHERE start_date <= $records_to
+            )
+        )
+    )
+    GROUP BY person_id, island"""

@@ -23,7 +23,11 @@ import pandas as pd
 from tf_eval import config
 from tf_eval.governance import private, strength
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# The tables each later version changed: create_schema rebuilds them in a store of the version
+# before (DuckDB cannot add a column with a CHECK in place).
+# 2: people.birth_month and attendance.term_end (both optional; tf_eval.data.outcomes).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {2: ("people", "attendance")}
 
 # A family's index date, in SQL over `families`: the first day of the month it was identified.
 # Supported and comparison families alike are followed from it (tf_eval.method.panel, config.py),
@@ -56,7 +60,7 @@ SCHEMA: dict[str, str] = {
         person_id BIGINT PRIMARY KEY,
         family_id BIGINT NOT NULL,
         birth_year SMALLINT NOT NULL,
-        birth_month SMALLINT CHECK (birth_month BETWEEN 1 AND 12),
+        birth_month TINYINT CHECK (birth_month IS NULL OR birth_month BETWEEN 1 AND 12),
         sex VARCHAR NOT NULL CHECK (sex IN ('F', 'M')),
         role VARCHAR NOT NULL CHECK (role IN ('adult', 'child')),
         load_id INTEGER NOT NULL""",
@@ -144,7 +148,8 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table if missing and record the schema version; running it twice is harmless."""
+    """Create every table if missing and record the schema version, bringing a store of an
+    earlier version up to this one (_MIGRATIONS); running it twice is harmless."""
     con.execute("BEGIN TRANSACTION")
     try:
         create_tables(con)
@@ -153,6 +158,11 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(
                 "INSERT INTO schema_version VALUES (?, current_timestamp)", [SCHEMA_VERSION]
             )
+        elif max(versions) < SCHEMA_VERSION and max(versions) + 1 in _MIGRATIONS:
+            for version in range(max(versions) + 1, SCHEMA_VERSION + 1):
+                for table in _MIGRATIONS[version]:
+                    _rebuild_table(con, table)
+                con.execute("INSERT INTO schema_version VALUES (?, current_timestamp)", [version])
         elif max(versions) != SCHEMA_VERSION:
             raise StoreError(
                 f"store schema version {max(versions)} is not the version this tf-eval "
@@ -162,6 +172,14 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _rebuild_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Give `table` its current schema, keeping its rows (new columns empty)."""
+    con.execute(f"CREATE TABLE _rebuilt ({SCHEMA[table]})")
+    con.execute(f"INSERT INTO _rebuilt BY NAME SELECT * FROM {table}")
+    con.execute(f"DROP TABLE {table}")
+    con.execute(f"ALTER TABLE _rebuilt RENAME TO {table}")
 
 
 def db_key() -> str | None:
@@ -419,8 +437,14 @@ class Store:
             raise StoreError(f"{path} is a DuckDB file but not a tf-eval store") from None
         if version != SCHEMA_VERSION:
             self._con.close()
+            upgrade = (
+                " (its next load, or a demo rebuild, brings it up to date)"
+                if version < SCHEMA_VERSION
+                else ""
+            )
             raise StoreError(
-                f"store {path} has schema version {version}; this tf-eval expects {SCHEMA_VERSION}"
+                f"store {path} has schema version {version}; this tf-eval expects "
+                f"{SCHEMA_VERSION}{upgrade}"
             )
 
     def query(

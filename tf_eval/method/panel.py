@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
-from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.coverage import StudyCalendar, study_calendar
+from tf_eval.data.outcomes import OUTCOMES, SPELLS, TERMS, age_sql
 from tf_eval.data.record_keys import cell_key_sql
 from tf_eval.data.store import INDEX_DATE, Store
 
@@ -89,14 +90,9 @@ SELECT row_number() OVER (ORDER BY family_id) - 1 AS family_row,
 FROM units WHERE excluded IS NULL
 """
 
-_PEOPLE = """
+_PEOPLE = f"""
 CREATE TEMP TABLE ppl AS
-SELECT p.person_id, i.family_id, i.family_row, p.role,
-       CASE WHEN p.birth_year * 12 + coalesce(p.birth_month, 7)
-                 < year(i.index_date) * 12 + month(i.index_date)
-            THEN (year(i.index_date) * 12 + month(i.index_date)
-                  - p.birth_year * 12 - coalesce(p.birth_month, 7)) // 12
-            ELSE -1 END AS age,
+SELECT p.person_id, i.family_id, i.family_row, p.role, {age_sql("i.index_date")} AS age,
        (i.index_date - to_months($placebo))::DATE AS w_placebo,
        (i.index_date - to_months($pre))::DATE AS w_pre,
        i.index_date AS w_index,
@@ -144,9 +140,10 @@ def _counts(table: str, date: str, any_event: bool) -> str:
 
 
 def _attendance() -> str:
-    """% of possible sessions attended in each window; NULL where the child had no term. A term
-    counts in the window it ends in: a term under way at the index date may already hold
-    support's effect, so it is follow-up, never pre-period."""
+    """% of possible sessions attended in each window; NULL where the child had no term there.
+    A term counts in the window it ends in (tf_eval.data.outcomes.TERMS gives a term without an
+    end one): a term under way at the index date may already hold support's effect, so it is
+    follow-up, never pre-period."""
     columns = []
     for window, (start, stop) in _WINDOWS.items():
         inside = f"FILTER (WHERE r.term_end >= {start} AND r.term_end < {stop})"
@@ -156,20 +153,18 @@ def _attendance() -> str:
         )
     return f"""
         SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
-        FROM ppl p JOIN (
-            SELECT person_id, coalesce(term_end, term_start) AS term_end,
-                   sessions_missed, sessions_possible
-            FROM attendance
-        ) r ON r.person_id = p.person_id AND r.term_end >= p.w_placebo AND r.term_end < p.w_end
+        FROM ppl p JOIN ({TERMS}) r
+          ON r.person_id = p.person_id AND r.term_end >= p.w_placebo AND r.term_end < p.w_end
         WHERE {{population}}
         GROUP BY p.person_id
         ORDER BY p.person_id"""
 
 
 def _worklessness() -> str:
-    """Share of each window's days on an out-of-work benefit (a spell with no end is ongoing
-    at the end of the records). A person with no spell has no joined row: DuckDB's
-    greatest()/least() skip NULLs, so that case is caught before any clamping."""
+    """Share of each window's days on an out-of-work benefit, from the person's spells merged so
+    that no day counts twice (tf_eval.data.outcomes.SPELLS: an open spell runs to the end of the
+    study calendar). A person with no spell has no joined row: DuckDB's greatest()/least() skip
+    NULLs, so that case is caught before any clamping."""
     columns = []
     for window, (start, stop) in _WINDOWS.items():
         days = (
@@ -182,11 +177,8 @@ def _worklessness() -> str:
         )
     return f"""
         SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
-        FROM ppl p LEFT JOIN (
-            SELECT person_id, start_date,
-                   coalesce(end_date, $records_to) + 1 AS stop_date
-            FROM benefit_spells
-        ) r ON r.person_id = p.person_id AND r.start_date < p.w_end AND r.stop_date > p.w_placebo
+        FROM ppl p LEFT JOIN ({SPELLS}) r
+          ON r.person_id = p.person_id AND r.start_date < p.w_end AND r.stop_date > p.w_placebo
         WHERE {{population}}
         GROUP BY p.person_id
         ORDER BY p.person_id"""
@@ -219,6 +211,7 @@ class Panel:
     follow_up_months: int
     excluded_keys: dict[str, int]  # why -> the cell key of those families (for the gate's noise)
     comparison: str = NOT_YET_SUPPORTED  # the comparison pool (COMPARISON_POOLS)
+    calendar: StudyCalendar | None = None  # the months the store's records cover (windows inside)
 
 
 def build_panel(
@@ -232,17 +225,19 @@ def build_panel(
 
     One cursor does the work, its intermediate tables staying inside DuckDB: at national scale
     (2 million families, 7.7 million people) moving them through pandas cost more than the
-    queries."""
+    queries. Windows must lie inside the study calendar the store's records give
+    (tf_eval.data.coverage): a store without one raises coverage.NoCalendarError."""
     if follow_up_months not in config.FOLLOW_UP_MONTHS:
         raise ValueError(f"follow-up must be one of {config.FOLLOW_UP_MONTHS} months")
     if comparison not in COMPARISON_POOLS:
         raise ValueError(f"the comparison must be one of: {', '.join(COMPARISON_POOLS)}")
+    calendar = study_calendar(store)
     params = {
         "within": config.ATTACHED_WITHIN_MONTHS,
         "follow_up": follow_up_months,
         "placebo": PLACEBO_MONTHS,
-        "records_from": config.RECORDS_FROM,
-        "records_to": config.RECORDS_TO,
+        "records_from": calendar.start,
+        "records_to": calendar.end,
         "la": la,
         "cohort": cohort,
         "comparison": comparison,
@@ -264,7 +259,7 @@ def build_panel(
         measures = {
             key: cursor.execute(
                 sql.format(population=_population(key)),
-                {"records_to": config.RECORDS_TO} if "$records_to" in sql else None,
+                {"records_to": calendar.end} if "$records_to" in sql else None,
             ).df()
             for key, sql in _MEASURES.items()
         }
@@ -280,6 +275,7 @@ def build_panel(
         follow_up_months,
         {why: key for why, _, key in reasons},
         comparison,
+        calendar,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tf_eval.data.coverage import NoCalendarError, coverage, study_calendar
 from tf_eval.data.record_keys import KEYS, cell_key_sql, key_sql
 from tf_eval.data.store import Store
 from tf_eval.release.disclosure import SafeTable, count_table
@@ -27,6 +28,11 @@ class Overview:
     by_la_cohort: SafeTable  # la_code, cohort, families, people, supported
     coverage: SafeTable  # source, year, records
     description: dict[str, str]  # the store's store_info
+    # Source -> "YYYY-MM to YYYY-MM": its first and last months with records of at least
+    # config.COUNT_THRESHOLD people (families), so safe to show (tf_eval.data.coverage).
+    months_covered: dict[str, str]
+    # The study calendar, {"from": "YYYY-MM", "to": "YYYY-MM"}; empty when the store has none.
+    study_months: dict[str, str]
 
 
 def overview(store: Store) -> Overview:
@@ -48,7 +54,7 @@ def overview(store: Store) -> Overview:
         ORDER BY la_code, cohort
         """
     )
-    coverage = store.query(
+    records = store.query(
         " UNION ALL ".join(
             f"SELECT '{table}' AS source, year({column}) AS year, count(*) AS records, "
             f"{cell_key_sql('person_id')} AS records_key FROM {table} GROUP BY ALL"
@@ -56,8 +62,16 @@ def overview(store: Store) -> Overview:
         )
         + " ORDER BY source, year"
     )
+    covered = coverage(store)
+    try:
+        found = study_calendar(store, covered)
+        calendar = {"from": f"{found.first_month:%Y-%m}", "to": f"{found.last_month:%Y-%m}"}
+    except NoCalendarError:
+        calendar = {}
     return Overview(
         count_table(by_la_cohort, ["families", "people", "supported"], "overview:by_la_cohort"),
-        count_table(coverage, ["records"], "overview:coverage"),
+        count_table(records, ["records"], "overview:coverage"),
         store.info(),
+        {c.source: f"{c.first_month:%Y-%m} to {c.last_month:%Y-%m}" for c in covered.values()},
+        calendar,
     )

@@ -4,16 +4,23 @@ the gap the programme makes.
 
 Each person in an outcome's population (as in the estimates) gets a value in every month from
 12 before the index date to the end of follow-up: any proven offence that month (0/1), A&E
-attendances that month, on an out-of-work benefit in mid-month (0/1, adults), and school
-attendance (%) for terms starting that month. The weighted mean per group and month (matching
-weights) and its 95% interval (clustered by family) pass the disclosure gate before they leave:
-each person's record key (tf_eval.data.record_keys) goes with their values, so that the count of
-people in each group and month, and the sum behind its mean, get the cell-key method's noise.
+attendances that month, on an out-of-work benefit in mid-month (0/1, adults: overlapping spells
+count once, and an open spell runs to the end of the study calendar), and school attendance (%)
+in that calendar month, each term counting in every month it covers in proportion to its days
+there (as the panel attributes terms to windows, tf_eval.data.outcomes.TERMS). The weighted
+mean per group and month (matching weights) and its 95% interval (clustered by family) pass
+the disclosure gate before they leave: each person's record key (tf_eval.data.record_keys) goes
+with their values, so that the count of people in each group and month, and the sum behind its
+mean, get the cell-key method's noise.
 """
 
 from __future__ import annotations
 
+import pandas as pd
+
 from tf_eval import config
+from tf_eval.data.coverage import StudyCalendar, study_calendar
+from tf_eval.data.outcomes import TERMS, term_share
 from tf_eval.data.record_keys import record_keys
 from tf_eval.data.store import Store
 from tf_eval.method.estimate import AnalysisSpec, Matching, prepare
@@ -38,6 +45,7 @@ _EVENTS = """
     )
     SELECT g.person_id, g.family_id, g.month, {value} AS value
     FROM ({grid}) g LEFT JOIN events e USING (person_id, month)"""
+_SHARE = term_share("t", "g.m0", "g.m1")  # a term's share of days in the calendar month
 _SQL = {
     "offending": _EVENTS.format(
         relative=_RELATIVE.format(d="r.offence_date"),
@@ -60,15 +68,38 @@ _SQL = {
              AND r.start_date <= g.mid AND coalesce(r.end_date, $records_to) >= g.mid
         GROUP BY ALL""",
     "attendance": f"""
-        SELECT p.person_id, p.family_id, {_RELATIVE.format(d="r.term_start")} AS month,
-               100 * (1 - sum(r.sessions_missed) / sum(r.sessions_possible)) AS value
-        FROM ppl p JOIN attendance r ON r.person_id = p.person_id
-        WHERE {_RELATIVE.format(d="r.term_start")} >= $first
-          AND {_RELATIVE.format(d="r.term_start")} < $last
+        SELECT g.person_id, g.family_id, g.month,
+               100 * (1 - sum(t.sessions_missed * {_SHARE} ORDER BY t.term_start)
+                      / sum(t.sessions_possible * {_SHARE} ORDER BY t.term_start)) AS value
+        FROM (
+            SELECT p.person_id, p.family_id, m.month,
+                   (date_trunc('month', p.index_date) + to_months(m.month))::DATE AS m0,
+                   (date_trunc('month', p.index_date) + to_months(m.month + 1))::DATE AS m1
+            FROM ppl p CROSS JOIN (SELECT unnest(range($first, $last)) AS month) m
+        ) g
+        JOIN ({TERMS}) t
+          ON t.person_id = g.person_id AND t.term_start < g.m1 AND t.term_end >= g.m0
         GROUP BY ALL""",
 }
 BINARY = {"offending", "worklessness"}
 CEILING = {"attendance": 100.0}  # a percentage: no mean above it, noise or not
+
+
+def person_months(
+    store: Store,
+    key: str,
+    people: pd.DataFrame,
+    months: tuple[int, int],
+    calendar: StudyCalendar | None = None,
+) -> pd.DataFrame:
+    """Raw values (person_id, family_id, month, value) of `people` (person_id, family_id,
+    index_date) in the months [first, last) from their index dates, read inside the store's
+    study calendar (`calendar`, if known already). Never shown: the gate takes them from here."""
+    calendar = calendar or study_calendar(store)
+    params = {"first": months[0], "last": months[1]}
+    if "$records_to" in _SQL[key]:
+        params["records_to"] = calendar.end
+    return store.query(_SQL[key], params, frames={"ppl": people})
 
 
 def monthly_trends(
@@ -84,14 +115,12 @@ def monthly_trends(
     )
     families = families[families["weight"] > 0]
     first, last = -config.PRE_WINDOW_MONTHS, spec.follow_up_months
+    calendar = panel.calendar or study_calendar(store)
     tables = {}
     for key in spec.outcomes:
         people = panel.people[key][["person_id", "family_id"]].merge(families, on="family_id")
-        values = store.query(
-            _SQL[key],
-            {"first": first, "last": last}
-            | ({"records_to": config.RECORDS_TO} if "$records_to" in _SQL[key] else {}),
-            frames={"ppl": people[["person_id", "family_id", "index_date"]]},
+        values = person_months(
+            store, key, people[["person_id", "family_id", "index_date"]], (first, last), calendar
         )
         values = values.merge(people[["person_id", "weight", "treated"]], on="person_id")
         values["group"] = values["treated"].map({True: "supported", False: "comparison"})

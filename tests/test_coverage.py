@@ -1,0 +1,95 @@
+"""What the records cover and the study calendar, on hand-made records (tf_eval.data.coverage)."""
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tf_eval.data import coverage, store
+
+
+def _store(path: Path, rows: dict[str, list[tuple]]) -> store.Store:
+    con = store.connect(path, read_only=False)
+    store.create_schema(con)
+    for table, values in rows.items():
+        for row in values:
+            marks = ", ".join(["?"] * (len(row) + 1))
+            con.execute(f"INSERT INTO {table} VALUES ({marks})", [*row, 1])
+    con.close()
+    return store.Store(path)
+
+
+def _people(first: int, n: int, day: date) -> list[tuple]:
+    return [(first + i, day) for i in range(n)]
+
+
+def test_coverage_needs_ten_people_in_a_month_and_the_calendar_is_their_overlap(
+    tmp_path: Path,
+) -> None:
+    current = _store(
+        tmp_path / "c.duckdb",
+        {
+            # A&E: 10 people in 2014-01 and in 2025-12 (two visits each by 10 people, the same
+            # day or not, still 10 people). One stray visit in 2010-05 and nine people in
+            # 2026-01 neither stretch the coverage nor are shown: A&E covers 2014-01 to 2025-12.
+            "ae_attendances": [
+                *_people(1, 10, date(2014, 1, 5)),
+                *_people(1, 10, date(2014, 1, 6)),
+                *_people(1, 10, date(2025, 12, 20)),
+                (99, date(2010, 5, 1)),
+                *_people(1, 9, date(2026, 1, 3)),
+            ],
+            # Offences: 10 people in 2015-03 and 12 in 2024-06, with 9 in 2025-01 between the
+            # first month and a later one: offences cover 2015-03 to 2024-06.
+            "offences": [
+                (*row, "caution")
+                for row in [
+                    *_people(1, 10, date(2015, 3, 31)),
+                    *_people(1, 12, date(2024, 6, 1)),
+                    *_people(1, 9, date(2025, 1, 1)),
+                ]
+            ],
+            # Benefit spells: only 3 people, so the source has no covered month and is ignored.
+            "benefit_spells": [(i, date(2012, 1, 1), None, "UC") for i in range(1, 4)],
+            # Families: 10 identified in 2016-02 (counted as families).
+            "families": [(i, "LA01", date(2016, 2, 1)) for i in range(1, 11)],
+        },
+    )
+    covered = coverage.coverage(current)
+    assert list(covered) == ["offences", "ae_attendances", "families"]
+    assert (covered["ae_attendances"].first_month, covered["ae_attendances"].last_month) == (
+        date(2014, 1, 1),
+        date(2025, 12, 1),
+    )
+    assert (covered["offences"].first_month, covered["offences"].last_month) == (
+        date(2015, 3, 1),
+        date(2024, 6, 1),
+    )
+    assert covered["families"].first_month == covered["families"].last_month == date(2016, 2, 1)
+    calendar = coverage.study_calendar(current)
+    # The latest first month (offences, 2015-03) to the earliest last month (offences, 2024-06).
+    assert (calendar.start, calendar.end) == (date(2015, 3, 1), date(2024, 6, 30))
+
+
+def test_an_empty_store_has_no_calendar(tmp_path: Path) -> None:
+    current = _store(tmp_path / "e.duckdb", {"families": [(1, "LA01", date(2016, 2, 1))]})
+    assert coverage.coverage(current) == {}  # one family is below the threshold too
+    with pytest.raises(coverage.NoCalendarError, match="no study calendar"):
+        coverage.study_calendar(current)
+
+
+def test_sources_that_do_not_overlap_in_time_have_no_calendar(tmp_path: Path) -> None:
+    current = _store(
+        tmp_path / "o.duckdb",
+        {
+            "ae_attendances": _people(1, 10, date(2014, 1, 5)),
+            "offences": [(*row, "caution") for row in _people(1, 10, date(2016, 1, 5))],
+        },
+    )
+    with pytest.raises(coverage.NoCalendarError, match="do not overlap"):
+        coverage.study_calendar(current)
+
+
+def test_the_demo_store_covers_its_own_calendar(demo_db: Path) -> None:
+    calendar = coverage.study_calendar(store.Store(demo_db))
+    assert (calendar.start, calendar.end) == (date(2012, 1, 1), date(2022, 12, 31))

@@ -1,0 +1,114 @@
+"""What the records cover, and the study calendar taken from it (docs/method.md).
+
+A council's extracts cover its own years, so the calendar is read from the store rather than
+fixed: for each record source, the first and the last calendar month in which at least
+config.COUNT_THRESHOLD distinct people (families, for families and programme) have a record
+dated in it. A stray record neither stretches a source's coverage nor reveals one person's date,
+so the months may be shown. The study calendar runs from the latest first month of the outcome
+sources to the earliest last month: only there does every outcome have its records. A source with
+no such month (no records, or too few) is ignored; a store with none has no calendar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from tf_eval import config
+from tf_eval.data.store import Store, StoreError
+
+# The dates that place each source's records in months (a record may have two: a spell's or a
+# term's start and end, a programme row's attachment and end), and the unit counted.
+_DATES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "attendance": ("person_id", ("term_start", "term_end")),
+    "offences": ("person_id", ("offence_date",)),
+    "benefit_spells": ("person_id", ("start_date", "end_date")),
+    "ae_attendances": ("person_id", ("arrival_date",)),
+    "programme": ("family_id", ("attached_on", "ended_on")),
+    "families": ("family_id", ("identified_on",)),
+}
+SOURCES = tuple(_DATES)
+OUTCOME_SOURCES = ("attendance", "offences", "benefit_spells", "ae_attendances")
+
+
+class NoCalendarError(StoreError):
+    """The store has no outcome records covering any month well enough to set a calendar."""
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """A source's first and last covered months (each as its first day)."""
+
+    source: str
+    first_month: date
+    last_month: date
+
+
+@dataclass(frozen=True)
+class StudyCalendar:
+    """The months every outcome source covers: windows must lie inside [start, end]."""
+
+    first_month: date
+    last_month: date
+
+    @property
+    def start(self) -> date:
+        """The calendar's first day."""
+        return self.first_month
+
+    @property
+    def end(self) -> date:
+        """The calendar's last day (inclusive): open benefit spells are cut here."""
+        following = (self.last_month.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return following - timedelta(days=1)
+
+
+def coverage(store: Store) -> dict[str, Coverage]:
+    """Each source's coverage, in the order of SOURCES; a source with no month of at least
+    config.COUNT_THRESHOLD people (or families) is left out."""
+    dated = " UNION ALL ".join(
+        f"SELECT '{source}' AS source, {unit} AS unit, date_trunc('month', {column}) AS month "
+        f"FROM {source} WHERE {column} IS NOT NULL"
+        for source, (unit, columns) in _DATES.items()
+        for column in columns
+    )
+    rows = store.query(
+        f"""SELECT source, min(month)::DATE AS first_month, max(month)::DATE AS last_month
+            FROM (SELECT source, month FROM ({dated}) GROUP BY ALL
+                  HAVING count(DISTINCT unit) >= $threshold)
+            GROUP BY source""",
+        {"threshold": config.COUNT_THRESHOLD},
+    )
+    found = {
+        source: Coverage(source, _date(first), _date(last))
+        for source, first, last in zip(
+            rows["source"], rows["first_month"], rows["last_month"], strict=True
+        )
+    }
+    return {source: found[source] for source in SOURCES if source in found}
+
+
+def study_calendar(store: Store, covered: dict[str, Coverage] | None = None) -> StudyCalendar:
+    """From the latest first month of the outcome sources to the earliest last month (from
+    `covered` when the coverage is at hand). Raises NoCalendarError when there is none."""
+    covered = coverage(store) if covered is None else covered
+    outcomes = [covered[source] for source in OUTCOME_SOURCES if source in covered]
+    if not outcomes:
+        raise NoCalendarError(
+            "the store has no study calendar: no outcome source (attendance, offences, "
+            f"benefit_spells, ae_attendances) has a month with records of {config.COUNT_THRESHOLD}"
+            " or more people; load outcome records first"
+        )
+    first = max(c.first_month for c in outcomes)
+    last = min(c.last_month for c in outcomes)
+    if first > last:
+        raise NoCalendarError(
+            f"the outcome sources' records do not overlap in time (the latest starts in "
+            f"{first:%Y-%m}, the earliest ends in {last:%Y-%m}): there is no study calendar"
+        )
+    return StudyCalendar(first, last)
+
+
+def _date(value: object) -> date:
+    """A plain date (DuckDB's frames hand back pandas timestamps)."""
+    return value.date() if hasattr(value, "date") else value  # type: ignore[union-attr]
