@@ -13,7 +13,13 @@ from tests.tiny_store import tiny_store
 from tests.window_measures import measure
 from tf_eval.data import coverage, store
 from tf_eval.data.outcomes import OUTCOMES
-from tf_eval.method.panel import FAMILY_COVARIATES, build_panel
+from tf_eval.method.panel import (
+    ATTACHED_BEFORE,
+    FAMILY_COVARIATES,
+    LATER_JOINERS,
+    NEVER_SUPPORTED,
+    build_panel,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +54,8 @@ def test_treated_and_comparison_families_and_their_index_dates(demo_db: Path, pa
     with duckdb.connect(str(demo_db), read_only=True) as con:
         expected = (
             con.execute(
-                """SELECT f.family_id, g.attached_on,
-                      (date_trunc('month', f.identified_on) + INTERVAL 1 MONTH)::DATE AS next_month
+                """SELECT f.family_id, g.attached_on, f.identified_on,
+                      date_trunc('month', f.identified_on)::DATE AS month_identified
                FROM families f LEFT JOIN programme g USING (family_id)"""
             )
             .df()
@@ -58,8 +64,17 @@ def test_treated_and_comparison_families_and_their_index_dates(demo_db: Path, pa
     families = panel.families.set_index("family_id")
     treated = families[families["treated"]]
     comparison = families[~families["treated"]]
-    assert (treated["index_date"] == expected.loc[treated.index, "attached_on"]).all()
-    assert (comparison["index_date"] == expected.loc[comparison.index, "next_month"]).all()
+    # Every family is followed from the first day of the month it was identified.
+    assert (families["index_date"] == expected.loc[families.index, "month_identified"]).all()
+    # Supported: attached on or after identification and at most 3 months later, some at each
+    # lag the demo makes (0-3 months).
+    attached = expected.loc[treated.index, "attached_on"]
+    identified = expected.loc[treated.index, "identified_on"]
+    assert (attached >= identified).all()
+    assert (attached <= identified + pd.DateOffset(months=3)).all()
+    lags = ((attached.dt.year - identified.dt.year) * 12 + attached.dt.month - identified.dt.month)
+    assert set(lags) == {0, 1, 2, 3}
+    # Comparison: not supported before its follow-up ended.
     later = expected.loc[comparison.index, "attached_on"].dropna()
     assert (later >= comparison.loc[later.index, "index_date"] + pd.DateOffset(months=12)).all()
     assert 0.3 < families["treated"].mean() < 0.5
@@ -103,11 +118,31 @@ def test_families_that_fit_neither_group_are_left_out_with_a_reason(tmp_path: Pa
         3: False,
     }
     assert built.excluded == {
-        "attached to support before its follow-up ended": 1,
+        "attached more than 3 months after identification, before its follow-up ended": 1,
         "windows reach outside the records": 2,
     }
     # With 24 months of follow-up, the late joiner (attached 29 months on) is still comparison.
     assert 3 in set(build_panel(tiny, follow_up_months=24).families["family_id"])
+    # Later joiners only: the never-supported family leaves the comparison, with its reason.
+    joiners = build_panel(tiny, comparison=LATER_JOINERS)
+    assert set(joiners.families["family_id"]) == {1, 3}
+    assert joiners.excluded[NEVER_SUPPORTED] == 1 and joiners.comparison == LATER_JOINERS
+
+
+def test_a_family_attached_before_it_was_identified_is_left_out(tmp_path: Path) -> None:
+    tiny = tiny_store(
+        tmp_path / "early.duckdb",
+        [(1, date(2016, 3, 10), date(2016, 3, 9)), (2, date(2016, 3, 10), None)],
+        [(family * 10, family, 1980, 6, "adult") for family in (1, 2)],
+    )
+    built = build_panel(tiny)
+    assert set(built.families["family_id"]) == {2}
+    assert built.excluded == {ATTACHED_BEFORE: 1}
+
+
+def test_an_unknown_comparison_pool_is_refused(demo_db: Path) -> None:
+    with pytest.raises(ValueError, match="comparison must be one of"):
+        build_panel(store.Store(demo_db), comparison="everyone")
 
 
 def test_an_unsupported_follow_up_is_refused(demo_db: Path) -> None:
@@ -119,11 +154,11 @@ def test_an_unsupported_follow_up_is_refused(demo_db: Path) -> None:
 # 2014-01 to 2025-12, so families identified in 2023 have every window inside them.
 _CALENDAR = (date(2014, 1, 1), date(2025, 12, 1))
 _FAMILIES = [
-    (1, date(2016, 3, 10), None),  # comparison, index 2016-04-01: overlapping benefit spells
-    (2, date(2023, 3, 10), None),  # comparison, index 2023-04-01: only inside a 2014-2025 store
+    (1, date(2016, 4, 10), None),  # comparison, index 2016-04-01: overlapping benefit spells
+    (2, date(2023, 4, 10), None),  # comparison, index 2023-04-01: only inside a 2014-2025 store
     (3, date(2016, 3, 10), date(2016, 6, 10)),  # attached exactly 3 months on: treated
-    (4, date(2016, 3, 10), None),  # comparison, index 2016-04-01: ages
-    (5, date(2016, 10, 15), None),  # comparison, index 2016-11-01: a term under way at index
+    (4, date(2016, 4, 10), None),  # comparison, index 2016-04-01: ages
+    (5, date(2016, 11, 15), None),  # comparison, index 2016-11-01: a term under way at index
 ]
 _PEOPLE = [
     (11, 1, 1980, 5, "adult"),
@@ -169,8 +204,8 @@ _RECORDS = {
             "sessions_possible": 116,
             "sessions_missed": 0,
         },
-        # 2016-09-01..12-31 (122 days), under way at the index date: 61 days (Sep, Oct) pre and
-        # 61 (Nov, Dec) post, so half its 140 possible and 28 missed sessions to each.
+        # 2016-09-01..12-31, under way at the index date: it ends in the follow-up, so it counts
+        # there whole (support may have begun within it), never in the pre-window.
         {
             "person_id": 51,
             "term_start": date(2016, 9, 1),
@@ -248,14 +283,15 @@ def test_overlapping_benefit_spells_count_each_day_once(hand_made) -> None:
     assert all(0 <= value <= 1 for values in work.values() for value in values)
 
 
-def test_a_term_under_way_at_the_index_date_is_shared_by_its_days(hand_made) -> None:
+def test_a_term_counts_in_the_window_it_ends_in(hand_made) -> None:
     terms = _measures(build_panel(hand_made), "attendance")
     placebo, pre, post = terms[51]
-    assert np.isnan(placebo)  # no term day in 2014-11..2015-10
-    # Pre: 116 + 140/2 = 186 possible, 0 + 28/2 = 14 missed. Post: 70 + 120 + 110 = 300
-    # possible, 14 + 12 + 22 = 48 missed.
-    assert pre == pytest.approx(100 * (1 - 14 / 186), rel=1e-12)
-    assert post == pytest.approx(100 * (1 - 48 / 300), rel=1e-12)
+    assert np.isnan(placebo)  # no term ends in 2014-11..2015-10
+    # Pre: the term ending 2016-07-31 alone, 116 possible, 0 missed. Post: the term under way
+    # at the index date and the two after, 140 + 120 + 110 = 370 possible, 28 + 12 + 22 = 62
+    # missed. (Shared by days, the pre-window would hold half the term under way.)
+    assert pre == pytest.approx(100.0, rel=1e-12)
+    assert post == pytest.approx(100 * (1 - 62 / 370), rel=1e-12)
 
 
 def test_ages_count_whole_years_from_the_birth_month(hand_made) -> None:
@@ -278,7 +314,8 @@ def test_a_family_attached_exactly_three_months_on_is_supported(hand_made) -> No
     built = build_panel(hand_made)
     families = built.families.set_index("family_id")
     assert bool(families.loc[3, "treated"])
-    assert families.loc[3, "index_date"] == pd.Timestamp(2016, 6, 10)
+    # Followed, like every family, from the first day of the month it was identified.
+    assert families.loc[3, "index_date"] == pd.Timestamp(2016, 3, 1)
 
 
 def test_the_calendar_comes_from_the_records_not_from_constants(hand_made) -> None:

@@ -72,11 +72,11 @@ SELECT family_id, la_code, cohort, index_date, treated,
                 THEN '{ATTACHED_BEFORE}'
             WHEN NOT treated AND attached_on < index_date + to_months($follow_up)
                 THEN '{ATTACHED_LATE}'
-            WHEN NOT treated AND attached_on IS NULL AND $comparison = '{LATER_JOINERS}'
-                THEN '{NEVER_SUPPORTED}'
             WHEN index_date - to_months($placebo) < $records_from
                  OR index_date + to_months($follow_up) > $records_to + 1
                 THEN '{OUTSIDE_RECORDS}'
+            WHEN NOT treated AND attached_on IS NULL AND $comparison = '{LATER_JOINERS}'
+                THEN '{NEVER_SUPPORTED}'
        END AS excluded
 FROM fam
 """
