@@ -74,12 +74,14 @@ def _truth(path: Path) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("outcome", list(OUTCOMES))
-def test_the_matched_estimate_covers_the_planted_truth(
+def test_the_matched_estimate_is_near_the_planted_truth(
     default_demo_db: Path, demo_evaluation, outcome: str
 ) -> None:
+    """Within 3 standard errors of the truth: four 95% intervals from one seed would all cover
+    it only 81% of the time for a perfect method (the Monte Carlo study measures coverage)."""
     estimate = {e.outcome: e for e in demo_evaluation.estimates}[outcome]
     truth = _truth(default_demo_db)[outcome]
-    assert estimate.ci_low <= truth <= estimate.ci_high, (estimate, truth)
+    assert abs(estimate.att - truth) < 3 * estimate.se, (estimate, truth)
 
 
 @pytest.mark.parametrize("outcome", list(OUTCOMES))
