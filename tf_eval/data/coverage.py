@@ -65,7 +65,14 @@ class StudyCalendar:
 
 def coverage(store: Store) -> dict[str, Coverage]:
     """Each source's coverage, in the order of SOURCES; a source with no month of at least
-    config.COUNT_THRESHOLD people (or families) is left out."""
+    config.COUNT_THRESHOLD people (or families) is left out. Read once per open store (it scans
+    every record: seconds at national scale) and kept in `store.facts`."""
+    if "coverage" not in store.facts:
+        store.facts["coverage"] = _coverage(store)
+    return dict(store.facts["coverage"])
+
+
+def _coverage(store: Store) -> dict[str, Coverage]:
     dated = " UNION ALL ".join(
         f"SELECT '{source}' AS source, {unit} AS unit, date_trunc('month', {column}) AS month "
         f"FROM {source} WHERE {column} IS NOT NULL"

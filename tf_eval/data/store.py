@@ -425,6 +425,9 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._closed, self._active, self._guard = False, 0, threading.Lock()
+        # Facts computed from the whole file (its records' coverage) and kept while it is open:
+        # the connection is read-only, and a changed file is opened afresh.
+        self.facts: dict[str, Any] = {}
         self._con = connect(path, read_only=True)
         self._con.execute(f"SET memory_limit = '{config.STORE_MEMORY_LIMIT}'")
         # Each cursor starts in the connection's first database: an encrypted store's is not it.
