@@ -4,9 +4,8 @@ The privacy notice promises that the data are destroyed after seven years
 (config.RETENTION_YEARS). The rule, per family:
 
     a family's records expire `years` after the LATER of
-    - its index month: the first day of the month after it was identified (the index date of a
-      comparison family; a supported family's index date, its attachment, is at most three
-      months later), and
+    - its index month: the first day of the month it was identified (every family's index date,
+      supported or not: tf_eval.method.panel), and
     - the day of the newest load that brought any record about it (its families, people or
       programme row, or any record of one of its people: `loads.loaded_at`, UTC),
     and all of them (the family, its people, its programme row and every record of its people)

@@ -1,14 +1,12 @@
 """The evaluation: match supported families to comparison families and estimate what changed.
 
 `evaluate` runs the method (docs/method.md) end to end on a store: the panel, the propensity
-score, nearest neighbour matching, balance, and for each outcome a difference-in-differences ATT
-on the matched sample (with an outcome model that mops up the matches' remaining differences),
-the naive before/after change of supported families beside it, and a placebo estimate on two
-pre-windows.
-`weighted_difference` is the one estimator all of them share (`family_difference` is the same
-estimator computed on family means, for the panel): CR2 standard errors and t intervals with
-Bell-McCaffrey degrees of freedom by default (`Inference`), and an outcome model that shrinks
-when the data are thin.
+score, nearest neighbour matching, balance, and for each outcome the ATT by three estimators side
+by side (tf_eval.method.estimators: the pre-level adjustment, the matched DiD and the doubly
+robust DiD, each resting on its own assumption), the naive before/after change of supported
+families, and a placebo: the headline estimator a year earlier, on two pre-windows. The shared
+regression machinery (CR2 standard errors, Bell-McCaffrey t intervals, the thin-data rule) is in
+tf_eval.method.difference; its names are re-exported here.
 """
 
 from __future__ import annotations
