@@ -3,9 +3,10 @@
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from tf_eval.data import coverage, store
+from tf_eval.data import coverage, retention, store, synth
 
 
 def _store(path: Path, rows: dict[str, list[tuple]]) -> store.Store:
@@ -93,3 +94,40 @@ def test_sources_that_do_not_overlap_in_time_have_no_calendar(tmp_path: Path) ->
 def test_the_demo_store_covers_its_own_calendar(demo_db: Path) -> None:
     calendar = coverage.study_calendar(store.Store(demo_db))
     assert (calendar.start, calendar.end) == (date(2012, 1, 1), date(2022, 12, 31))
+
+
+def _recorded_and_scanned(path: Path) -> tuple[dict, dict]:
+    """The coverage the store recorded when written, and a fresh scan of its records."""
+    current = store.Store(path)
+    try:
+        recorded = current.query("SELECT * FROM coverage ORDER BY source")
+        scanned = coverage._found(
+            list(current.query(coverage._scan(coverage.SOURCES)).itertuples(index=False))
+        )
+    finally:
+        current.close()
+    rows = {
+        r.source: (r.first_month.date(), r.last_month.date())
+        for r in recorded.itertuples()
+        if pd.notna(r.first_month)
+    }
+    return rows, {s: (c.first_month, c.last_month) for s, c in scanned.items()}
+
+
+def test_a_demo_build_records_its_coverage(demo_db: Path) -> None:
+    """Read at every evaluation, the scan would take a minute at national scale: the writer
+    records it, and what it records is what the records say."""
+    recorded, scanned = _recorded_and_scanned(demo_db)
+    assert recorded == scanned and set(recorded) == set(coverage.SOURCES)
+
+
+def test_a_purge_records_the_coverage_of_what_remains(tmp_path: Path) -> None:
+    """Every record of a demo built today expires seven years after its load: a purge then
+    leaves no records, and the coverage it records says so (a stale table would not)."""
+    path = tmp_path / "demo.duckdb"
+    synth.build_demo_store(path, 600, seed=8)
+    before, _ = _recorded_and_scanned(path)
+    assert set(before) >= set(coverage.OUTCOME_SOURCES)
+    retention.purge(path, 7, date.today().replace(year=date.today().year + 8))
+    recorded, scanned = _recorded_and_scanned(path)
+    assert recorded == scanned == {}

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from tf_eval import config
-from tf_eval.data import ingest, store, synth
+from tf_eval.data import coverage, ingest, store, synth
 from tf_eval.data.contracts import SOURCES
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimate import AnalysisSpec, evaluate
@@ -48,6 +48,17 @@ def test_the_extracts_run_from_2018_to_2026(own_years: tuple[Path, Path]) -> Non
         sql = "SELECT min(arrival_date), max(arrival_date) FROM ae_attendances"
         first, last = con.execute(sql).fetchall()[0]
     assert (first.year, last.year) == (2018, 2026)
+
+
+def test_each_load_records_its_sources_coverage(own_years: tuple[Path, Path]) -> None:
+    with duckdb.connect(str(own_years[0]), read_only=True) as con:
+        recorded = dict(
+            con.execute(
+                "SELECT source, last_month FROM coverage WHERE first_month IS NOT NULL"
+            ).fetchall()
+        )
+    assert set(recorded) == set(coverage.SOURCES)
+    assert recorded["attendance"] == date(2026, 3, 1)  # the last whole term ends in March
 
 
 def test_the_calendar_is_the_records_own(own_years: tuple[Path, Path]) -> None:

@@ -72,7 +72,7 @@ def test_treated_and_comparison_families_and_their_index_dates(demo_db: Path, pa
     identified = expected.loc[treated.index, "identified_on"]
     assert (attached >= identified).all()
     assert (attached <= identified + pd.DateOffset(months=3)).all()
-    lags = ((attached.dt.year - identified.dt.year) * 12 + attached.dt.month - identified.dt.month)
+    lags = (attached.dt.year - identified.dt.year) * 12 + attached.dt.month - identified.dt.month
     assert set(lags) == {0, 1, 2, 3}
     # Comparison: not supported before its follow-up ended.
     later = expected.loc[comparison.index, "attached_on"].dropna()

@@ -73,12 +73,13 @@ def copy_of(aged_store: Path, tmp_path: Path) -> Path:
 
 
 def expected_expiry(path: Path, years: int) -> pd.Series:
-    """The rule read independently, in pandas: later of the month after identification and the
-    newest load behind any record of the family or its people, plus `years`."""
+    """The rule read independently, in pandas: later of the first day of the month of
+    identification and the newest load behind any record of the family or its people, plus
+    `years`."""
     frame = query(path, "SELECT family_id, identified_on FROM families")
     people = query(path, "SELECT person_id, family_id, load_id FROM people")
     identified = pd.to_datetime(frame["identified_on"])
-    frame["index_month"] = identified.dt.to_period("M").dt.to_timestamp() + pd.DateOffset(months=1)
+    frame["index_month"] = identified.dt.to_period("M").dt.to_timestamp()
     loads = query(path, "SELECT load_id, loaded_at FROM loads").set_index("load_id")["loaded_at"]
     sources = [
         query(path, "SELECT family_id, load_id FROM families"),
@@ -184,7 +185,9 @@ def test_the_estimates_still_run_on_what_remains(copy_of: Path) -> None:
     assert set(cohorts["y"]) == {2014, 2018, 2019, 2020}
     current = store.Store(copy_of)
     try:
-        for cohort in (2019, 2020):
+        # (2020 falls outside the calendar now: with about 550 families left, fewer than 10 people
+        # have an offence in each month after January 2021, docs/method.md's limitations.)
+        for cohort in (2019,):
             evaluation = evaluate(current, AnalysisSpec(cohort=cohort))
             assert evaluation.matching.counts["treated_matched"] >= 50
             assert all(pd.notna(row.att) and pd.notna(row.se) for row in evaluation.estimates)
@@ -216,12 +219,15 @@ def test_a_purge_is_audited_with_its_date_years_and_counts(copy_of: Path) -> Non
 
     # Protected counts, as printed (issue 16: exact ones could tell one family's records), read
     # independently: 1-9 suppressed, others to the nearest 5 (a remainder of 1 or 2 down).
-    def protected(n: int) -> int | str:
-        return "c" if 1 <= n <= 9 else 5 * ((n + 2) // 5)
+    # Counts of 10 or more get cell-key noise of at most config.PERTURBATION_MAX before rounding.
+    def protected(n: int, shown: int | str) -> bool:
+        if 1 <= n <= 9:
+            return shown == "c"
+        return isinstance(shown, int) and shown % 5 == 0 and abs(shown - n) <= 2 + config.PERTURBATION_MAX
 
     families = int((expiry <= date(2024, 1, 31)).sum())
-    assert families > 0 and detail["removed"]["families"] == protected(families)
-    assert detail["removed"]["people"] == protected(people)
+    assert families > 0 and protected(families, detail["removed"]["families"])
+    assert protected(people, detail["removed"]["people"])
     assert set(detail["removed"]) == set(store.RECORD_TABLES)
 
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import duckdb
+import pandas as pd
+
 from tf_eval import config
 from tf_eval.data.store import Store, StoreError
 
@@ -65,32 +68,61 @@ class StudyCalendar:
 
 def coverage(store: Store) -> dict[str, Coverage]:
     """Each source's coverage, in the order of SOURCES; a source with no month of at least
-    config.COUNT_THRESHOLD people (or families) is left out. Read once per open store (it scans
-    every record: seconds at national scale) and kept in `store.facts`."""
+    config.COUNT_THRESHOLD people (or families) is left out. Written into the store's `coverage`
+    table by whatever writes records (`record_coverage`: a load, a purge, a demo build), since
+    the scan of every record takes a minute at national scale; computed here only for a store
+    without it. Kept in `store.facts` while the store is open."""
     if "coverage" not in store.facts:
-        store.facts["coverage"] = _coverage(store)
+        try:
+            stored = store.query("SELECT source, first_month, last_month FROM coverage")
+        except duckdb.CatalogException:  # a store written before the table existed
+            stored = pd.DataFrame({"source": []})
+        if set(stored["source"]) >= set(SOURCES):
+            rows = list(stored.itertuples(index=False, name=None))
+        else:
+            rows = list(store.query(_scan(SOURCES)).itertuples(index=False, name=None))
+        store.facts["coverage"] = _found(rows)
     return dict(store.facts["coverage"])
 
 
-def _coverage(store: Store) -> dict[str, Coverage]:
+def record_coverage(con: duckdb.DuckDBPyConnection, sources: tuple[str, ...] = SOURCES) -> None:
+    """Rewrite the `coverage` rows of `sources` from the records (in a writer's transaction).
+    A source with no covered month gets a row with no months, so the table is known complete."""
+    sources = tuple(s for s in sources if s in _DATES)
+    if not sources:
+        return
+    found = dict(_found(con.execute(_scan(sources)).fetchall()))
+    con.execute(f"DELETE FROM coverage WHERE source IN ({', '.join(repr(s) for s in sources)})")
+    con.executemany(
+        "INSERT INTO coverage VALUES (?, ?, ?)",
+        [
+            (s, *((found[s].first_month, found[s].last_month) if s in found else (None, None)))
+            for s in sources
+        ],
+    )
+
+
+def _scan(sources: tuple[str, ...]) -> str:
+    """SQL: source, first_month, last_month of each source with a covered month."""
     dated = " UNION ALL ".join(
         f"SELECT '{source}' AS source, {unit} AS unit, date_trunc('month', {column}) AS month "
         f"FROM {source} WHERE {column} IS NOT NULL"
         for source, (unit, columns) in _DATES.items()
+        if source in sources
         for column in columns
     )
-    rows = store.query(
-        f"""SELECT source, min(month)::DATE AS first_month, max(month)::DATE AS last_month
-            FROM (SELECT source, month FROM ({dated}) GROUP BY ALL
-                  HAVING count(DISTINCT unit) >= $threshold)
-            GROUP BY source""",
-        {"threshold": config.COUNT_THRESHOLD},
-    )
+    return f"""SELECT source, min(month)::DATE AS first_month, max(month)::DATE AS last_month
+               FROM (SELECT source, month FROM ({dated}) GROUP BY ALL
+                     HAVING count(DISTINCT unit) >= {int(config.COUNT_THRESHOLD)})
+               GROUP BY source"""
+
+
+def _found(rows: list[tuple]) -> dict[str, Coverage]:
+    """Coverage objects, in the order of SOURCES, of the rows that have months."""
     found = {
         source: Coverage(source, _date(first), _date(last))
-        for source, first, last in zip(
-            rows["source"], rows["first_month"], rows["last_month"], strict=True
-        )
+        for source, first, last in rows
+        if first is not None and first == first  # not NULL (nor NaT from a frame)
     }
     return {source: found[source] for source in SOURCES if source in found}
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
-from tf_eval.data import pseudonymise, store
+from tf_eval.data import coverage, pseudonymise, store
 from tf_eval.data.contracts import CONTRACTS, SOURCES, Contract, Problems, check_values
 from tf_eval.data.extracts import Extract, read_extract, too_large
 from tf_eval.governance import audit
@@ -172,6 +172,7 @@ def _load(
             raise IngestRefused(problems)
         rows = int(incoming["_linked"].sum())
         load_id = _insert(con, contract, (name, digest, user), (len(incoming), rows), new, key)
+        coverage.record_coverage(con, (contract.source,))
     return LoadResult(load_id, contract.source, name, digest, len(incoming), rows)
 
 

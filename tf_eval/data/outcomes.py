@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 
 from tf_eval import config
+from tf_eval.data.store import Store
 
 
 @dataclass(frozen=True)
@@ -118,13 +119,36 @@ TERMS = f"""
     SELECT person_id, term_start, term_end, sessions_possible, sessions_missed,
            datediff('day', term_start, term_end) + 1 AS term_days
     FROM (
-        SELECT person_id, term_start, sessions_possible, sessions_missed,
-               coalesce(term_end, least(
-                   coalesce(lead(term_start) OVER (PARTITION BY person_id ORDER BY term_start),
-                            DATE '9999-12-31') - 1,
-                   (term_start + to_months({config.TERM_MAX_MONTHS}))::DATE - 1)) AS term_end
-        FROM attendance
+        SELECT person_id, term_start, term_end, sessions_possible, sessions_missed
+        FROM attendance WHERE term_end IS NOT NULL
+        UNION ALL
+        -- Only terms without an end look for the child's next term (an as-of join, not a window
+        -- over every term: at national scale that sort took most of the panel's time).
+        SELECT a.person_id, a.term_start,
+               least(coalesce(n.term_start, DATE '9999-12-31') - 1,
+                     (a.term_start + to_months({config.TERM_MAX_MONTHS}))::DATE - 1),
+               a.sessions_possible, a.sessions_missed
+        FROM (SELECT * FROM attendance WHERE term_end IS NULL) a
+        ASOF LEFT JOIN (SELECT person_id, term_start FROM attendance) n
+          ON a.person_id = n.person_id AND n.term_start > a.term_start
     )"""
+
+
+# TERMS when every term has its end: the table itself. The as-of join for missing ends costs
+# seconds at national scale even when it finds none, so `terms_sql` asks the store first.
+TERMS_WITH_ENDS = """
+    SELECT person_id, term_start, term_end, sessions_possible, sessions_missed,
+           datediff('day', term_start, term_end) + 1 AS term_days
+    FROM attendance"""
+
+
+def terms_sql(store: Store) -> str:
+    """The SQL of the store's terms with their ends (TERMS), the cheaper way when no term lacks
+    its end (known once per open store: `store.facts`)."""
+    if "terms_without_end" not in store.facts:
+        sql = "SELECT count(*) AS n FROM attendance WHERE term_end IS NULL"
+        store.facts["terms_without_end"] = int(store.query(sql)["n"].iloc[0])
+    return TERMS if store.facts["terms_without_end"] else TERMS_WITH_ENDS
 
 
 def term_share(term: str, start: str, stop: str) -> str:
@@ -136,25 +160,22 @@ def term_share(term: str, start: str, stop: str) -> str:
     return f"({days} / {term}.term_days)"
 
 
-# Benefit spells merged per person (gaps and islands): spells that overlap or touch (one starts
-# on or before the day after another ends) become one, so no day is counted twice. `stop_date`
-# is the day after the last day on benefit; an open spell (no end) runs to the end of the study
-# calendar ($records_to, tf_eval.data.coverage). Spells starting after it are outside every window.
+# Benefit spells cut so that no day is counted twice: each spell keeps only the days after the
+# end of every earlier spell of the person (earlier in start order), so the pieces are disjoint and
+# their days in a window add up to the days the person was on benefit there, however the spells
+# overlapped. One window pass, not gaps-and-islands' two. `stop_date` is the day after the last
+# day; an open spell (no end) runs to the end of the study calendar ($records_to,
+# tf_eval.data.coverage). A spell wholly inside earlier ones keeps no days (start >= stop).
 SPELLS = """
-    SELECT person_id, min(start_date) AS start_date, max(stop_date) AS stop_date
+    SELECT person_id, greatest(start_date, coalesce(earlier_stop, start_date)) AS start_date,
+           stop_date
     FROM (
-        SELECT *, sum(CASE WHEN start_date <= earlier_stop THEN 0 ELSE 1 END) OVER (
-                      PARTITION BY person_id ORDER BY start_date, stop_date
-                      ROWS UNBOUNDED PRECEDING) AS island
+        SELECT *, max(stop_date) OVER (
+                   PARTITION BY person_id ORDER BY start_date, stop_date
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_stop
         FROM (
-            SELECT *, max(stop_date) OVER (
-                       PARTITION BY person_id ORDER BY start_date, stop_date
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_stop
-            FROM (
-                SELECT person_id, start_date,
-                       least(coalesce(end_date, $records_to), $records_to) + 1 AS stop_date
-                FROM benefit_spells WHERE start_date <= $records_to
-            )
+            SELECT person_id, start_date,
+                   least(coalesce(end_date, $records_to), $records_to) + 1 AS stop_date
+            FROM benefit_spells WHERE start_date <= $records_to
         )
-    )
-    GROUP BY person_id, island"""
+    )"""

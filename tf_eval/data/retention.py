@@ -39,7 +39,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from tf_eval.data import store
+from tf_eval.data import coverage, store
 from tf_eval.data.record_keys import KEY_COLUMN, cell_key_sql
 from tf_eval.data.store import INDEX_DATE
 
@@ -164,6 +164,7 @@ def purge(path: Path, years: int, as_of: date) -> PurgeResult:
         return PurgeResult(none, years, as_of, dict(none))
     with store.replacing(path, rebuild=True) as con:
         removed, keys = _copy_survivors(con, years, as_of)
+        coverage.record_coverage(con)
     return PurgeResult(removed, years, as_of, keys)
 
 

@@ -105,6 +105,12 @@ SCHEMA: dict[str, str] = {
         la_code VARCHAR,
         cohort INTEGER,
         true_att DOUBLE NOT NULL""",
+    # Each record source's coverage (tf_eval.data.coverage): first and last month with records of
+    # at least COUNT_THRESHOLD people, rewritten by whatever writes records; NULL months: none.
+    "coverage": """
+        source VARCHAR PRIMARY KEY,
+        first_month DATE,
+        last_month DATE""",
     # Per load of an extract (tf_eval.data.ingest): records the file offered and those kept because
     # they named a known family or person (the rest, if a steward allowed any, were dropped).
     "linkage": """

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
-from tf_eval.data import contracts, store
+from tf_eval.data import contracts, coverage, store
 from tf_eval.data.demo_truth import TruthSums
 from tf_eval.data.demo_world import LOCAL_AUTHORITIES, DemoCalendar, PlantedEffects, generate_batch
 from tf_eval.governance import private
@@ -127,6 +127,8 @@ def build_demo_store(
             counts = _record_provenance(
                 con, families, seed, effects, loads, truth, support_shift, calendar
             )
+            report(0.98, "Recording what the records cover")
+            coverage.record_coverage(con)
             con.execute("COMMIT")
             con.execute("CHECKPOINT")
         finally:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.data.coverage import StudyCalendar, study_calendar
-from tf_eval.data.outcomes import OUTCOMES, SPELLS, TERMS, age_sql
+from tf_eval.data.outcomes import OUTCOMES, SPELLS, age_sql, terms_sql
 from tf_eval.data.record_keys import cell_key_sql
 from tf_eval.data.store import INDEX_DATE, Store
 
@@ -139,7 +139,7 @@ def _counts(table: str, date: str, any_event: bool) -> str:
         ORDER BY p.person_id"""
 
 
-def _attendance() -> str:
+def _attendance(terms: str) -> str:
     """% of possible sessions attended in each window; NULL where the child had no term there.
     A term counts in the window it ends in (tf_eval.data.outcomes.TERMS gives a term without an
     end one): a term under way at the index date may already hold support's effect, so it is
@@ -153,7 +153,7 @@ def _attendance() -> str:
         )
     return f"""
         SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
-        FROM ppl p JOIN ({TERMS}) r
+        FROM ppl p JOIN ({terms}) r
           ON r.person_id = p.person_id AND r.term_end >= p.w_placebo AND r.term_end < p.w_end
         WHERE {{population}}
         GROUP BY p.person_id
@@ -161,7 +161,7 @@ def _attendance() -> str:
 
 
 def _worklessness() -> str:
-    """Share of each window's days on an out-of-work benefit, from the person's spells merged so
+    """Share of each window's days on an out-of-work benefit, from the person's spells cut so
     that no day counts twice (tf_eval.data.outcomes.SPELLS: an open spell runs to the end of the
     study calendar). A person with no spell has no joined row: DuckDB's greatest()/least() skip
     NULLs, so that case is caught before any clamping."""
@@ -187,7 +187,6 @@ def _worklessness() -> str:
 # Every measure comes back in person order: DuckDB's parallel GROUP BY returns rows in any order,
 # and the same selection must give the same output to the last digit (docs/disclosure-control.md).
 _MEASURES = {
-    "attendance": _attendance(),
     "offending": _counts("offences", "offence_date", any_event=True),
     "worklessness": _worklessness(),
     "ae_use": _counts("ae_attendances", "arrival_date", any_event=False),
@@ -261,7 +260,7 @@ def build_panel(
                 sql.format(population=_population(key)),
                 {"records_to": calendar.end} if "$records_to" in sql else None,
             ).df()
-            for key, sql in _MEASURES.items()
+            for key, sql in {"attendance": _attendance(terms_sql(store)), **_MEASURES}.items()
         }
     _add_pre_levels(families, measures)
     outcome_people = {

@@ -20,7 +20,7 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.data.coverage import StudyCalendar, study_calendar
-from tf_eval.data.outcomes import TERMS, term_share
+from tf_eval.data.outcomes import term_share, terms_sql
 from tf_eval.data.record_keys import record_keys
 from tf_eval.data.store import Store
 from tf_eval.method.estimate import AnalysisSpec, Matching, prepare
@@ -77,7 +77,7 @@ _SQL = {
                    (date_trunc('month', p.index_date) + to_months(m.month + 1))::DATE AS m1
             FROM ppl p CROSS JOIN (SELECT unnest(range($first, $last)) AS month) m
         ) g
-        JOIN ({TERMS}) t
+        JOIN ({{terms}}) t
           ON t.person_id = g.person_id AND t.term_start < g.m1 AND t.term_end >= g.m0
         GROUP BY ALL""",
 }
@@ -99,7 +99,8 @@ def person_months(
     params = {"first": months[0], "last": months[1]}
     if "$records_to" in _SQL[key]:
         params["records_to"] = calendar.end
-    return store.query(_SQL[key], params, frames={"ppl": people})
+    sql = _SQL[key].format(terms=terms_sql(store)) if key == "attendance" else _SQL[key]
+    return store.query(sql, params, frames={"ppl": people})
 
 
 def monthly_trends(
