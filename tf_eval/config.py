@@ -52,6 +52,10 @@ STORE_MEMORY_LIMIT = "2GB"
 STORE_WATCH_SECONDS = 2.0
 # Threads for numpy's and scipy's linear algebra (tf_eval/__init__.py says why one).
 BLAS_THREADS = 1
+# Threads computing an evaluation's estimates (1 or 2), each single-threaded in its linear
+# algebra: the estimates are independent, so two share this machine's two cores
+# (tf_eval.method.estimate).
+ESTIMATE_THREADS = 2
 
 # The outcome model shrinks when the data are thin (tf_eval.method.estimate, docs/method.md): an
 # estimate uses the full model (covariates, squares, interactions with treatment) only with at
