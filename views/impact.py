@@ -10,10 +10,10 @@ from tf_eval.release import charts
 from tf_eval.release.headlines import headline
 
 summary = dashboard.get_overview()
-source = charts.data_source(summary.description)
 la, cohort = dashboard.selection_sidebar(summary)
+source = charts.selection_source(charts.data_source(summary.description), la, cohort)
 
-st.title("Impact")
+dashboard.page_title("Impact", la, cohort)
 spec = AnalysisSpec(la=la, cohort=cohort)
 results = dashboard.get_results(spec)
 if results is None:

@@ -18,10 +18,10 @@ from tf_eval.release import charts
 from tf_eval.release.results import unmatched_warning
 
 summary = dashboard.get_overview()
-source = charts.data_source(summary.description)
 la, cohort = dashboard.selection_sidebar(summary)
+source = charts.selection_source(charts.data_source(summary.description), la, cohort)
 
-st.title("Matching & balance")
+dashboard.page_title("Matching & balance", la, cohort)
 st.caption(
     "Each supported family is matched to comparison families with a similar propensity score "
     "(the modelled chance of being supported, from the covariates chosen here). Good matching "
@@ -185,5 +185,8 @@ for column, name in zip((left, right), chosen, strict=True):
             "Largest |SMD| after matching",
             "c" if balance.isna().all() else f"{balance.max():.3f}",
         )
-        figure = charts.effects_chart(compared.estimates, source, saved[name].follow_up_months)
+        own = charts.selection_source(
+            charts.data_source(summary.description), saved[name].la, saved[name].cohort
+        )  # a saved analysis carries its own selection
+        figure = charts.effects_chart(compared.estimates, own, saved[name].follow_up_months)
         dashboard.chart(figure, f"compare-{name}")

@@ -12,7 +12,7 @@ from tf_eval.method.estimate import AnalysisSpec
 summary = dashboard.get_overview()
 la, cohort = dashboard.selection_sidebar(summary)
 
-st.title("Board pack")
+dashboard.page_title("Board pack", la, cohort)
 st.write(
     "Everything a board needs about one analysis, as files: a PDF (the headline findings in "
     "plain words, one page per chart, the method, the disclosure rules in force and where the "

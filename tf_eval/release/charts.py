@@ -42,6 +42,16 @@ def data_source(description: dict[str, str]) -> str:
     return "Linked agency records"
 
 
+def selection_source(source: str, la: str | None, cohort: int | None) -> str:
+    """The source with the selection a chart shows, so a chart read alone says what it covers."""
+    return f"{source}. Selection: {headlines.selection_words(la, cohort)}"
+
+
+def whole_store_source(source: str) -> str:
+    """The source of a chart of the whole store, which the sidebar's selection does not filter."""
+    return f"{source}. Selection: none (every local authority and cohort in the store)"
+
+
 def _require(value: object, kind: type[Safe]) -> None:
     """Charts draw only what passed the gate: a raw DataFrame is a programming error."""
     if not isinstance(value, kind):

@@ -45,6 +45,13 @@ def display_unit(outcome: str) -> str:
     return WORDING[outcome].unit.strip() or OUTCOMES[outcome].unit
 
 
+def selection_words(la: str | None, cohort: int | None) -> str:
+    """The local authority and cohort an output covers, in words, for titles and footnotes."""
+    where = f"local authority {la}" if la else "all local authorities"
+    when = f"families identified in {cohort}" if cohort else "all cohorts"
+    return f"{where}, {when}"
+
+
 def headline(estimate: SafeEstimate, follow_up_months: int) -> str:
     """One sentence for one outcome's matched estimate."""
     w = WORDING[estimate.outcome]

@@ -164,8 +164,12 @@ def _overlap_table(results: SafeResults) -> Table:
 
 def pack_charts(contents: PackContents) -> list[Chart]:
     """Every chart of the pack, drawn by tf_eval.release.charts as the dashboard draws it."""
-    source = charts.data_source(contents.overview.description)
-    results, follow_up = contents.results, contents.spec.follow_up_months
+    spec = contents.spec
+    store_wide = charts.whole_store_source(charts.data_source(contents.overview.description))
+    source = charts.selection_source(
+        charts.data_source(contents.overview.description), spec.la, spec.cohort
+    )  # the analysis' charts name its selection; the store-wide ones say they are not filtered
+    results, follow_up = contents.results, spec.follow_up_months
     matching = results.matching
     plan = contents.provenance.retention
     found = [
@@ -214,7 +218,7 @@ def pack_charts(contents: PackContents) -> list[Chart]:
         ),
         Chart(
             "families-by-la-cohort",
-            charts.la_cohort_heatmap(contents.overview.by_la_cohort, "families", source),
+            charts.la_cohort_heatmap(contents.overview.by_la_cohort, "families", store_wide),
             "Families identified in each local authority and year, across the whole store.",
             _safe_table(
                 "families-by-la-cohort",
@@ -224,7 +228,7 @@ def pack_charts(contents: PackContents) -> list[Chart]:
         ),
         Chart(
             "records-by-year",
-            charts.coverage_chart(contents.overview.coverage, source),
+            charts.coverage_chart(contents.overview.coverage, store_wide),
             "Records per calendar year from each source: what the evaluation can see.",
             _safe_table(
                 "records-by-year", "Records per year by source", contents.overview.coverage
@@ -232,7 +236,7 @@ def pack_charts(contents: PackContents) -> list[Chart]:
         ),
         Chart(
             "retention",
-            charts.retention_chart(plan.by_year, source),
+            charts.retention_chart(plan.by_year, store_wide),
             f"Families by the year their records must be destroyed ({plan.years} years after "
             "the later of their index month and the newest load about them, as the privacy "
             "notice promises).",
