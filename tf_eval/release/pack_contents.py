@@ -93,6 +93,7 @@ class Table:
     header: list[str]
     rows: list[list[object]]
     counts: tuple[str, ...]  # columns holding protected counts
+    notes: tuple[str, ...] = ()  # what a reader needs beyond the title (the manifest holds them)
 
 
 @dataclass(frozen=True)
@@ -142,12 +143,27 @@ def _estimates_table(results: SafeResults) -> Table:
         "placebo": results.placebo,
     }
     rows = [
-        [kind, *(_cell(getattr(e, column)) for column in header[1:-1]), e.reason or ""]
+        [kind, *(_cell(_shown(column, getattr(e, column))) for column in header[1:-1])]
+        + [e.reason or ""]
         for kind, estimates in kinds.items()
         for e in estimates
     ]
     title = "Effects: matched estimate, naive change and placebo (outcome units; 95% CI)"
-    return Table("effects", title, header, rows, ESTIMATE_COUNTS)
+    notes = (
+        f"p-values are given to {P_VALUE_DECIMALS} decimal places: 0.0 means below "
+        f"{0.5 * 10**-P_VALUE_DECIMALS:g}.",
+    )
+    return Table("effects", title, header, rows, ESTIMATE_COUNTS, notes)
+
+
+P_VALUE_DECIMALS = 3  # a p-value finer than 0.001 says nothing more to a reader (not 5.9e-303)
+
+
+def _shown(column: str, value: object) -> object:
+    """A value of the effects table as written: p-values to a fixed number of places."""
+    if column == "p_value" and isinstance(value, float) and math.isfinite(value):
+        return round(value, P_VALUE_DECIMALS) + 0.0
+    return value
 
 
 def _overlap_table(results: SafeResults) -> Table:
