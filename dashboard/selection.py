@@ -69,9 +69,14 @@ def _adopt_link(las: list[str], cohorts: list[int]) -> None:
         )
 
 
+ALL = "All"  # the selectboxes' first option: a real value, not None, which they would show
+# as an empty choice ("Choose an option") once set through session state
+
+
 def _keep(key: str) -> None:
-    """A selectbox changed: remember its value under the app's own key."""
-    st.session_state[key] = st.session_state[_WIDGETS[key]]
+    """A selectbox changed: remember its value under the app's own key (All is None)."""
+    value = st.session_state[_WIDGETS[key]]
+    st.session_state[key] = None if value == ALL else value
 
 
 def selection_sidebar(summary: Overview) -> tuple[str | None, int | None]:
@@ -85,19 +90,21 @@ def selection_sidebar(summary: Overview) -> tuple[str | None, int | None]:
     for key, valid in ((LA_KEY, las), (COHORT_KEY, cohorts)):
         if st.session_state.get(key) not in valid:  # e.g. a store replaced since
             st.session_state[key] = None
-        st.session_state[_WIDGETS[key]] = st.session_state[key]
+        chosen = st.session_state[key]
+        st.session_state[_WIDGETS[key]] = ALL if chosen is None else chosen
     st.sidebar.header("Selection")
-    la = st.sidebar.selectbox(
-        "Local authority", [None, *las], format_func=_all, key="la", on_change=_keep, args=[LA_KEY]
+    st.sidebar.selectbox(
+        "Local authority", [ALL, *las], format_func=str, key="la", on_change=_keep, args=[LA_KEY]
     )
-    cohort = st.sidebar.selectbox(
+    st.sidebar.selectbox(
         "Cohort (year identified)",
-        [None, *cohorts],
-        format_func=_all,
+        [ALL, *cohorts],
+        format_func=str,
         key="cohort",
         on_change=_keep,
         args=[COHORT_KEY],
     )
+    la, cohort = st.session_state[LA_KEY], st.session_state[COHORT_KEY]
     st.sidebar.caption(
         "Only these two filters exist, and a selection with fewer than "
         f"{rules.current_rules().selection_min_families} supported or comparison families "
@@ -111,7 +118,3 @@ def selection_sidebar(summary: Overview) -> tuple[str | None, int | None]:
 def page_title(page: str, la: str | None, cohort: int | None) -> None:
     """The page's heading naming the selection it shows."""
     st.title(f"{page}: {selection_words(la, cohort)}")
-
-
-def _all(value: object) -> str:
-    return "All" if value is None else str(value)

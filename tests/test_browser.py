@@ -183,6 +183,14 @@ def test_a_chosen_local_authority_stays_chosen_across_pages_and_in_the_link(
         page.goto(server, wait_until="networkidle")
         _settled(page, 2)
         sidebar = page.locator("[data-testid=stSidebar]")
+
+        def shown_choice() -> str:
+            choice = sidebar.locator("[data-testid=stSelectbox]", has_text="Local authority")
+            return choice.inner_text() + " ".join(
+                box.input_value() for box in choice.locator("input").all()
+            )
+
+        assert "All" in shown_choice() and "Choose an option" not in shown_choice()
         sidebar.locator("[data-testid=stSelectbox]", has_text="Local authority").click()
         page.get_by_role("option", name=la, exact=True).click()
         page.wait_for_selector(f"h1:has-text('local authority {la}')", timeout=120_000)
@@ -194,11 +202,7 @@ def test_a_chosen_local_authority_stays_chosen_across_pages_and_in_the_link(
             if name != "Data & linkage":  # the one page the selection does not filter
                 heading = page.locator("h1").first.inner_text()
                 assert f"local authority {la}" in heading, name
-                choice = sidebar.locator("[data-testid=stSelectbox]", has_text="Local authority")
-                shown_choice = choice.inner_text() + " ".join(
-                    box.input_value() for box in choice.locator("input").all()
-                )
-                assert la in shown_choice, (name, shown_choice)
+                assert la in shown_choice(), (name, shown_choice())
         _settled(page, 2)
         shown = " ".join(page.locator("[data-testid=stMarkdownContainer] li").all_inner_texts())
         for estimate in expected.estimates:

@@ -97,8 +97,8 @@ def test_a_bad_value_in_a_link_is_one_warning_and_all(demo_db: Path, monkeypatch
     warnings = [w.value for w in at.sidebar.warning]
     assert len(warnings) == 1 and "\n" not in warnings[0]
     assert "showing All" in warnings[0]
-    assert _sidebar_choice(at, "Local authority").value is None
-    assert _sidebar_choice(at, "Cohort (year identified)").value is None
+    assert _sidebar_choice(at, "Local authority").value == "All"
+    assert _sidebar_choice(at, "Cohort (year identified)").value == "All"
 
 
 def test_the_board_pack_is_built_for_the_selection_and_says_so(
