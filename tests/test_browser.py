@@ -214,3 +214,63 @@ def test_a_chosen_local_authority_stays_chosen_across_pages_and_in_the_link(
             f"h1:has-text('local authority {la}, families identified in 2016')", timeout=120_000
         )
         browser.close()
+
+
+# Every chart's texts (title, subplot titles, footnote, legend) inside the chart, and the legend
+# clear of the footnote: what a person would see as "cut off" or "drawn over".
+CHART_TEXT_OUTSIDE = """() => {
+  const inside = (r, box) => r.left >= box.left - 1 && r.right <= box.right + 1
+      && r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+  const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom
+      && b.top < a.bottom;
+  const problems = [];
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const box = plot.querySelector('.main-svg').getBoundingClientRect();
+    const title = (plot.querySelector('.gtitle') || {}).textContent || '?';
+    const texts = plot.querySelectorAll('.gtitle, .annotation-text, .legendtext');
+    for (const text of texts) {
+      if (!inside(text.getBoundingClientRect(), box)) {
+        problems.push(`${title}: "${text.textContent.slice(0, 40)}" is cut off`);
+      }
+    }
+    const legend = plot.querySelector('.legend');
+    const notes = [...plot.querySelectorAll('.annotation-text')];
+    const footnote = notes.find(n => n.textContent.startsWith('Source:'));
+    if (legend && footnote && meets(legend.getBoundingClientRect(),
+                                    footnote.getBoundingClientRect())) {
+      problems.push(`${title}: the legend is drawn over the footnote`);
+    }
+    const heading = plot.querySelector('.gtitle');
+    if (legend && heading && meets(legend.getBoundingClientRect(),
+                                   heading.getBoundingClientRect())) {
+      problems.push(`${title}: the legend is drawn over the title`);
+    }
+  }
+  return problems;
+}"""
+
+
+@pytest.mark.parametrize("width", [1024, 1400, 1920])
+def test_every_chart_reads_whole_at_common_screen_widths(server: str, width: int) -> None:
+    """Issue 17 item 3: at 1024, 1400 and 1920 px wide, no chart's title, footnote or legend
+    runs outside the chart, and no legend covers the footnote or title. Screenshots of each
+    page at each width land in tests/screenshots/ for a person to look at."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": width, "height": 3400})
+        for name, path in [
+            ("Overview", ""),
+            ("Outcomes", "trends"),
+            ("Impact", "impact"),
+            ("Matching", "matching"),
+            ("Data", "data"),
+        ]:
+            page.goto(f"{server}/{path}", wait_until="networkidle")
+            page.wait_for_selector(f"h1:has-text('{name}')", timeout=120_000)
+            _settled(page, PAGES[next(p for p in PAGES if p.startswith(name))])
+            page.screenshot(path=SCREENSHOTS / f"width-{width}-{name.lower()}.png")
+            problems += [f"{name} at {width} px: {p}" for p in page.evaluate(CHART_TEXT_OUTSIDE)]
+        browser.close()
+    assert not problems, "\n".join(problems)

@@ -44,11 +44,11 @@ st.caption(
 )
 
 st.subheader("Where and when")
-left, right = st.columns([1, 3])
+left, right = st.columns(2)  # the choices side by side, the chart full width below
 dimension = left.radio(
     "Break down by", ["la", "cohort"], format_func={"la": "Local authority", "cohort": "Cohort"}.get
 )
-outcome = left.selectbox("Outcome", list(OUTCOMES), format_func=lambda k: OUTCOMES[k].label)
+outcome = right.selectbox("Outcome", list(OUTCOMES), format_func=lambda k: OUTCOMES[k].label)
 table = summary.by_la_cohort.frame
 if dimension == "la":
     groups = [la] if la else sorted(table["la_code"].unique())
@@ -62,10 +62,9 @@ estimates = {
     group: next(e for e in result.estimates if e.outcome == outcome)
     for group, result in by_group.items()
 }
-with right:
-    dashboard.chart(
-        charts.breakdown_chart(estimates, outcome, label, source, refused),
-        f"{outcome}-by-{dimension}",
-    )
-    for group, estimate in estimates.items():
-        st.markdown(f"- **{group}**: {headline(estimate, spec.follow_up_months)}")
+dashboard.chart(
+    charts.breakdown_chart(estimates, outcome, label, source, refused),
+    f"{outcome}-by-{dimension}",
+)
+for group, estimate in estimates.items():
+    st.markdown(f"- **{group}**: {headline(estimate, spec.follow_up_months)}")

@@ -107,7 +107,7 @@ class Chart:
 
     @property
     def title(self) -> str:
-        return self.figure.layout.title.text
+        return self.figure.layout.title.text.replace("<br>", " ")  # wrapped to fit the chart
 
     @property
     def note(self) -> str:
