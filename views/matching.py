@@ -138,14 +138,30 @@ with st.expander("Balance table (MatchIt/cobalt conventions)"):
     st.caption(matching.balance.note())
 
 st.subheader("Save and compare analyses")
-with st.form("save", clear_on_submit=True):
-    name = st.text_input("Name this analysis", placeholder="e.g. caliper 0.2, no replacement")
-    if st.form_submit_button("Save analysis", icon=":material/bookmark_add:"):
-        problem = dashboard.save_spec(name, spec)
-        if problem:
-            st.error(f"Not saved: {markdown(problem)}.", icon=":material/error:")
-        else:
-            st.success(f"Saved as {markdown(repr(name.strip()))}.", icon=":material/check:")
+
+
+def _save(chosen: AnalysisSpec) -> None:
+    """Save before the page reruns, so that a saved name can be cleared from the box and a
+    refused one stays in it to be mended (a form cleared on submit lost it)."""
+    name = st.session_state["save_name"]
+    problem = dashboard.save_spec(name, chosen)
+    st.session_state["save_outcome"] = (name.strip(), problem)
+    if not problem:
+        st.session_state["save_name"] = ""
+
+
+with st.form("save"):
+    st.text_input(
+        "Name this analysis", placeholder="e.g. caliper 0.2, no replacement", key="save_name"
+    )
+    st.form_submit_button(
+        "Save analysis", icon=":material/bookmark_add:", on_click=_save, args=[spec]
+    )
+saved_name, problem = st.session_state.pop("save_outcome", (None, None))
+if problem:
+    st.error(f"Not saved: {markdown(problem)}.", icon=":material/error:")
+elif saved_name:
+    st.success(f"Saved as {markdown(repr(saved_name))}.", icon=":material/check:")
 
 saved = dashboard.saved_specs()
 if len(saved) < 2:
