@@ -64,3 +64,32 @@ def test_the_effects_chart_labels_its_rows(figures) -> None:
     rows = {tuple(trace.y) for trace in effects.data}
     assert rows == {("Estimate",), ("Naive change",), ("Placebo",)}
     assert all(axis.showticklabels is not False for axis in effects.select_yaxes())
+
+
+def test_estimate_naive_change_and_placebo_differ_by_shape_and_say_their_values(figures):
+    """Issue 17 item 7: told apart by colour only before; now each kind has its own marker
+    shape as well, each row its label, and each dot its value written beside it."""
+    effects = figures["effects"]
+    symbols = {trace.y[0]: trace.marker.symbol for trace in effects.data}
+    assert len(set(symbols.values())) == 3, symbols
+    for trace in effects.data:
+        assert trace.mode == "markers+text" and trace.text[0] == f"{trace.x[0]:.3g}"
+
+
+def test_the_pack_describes_the_effects_chart_by_the_colours_and_shapes_drawn(
+    demo_db: Path,
+) -> None:
+    """The PDF called the orange marker "red": it names each row's colour and shape now."""
+    current = store.Store(demo_db)
+    try:
+        contents = pack_contents.gather(current, AnalysisSpec())
+    finally:
+        current.close()
+    reading = pack_contents.pack_charts(contents)[0].reading
+    assert "red" not in reading.lower().replace("shred", "")
+    for label, shape in [
+        ("Estimate", "circle"),
+        ("Naive change", "diamond"),
+        ("Placebo", "square"),
+    ]:
+        assert label in reading and shape in reading

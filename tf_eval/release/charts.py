@@ -196,11 +196,15 @@ def coverage_chart(safe: SafeTable, source: str) -> go.Figure:
 # What each kind of estimate is called on a chart (the row's label, short enough for the
 # narrowest chart, and in full when hovered), and its colour. Rows are labelled on the chart
 # itself: a legend below the panels ran into the footnote on narrow screens.
+# Each kind has its own marker shape too, so that none is told apart by colour alone.
 ESTIMATE_KINDS = {
     "matched": ("Estimate", "Supported vs matched families (the estimate)", PALETTE[0]),
     "naive": ("Naive change", "Naive before/after change", PALETTE[5]),
     "placebo": ("Placebo", "Placebo, before support", "#7f7f7f"),
 }
+ESTIMATE_SYMBOLS = {"matched": "circle", "naive": "diamond", "placebo": "square"}
+# How the pack's words name each kind's marker (PALETTE[5] is Okabe-Ito's orange vermilion).
+ESTIMATE_LOOKS = {"matched": "blue circle", "naive": "orange diamond", "placebo": "grey square"}
 
 
 def effects_chart(
@@ -237,8 +241,11 @@ def effects_chart(
                 go.Scatter(
                     x=[att],
                     y=[label],
-                    mode="markers",
-                    marker={"color": colour, "size": 11},
+                    mode="markers+text",
+                    marker={"color": colour, "size": 11, "symbol": ESTIMATE_SYMBOLS[kind]},
+                    text=[f"{att:.3g}"],  # the value, said as well as drawn
+                    textposition="top center",
+                    textfont={"size": 11, "color": colour},
                     error_x={
                         "type": "data",
                         "symmetric": False,

@@ -194,10 +194,13 @@ def pack_charts(contents: PackContents) -> list[Chart]:
             charts.effects_chart(
                 results.estimates, source, follow_up, naive=results.naive, placebo=results.placebo
             ),
-            "Each dot is an effect with its 95% interval, in the outcome's own unit. Blue compares "
-            "supported with matched families (the estimate); red is supported families' own "
-            "before/after change, which also holds their recovery from a crisis; grey repeats the "
-            "comparison before support began, where there should be nothing to find.",
+            "Each marker is an effect, its value written above it, with its 95% interval, in the "
+            f"outcome's own unit. Estimate ({charts.ESTIMATE_LOOKS['matched']}) compares "
+            "supported with matched families; Naive change "
+            f"({charts.ESTIMATE_LOOKS['naive']}) is supported families' own before/after change, "
+            "which also holds their recovery from a crisis; Placebo "
+            f"({charts.ESTIMATE_LOOKS['placebo']}) repeats the comparison before support began, "
+            "where there should be nothing to find.",
             _estimates_table(results),
         )
     ]
