@@ -264,7 +264,9 @@ def effects_chart(
                 col=1,
             )
         fig.add_vline(x=0, line_color="#555555", line_width=1, row=row, col=1)
-        fig.update_yaxes(ticksuffix=" ", autorange="reversed", row=row, col=1)
+        # First row at the top, with room above it for its value (not under the panel's title).
+        drawn = sum(1 for t in fig.select_traces(row=row, col=1))
+        fig.update_yaxes(ticksuffix=" ", range=[max(drawn, 1) - 0.5, -0.9], row=row, col=1)
     fig.update_xaxes(zeroline=False)
     improved = [headlines.improved(e) for e in matched]
     good = sum(1 for i in improved if i)
