@@ -177,6 +177,7 @@ chosen = [
     left.selectbox("Compare", names, index=0, key="compare_first"),
     right.selectbox("with", names, index=1, key="compare_second"),
 ]
+figures = []  # drawn full width below the two columns: in a column each was too narrow
 for column, name in zip((left, right), chosen, strict=True):
     with column:
         st.caption(dashboard.describe(saved[name]))
@@ -201,4 +202,7 @@ for column, name in zip((left, right), chosen, strict=True):
             charts.data_source(summary.description), saved[name].la, saved[name].cohort
         )  # a saved analysis carries its own selection
         figure = charts.effects_chart(compared.estimates, own, saved[name].follow_up_months)
-        dashboard.chart(figure, f"compare-{name}")
+        figures.append((figure, name))
+for figure, name in figures:
+    st.markdown(f"**{markdown(name)}**")
+    dashboard.chart(figure, f"compare-{name}")
