@@ -61,6 +61,7 @@ else:  # a session's run: the dashboard
     dashboard.user_sidebar(user)
     dashboard.refuse_unlisted_page(PAGES, shown, user)
     dashboard.ensure_store(dashboard.db_path())
+    dashboard.selection_in_url()  # a link's selection is read once; the URL keeps the current one
     dashboard.record_page_view(next(page for page in shown if page.title == navigation.title))
     try:
         navigation.run()

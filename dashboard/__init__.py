@@ -6,7 +6,8 @@ beyond drawing, split by concern.
 - `signin`: who is signed in, and which pages their role opens.
 - `trail`: the audit trail of who did and saw what.
 - `results`: every result a page shows, through the disclosure gate and cached.
-- `widgets`: the sidebar selection, charts, tables, and the line shown instead of a traceback.
+- `selection`: the sidebar's local authority and cohort, kept across pages and in the URL.
+- `widgets`: charts, tables, and the line shown instead of a traceback.
 - `server`: the web server's middleware (closes /_stcore/metrics) and owner-only files.
 
 Pages use only the names below (`import dashboard`, then `dashboard.get_results(...)`), never a
@@ -28,6 +29,11 @@ from dashboard.results import (
     save_spec,
     saved_specs,
 )
+from dashboard.selection import (
+    page_title,
+    selection_in_url,
+    selection_sidebar,
+)
 from dashboard.server import server_middleware
 from dashboard.signin import (
     PageSpec,
@@ -39,7 +45,7 @@ from dashboard.signin import (
     user_sidebar,
 )
 from dashboard.trail import audit_choices, audit_entries, session_suppressions, utc_today
-from dashboard.widgets import INTERNAL_ERROR, chart, selection_sidebar, table
+from dashboard.widgets import INTERNAL_ERROR, chart, table
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -59,11 +65,13 @@ __all__ = [
     "get_provenance",
     "get_results",
     "get_trends",
+    "page_title",
     "load_extract",
     "record_page_view",
     "refuse_unlisted_page",
     "save_spec",
     "saved_specs",
+    "selection_in_url",
     "selection_sidebar",
     "server_middleware",
     "session_suppressions",

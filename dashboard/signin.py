@@ -295,7 +295,10 @@ def record_page_view(page: PageSpec) -> None:
     every rerun)."""
     detail: dict[str, object] = {"page": page.title}
     if page.selection:
-        detail |= {"la": st.session_state.get("la"), "cohort": st.session_state.get("cohort")}
+        detail |= {
+            "la": st.session_state.get("selection_la"),
+            "cohort": st.session_state.get("selection_cohort"),
+        }
     if st.session_state.get("last_view") != detail:
         st.session_state["last_view"] = detail
         record("page view", detail)

@@ -19,14 +19,14 @@ def test_a_rise_in_attendance_reads_as_percentage_points() -> None:
     text = headline(_estimate("attendance", 2.104, 1.43, 2.77), 12)
     assert text == (
         "School attendance rose 2.1 percentage points more than in similar families over the "
-        "12 months after the family was identified (95% CI 1.4 to 2.8)."
+        "12 months after the family was identified (95% CI: a rise of 1.4 to 2.8)."
     )
     assert improved(_estimate("attendance", 2.104, 1.43, 2.77)) is True
 
 
-def test_a_fall_in_a_proportion_is_a_positive_amount_with_its_interval_turned_round() -> None:
+def test_a_fall_in_a_proportion_is_a_positive_amount_and_its_interval_a_fall_too() -> None:
     text = headline(_estimate("offending", -0.0194, -0.0273, -0.0115), 24)
-    assert "fell 1.9 percentage points" in text and "(95% CI 1.1 to 2.7)" in text
+    assert "fell 1.9 percentage points" in text and "(95% CI: a fall of 1.1 to 2.7)" in text
     assert "24 months" in text and "chance" not in text
     assert improved(_estimate("offending", -0.0194, -0.0273, -0.0115)) is True
 
@@ -35,6 +35,16 @@ def test_an_interval_across_zero_says_it_could_be_chance() -> None:
     estimate = _estimate("ae_use", 0.02, -0.01, 0.05)
     assert "could be chance" in headline(estimate, 12) and improved(estimate) is None
     assert improved(_estimate("ae_use", 0.04, 0.01, 0.07)) is False  # more A&E use is worse
+
+
+def test_an_interval_across_zero_is_written_the_way_the_chart_draws_it() -> None:
+    """Issue 17 item 5: the chart draws -0.8 from -2.8 to +1.2; the sentence said "fell 0.8
+    (95% CI -1.2 to 2.8)", an interval with the opposite sign to the chart's."""
+    text = headline(_estimate("offending", -0.008, -0.028, 0.012), 12)
+    assert "fell 0.8 percentage points" in text
+    assert "(95% CI: between a fall of 2.8 and a rise of 1.2)" in text
+    rise = headline(_estimate("ae_use", 0.02, -0.01, 0.05), 12)
+    assert "rose 0.02" in rise and "(95% CI: between a fall of 0.01 and a rise of 0.05)" in rise
 
 
 def test_a_withheld_estimate_gives_its_reason_and_no_number() -> None:

@@ -21,7 +21,10 @@ def page(open_view) -> AppTest:
 
 
 def _titles(at: AppTest) -> list[str]:
-    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    return [
+        json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ")
+        for c in at.get("plotly_chart")
+    ]
 
 
 def _metrics(at: AppTest) -> dict[str, str]:

@@ -223,7 +223,11 @@ def test_a_purge_is_audited_with_its_date_years_and_counts(copy_of: Path) -> Non
     def protected(n: int, shown: int | str) -> bool:
         if 1 <= n <= 9:
             return shown == "c"
-        return isinstance(shown, int) and shown % 5 == 0 and abs(shown - n) <= 2 + config.PERTURBATION_MAX
+        return (
+            isinstance(shown, int)
+            and shown % 5 == 0
+            and abs(shown - n) <= 2 + config.PERTURBATION_MAX
+        )
 
     families = int((expiry <= date(2024, 1, 31)).sum())
     assert families > 0 and protected(families, detail["removed"]["families"])

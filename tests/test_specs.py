@@ -2,6 +2,7 @@
 side on the Matching & balance page."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -24,9 +25,17 @@ def test_a_spec_round_trips_and_names_are_unique(tmp_path: Path) -> None:
     assert specs.saved(db) == {"tight caliper": tight, "default": AnalysisSpec()}
     with pytest.raises(specs.SpecError, match="already saved"):
         specs.save(db, "default", tight, "bob")
-    for bad in ("", "   ", "x" * 61, "drop table;"):
-        with pytest.raises(specs.SpecError, match="a name is 1-60"):
+    for bad, complaint in [
+        ("", "give the analysis a name"),
+        ("   ", "give the analysis a name"),
+        ("x" * 61, "at most 60 characters; this one has 61"),
+        ("new\nline", "control characters"),
+        ("esc\x1b[31m", "control characters"),
+        ("=SUM(A1)", "starts with a letter or a digit"),
+    ]:
+        with pytest.raises(specs.SpecError, match=re.escape(complaint)):
             specs.save(db, bad, tight, "bob")
+    specs.save(db, "caliper 0.2, no replacement (LA02: 2024/25)", tight, "bob")
     assert specs.specs_path(db) == tmp_path / "s.specs.duckdb" and not db.exists()
 
 
@@ -59,3 +68,39 @@ def test_saving_two_analyses_compares_them_side_by_side(
     at.text_input[0].set_value("default")
     at.button[1].click().run()
     assert "already saved" in at.error[0].value
+
+
+def test_the_placeholders_own_name_is_saved_and_a_refused_name_stays_typed(
+    demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 9: the name the form suggests ("caliper 0.2, no replacement") is saved; a
+    name with a control character or too long is refused in one line and stays in the box, so
+    the user can mend it; after a save the box is empty for the next one."""
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(demo_db, db)
+    monkeypatch.setenv(config.DB_ENV_VAR, str(db))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.switch_page("views/matching.py").run()
+    box = at.text_input(key="save_name")
+    suggested = box.placeholder.removeprefix("e.g. ")
+
+    def save() -> None:
+        next(b for b in at.button if b.label == "Save analysis").click().run()
+
+    for bad, complaint in [
+        ("tab\there", "control characters"),
+        ("x" * 61, "at most 60 characters"),
+    ]:
+        at.text_input(key="save_name").set_value(bad)
+        save()
+        assert not at.exception
+        assert len(at.error) == 1 and complaint in at.error[0].value
+        assert "\n" not in at.error[0].value
+        assert at.text_input(key="save_name").value == bad  # kept, to be mended
+    at.text_input(key="save_name").set_value(suggested)
+    save()
+    assert not at.exception and not at.error
+    assert f"Saved as {suggested!r}" in at.success[0].value
+    assert list(specs.saved(db)) == [suggested]
+    assert at.text_input(key="save_name").value == ""

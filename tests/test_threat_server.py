@@ -140,7 +140,7 @@ def test_a_replaced_store_is_not_kept_open_until_the_next_page_view(
 ) -> None:
     monkeypatch.setenv(config.DB_ENV_VAR, str(copy_of_demo))
     at = AppTest.from_file(APP, default_timeout=300).run()
-    assert at.title[0].value == "Overview" and not at.exception
+    assert at.title[0].value.startswith("Overview") and not at.exception
     with store.replacing(copy_of_demo):  # what a purge or a load in another process does
         pass
     deadline = time.monotonic() + 10  # a few of the server's looks (every 2 s)
@@ -148,4 +148,4 @@ def test_a_replaced_store_is_not_kept_open_until_the_next_page_view(
         time.sleep(0.5)
     assert not _open_deleted(copy_of_demo), "the replaced file is still open"
     at.run()  # the next page view opens the new file
-    assert at.title[0].value == "Overview" and not at.exception
+    assert at.title[0].value.startswith("Overview") and not at.exception

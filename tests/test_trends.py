@@ -82,7 +82,10 @@ def test_the_page_draws_one_chart_per_outcome(demo_db: Path, monkeypatch) -> Non
     at.run()
     at.switch_page("views/trends.py").run()
     assert not at.exception
-    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    titles = [
+        json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ")
+        for c in at.get("plotly_chart")
+    ]
     assert len(titles) == 4 and all("month by month" in t for t in titles)
     at.radio[0].set_value(24).run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)

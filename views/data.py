@@ -9,7 +9,7 @@ from tf_eval.release import charts
 
 summary = dashboard.get_overview()
 found = dashboard.get_provenance()
-source = charts.data_source(summary.description)
+source = charts.whole_store_source(charts.data_source(summary.description))
 demo = summary.description.get("kind") == "demo"
 
 st.title("Data & linkage")

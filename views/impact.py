@@ -11,10 +11,10 @@ from tf_eval.release import charts
 from tf_eval.release.headlines import estimator_rows, headline
 
 summary = dashboard.get_overview()
-source = charts.data_source(summary.description)
 la, cohort = dashboard.selection_sidebar(summary)
+source = charts.selection_source(charts.data_source(summary.description), la, cohort)
 
-st.title("Impact")
+dashboard.page_title("Impact", la, cohort)
 spec = AnalysisSpec(la=la, cohort=cohort)
 results = dashboard.get_results(spec)
 if results is None:
@@ -55,11 +55,11 @@ st.caption(
 dashboard.table(estimator_rows(results.estimators), hide_index=True)
 
 st.subheader("Where and when")
-left, right = st.columns([1, 3])
+left, right = st.columns(2)  # the choices side by side, the chart full width below
 dimension = left.radio(
     "Break down by", ["la", "cohort"], format_func={"la": "Local authority", "cohort": "Cohort"}.get
 )
-outcome = left.selectbox("Outcome", list(OUTCOMES), format_func=lambda k: OUTCOMES[k].label)
+outcome = right.selectbox("Outcome", list(OUTCOMES), format_func=lambda k: OUTCOMES[k].label)
 table = summary.by_la_cohort.frame
 if dimension == "la":
     groups = [la] if la else sorted(table["la_code"].unique())
@@ -73,10 +73,9 @@ estimates = {
     group: next(e for e in result.estimates if e.outcome == outcome)
     for group, result in by_group.items()
 }
-with right:
-    dashboard.chart(
-        charts.breakdown_chart(estimates, outcome, label, source, refused),
-        f"{outcome}-by-{dimension}",
-    )
-    for group, estimate in estimates.items():
-        st.markdown(f"- **{group}**: {headline(estimate, spec.follow_up_months)}")
+dashboard.chart(
+    charts.breakdown_chart(estimates, outcome, label, source, refused),
+    f"{outcome}-by-{dimension}",
+)
+for group, estimate in estimates.items():
+    st.markdown(f"- **{group}**: {headline(estimate, spec.follow_up_months)}")

@@ -20,10 +20,10 @@ from tf_eval.release import charts
 from tf_eval.release.results import unmatched_warning
 
 summary = dashboard.get_overview()
-source = charts.data_source(summary.description)
 la, cohort = dashboard.selection_sidebar(summary)
+source = charts.selection_source(charts.data_source(summary.description), la, cohort)
 
-st.title("Matching & balance")
+dashboard.page_title("Matching & balance", la, cohort)
 st.caption(
     "Each supported family is matched to comparison families with a similar propensity score "
     "(the modelled chance of being supported, from the covariates chosen here). Good matching "
@@ -118,22 +118,18 @@ if matching.dropped_covariates:
         icon=":material/info:",
     )
 
-left, right = st.columns(2)
-with left:
-    dashboard.chart(charts.love_plot(matching.balance, source), "love-plot")
-with right:
-    overlap = matching.overlap
-    dashboard.chart(
-        charts.overlap_chart(overlap["treated"], overlap["comparison"], source), "overlap"
-    )
-    effects = charts.effects_chart(
-        results.estimates,
-        source,
-        spec.follow_up_months,
-        naive=results.naive,
-        placebo=results.placebo,
-    )
-    dashboard.chart(effects, "matched-vs-naive")
+# One chart a row: side by side, each was too narrow on a 1024 px screen to read whole.
+dashboard.chart(charts.love_plot(matching.balance, source), "love-plot")
+overlap = matching.overlap
+dashboard.chart(charts.overlap_chart(overlap["treated"], overlap["comparison"], source), "overlap")
+effects = charts.effects_chart(
+    results.estimates,
+    source,
+    spec.follow_up_months,
+    naive=results.naive,
+    placebo=results.placebo,
+)
+dashboard.chart(effects, "matched-vs-naive")
 
 with st.expander("Balance table (MatchIt/cobalt conventions)"):
     dashboard.table(
@@ -162,14 +158,30 @@ with st.expander("Balance table (MatchIt/cobalt conventions)"):
     st.caption(matching.balance.note())
 
 st.subheader("Save and compare analyses")
-with st.form("save", clear_on_submit=True):
-    name = st.text_input("Name this analysis", placeholder="e.g. caliper 0.2, no replacement")
-    if st.form_submit_button("Save analysis", icon=":material/bookmark_add:"):
-        problem = dashboard.save_spec(name, spec)
-        if problem:
-            st.error(f"Not saved: {markdown(problem)}.", icon=":material/error:")
-        else:
-            st.success(f"Saved as {markdown(repr(name.strip()))}.", icon=":material/check:")
+
+
+def _save(chosen: AnalysisSpec) -> None:
+    """Save before the page reruns, so that a saved name can be cleared from the box and a
+    refused one stays in it to be mended (a form cleared on submit lost it)."""
+    name = st.session_state["save_name"]
+    problem = dashboard.save_spec(name, chosen)
+    st.session_state["save_outcome"] = (name.strip(), problem)
+    if not problem:
+        st.session_state["save_name"] = ""
+
+
+with st.form("save"):
+    st.text_input(
+        "Name this analysis", placeholder="e.g. caliper 0.2, no replacement", key="save_name"
+    )
+    st.form_submit_button(
+        "Save analysis", icon=":material/bookmark_add:", on_click=_save, args=[spec]
+    )
+saved_name, problem = st.session_state.pop("save_outcome", (None, None))
+if problem:
+    st.error(f"Not saved: {markdown(problem)}.", icon=":material/error:")
+elif saved_name:
+    st.success(f"Saved as {markdown(repr(saved_name))}.", icon=":material/check:")
 
 saved = dashboard.saved_specs()
 if len(saved) < 2:
@@ -185,6 +197,7 @@ chosen = [
     left.selectbox("Compare", names, index=0, key="compare_first"),
     right.selectbox("with", names, index=1, key="compare_second"),
 ]
+figures = []  # drawn full width below the two columns: in a column each was too narrow
 for column, name in zip((left, right), chosen, strict=True):
     with column:
         st.caption(dashboard.describe(saved[name]))
@@ -205,5 +218,11 @@ for column, name in zip((left, right), chosen, strict=True):
             "Largest |SMD| after matching",
             "c" if balance.isna().all() else f"{balance.max():.3f}",
         )
-        figure = charts.effects_chart(compared.estimates, source, saved[name].follow_up_months)
-        dashboard.chart(figure, f"compare-{name}")
+        own = charts.selection_source(
+            charts.data_source(summary.description), saved[name].la, saved[name].cohort
+        )  # a saved analysis carries its own selection
+        figure = charts.effects_chart(compared.estimates, own, saved[name].follow_up_months)
+        figures.append((figure, name))
+for figure, name in figures:
+    st.markdown(f"**{markdown(name)}**")
+    dashboard.chart(figure, f"compare-{name}")

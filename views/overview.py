@@ -8,10 +8,11 @@ from tf_eval.release import charts
 from tf_eval.release.headlines import headline
 
 summary = dashboard.get_overview()
-source = charts.data_source(summary.description)
 la, cohort = dashboard.selection_sidebar(summary)
+source = charts.data_source(summary.description)
+selected = charts.selection_source(source, la, cohort)
 
-st.title("Overview")
+dashboard.page_title("Overview", la, cohort)
 if summary.description.get("kind") == "demo":
     st.warning(
         f"**Synthetic data.** Everything here comes from a made-up demo store "
@@ -31,7 +32,7 @@ results = dashboard.get_results(spec)
 if results is not None:
     st.markdown("\n".join(f"- {headline(e, spec.follow_up_months)}" for e in results.estimates))
     dashboard.chart(
-        charts.effects_chart(results.estimates, source, spec.follow_up_months), "effects"
+        charts.effects_chart(results.estimates, selected, spec.follow_up_months), "effects"
     )
     st.caption(
         "Supported families are compared with similar families identified at the same time in "
@@ -47,6 +48,7 @@ last.metric("Local authorities", f"{table.frame['la_code'].nunique()}")
 st.caption(table.note())
 
 st.subheader("Who is in the store")
+st.caption("Every local authority and cohort: this part is not filtered by the selection.")
 measure = st.radio(
     "Count",
     ["families", "people", "supported"],
@@ -57,7 +59,10 @@ measure = st.radio(
         "supported": "Families attached to support",
     }.get,
 )
-dashboard.chart(charts.la_cohort_heatmap(table, measure, source), f"{measure}-by-la-cohort")
+dashboard.chart(
+    charts.la_cohort_heatmap(table, measure, charts.whole_store_source(source)),
+    f"{measure}-by-la-cohort",
+)
 
 st.caption("What the records cover, source by source and year by year: see Data & linkage.")
 

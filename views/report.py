@@ -12,7 +12,7 @@ from tf_eval.method.estimate import AnalysisSpec
 summary = dashboard.get_overview()
 la, cohort = dashboard.selection_sidebar(summary)
 
-st.title("Board pack")
+dashboard.page_title("Board pack", la, cohort)
 st.write(
     "Everything a board needs about one analysis, as files: a PDF (the headline findings in "
     "plain words, one page per chart, the method, the disclosure rules in force and where the "
@@ -86,5 +86,7 @@ with st.expander("What is in the pack"):
     st.caption(
         "Each file carries its provenance: the data snapshot, the analysis, the disclosure rules, "
         "when it was generated and the tf-eval version (PDF metadata and last page, PNG text, "
-        "SVG metadata, CSV comment lines; read a CSV with pandas.read_csv(path, comment='#'))."
+        "SVG metadata; for each CSV, its entry in manifest.json with the table's notes). Each "
+        "CSV holds one table, header on line 1: it opens as it is in a spreadsheet or with "
+        "pandas.read_csv(path)."
     )

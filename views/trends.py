@@ -11,10 +11,10 @@ from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.release import charts
 
 summary = dashboard.get_overview()
-source = charts.data_source(summary.description)
 la, cohort = dashboard.selection_sidebar(summary)
+source = charts.selection_source(charts.data_source(summary.description), la, cohort)
 
-st.title("Outcomes over time")
+dashboard.page_title("Outcomes over time", la, cohort)
 st.caption(
     "Month 0 is the month support began (for comparison families, the month it would have). "
     "Both groups worsen in the year before: families are identified in a crisis. After it, "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from tf_eval.method.estimate import AnalysisSpec, EvaluationError
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import LATER_JOINERS
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,59}$")
+NAME_MAX = 60  # characters in a saved analysis' name
 _TABLE = """CREATE TABLE IF NOT EXISTS analysis_specs (
     name VARCHAR PRIMARY KEY, spec JSON NOT NULL, saved_by VARCHAR NOT NULL,
     saved_at TIMESTAMP NOT NULL)"""
@@ -56,14 +56,27 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def check_name(name: str) -> str:
+    """The name as saved (trimmed), or a one-line SpecError. People name analyses in words
+    ("caliper 0.2, no replacement"), so any printable character is allowed; a control
+    character (a tab, a new line, a terminal escape) is not, as the name is shown on pages, in
+    the audit log and on the command line; it starts with a letter or digit, never a
+    spreadsheet formula's `=`, `+`, `-` or `@`."""
+    name = name.strip()
+    if not name:
+        raise SpecError(f"give the analysis a name (1-{NAME_MAX} characters)")
+    if any(unicodedata.category(c)[0] == "C" for c in name):
+        raise SpecError("a name cannot hold control characters (such as a tab or a new line)")
+    if len(name) > NAME_MAX:
+        raise SpecError(f"a name is at most {NAME_MAX} characters; this one has {len(name)}")
+    if not name[0].isalnum():
+        raise SpecError("a name starts with a letter or a digit")
+    return name
+
+
 def save(store_path: Path, name: str, spec: AnalysisSpec, user: str) -> None:
     """Save under a new name (names are unique: an existing one is refused, not overwritten)."""
-    name = name.strip()
-    if not NAME.match(name):
-        raise SpecError(
-            "a name is 1-60 letters, digits, spaces, dots, dashes or underscores, "
-            "starting with a letter or digit"
-        )
+    name = check_name(name)
     con = _connect(specs_path(store_path))
     try:
         con.execute(_TABLE)

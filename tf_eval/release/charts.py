@@ -22,7 +22,13 @@ from tf_eval.release.disclosure import Safe, SafeEstimate, SafeHistogram, SafeTa
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 SEQUENTIAL = [[0.0, "#f7fbff"], [1.0, "#0072B2"]]
 FONT = "Source Sans Pro, Arial, sans-serif"
-FOOTNOTE_WIDTH = 95  # characters per footnote line, so notes fit half-width charts too
+# Every chart must read whole in the narrowest place a page draws one: the main column of a
+# 1024 px screen beside the sidebar, about 560 px. Titles (18 px) and footnotes (11 px) wrap to
+# these many characters a line, which fit it with room to spare (about 9 and 5.5 px a
+# character); tests/test_browser.py checks in a real browser at 1024, 1400 and 1920 px.
+TITLE_CHARS = 48
+FOOTNOTE_WIDTH = 80
+TITLE_LINE_PX, LEGEND_ROW_PX, FOOTNOTE_LINE_PX = 24, 24, 14
 
 SOURCE_LABELS = {
     "attendance": "School attendance (terms)",
@@ -42,6 +48,16 @@ def data_source(description: dict[str, str]) -> str:
     return "Linked agency records"
 
 
+def selection_source(source: str, la: str | None, cohort: int | None) -> str:
+    """The source with the selection a chart shows, so a chart read alone says what it covers."""
+    return f"{source}. Selection: {headlines.selection_words(la, cohort)}"
+
+
+def whole_store_source(source: str) -> str:
+    """The source of a chart of the whole store, which the sidebar's selection does not filter."""
+    return f"{source}. Selection: none (every local authority and cohort in the store)"
+
+
 def _require(value: object, kind: type[Safe]) -> None:
     """Charts draw only what passed the gate: a raw DataFrame is a programming error."""
     if not isinstance(value, kind):
@@ -50,20 +66,54 @@ def _require(value: object, kind: type[Safe]) -> None:
         )
 
 
-def _finish(fig: go.Figure, title: str, source: str, height: int, safe: Safe | str) -> go.Figure:
+def _wrapped(text: str, width: int) -> list[str]:
+    """Text as lines of at most `width` characters (a longer word keeps its own line)."""
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
+
+
+def _finish(
+    fig: go.Figure,
+    title: str,
+    source: str,
+    height: int,
+    safe: Safe | str,
+    legend_on_top: bool = False,
+) -> go.Figure:
+    """The house look: a wrapped title at the top left, the legend (if any) between it and the
+    plot, and the footnote below the x-axis, every line within the width budgets above.
+    `height` is the figure's height with a one-line title and a two-line footnote; the figure
+    grows by what its title, legend and footnote need beyond that, so its plot keeps its size."""
     note = safe if isinstance(safe, str) else safe.note()
     produced = f"Produced {date.today():%d %B %Y} by tf-eval."
-    lines = [f"Source: {source}. {produced}", *textwrap.wrap(note, FOOTNOTE_WIDTH)]
-    extra = 14 * (len(lines) - 2)  # room for a footnote longer than two lines
+    lines = [*_wrapped(f"Source: {source}. {produced}", FOOTNOTE_WIDTH)]
+    lines += _wrapped(note, FOOTNOTE_WIDTH)
+    title_lines = _wrapped(title, TITLE_CHARS)
+    top = 30 + TITLE_LINE_PX * len(title_lines) + (LEGEND_ROW_PX + 6) * legend_on_top
+    bottom = 75 + FOOTNOTE_LINE_PX * len(lines) + 20
+    plot = height - 70 - 130 + 14 * 2  # the plot area the callers sized their height for
     fig.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left", "pad": {"l": 12}, "font": {"size": 18}},
+        title={
+            "text": "<br>".join(title_lines),
+            "x": 0,
+            "xanchor": "left",
+            "xref": "container",
+            "y": 1,
+            "yanchor": "top",
+            "yref": "container",
+            "pad": {"l": 12, "t": 22},
+            "font": {"size": 18},
+        },
         font={"family": FONT, "size": 13},
         template="plotly_white",
         colorway=PALETTE,
-        height=height + extra,
-        margin={"l": 80, "r": 30, "t": 70, "b": 130 + extra},
+        height=plot + top + bottom,
+        margin={"l": 80, "r": 30, "t": top, "b": bottom},
         meta={"source": source, "note": note},  # the footnote's parts, for the board pack's text
     )
+    if legend_on_top:  # just above the plot, below the title, from the left edge
+        fig.update_layout(
+            legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1, "yanchor": "bottom"}
+        )
     fig.add_annotation(  # below the x-axis title, a fixed distance in pixels
         text="<br>".join(lines),
         xref="paper",
@@ -143,13 +193,18 @@ def coverage_chart(safe: SafeTable, source: str) -> go.Figure:
     return _finish(fig, "Records per year by source", source, 150 + 150 * len(sources), safe)
 
 
-# What each kind of estimate is called on a chart, and its colour.
-# Short enough for the legend to fit one row at 1000 px: two rows ran into the footnote.
+# What each kind of estimate is called on a chart (the row's label, short enough for the
+# narrowest chart, and in full when hovered), and its colour. Rows are labelled on the chart
+# itself: a legend below the panels ran into the footnote on narrow screens.
+# Each kind has its own marker shape too, so that none is told apart by colour alone.
 ESTIMATE_KINDS = {
-    "matched": ("Supported vs matched families (the estimate)", PALETTE[0]),
-    "naive": ("Naive before/after change", PALETTE[5]),
-    "placebo": ("Placebo, before support", "#7f7f7f"),
+    "matched": ("Estimate", "Supported vs matched families (the estimate)", PALETTE[0]),
+    "naive": ("Naive change", "Naive before/after change", PALETTE[5]),
+    "placebo": ("Placebo", "Placebo, before support", "#7f7f7f"),
 }
+ESTIMATE_SYMBOLS = {"matched": "circle", "naive": "diamond", "placebo": "square"}
+# How the pack's words name each kind's marker (PALETTE[5] is Okabe-Ito's orange vermilion).
+ESTIMATE_LOOKS = {"matched": "blue circle", "naive": "orange diamond", "placebo": "grey square"}
 
 
 def effects_chart(
@@ -174,7 +229,7 @@ def effects_chart(
     )
     for row, outcome in enumerate(outcomes, start=1):
         for kind, estimates in kinds.items():
-            name, colour = ESTIMATE_KINDS[kind]
+            label, name, colour = ESTIMATE_KINDS[kind]
             found = [e for e in estimates if e.outcome == outcome]
             if not found:
                 continue
@@ -185,9 +240,12 @@ def effects_chart(
             fig.add_trace(
                 go.Scatter(
                     x=[att],
-                    y=[name],
-                    mode="markers",
-                    marker={"color": colour, "size": 11},
+                    y=[label],
+                    mode="markers+text",
+                    marker={"color": colour, "size": 11, "symbol": ESTIMATE_SYMBOLS[kind]},
+                    text=[f"{att:.3g}"],  # the value, said as well as drawn
+                    textposition="top center",
+                    textfont={"size": 11, "color": colour},
                     error_x={
                         "type": "data",
                         "symmetric": False,
@@ -198,7 +256,7 @@ def effects_chart(
                     },
                     name=name,
                     legendgroup=kind,
-                    showlegend=row == 1,
+                    showlegend=False,
                     hovertemplate=f"{name}: %{{x:.3g}} (95% CI {low:.3g} to {high:.3g})"
                     "<extra></extra>",
                 ),
@@ -206,13 +264,14 @@ def effects_chart(
                 col=1,
             )
         fig.add_vline(x=0, line_color="#555555", line_width=1, row=row, col=1)
-        fig.update_yaxes(showticklabels=False, row=row, col=1)
+        # First row at the top, with room above it for its value (not under the panel's title).
+        drawn = sum(1 for t in fig.select_traces(row=row, col=1))
+        fig.update_yaxes(ticksuffix=" ", range=[max(drawn, 1) - 0.5, -0.9], row=row, col=1)
     fig.update_xaxes(zeroline=False)
     improved = [headlines.improved(e) for e in matched]
     good = sum(1 for i in improved if i)
     share = f"all {len(matched)}" if good == len(matched) else f"{good} of {len(matched)}"
     title = f"Support improved {share} outcomes in the {follow_up_months} months after it began"
-    fig.update_layout(legend={"orientation": "h", "y": -0.05, "yanchor": "top"})
     safe: list[Safe] = [e for estimates in kinds.values() for e in estimates]
     return _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
 
@@ -244,7 +303,6 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
     fig.add_vline(x=BALANCE_THRESHOLD, line_dash="dash", line_color="#555555")
     fig.update_xaxes(title="Absolute standardised mean difference (SD units)", rangemode="tozero")
     fig.update_yaxes(title=None, type="category", ticksuffix=" ")  # labels clear of the dots
-    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0})
     if after.isna().all():
         title = "Balance is not shown for groups this small"
     else:
@@ -255,7 +313,7 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
             else f"After matching {over} covariate{'s' * (over != 1)} still differ by more "
             f"than {BALANCE_THRESHOLD} SD"
         )
-    return _finish(fig, title, source, 160 + 22 * len(frame), balance)
+    return _finish(fig, title, source, 160 + 22 * len(frame), balance, legend_on_top=True)
 
 
 def overlap_chart(treated: SafeHistogram, comparison: SafeHistogram, source: str) -> go.Figure:
@@ -281,11 +339,12 @@ def overlap_chart(treated: SafeHistogram, comparison: SafeHistogram, source: str
                 hovertemplate="score %{customdata}: %{y} families<extra>" + name + "</extra>",
             )
         )
-    fig.update_layout(barmode="overlay", legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"})
+    fig.update_layout(barmode="overlay")
     fig.update_xaxes(title="Propensity score (chance of being supported)", range=[0, 1])
     fig.update_yaxes(title="families", rangemode="tozero")
     title = "Propensity scores of the two groups before matching"
-    return _finish(fig, title, source, 420, combined_note([treated, comparison]))
+    note = combined_note([treated, comparison])
+    return _finish(fig, title, source, 420, note, legend_on_top=True)
 
 
 def breakdown_chart(
@@ -388,9 +447,8 @@ def trend_chart(table: SafeTable, outcome: str, source: str) -> go.Figure:
     fig.update_xaxes(title="Months from the index date (0 = month support began)", dtick=3)
     # Attendance sits near 90%: from zero its changes would be invisible.
     fig.update_yaxes(title=axis, rangemode="normal" if outcome == "attendance" else "tozero")
-    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
     title = f"{OUTCOMES[outcome].label} month by month: supported and matched comparison families"
-    return _finish(fig, title, source, 470, table)
+    return _finish(fig, title, source, 470, table, legend_on_top=True)
 
 
 def retention_chart(table: SafeTable, source: str) -> go.Figure:

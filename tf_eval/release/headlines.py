@@ -1,8 +1,9 @@
 """Findings in plain words for programme managers and boards, written from safe estimates only.
 
-"School attendance rose 2.4 percentage points more than in similar families (95% CI 2.2 to
-2.5)." Proportions are shown as percentage points, decreases as positive amounts that "fell",
-and an interval that includes no difference says so.
+"School attendance rose 2.4 percentage points more than in similar families (95% CI: a rise of
+2.2 to 2.5)." Proportions are shown as percentage points, decreases as positive amounts that
+"fell", intervals in the same words as the chart draws them ("between a fall of 2.8 and a rise
+of 1.2"), and an interval that includes no difference says so.
 """
 
 from __future__ import annotations
@@ -46,6 +47,29 @@ def display_unit(outcome: str) -> str:
     return WORDING[outcome].unit.strip() or OUTCOMES[outcome].unit
 
 
+def selection_words(la: str | None, cohort: int | None) -> str:
+    """The local authority and cohort an output covers, in words, for titles and footnotes."""
+    where = f"local authority {la}" if la else "all local authorities"
+    when = f"families identified in {cohort}" if cohort else "all cohorts"
+    return f"{where}, {when}"
+
+
+def interval_words(low: float, high: float, digits: int) -> str:
+    """An interval in the words of the chart that draws it: "a rise of 1.4 to 2.8", "a fall of
+    1.1 to 2.7", "between a fall of 2.8 and a rise of 1.2". Signed numbers beside "fell" (-1.2
+    to 2.8 for a fall drawn from -2.8 to 1.2) read the wrong way round."""
+    low, high = round(low, digits) + 0.0, round(high, digits) + 0.0
+
+    def size(value: float) -> str:
+        return f"{abs(value):.{digits}f}"
+
+    if low >= 0:
+        return f"a rise of {size(low)} to {size(high)}"
+    if high <= 0:
+        return f"a fall of {size(high)} to {size(low)}"
+    return f"between a fall of {size(low)} and a rise of {size(high)}"
+
+
 def headline(estimate: SafeEstimate, follow_up_months: int) -> str:
     """One sentence for one outcome's matched estimate."""
     w = WORDING[estimate.outcome]
@@ -54,13 +78,11 @@ def headline(estimate: SafeEstimate, follow_up_months: int) -> str:
         return f"{OUTCOMES[estimate.outcome].label}: not shown ({estimate.reason})."
     att, low, high = numbers
     verb = "rose" if att > 0 else "fell"
-    if att < 0:  # a fall is written as a positive amount, its interval turned round
-        low, high = -high, -low
     amount = f"{abs(att):.{w.digits}f}{w.unit}"
     sentence = (
         f"{w.subject} {verb} {amount} more than in similar families over the "
-        f"{follow_up_months} months after the family was identified (95% CI {low:.{w.digits}f} to "
-        f"{high:.{w.digits}f})."
+        f"{follow_up_months} months after the family was identified "
+        f"(95% CI: {interval_words(low, high, w.digits)})."
     )
     if estimate.ci_low <= 0 <= estimate.ci_high:
         sentence += " The interval includes no difference, so this could be chance."

@@ -93,6 +93,7 @@ class Table:
     header: list[str]
     rows: list[list[object]]
     counts: tuple[str, ...]  # columns holding protected counts
+    notes: tuple[str, ...] = ()  # what a reader needs beyond the title (the manifest holds them)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class Chart:
 
     @property
     def title(self) -> str:
-        return self.figure.layout.title.text
+        return self.figure.layout.title.text.replace("<br>", " ")  # wrapped to fit the chart
 
     @property
     def note(self) -> str:
@@ -142,12 +143,27 @@ def _estimates_table(results: SafeResults) -> Table:
         "placebo": results.placebo,
     }
     rows = [
-        [kind, *(_cell(getattr(e, column)) for column in header[1:-1]), e.reason or ""]
+        [kind, *(_cell(_shown(column, getattr(e, column))) for column in header[1:-1])]
+        + [e.reason or ""]
         for kind, estimates in kinds.items()
         for e in estimates
     ]
     title = "Effects: matched estimate, naive change and placebo (outcome units; 95% CI)"
-    return Table("effects", title, header, rows, ESTIMATE_COUNTS)
+    notes = (
+        f"p-values are given to {P_VALUE_DECIMALS} decimal places: 0.0 means below "
+        f"{0.5 * 10**-P_VALUE_DECIMALS:g}.",
+    )
+    return Table("effects", title, header, rows, ESTIMATE_COUNTS, notes)
+
+
+P_VALUE_DECIMALS = 3  # a p-value finer than 0.001 says nothing more to a reader (not 5.9e-303)
+
+
+def _shown(column: str, value: object) -> object:
+    """A value of the effects table as written: p-values to a fixed number of places."""
+    if column == "p_value" and isinstance(value, float) and math.isfinite(value):
+        return round(value, P_VALUE_DECIMALS) + 0.0
+    return value
 
 
 def _overlap_table(results: SafeResults) -> Table:
@@ -164,8 +180,12 @@ def _overlap_table(results: SafeResults) -> Table:
 
 def pack_charts(contents: PackContents) -> list[Chart]:
     """Every chart of the pack, drawn by tf_eval.release.charts as the dashboard draws it."""
-    source = charts.data_source(contents.overview.description)
-    results, follow_up = contents.results, contents.spec.follow_up_months
+    spec = contents.spec
+    store_wide = charts.whole_store_source(charts.data_source(contents.overview.description))
+    source = charts.selection_source(
+        charts.data_source(contents.overview.description), spec.la, spec.cohort
+    )  # the analysis' charts name its selection; the store-wide ones say they are not filtered
+    results, follow_up = contents.results, spec.follow_up_months
     matching = results.matching
     plan = contents.provenance.retention
     found = [
@@ -174,10 +194,13 @@ def pack_charts(contents: PackContents) -> list[Chart]:
             charts.effects_chart(
                 results.estimates, source, follow_up, naive=results.naive, placebo=results.placebo
             ),
-            "Each dot is an effect with its 95% interval, in the outcome's own unit. Blue compares "
-            "supported with matched families (the estimate); red is supported families' own "
-            "before/after change, which also holds their recovery from a crisis; grey repeats the "
-            "comparison before support began, where there should be nothing to find.",
+            "Each marker is an effect, its value written above it, with its 95% interval, in the "
+            f"outcome's own unit. Estimate ({charts.ESTIMATE_LOOKS['matched']}) compares "
+            "supported with matched families; Naive change "
+            f"({charts.ESTIMATE_LOOKS['naive']}) is supported families' own before/after change, "
+            "which also holds their recovery from a crisis; Placebo "
+            f"({charts.ESTIMATE_LOOKS['placebo']}) repeats the comparison before support began, "
+            "where there should be nothing to find.",
             _estimates_table(results),
         )
     ]
@@ -214,7 +237,7 @@ def pack_charts(contents: PackContents) -> list[Chart]:
         ),
         Chart(
             "families-by-la-cohort",
-            charts.la_cohort_heatmap(contents.overview.by_la_cohort, "families", source),
+            charts.la_cohort_heatmap(contents.overview.by_la_cohort, "families", store_wide),
             "Families identified in each local authority and year, across the whole store.",
             _safe_table(
                 "families-by-la-cohort",
@@ -224,7 +247,7 @@ def pack_charts(contents: PackContents) -> list[Chart]:
         ),
         Chart(
             "records-by-year",
-            charts.coverage_chart(contents.overview.coverage, source),
+            charts.coverage_chart(contents.overview.coverage, store_wide),
             "Records per calendar year from each source: what the evaluation can see.",
             _safe_table(
                 "records-by-year", "Records per year by source", contents.overview.coverage
@@ -232,7 +255,7 @@ def pack_charts(contents: PackContents) -> list[Chart]:
         ),
         Chart(
             "retention",
-            charts.retention_chart(plan.by_year, source),
+            charts.retention_chart(plan.by_year, store_wide),
             f"Families by the year their records must be destroyed ({plan.years} years after "
             "the later of their index month and the newest load about them, as the privacy "
             "notice promises).",

@@ -18,7 +18,7 @@ from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import LATER_JOINERS
 from tf_eval.release import charts
-from tf_eval.release.headlines import headline
+from tf_eval.release.headlines import headline, selection_words
 from tf_eval.release.pack_contents import (
     GENERATOR,
     MANIFEST_NAME,
@@ -43,9 +43,7 @@ def _latin1(text: str) -> str:
 
 def pack_title(contents: PackContents) -> str:
     spec = contents.spec
-    where = f"local authority {spec.la}" if spec.la else "all local authorities"
-    when = f"families identified in {spec.cohort}" if spec.cohort else "all cohorts"
-    return f"Family support: what changed for families ({where}, {when})"
+    return f"Family support: what changed for families ({selection_words(spec.la, spec.cohort)})"
 
 
 def _method(spec: AnalysisSpec) -> str:

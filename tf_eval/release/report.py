@@ -11,8 +11,9 @@ passed the disclosure gate.
 Provenance on every file: the data snapshot (load ids; seed and size of a demo store), the
 analysis spec, the disclosure rules, when it was generated and the tf-eval version. The PDF has
 it in its metadata (Subject in words, Keywords as JSON) and on its last page; a PNG in `tEXt`
-chunks, an SVG in `<metadata>`, a CSV in leading `# ` lines (so
-`pandas.read_csv(path, comment="#")` reads the table; no cell holds a `#`).
+chunks, an SVG in `<metadata>`. A CSV holds its table alone, header on line 1, as the government
+statistical service's guidance on machine-readable tables asks (`pandas.read_csv(path)` or a
+spreadsheet opens it as it is): its title, notes and provenance are in `manifest.json`.
 """
 
 from __future__ import annotations
@@ -70,31 +71,32 @@ class ReportError(RuntimeError):
 # --- files ----------------------------------------------------------------------------------------
 
 
-def _csv_bytes(table: Table, prov: dict[str, Any]) -> bytes:
-    base = prov["disclosure_rules"]["count_rounding"]
-    mark = prov["disclosure_rules"]["suppressed_mark"]
-    lines = [
-        f"# {table.title}",
-        f"# {provenance_summary(prov)}",
-        (
-            f"# counts ({', '.join(table.counts)}) are rounded to the nearest {base} after small "
-            f"consistent noise; {mark} marks a suppressed count; an empty value was withheld by "
-            "the disclosure rules"
-            if table.counts
-            else "# an empty value was withheld by the disclosure rules"
-        ),
-        f"# read with pandas.read_csv(path, comment='#'); provenance: {json.dumps(prov)}",
-    ]
+def _csv_bytes(table: Table) -> bytes:
+    """One table as a machine-readable CSV (the GSS guidance): the header on line 1, then the
+    rows, nothing else; its title, notes and provenance are in the manifest (`_table_notes`)."""
     out = io.StringIO()
-    out.write("\n".join(lines) + "\n")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([untrusted.csv_cell(cell) for cell in table.header])
     writer.writerows([untrusted.csv_cell(cell) for cell in row] for row in table.rows)
-    text = out.getvalue()
-    data_lines = text.split("\n")[len(lines) :]
-    if any("#" in line for line in data_lines):  # read_csv(comment="#") would cut the line
-        raise ReportError(f"table {table.name} holds a '#', which its readers would cut off")
-    return text.encode("utf-8")
+    return out.getvalue().encode("utf-8")
+
+
+def _table_notes(table: Table, prov: dict[str, Any]) -> list[str]:
+    """What a reader of one CSV needs to know, for its entry in the manifest."""
+    base = prov["disclosure_rules"]["count_rounding"]
+    mark = prov["disclosure_rules"]["suppressed_mark"]
+    notes = [f"{table.title}.", *table.notes]
+    if table.counts:
+        notes.append(
+            f"Counts ({', '.join(table.counts)}) are rounded to the nearest {base} after small "
+            f"consistent noise; {mark} marks a suppressed count."
+        )
+    notes.append(
+        "An empty value was withheld by the disclosure rules; other numbers are given to "
+        f"{prov['disclosure_rules']['significant_figures']} significant figures at most."
+    )
+    notes.append(f"Provenance: {provenance_summary(prov)} (in full under 'provenance').")
+    return notes
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -207,13 +209,15 @@ def write_pack(
             )
     for table in tables:
         path = f"tables/{table.name}.csv"
-        files[path] = _csv_bytes(table, prov)
+        files[path] = _csv_bytes(table)
         entries.append(
             {
                 "path": path,
                 "kind": "table",
                 "title": table.title,
+                "columns": [str(column) for column in table.header],
                 "count_columns": list(table.counts),
+                "notes": _table_notes(table, prov),
             }
         )
     report(0.92, "Writing the PDF")

@@ -1,0 +1,95 @@
+"""Every chart reads whole in the narrowest place one is drawn (issue 17, item 3).
+
+The narrowest chart is the main column of a 1024 px screen beside the sidebar, about 560 px
+wide. A title line of 18 px Source Sans of at most `charts.TITLE_CHARS` characters (about 9 px a
+character) and a footnote line of 11 px of at most `charts.FOOTNOTE_WIDTH` (about 5.5 px) fit it
+with room to spare, so each line of each chart is held to those budgets here; the browser test
+(test_every_chart_reads_whole_at_common_screen_widths) checks the same in Chromium by the
+bounding boxes of the drawn text at 1024, 1400 and 1920 px."""
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+
+from tf_eval.data import store
+from tf_eval.method.estimate import AnalysisSpec
+from tf_eval.release import charts, pack_contents
+
+
+@pytest.fixture(scope="module")
+def figures(demo_db: Path) -> dict[str, go.Figure]:
+    current = store.Store(demo_db)
+    try:
+        contents = pack_contents.gather(current, AnalysisSpec(la="LA05"))
+    finally:
+        current.close()
+    found = {chart.name: chart.figure for chart in pack_contents.pack_charts(contents)}
+    source = charts.selection_source(
+        charts.data_source(contents.overview.description), "LA05", 2016
+    )
+    estimate = contents.results.estimates[0]
+    found["breakdown"] = charts.breakdown_chart(
+        {"LA05": estimate}, estimate.outcome, "Local authority", source, ["LA01", "LA02"]
+    )
+    return found
+
+
+def _lines(text: str) -> list[str]:
+    return text.split("<br>")
+
+
+def test_every_title_and_footnote_line_fits_the_narrowest_chart(figures) -> None:
+    for name, figure in figures.items():
+        for line in _lines(figure.layout.title.text):
+            assert len(line) <= charts.TITLE_CHARS, (name, line)
+        footnote = figure.layout.annotations[-1].text
+        assert footnote.startswith("Source:"), name
+        for line in _lines(footnote):
+            assert len(line) <= charts.FOOTNOTE_WIDTH, (name, line)
+        assert figure.layout.margin.t >= 30 + charts.TITLE_LINE_PX * len(
+            _lines(figure.layout.title.text)
+        ), name  # room for every line of the title
+
+
+def test_no_legend_is_drawn_below_a_chart_where_the_footnote_is(figures) -> None:
+    for name, figure in figures.items():
+        shown = [t for t in figure.data if t.showlegend is not False and t.name]
+        if shown:
+            assert figure.layout.legend.y is not None and figure.layout.legend.y >= 1, name
+
+
+def test_the_effects_chart_labels_its_rows(figures) -> None:
+    effects = figures["effects"]
+    rows = {tuple(trace.y) for trace in effects.data}
+    assert rows == {("Estimate",), ("Naive change",), ("Placebo",)}
+    assert all(axis.showticklabels is not False for axis in effects.select_yaxes())
+
+
+def test_estimate_naive_change_and_placebo_differ_by_shape_and_say_their_values(figures):
+    """Issue 17 item 7: told apart by colour only before; now each kind has its own marker
+    shape as well, each row its label, and each dot its value written beside it."""
+    effects = figures["effects"]
+    symbols = {trace.y[0]: trace.marker.symbol for trace in effects.data}
+    assert len(set(symbols.values())) == 3, symbols
+    for trace in effects.data:
+        assert trace.mode == "markers+text" and trace.text[0] == f"{trace.x[0]:.3g}"
+
+
+def test_the_pack_describes_the_effects_chart_by_the_colours_and_shapes_drawn(
+    demo_db: Path,
+) -> None:
+    """The PDF called the orange marker "red": it names each row's colour and shape now."""
+    current = store.Store(demo_db)
+    try:
+        contents = pack_contents.gather(current, AnalysisSpec())
+    finally:
+        current.close()
+    reading = pack_contents.pack_charts(contents)[0].reading
+    assert "red" not in reading.lower().replace("shred", "")
+    for label, shape in [
+        ("Estimate", "circle"),
+        ("Naive change", "diamond"),
+        ("Placebo", "square"),
+    ]:
+        assert label in reading and shape in reading
