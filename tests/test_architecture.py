@@ -221,8 +221,8 @@ def _fields_are_safe(cls: type) -> bool:
             continue
         if origin is list and all(map(_is_safe, arguments)):
             continue
-        if origin is dict and arguments[0] is str and _is_safe(arguments[1]):
-            continue
+        if origin is dict and arguments[0] is str and _holds_safe(arguments[1]):
+            continue  # safe objects (or lists of them) by label
         if dataclasses.is_dataclass(kind) and _fields_are_safe(kind):
             continue
         # Non-data fields: the store's description, options chosen, covariate names, settings

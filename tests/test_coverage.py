@@ -24,15 +24,16 @@ def _people(first: int, n: int, day: date) -> list[tuple]:
     return [(first + i, day) for i in range(n)]
 
 
-def test_coverage_needs_ten_people_in_a_month_and_the_calendar_is_their_overlap(
+def test_coverage_needs_ten_people_within_a_year_and_the_calendar_is_their_overlap(
     tmp_path: Path,
 ) -> None:
     current = _store(
         tmp_path / "c.duckdb",
         {
             # A&E: 10 people in 2014-01 and in 2025-12 (two visits each by 10 people, the same
-            # day or not, still 10 people). One stray visit in 2010-05 and nine people in
-            # 2026-01 neither stretch the coverage nor are shown: A&E covers 2014-01 to 2025-12.
+            # day or not, still 10 people), nine in 2026-01. One stray visit in 2010-05, alone
+            # in its year, starts nothing: A&E covers 2014-01 to 2026-01 (the year to 2026-01
+            # holds 19 people's records).
             "ae_attendances": [
                 *_people(1, 10, date(2014, 1, 5)),
                 *_people(1, 10, date(2014, 1, 6)),
@@ -40,8 +41,8 @@ def test_coverage_needs_ten_people_in_a_month_and_the_calendar_is_their_overlap(
                 (99, date(2010, 5, 1)),
                 *_people(1, 9, date(2026, 1, 3)),
             ],
-            # Offences: 10 people in 2015-03 and 12 in 2024-06, with 9 in 2025-01 between the
-            # first month and a later one: offences cover 2015-03 to 2024-06.
+            # Offences: 10 people in 2015-03, 12 in 2024-06 and 9 in 2025-01: covered from
+            # 2015-03 to 2025-01 (the year to 2025-01 holds the 12 of 2024-06 as well).
             "offences": [
                 (*row, "caution")
                 for row in [
@@ -54,22 +55,34 @@ def test_coverage_needs_ten_people_in_a_month_and_the_calendar_is_their_overlap(
             "benefit_spells": [(i, date(2012, 1, 1), None, "UC") for i in range(1, 4)],
             # Families: 10 identified in 2016-02 (counted as families).
             "families": [(i, "LA01", date(2016, 2, 1)) for i in range(1, 11)],
+            # Attendance: a rare source, 4 pupils a quarter (never 10 in a month) from 2013-01 to
+            # 2023-10: it covers all of that, not a few months (the rule by single months would
+            # have ignored it or cut it short).
+            "attendance": [
+                (100 + i, date(2013 + q // 4, 1 + 3 * (q % 4), 1), None, 100, 5)
+                for q in range(44)
+                for i in range(4)
+            ],
         },
     )
     covered = coverage.coverage(current)
-    assert list(covered) == ["offences", "ae_attendances", "families"]
+    assert list(covered) == ["attendance", "offences", "ae_attendances", "families"]
     assert (covered["ae_attendances"].first_month, covered["ae_attendances"].last_month) == (
         date(2014, 1, 1),
-        date(2025, 12, 1),
+        date(2026, 1, 1),
     )
     assert (covered["offences"].first_month, covered["offences"].last_month) == (
         date(2015, 3, 1),
-        date(2024, 6, 1),
+        date(2025, 1, 1),
+    )
+    assert (covered["attendance"].first_month, covered["attendance"].last_month) == (
+        date(2013, 1, 1),
+        date(2023, 10, 1),
     )
     assert covered["families"].first_month == covered["families"].last_month == date(2016, 2, 1)
     calendar = coverage.study_calendar(current)
-    # The latest first month (offences, 2015-03) to the earliest last month (offences, 2024-06).
-    assert (calendar.start, calendar.end) == (date(2015, 3, 1), date(2024, 6, 30))
+    # The latest first month (offences, 2015-03) to the earliest last month (attendance, 2023-10).
+    assert (calendar.start, calendar.end) == (date(2015, 3, 1), date(2023, 10, 31))
 
 
 def test_an_empty_store_has_no_calendar(tmp_path: Path) -> None:

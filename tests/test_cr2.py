@@ -13,11 +13,11 @@ from scipy import stats
 
 from tf_eval.data import store, synth
 from tf_eval.method import cr2
+from tf_eval.method.difference import choose_outcome_model
 from tf_eval.method.estimate import (
     AnalysisSpec,
     EvaluationError,
     Inference,
-    choose_outcome_model,
     family_difference,
     outcome_covariates,
     prepare,
@@ -336,14 +336,13 @@ def test_cr2_intervals_cover_where_cr1_intervals_fall_short() -> None:
 def test_a_family_of_leverage_one_gets_no_adjustment_on_every_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One LA x cohort of a 6,000-family demo (seed 173), the attendance placebo with the whole
-    outcome model: two families have leverage exactly 1, so G_j is 0 but for rounding of about
-    1e-11. Taken as 0 (the rounding tolerance), the family means, their two halves and the
-    people-level fit agree; at clubSandwich's fixed 1e-12 the adjustment 1 / sqrt(rounding)
-    made the df noise (5.0 on one path, NaN on another; clubSandwich itself says 1.7)."""
+    """One LA x cohort of a 6,000-family demo (seed 172), the attendance placebo with the whole
+    outcome model: families of leverage exactly 1, so G_j is 0 but for rounding. Taken as 0 (the
+    rounding tolerance), the family means, their two halves and the people-level fit agree; at
+    0 the adjustment 1 / sqrt(rounding) makes the df noise and the paths disagree."""
     path = tmp_path / "demo.duckdb"
-    synth.build_demo_store(path, 6000, 173)
-    panel, matching = prepare(store.Store(path), AnalysisSpec(la="LA01", cohort=2017))
+    synth.build_demo_store(path, 6000, 172)
+    panel, matching = prepare(store.Store(path), AnalysisSpec(la="LA01", cohort=2016))
     model = outcome_covariates(matching.covariates).to_numpy(float)
     people = panel.people["attendance"]
     has = people["placebo"].notna().to_numpy()

@@ -374,8 +374,12 @@ def test_a_tiny_caliper_is_one_clear_line_per_outcome_never_a_traceback(
     assert code == 0 and "Traceback" not in err and "Warning" not in err
     lines = out.strip().splitlines()
     # The matched count, the note that nearly every supported family was left out (issue 15,
-    # item 5), then one line per outcome.
-    assert len(lines) == 6 and lines[0].startswith("Matched ")
+    # item 5), the headline estimator, one line per outcome, then the other two estimators'.
+    assert len(lines) == 3 + 4 + 1 + 8 and lines[0].startswith("Matched ")
     assert lines[1].startswith("Note: The matching left")
-    for line in lines[2:]:
+    assert lines[2].startswith("Estimator: Pre-level adjustment (assumes ")
+    for line in lines[3:7]:
         assert "withheld (fewer than 10" in line or "95% CI" in line, line
+    assert lines[7].startswith("Other estimators")
+    for line in lines[8:]:
+        assert line.endswith(("(matched did)", "(doubly robust did)")), line

@@ -238,7 +238,9 @@ def test_one_familys_values_are_not_the_difference_of_two_means(
     family = int(
         Store(demo_db).query(
             """SELECT p.family_id FROM ae_attendances a JOIN people p USING (person_id)
-               JOIN programme g USING (family_id)
+               JOIN programme g USING (family_id) JOIN families f USING (family_id)
+               WHERE g.attached_on BETWEEN f.identified_on
+                                       AND f.identified_on + INTERVAL 3 MONTH
                GROUP BY p.family_id ORDER BY count(*) DESC, p.family_id LIMIT 1"""
         )["family_id"][0]
     )
@@ -251,6 +253,12 @@ def test_one_familys_values_are_not_the_difference_of_two_means(
     tried = hits = 0
     for cell, (mean, shown) in supported_cells(before).items():
         if cell not in shown_after or pd.isna(mean) or pd.isna(shown_after[cell][0]):
+            continue
+        if exact_before[cell][0] == exact_after.get(cell, (None,))[0]:
+            # The family has nobody in this outcome's population that month (the store chose
+            # it for its A&E visits): the same records give the same output, and there is no
+            # value of its to recover. (Telling two such outputs apart is the release
+            # register's job: tests/test_register.py.)
             continue
         tried += 1
         one, two = (

@@ -185,9 +185,7 @@ def test_the_estimates_still_run_on_what_remains(copy_of: Path) -> None:
     assert set(cohorts["y"]) == {2014, 2018, 2019, 2020}
     current = store.Store(copy_of)
     try:
-        # (2020 falls outside the calendar now: with about 550 families left, fewer than 10 people
-        # have an offence in each month after January 2021, docs/method.md's limitations.)
-        for cohort in (2019,):
+        for cohort in (2019, 2020):
             evaluation = evaluate(current, AnalysisSpec(cohort=cohort))
             assert evaluation.matching.counts["treated_matched"] >= 50
             assert all(pd.notna(row.att) and pd.notna(row.se) for row in evaluation.estimates)

@@ -7,6 +7,8 @@ import dashboard
 from tf_eval import config
 from tf_eval.governance.untrusted import markdown
 from tf_eval.method.estimate import (
+    COMPARISON_POOLS,
+    COMPARISON_WORDS,
     DEFAULT_COVARIATES,
     DEFAULT_EXACT,
     EXACT_KEYS,
@@ -15,7 +17,6 @@ from tf_eval.method.estimate import (
     EvaluationError,
 )
 from tf_eval.method.estimators import ESTIMATORS
-from tf_eval.method.panel import COMPARISON_POOLS, COMPARISON_WORDS
 from tf_eval.release import charts
 from tf_eval.release.results import unmatched_warning
 

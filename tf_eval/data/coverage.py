@@ -1,12 +1,16 @@
 """What the records cover, and the study calendar taken from it (docs/method.md).
 
 A council's extracts cover its own years, so the calendar is read from the store rather than
-fixed: for each record source, the first and the last calendar month in which at least
-config.COUNT_THRESHOLD distinct people (families, for families and programme) have a record
-dated in it. A stray record neither stretches a source's coverage nor reveals one person's date,
-so the months may be shown. The study calendar runs from the latest first month of the outcome
-sources to the earliest last month: only there does every outcome have its records. A source with
-no such month (no records, or too few) is ignored; a store with none has no calendar.
+fixed: for each record source, the first month with a record that begins a year holding records
+of at least config.COUNT_THRESHOLD people (families, for families and programme; each counted
+once a month), and the last month with a record that ends such a year. A stray record, alone in
+its year, neither starts nor stretches a source's coverage, and a month is shown only as the
+edge of a year of at least ten people's records; a rare outcome that never has ten people in one
+month still covers its whole span (a rule by single months shortened a small store's calendar to
+the few months it had ten offenders in). The study calendar runs from the latest first month of
+the outcome sources to the earliest last month: only there does every outcome have its records.
+A source with no such month (no records, or too few) is ignored; a store with none has no
+calendar.
 """
 
 from __future__ import annotations
@@ -103,7 +107,11 @@ def record_coverage(con: duckdb.DuckDBPyConnection, sources: tuple[str, ...] = S
 
 
 def _scan(sources: tuple[str, ...]) -> str:
-    """SQL: source, first_month, last_month of each source with a covered month."""
+    """SQL: source, first_month, last_month of each source with a covered month: the first month
+    with a record that begins 12 months holding records of at least config.COUNT_THRESHOLD people
+    (people counted once a month), and the last that ends such 12 months. A stray record, alone in
+    its year, neither starts nor ends the coverage; a rare outcome (offending in a small store),
+    too few in any one month but recorded all along, still covers its whole span."""
     dated = " UNION ALL ".join(
         f"SELECT '{source}' AS source, {unit} AS unit, date_trunc('month', {column}) AS month "
         f"FROM {source} WHERE {column} IS NOT NULL"
@@ -111,10 +119,25 @@ def _scan(sources: tuple[str, ...]) -> str:
         if source in sources
         for column in columns
     )
-    return f"""SELECT source, min(month)::DATE AS first_month, max(month)::DATE AS last_month
-               FROM (SELECT source, month FROM ({dated}) GROUP BY ALL
-                     HAVING count(DISTINCT unit) >= {int(config.COUNT_THRESHOLD)})
-               GROUP BY source"""
+    return f"""
+        WITH monthly AS (
+            SELECT source, month, count(DISTINCT unit) AS people FROM ({dated}) GROUP BY ALL
+        ),
+        framed AS (
+            SELECT source, month,
+                   sum(people) OVER (PARTITION BY source ORDER BY month RANGE BETWEEN
+                                     CURRENT ROW AND INTERVAL 11 MONTH FOLLOWING) AS ahead,
+                   sum(people) OVER (PARTITION BY source ORDER BY month RANGE BETWEEN
+                                     INTERVAL 11 MONTH PRECEDING AND CURRENT ROW) AS behind
+            FROM monthly
+        )
+        SELECT source,
+               min(month) FILTER (WHERE ahead >= {int(config.COUNT_THRESHOLD)})::DATE
+                   AS first_month,
+               max(month) FILTER (WHERE behind >= {int(config.COUNT_THRESHOLD)})::DATE
+                   AS last_month
+        FROM framed GROUP BY source
+        HAVING first_month IS NOT NULL"""
 
 
 def _found(rows: list[tuple]) -> dict[str, Coverage]:

@@ -45,6 +45,7 @@ from tf_eval.method.estimators import (
 from tf_eval.method.matching import NearestNeighbourMatcher
 from tf_eval.method.panel import (
     COMPARISON_POOLS,
+    COMPARISON_WORDS,
     FAMILY_COVARIATES,
     NOT_YET_SUPPORTED,
     Panel,
@@ -53,6 +54,8 @@ from tf_eval.method.panel import (
 from tf_eval.method.propensity import PropensityModel, design_matrices
 
 __all__ = [
+    "COMPARISON_POOLS",
+    "COMPARISON_WORDS",
     "OUTCOME_MODELS",
     "AnalysisSpec",
     "Estimate",
