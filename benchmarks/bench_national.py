@@ -13,8 +13,9 @@ that its peak memory is its own:
 2. **evaluation**: what `python -m tf_eval estimate` runs - the outcome panel (DuckDB), the
    propensity model, 1:1 matching with replacement exact on LA and quarter, balance, and for the
    four outcomes the three estimators (pre-level adjustment, matched DiD, doubly robust DiD), the
-   naive change and the placebo (20 estimates, in two threads), then the disclosure gate. Stage times come from the evaluation's own progress reports;
-   propensity fit and matching are then timed alone on the same panel (best of 3);
+   naive change and the placebo (20 estimates, in two threads), then the disclosure gate. Stage
+   times come from the evaluation's own progress reports; propensity fit and matching are then
+   timed alone on the same panel (best of 3);
 3. **the command itself**: `python -m tf_eval estimate --db STORE --json` end to end (start-up,
    audit log and output included).
 
