@@ -3,7 +3,7 @@
 from scipy import stats
 
 from tf_eval.release.disclosure import safe_estimate
-from tf_eval.release.headlines import headline, improved
+from tf_eval.release.headlines import estimator_rows, headline, improved
 
 
 def _estimate(outcome: str, att: float, low: float, high: float, families: int = 500):
@@ -51,3 +51,28 @@ def test_a_withheld_estimate_gives_its_reason_and_no_number() -> None:
     text = headline(_estimate("worklessness", -0.05, -0.06, -0.04, families=6), 12)
     assert text.startswith("Worklessness: not shown (fewer than 10 families")
     assert not any(ch.isdigit() for ch in text.replace("10", ""))
+
+
+def test_the_estimators_side_by_side_are_one_row_per_outcome_in_display_units() -> None:
+    """Issue 15, item 3: every estimator's estimate of each outcome, next to each other, with
+    true minus signs (a leading '-' reads as a formula in a spreadsheet) and the withheld one
+    said to be so."""
+    withheld = _estimate("offending", -0.02, -0.03, -0.01, families=5)  # under the floor
+    estimators = {
+        "matched_did": [_estimate("attendance", 2.104, 1.43, 2.77), withheld],
+        "pre_level_adjustment": [
+            _estimate("attendance", 1.9, 1.2, 2.6),
+            _estimate("offending", -0.0194, -0.0273, -0.0115),
+        ],
+        "doubly_robust_did": [
+            _estimate("attendance", 2.0, 1.5, 2.5),
+            _estimate("offending", -0.018, -0.024, -0.012),
+        ],
+    }
+    rows = estimator_rows(estimators)
+    assert [r["Outcome"] for r in rows] == ["School attendance", "Offending"]
+    minus = "\u2212"
+    assert rows[0]["Matched DiD"] == "2.1 (1.4 to 2.8)"
+    assert rows[1]["Pre-level adjustment"] == f"{minus}1.9 ({minus}2.7 to {minus}1.1)"
+    assert rows[1]["Doubly robust DiD"] == f"{minus}1.8 ({minus}2.4 to {minus}1.2)"
+    assert rows[1]["Matched DiD"] == "not shown"

@@ -8,7 +8,7 @@ from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import charts
-from tf_eval.release.headlines import estimator_rows, headline
+from tf_eval.release.headlines import display_unit, estimator_rows, headline
 
 summary = dashboard.get_overview()
 la, cohort = dashboard.selection_sidebar(summary)
@@ -39,20 +39,28 @@ placebo_clear = [
 st.caption(
     "The naive change is what supported families' own before/after figures would suggest: it "
     "mixes the programme's effect with recovery from the crisis that brought families in. The "
-    "placebo repeats the comparison on the two years before support, when there was nothing "
-    "to find: an interval around zero supports the comparison. "
+    "placebo repeats the comparison a year earlier (the change between the two years before "
+    "families were identified), when there was nothing to find: an interval around zero "
+    "supports the comparison. "
     f"Placebo consistent with no difference: {', '.join(placebo_clear) or 'none'}."
 )
 
 st.subheader("Three estimators, side by side")
 headline_estimator = ESTIMATORS[spec.estimator]
 st.caption(
-    f"The figures above use the {headline_estimator.label.lower()}. Each estimator below rests on "
-    "its own assumption about what supported families' outcomes would have been without "
-    "support; when they agree, the finding does not hang on one assumption. See the "
-    "method notes for why the default was chosen."
+    f"The figures above use the {headline_estimator.label.lower()}. Each estimator rests on its "
+    "own assumption about what supported families' outcomes would have been without support; "
+    "when they agree, the finding does not hang on one assumption. Each cell is the effect and, "
+    "in brackets, its 95% interval, in "
+    + "; ".join(f"{OUTCOMES[k].label}: {display_unit(k)}" for k in spec.outcomes)
+    + "."
 )
 dashboard.table(estimator_rows(results.estimators), hide_index=True)
+st.markdown(
+    "\n".join(f"- **{e.label}** assumes {e.assumption}." for e in ESTIMATORS.values())
+    + "\n\nThe doubly robust interval is a large-sample one: for one local authority and one "
+    "cohort it is too narrow (method notes, Monte Carlo study)."
+)
 
 st.subheader("Where and when")
 left, right = st.columns(2)  # the choices side by side, the chart full width below

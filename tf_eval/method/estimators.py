@@ -35,6 +35,7 @@ class Estimator:
     key: str
     label: str
     assumption: str  # in words, for every surface that shows the estimate
+    short: str  # a table's column heading
 
 
 MATCHED_DID = "matched_did"
@@ -44,22 +45,25 @@ ESTIMATORS: dict[str, Estimator] = {
     e.key: e
     for e in (
         Estimator(
-            MATCHED_DID,
-            "Matched difference in differences",
-            "parallel trends: without support, matched supported and comparison families' "
-            "outcomes would have changed alike",
-        ),
-        Estimator(
             PRE_LEVELS,
             "Pre-level adjustment",
             "no confounding given the records before the index date: matched families with the "
             "same pre-window levels would have had the same outcomes without support",
+            "Pre-level adjustment",
+        ),
+        Estimator(
+            MATCHED_DID,
+            "Matched difference in differences",
+            "parallel trends: without support, matched supported and comparison families' "
+            "outcomes would have changed alike",
+            "Matched DiD",
         ),
         Estimator(
             DR_DID,
             "Doubly robust difference in differences",
             "parallel trends among families alike in their covariates, with either the "
             "propensity model or the outcome model right (every family, not only matched ones)",
+            "Doubly robust DiD",
         ),
     )
 }

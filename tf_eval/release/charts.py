@@ -271,7 +271,10 @@ def effects_chart(
     improved = [headlines.improved(e) for e in matched]
     good = sum(1 for i in improved if i)
     share = f"all {len(matched)}" if good == len(matched) else f"{good} of {len(matched)}"
-    title = f"Support improved {share} outcomes in the {follow_up_months} months after it began"
+    title = (
+        f"Support improved {share} outcomes in the {follow_up_months} months after "
+        "families were identified"
+    )
     safe: list[Safe] = [e for estimates in kinds.values() for e in estimates]
     return _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
 

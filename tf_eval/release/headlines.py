@@ -113,29 +113,21 @@ assert set(TREND_AXIS) == set(OUTCOMES)
 
 
 def estimator_rows(estimators: dict[str, list[SafeEstimate]]) -> list[dict[str, str]]:
-    """Every estimator's estimate of each outcome, in display units, for a table that sets them
-    side by side (tf_eval.method.estimators says what each assumes)."""
-    rows = []
+    """One row per outcome, one column per estimator: each estimate and its 95% interval in
+    display units (`display_unit`: say them beside the table), for a table that sets them side by
+    side (ESTIMATORS says what each assumes). A withheld estimate says so."""
+    rows: dict[str, dict[str, str]] = {}
     for key, listed in estimators.items():
         for estimate in listed:
-            numbers = scaled(estimate)
             w = WORDING[estimate.outcome]
+            row = rows.setdefault(estimate.outcome, {"Outcome": OUTCOMES[estimate.outcome].label})
+            numbers = scaled(estimate)
             if numbers is None:
-                shown, interval = "not shown", estimate.reason or ""
+                row[ESTIMATORS[key].short] = "not shown"
             else:
-                att, low, high = numbers
-                shown = f"{_signed(att, w.digits)} {display_unit(estimate.outcome)}"
-                interval = f"{_signed(low, w.digits)} to {_signed(high, w.digits)}"
-            rows.append(
-                {
-                    "Outcome": OUTCOMES[estimate.outcome].label,
-                    "Estimator": ESTIMATORS[key].label,
-                    "Effect": shown,
-                    "95% interval": interval,
-                    "Assumes": ESTIMATORS[key].assumption,
-                }
-            )
-    return rows
+                att, low, high = (_signed(v, w.digits) for v in numbers)
+                row[ESTIMATORS[key].short] = f"{att} ({low} to {high})"
+    return list(rows.values())
 
 
 def _signed(value: float, digits: int) -> str:

@@ -199,8 +199,8 @@ def pack_charts(contents: PackContents) -> list[Chart]:
             "supported with matched families; Naive change "
             f"({charts.ESTIMATE_LOOKS['naive']}) is supported families' own before/after change, "
             "which also holds their recovery from a crisis; Placebo "
-            f"({charts.ESTIMATE_LOOKS['placebo']}) repeats the comparison before support began, "
-            "where there should be nothing to find.",
+            f"({charts.ESTIMATE_LOOKS['placebo']}) repeats the comparison a year earlier, before "
+            "families were identified, where there should be nothing to find.",
             _estimates_table(results),
         )
     ]
@@ -209,7 +209,8 @@ def pack_charts(contents: PackContents) -> list[Chart]:
             Chart(
                 f"trend-{key}",
                 charts.trend_chart(table, key, source),
-                "Monthly averages with 95% bands, from 12 months before support began (month 0) "
+                "Monthly averages with 95% bands, from 12 months before the month families were "
+                "identified (month 0) "
                 "to the end of follow-up. Both groups worsen before and recover after; the gap "
                 "between them after month 0 is what support adds.",
                 _safe_table(f"trend-{key}", f"Monthly {key}, supported and comparison", table),
