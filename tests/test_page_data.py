@@ -57,7 +57,15 @@ def test_linkage_is_shown_per_source_from_protected_counts(page: AppTest) -> Non
 def test_the_months_the_records_cover_and_the_study_calendar_are_shown(page: AppTest) -> None:
     text = "\n".join(m.value for m in page.markdown)
     assert "**Months covered**" in text
-    for source in ("attendance", "offences", "benefit_spells", "ae_attendances", "families"):
+    # In words, not the store's table names.
+    for source in (
+        "School attendance",
+        "Proven offences",
+        "Out-of-work benefit spells",
+        "A&E attendances",
+        "Families identified",
+    ):
         assert f"- {source}: " in text, source
-    assert "- ae_attendances: 2012-01 to 2022-12" in text
+    assert "ae_attendances" not in text and "benefit_spells" not in text
+    assert "- A&E attendances: 2012-01 to 2022-12" in text
     assert "**Study calendar: 2012-01 to 2022-12**" in text

@@ -7,6 +7,15 @@ import dashboard
 from tf_eval import config
 from tf_eval.release import charts
 
+# Each source in words, for the months it covers.
+SOURCE_WORDS = {
+    **charts.SOURCE_LABELS,
+    "attendance": "School attendance",
+    "benefit_spells": "Out-of-work benefit spells",
+    "programme": "Support (attachments and their ends)",
+    "families": "Families identified",
+}
+
 summary = dashboard.get_overview()
 found = dashboard.get_provenance()
 source = charts.whole_store_source(charts.data_source(summary.description))
@@ -27,9 +36,13 @@ else:
     dashboard.chart(charts.coverage_chart(summary.coverage, source), "record-coverage")
 if summary.months_covered:
     st.markdown(
-        "**Months covered** (from the first to the last month in which at least "
-        f"{config.COUNT_THRESHOLD} people, or families, have a record):\n\n"
-        + "\n".join(f"- {name}: {months}" for name, months in summary.months_covered.items())
+        "**Months covered**: from the first month with records to the last, where a year around "
+        f"them holds records of at least {config.COUNT_THRESHOLD} people (or families), so that "
+        "a stray record neither starts nor stretches them:\n\n"
+        + "\n".join(
+            f"- {SOURCE_WORDS.get(name, name)}: {months}"
+            for name, months in summary.months_covered.items()
+        )
     )
 if summary.study_months:
     st.markdown(

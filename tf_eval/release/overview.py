@@ -28,8 +28,9 @@ class Overview:
     by_la_cohort: SafeTable  # la_code, cohort, families, people, supported
     coverage: SafeTable  # source, year, records
     description: dict[str, str]  # the store's store_info
-    # Source -> "YYYY-MM to YYYY-MM": its first and last months with records of at least
-    # config.COUNT_THRESHOLD people (families), so safe to show (tf_eval.data.coverage).
+    # Source -> "YYYY-MM to YYYY-MM": its first and last covered months, edges of years with
+    # records of at least config.COUNT_THRESHOLD people (families), so safe to show
+    # (tf_eval.data.coverage).
     months_covered: dict[str, str]
     # The study calendar, {"from": "YYYY-MM", "to": "YYYY-MM"}; empty when the store has none.
     study_months: dict[str, str]
