@@ -478,74 +478,76 @@ def generate_batch(
         for outcome, (who, values) in effects_by_outcome.items():
             truth.add(outcome, follow_up, la[fam][who], cohort[fam][who], values[who])
 
-    return _frames(
-        months,
-        rng,
+    batch = _Batch(
         family_id,
         la,
         identified,
+        day,
+        attach,
         person_id,
         fam,
         birth_year,
         birth_month,
         sex,
         is_child,
-        attach,
-        day,
-        terms,
         missed,
         offences,
         ae,
         on_benefit,
     )
+    return _frames(months, rng, batch, terms)
+
+
+@dataclass
+class _Batch:
+    """What a batch generated, per family and per person, for writing as records."""
+
+    family_id: np.ndarray
+    la: np.ndarray
+    identified: np.ndarray
+    day: np.ndarray  # day of the month (0-27) of identification and attachment
+    attach: np.ndarray  # month index of attachment (beyond the records: never)
+    person_id: np.ndarray
+    fam: np.ndarray  # each person's family row
+    birth_year: np.ndarray
+    birth_month: np.ndarray
+    sex: np.ndarray
+    is_child: np.ndarray
+    missed: np.ndarray  # sessions missed per person and term-start month
+    offences: np.ndarray  # offences per person and month
+    ae: np.ndarray  # A&E attendances per person and month
+    on_benefit: np.ndarray  # on benefit per person and month
 
 
 def _frames(
-    months: Months,
-    rng: np.random.Generator,
-    family_id,
-    la,
-    identified,
-    person_id,
-    fam,
-    birth_year,
-    birth_month,
-    sex,
-    is_child,
-    attach,
-    day,
-    terms: _Terms,
-    missed,
-    offences,
-    ae,
-    on_benefit,
+    months: Months, rng: np.random.Generator, b: _Batch, terms: _Terms
 ) -> dict[str, pd.DataFrame]:
     """The batch's records, one frame per store table."""
     frames = {
         "families": pd.DataFrame(
             {
-                "family_id": family_id,
-                "la_code": np.array([a.code for a in LOCAL_AUTHORITIES])[la],
-                "identified_on": identified,
+                "family_id": b.family_id,
+                "la_code": np.array([a.code for a in LOCAL_AUTHORITIES])[b.la],
+                "identified_on": b.identified,
             }
         ),
         "people": pd.DataFrame(
             {
-                "person_id": person_id,
-                "family_id": family_id[fam],
-                "birth_year": birth_year.astype(np.int16),
-                "birth_month": birth_month.astype(np.int16),
-                "sex": sex,
-                "role": np.where(is_child, "child", "adult"),
+                "person_id": b.person_id,
+                "family_id": b.family_id[b.fam],
+                "birth_year": b.birth_year.astype(np.int16),
+                "birth_month": b.birth_month.astype(np.int16),
+                "sex": b.sex,
+                "role": np.where(b.is_child, "child", "adult"),
             }
         ),
     }
-    joined = attach < months.n
-    attached_on = months.start[attach[joined]] + day[joined]
+    joined = b.attach < months.n
+    attached_on = months.start[b.attach[joined]] + b.day[joined]
     ended_on = attached_on + rng.integers(120, 541, joined.sum())
     frames["programme"] = pd.DataFrame(
         {
-            "family_id": family_id[joined],
+            "family_id": b.family_id[joined],
             "attached_on": attached_on,
             "ended_on": np.where(ended_on <= months.last_day, ended_on, np.datetime64("NaT")),
         }
@@ -554,26 +556,28 @@ def _frames(
     last = m_idx + terms.length[m_idx]
     frames["attendance"] = pd.DataFrame(
         {
-            "person_id": person_id[p_idx],
+            "person_id": b.person_id[p_idx],
             "term_start": months.start[m_idx],
             "term_end": months.start[last - 1] + months.days[last - 1] - 1,
             "sessions_possible": terms.possible[p_idx, m_idx],
-            "sessions_missed": missed[p_idx, m_idx],
+            "sessions_missed": b.missed[p_idx, m_idx],
         }
     )
-    p_idx, dates = _events(months, offences, rng)
+    p_idx, dates = _events(months, b.offences, rng)
     frames["offences"] = pd.DataFrame(
         {
-            "person_id": person_id[p_idx],
+            "person_id": b.person_id[p_idx],
             "offence_date": dates,
             "disposal": rng.choice(
                 ["caution", "conviction", "custody"], p_idx.size, p=[0.35, 0.55, 0.10]
             ),
         }
     )
-    p_idx, dates = _events(months, ae, rng)
-    frames["ae_attendances"] = pd.DataFrame({"person_id": person_id[p_idx], "arrival_date": dates})
-    frames["benefit_spells"] = _spells(months, on_benefit, person_id, rng)
+    p_idx, dates = _events(months, b.ae, rng)
+    frames["ae_attendances"] = pd.DataFrame(
+        {"person_id": b.person_id[p_idx], "arrival_date": dates}
+    )
+    frames["benefit_spells"] = _spells(months, b.on_benefit, b.person_id, rng)
     return frames
 
 
