@@ -89,7 +89,15 @@ def one_seed(seed: int, families: int) -> list[dict]:
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    results = results.assign(error=results["estimate"] - results["truth"])
+    """Per spec, kind and outcome, over the samples where the estimate could be computed (the
+    others are counted as `not_computed`: an estimate withheld for want of data)."""
+    results = results.assign(
+        error=results["estimate"] - results["truth"], computed=results["estimate"].notna()
+    )
+    missing = results.groupby(["spec", "kind", "outcome"], sort=False)["computed"].agg(
+        lambda c: int((~c).sum())
+    )
+    results = results[results["computed"]]
     groups = results.groupby(["spec", "kind", "outcome"], sort=False)
     table = groups.agg(
         truth=("truth", "mean"),
@@ -99,6 +107,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         coverage=("covered", "mean"),
         seeds=("seed", "nunique"),
     )
+    table["not_computed"] = missing
     table["bias_mc_se"] = groups["error"].sem()
     table["bias_in_se"] = table["bias"] / table["mean_se"]
     table["sd_over_se"] = table["sd"] / table["mean_se"]
@@ -119,10 +128,11 @@ def markdown(table: pd.DataFrame) -> str:
                 f"(excludes 0: {1 - r.coverage:.0%}) |"
             )
             continue
+        missing = f" ({r.not_computed} not computed)" if r.not_computed else ""
         lines.append(
             f"| {r.spec} | {r.kind} | {r.outcome} | {r.truth:+.4f} | "
             f"{r.bias:+.4f} ({r.bias_mc_se:.4f}) | {r.bias_in_se:+.2f} | {r.sd_over_se:.2f} | "
-            f"{r.coverage:.0%} |"
+            f"{r.coverage:.0%}{missing} |"
         )
     return "\n".join(lines)
 
