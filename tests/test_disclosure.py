@@ -21,6 +21,7 @@ from tf_eval.governance.rules import DisclosureConfigError, Rules, SelectionRefu
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.method.panel import build_panel
 from tf_eval.release.disclosure import (
+    NOT_ESTIMABLE,
     SafeTable,
     coarse_df,
     count_table,
@@ -356,3 +357,24 @@ def test_released_degrees_of_freedom_cannot_be_a_family_count() -> None:
     rules = Rules()
     assert [coarse_df(df, rules) for df in (9, 9.5, 12, 14.9, 899)] == [5, 5, 10, 10, 895]
     assert [coarse_df(df, rules) for df in (0.4, 1.7, 4.7, 8.99)] == [1, 1, 4, 8]
+
+
+def test_an_estimate_the_engine_could_not_compute_is_withheld_with_its_reason() -> None:
+    """The doubly robust DiD finds no solution for some small selections (issue 15): its NaN
+    must leave the gate as a withheld estimate with a reason, never as numbers of None that a
+    page would try to draw, and the suppression is recorded for the audit log."""
+    nan = float("nan")
+    numbers = {"att": nan, "se": nan, "ci_low": nan, "ci_high": nan, "p_value": nan}
+    safe = safe_estimate(
+        "estimate:doubly_robust_did:offending",
+        "offending",
+        numbers,
+        (900, 800),
+        (300, 400),
+        True,
+        600,
+        keys=(1, 2, 3, 4),
+    )
+    assert safe.withheld and safe.reason == NOT_ESTIMABLE
+    assert safe.att is None and safe.ci_low is None
+    assert any(s.reason == NOT_ESTIMABLE for s in safe.suppressed)

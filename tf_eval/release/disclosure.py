@@ -32,6 +32,9 @@ from tf_eval.release import perturbation
 
 _GATE = object()  # the private token: only this module can construct safe objects
 KEY_SUFFIX = "_key"  # a count column `n` comes with its cell key column `n_key`
+# Why an estimate the engine could not compute (a model with no solution on these families: no
+# balancing weights, collinear covariates, groups it cannot tell apart) is not shown.
+NOT_ESTIMABLE = "it could not be estimated from these families (the model has no solution here)"
 
 
 @dataclass(frozen=True)
@@ -496,6 +499,9 @@ def safe_estimate(
     people_behind = None if compared else shown["n_treated"]
     dof = df_resid if df_t is None else df_t
     released = (None,) * 5 if reason else _released_estimate(numbers, dof, people_behind, rules)
+    if reason is None and released[0] is None:  # the engine found no estimate (NaN): say so
+        reason = NOT_ESTIMABLE
+        suppressed.append(Suppression(item, "estimate", reason))
     return SafeEstimate(
         rules,
         tuple(suppressed),
