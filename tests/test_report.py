@@ -160,6 +160,12 @@ def test_the_tables_are_the_safe_objects_the_dashboard_shows(
     for estimate in contents.results.estimates:
         assert matched.loc[estimate.outcome, "att"] == pytest.approx(estimate.att, rel=1e-12)
         assert matched.loc[estimate.outcome, "n_treated"] == estimate.n_treated
+    # Every estimator's estimates, side by side (issue 15, item 3), as the dashboard shows them.
+    for key, listed in contents.results.estimators.items():
+        rows = effects[effects["estimate"] == f"estimator: {key}"].set_index("outcome")
+        assert len(rows) == len(listed) > 0
+        for estimate in listed:
+            assert rows.loc[estimate.outcome, "att"] == pytest.approx(estimate.att, rel=1e-12)
     grid = pd.read_csv(pack / "tables/families-by-la-cohort.csv")
     assert grid["families"].sum() == contents.overview.by_la_cohort.total("families")
 

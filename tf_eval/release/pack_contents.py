@@ -18,6 +18,7 @@ from tf_eval.data.store import Store
 from tf_eval.governance.rules import Suppression
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec, evaluate
+from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import build_panel
 from tf_eval.release import charts, register
 from tf_eval.release.disclosure import SafeEstimate, SafeTable
@@ -141,6 +142,8 @@ def _estimates_table(results: SafeResults) -> Table:
         "matched": results.estimates,
         "naive": results.naive,
         "placebo": results.placebo,
+        # Every estimator's, side by side (tf_eval.method.estimators; the headline's among them).
+        **{f"estimator: {key}": listed for key, listed in results.estimators.items()},
     }
     rows = [
         [kind, *(_cell(_shown(column, getattr(e, column))) for column in header[1:-1])]
@@ -148,10 +151,17 @@ def _estimates_table(results: SafeResults) -> Table:
         for kind, estimates in kinds.items()
         for e in estimates
     ]
-    title = "Effects: matched estimate, naive change and placebo (outcome units; 95% CI)"
+    title = (
+        "Effects: matched estimate, naive change, placebo and the three estimators side by side "
+        "(outcome units; 95% CI)"
+    )
     notes = (
         f"p-values are given to {P_VALUE_DECIMALS} decimal places: 0.0 means below "
         f"{0.5 * 10**-P_VALUE_DECIMALS:g}.",
+        "'matched' rows are the headline estimator's; rows 'estimator: NAME' give every "
+        "estimator's, each resting on its own assumption: "
+        + "; ".join(f"{e.key} assumes {e.assumption}" for e in ESTIMATORS.values())
+        + ".",
     )
     return Table("effects", title, header, rows, ESTIMATE_COUNTS, notes)
 

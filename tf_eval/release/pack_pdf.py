@@ -67,7 +67,7 @@ def _method(spec: AnalysisSpec) -> str:
         "in supported families minus in their matched comparison families "
         f"({ESTIMATORS[spec.estimator].label.lower()}, which assumes "
         f"{ESTIMATORS[spec.estimator].assumption}; two other estimators, on other assumptions, are "
-        "on the dashboard's Impact page), "
+        "in the effects table and on the dashboard's Impact page), "
         "with 95% intervals allowing for members of one family being alike. A placebo repeats "
         "the comparison a year earlier, when there was nothing to find, and the naive change "
         "shows what supported families' own before and after figures would suggest."
