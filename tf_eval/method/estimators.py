@@ -71,8 +71,8 @@ ESTIMATORS: dict[str, Estimator] = {
 
 @dataclass(frozen=True)
 class OutcomeModel:
-    """The outcome model's columns (`design`: the propensity covariates, their squares) and which
-    of them are pre-window levels (`pre_levels`, for the thin-data rule)."""
+    """The outcome model's columns (`design`: the propensity covariates and their squares), from
+    which each estimator takes its own (`columns`)."""
 
     design: pd.DataFrame
 
