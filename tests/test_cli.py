@@ -358,6 +358,15 @@ def test_a_matching_that_leaves_supported_families_out_says_what_is_estimated(
     assert cli.main(["estimate", "--db", str(demo_db), "--json"]) == 0
     everyone = json.loads(capsys.readouterr().out)
     assert everyone["matched_share"] == 1.0 and "warnings" not in everyone
+    # Matching with replacement reuses comparison families: their effective size (item 7) is
+    # below their count; the supported families' weights are all 1.
+    sizes = everyone["effective_sizes"]
+    assert sizes["treated"] == {
+        "efficiency": 1.0,
+        "families": everyone["counts"]["treated_matched"],
+    }
+    assert 0 < sizes["comparison"]["efficiency"] < 1
+    assert sizes["comparison"]["families"] < everyone["counts"]["comparison_matched"]
     narrow = ["--caliper", "0.002", "--no-replace"]
     assert cli.main(["estimate", "--db", str(demo_db), "--json", *narrow]) == 0
     some = json.loads(capsys.readouterr().out)
@@ -365,5 +374,6 @@ def test_a_matching_that_leaves_supported_families_out_says_what_is_estimated(
     assert some["matched_share"] == round(counts["treated_matched"] / counts["treated"], 3)
     assert some["matched_share"] < 0.95
     assert "the effect for the matched supported families only" in some["warnings"][0]
+    assert some["effective_sizes"]["comparison"]["efficiency"] == 1.0  # each family used once
     assert cli.main(["estimate", "--db", str(demo_db), *narrow]) == 0  # the same families again
     assert "Note: The matching left" in capsys.readouterr().out

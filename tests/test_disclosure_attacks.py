@@ -295,3 +295,71 @@ def test_the_same_records_always_give_the_same_output(demo_db: Path, tmp_path: P
     trends, trends_other = (monthly_trends(Store(p), spec) for p in (demo_db, shuffled))
     for key, table in trends.items():
         pd.testing.assert_frame_equal(table.frame, trends_other[key].frame)
+
+
+# --- effective sample sizes ---------------------------------------------------------------------
+
+
+def _effective(weights: np.ndarray, keys: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the gate shows of one matched comparison group (matched counts and effective
+    sizes), from its matching weights and its families' record keys: treated families are
+    ten more, each of weight 1, so only the comparison side varies."""
+    from tf_eval.data.record_keys import cell_key
+    from tf_eval.method.balance import effective_sizes
+
+    treated = np.r_[np.ones(len(weights) + 10, bool), np.zeros(len(weights), bool)]
+    w = np.r_[np.ones(len(weights) + 10), weights]
+    all_keys = np.r_[np.arange(len(weights) + 10) * 7 % 256, keys]
+    exact = {"treated_matched": int(treated.sum()), "comparison_matched": len(weights)}
+    counts = pd.DataFrame(
+        {
+            "group": list(exact),
+            "units": list(exact.values()),
+            "units_key": [cell_key(all_keys[treated]), cell_key(all_keys[~treated])],
+        }
+    )
+    shown = disclosure.count_table(counts, ["units"], "counts")
+    ess = effective_sizes(treated, w)
+    efficiency = {g: ess[g] / exact[f"{g}_matched"] for g in ess}
+    sizes = disclosure.effective_sizes(efficiency, shown, exact, "effective size")
+    return shown.frame.set_index("group"), sizes.frame.set_index("group")
+
+
+def test_an_effective_size_does_not_give_back_the_exact_matched_count() -> None:
+    """With every comparison family used once, Kish's effective size *is* the exact count of
+    matched comparison families, which the count's cell-key noise hides. The attacker knows the
+    code and reads the effective size beside the count: if two groups of different exact sizes
+    that show the same count could show different effective sizes, the effective size would
+    tell them apart. Across 300 groups of 60-120 families (random record keys), every two with
+    the same shown count show the same effective size, and many such pairs differ in size."""
+    rng = np.random.default_rng(15)
+    seen: dict[int, set[tuple[int, float, int]]] = {}
+    for _ in range(300):
+        n = int(rng.integers(60, 121))
+        counts, sizes = _effective(np.ones(n), rng.integers(0, 256, n))
+        shown, effective = counts.loc["comparison_matched", "units"], sizes.loc["comparison"]
+        assert effective["efficiency"] == 1.0
+        seen.setdefault(int(shown), set()).add(
+            (n, float(effective["efficiency"]), int(effective["families"]))
+        )
+    told_apart = hidden = 0
+    for groups in seen.values():
+        exact = {n for n, _, _ in groups}
+        released = {(e, f) for _, e, f in groups}
+        hidden += len(exact) > 1
+        told_apart += len(exact) > 1 and len(released) > 1
+    assert hidden >= 10  # the test has power: many shown counts hide several exact sizes
+    assert told_apart == 0
+
+
+def test_an_effective_size_by_hand_and_withheld_for_a_small_group() -> None:
+    """Ten comparison families used twice and ten once: (30)^2 / 50 = 18 of 20, an efficiency
+    of 0.9 (tenths: fewer than 100 families), and 0.9 of the shown count in families, rounded
+    to 5. Nine matched comparison families are too few: withheld, with the reason."""
+    counts, sizes = _effective(np.r_[np.full(10, 2.0), np.ones(10)], np.arange(20) * 13 % 256)
+    assert sizes.loc["comparison", "efficiency"] == 0.9
+    shown = int(counts.loc["comparison_matched", "units"])
+    assert sizes.loc["comparison", "families"] == round(0.9 * shown / 5) * 5
+    counts, sizes = _effective(np.r_[np.full(4, 3.0), np.ones(5)], np.arange(9) * 13 % 256)
+    assert pd.isna(sizes.loc["comparison", "efficiency"])
+    assert pd.isna(sizes.loc["comparison", "families"])

@@ -44,6 +44,11 @@ def test_the_page_shows_balance_overlap_and_estimates(page: AppTest) -> None:
     assert metrics["Supported families"] == metrics["of them matched"]  # with replacement
     for value in metrics.values():
         assert value == "c" or int(value.replace(",", "")) % 5 == 0
+    # The comparison families' effective size under the matching weights (issue 15, item 7),
+    # in words beside the counts it is read against.
+    effective = [c.value for c in page.caption if "effective sample size" in c.value]
+    assert len(effective) == 1
+    assert metrics["Comparison families used"] in effective[0]
 
 
 def test_a_caliper_changes_the_matched_counts(page: AppTest) -> None:

@@ -18,7 +18,7 @@ from tf_eval.method.estimate import (
 )
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import charts
-from tf_eval.release.results import unmatched_warning
+from tf_eval.release.results import effective_size_sentence, unmatched_warning
 
 summary = dashboard.get_overview()
 la, cohort = dashboard.selection_sidebar(summary)
@@ -109,6 +109,9 @@ for column, (key, label) in zip(
 ):
     column.metric(label, counts[key])
 st.caption(matching.counts.note())
+effective = effective_size_sentence(matching)
+if effective:
+    st.caption(effective)
 unmatched = unmatched_warning(matching)
 if unmatched:
     st.warning(unmatched, icon=":material/warning:")

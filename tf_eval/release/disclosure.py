@@ -29,6 +29,7 @@ from scipy import stats
 from tf_eval.data.record_keys import cell_key
 from tf_eval.governance.rules import Rules, Suppression, current_rules
 from tf_eval.release import perturbation
+from tf_eval.release.precision import released_columns, released_number
 
 _GATE = object()  # the private token: only this module can construct safe objects
 KEY_SUFFIX = "_key"  # a count column `n` comes with its cell key column `n_key`
@@ -513,58 +514,6 @@ def safe_estimate(
     )
 
 
-# --- precision ----------------------------------------------------------------------------------
-
-
-def released_number(
-    value: float, rules: Rules, people: int | str | None = None, decimals: int | None = None
-) -> float | None:
-    """A number as released: rounded to `significant_figures` significant figures, and, when it
-    describes people (`people`: their protected count, or the suppressed mark), never finer than
-    the power of ten at or above 1 / people (0.01 for 100-999 people, whole numbers for a
-    suppressed count). A full-precision mean of whole numbers gives away its exact count and sum
-    (only one count in the rounding interval makes mean x count a whole number); at this step
-    several counts and sums fit every shown mean. `decimals` caps the decimal places too (balance:
-    3, thousandths of a standard deviation). None for a value that is not a finite number."""
-    if value is None or not math.isfinite(value):
-        return None
-    if value == 0:
-        return 0.0
-    digits = rules.significant_figures - 1 - math.floor(math.log10(abs(value)))
-    if people is not None:
-        known = isinstance(people, int | np.integer) and people > 0
-        digits = min(digits, math.floor(math.log10(people)) if known else 0)
-    if decimals is not None:
-        digits = min(digits, decimals)
-    return float(round(value, digits)) + 0.0  # + 0.0: never a negative zero
-
-
-def released_columns(
-    frame: pd.DataFrame,
-    columns: tuple[str, ...],
-    rules: Rules,
-    people: str | None = None,
-    decimals: int | None = None,
-) -> pd.DataFrame:
-    """`frame` with each of `columns` rounded by `released_number`, each row's step set by its
-    protected count in column `people` when given (<NA>, suppressed, gives whole numbers);
-    withheld values stay NaN."""
-    out = frame.copy()
-    for column in columns:
-        shown = []
-        for i, value in enumerate(out[column]):
-            count = None
-            if people is not None:
-                n = out[people].iloc[i]
-                count = rules.suppressed_mark if pd.isna(n) else int(n)
-            rounded = (
-                None if pd.isna(value) else released_number(float(value), rules, count, decimals)
-            )
-            shown.append(math.nan if rounded is None else rounded)
-        out[column] = pd.Series(shown, index=out.index, dtype="float64")
-    return out
-
-
 # --- histograms ---------------------------------------------------------------------------------
 
 
@@ -644,3 +593,41 @@ def balance_table(
             ),
         )
     return SafeTable(rules, suppressed, out, (), values, _token=_GATE)
+
+
+def effective_sizes(
+    efficiency: dict[str, float],
+    counts: SafeTable,
+    exact: dict[str, int],
+    item: str,
+    rules: Rules | None = None,
+) -> SafeTable:
+    """Each matched group's effective size (Kish's ESS under the matching weights) as it may be
+    shown: its `efficiency` (ESS over the group's units, 0 to 1), rounded as `released_number`
+    rounds a figure about that many families (hundredths from 100, tenths below), and the
+    effective number of families: that share of the group's *protected* count, rounded to the
+    rounding base. The ESS itself is never released: with equal weights it is the exact count,
+    which the count's noise hides. `counts` holds the matched groups ("treated_matched",
+    "comparison_matched") as shown; `exact` their exact sizes, for balance's group-size rule."""
+    rules = rules or current_rules()
+    shown = dict(zip(counts.frame["group"], counts.frame["units"], strict=True))
+    rows, suppressed = [], []
+    for group, share in efficiency.items():
+        units = shown[f"{group}_matched"]
+        small = exact[f"{group}_matched"] < rules.estimate_min_families
+        if small or pd.isna(units) or not math.isfinite(share):
+            rows.append((group, math.nan, pd.NA))
+            suppressed.append(
+                Suppression(
+                    f"{item}:{group}",
+                    "threshold",
+                    f"fewer than {rules.estimate_min_families} matched units in the group",
+                )
+            )
+            continue
+        shown_share = released_number(share, rules, int(units), decimals=2)
+        base = rules.count_rounding
+        rows.append((group, shown_share, int(round(shown_share * int(units) / base)) * base))
+    frame = pd.DataFrame(rows, columns=["group", "efficiency", "families"])
+    frame["families"] = frame["families"].astype("Int64")
+    return SafeTable(rules, tuple(suppressed), frame, ("families",), ("efficiency",), _token=_GATE)

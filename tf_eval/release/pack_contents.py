@@ -280,6 +280,11 @@ def pack_tables(contents: PackContents, charts_: list[Chart]) -> list[Table]:
     """The table behind each chart, and the matched counts and exclusions they rest on."""
     extra = [
         _safe_table("matched-counts", "Families matched", contents.results.matching.counts),
+        _safe_table(
+            "effective-sizes",
+            "Effective sample size of each matched group under the matching weights",
+            contents.results.matching.effective,
+        ),
     ]
     if contents.results.excluded is not None:
         title = "Families left out of the evaluation, by reason"

@@ -28,7 +28,7 @@ from tf_eval.release.pack_contents import (
     in_words,
     provenance_summary,
 )
-from tf_eval.release.results import unmatched_warning
+from tf_eval.release.results import effective_size_sentence, unmatched_warning
 
 # --- the PDF --------------------------------------------------------------------------------------
 
@@ -165,6 +165,9 @@ def render_pdf(
         size=9.5,
         colour=60,
     )
+    effective = effective_size_sentence(results.matching)
+    if effective:
+        pdf.paragraph(effective, size=9.5, colour=60)
     unmatched = unmatched_warning(results.matching)
     if unmatched:
         pdf.paragraph(unmatched, size=9.5)

@@ -5,6 +5,7 @@ tf_eval.data.record_keys), and the gate refuses a count without one."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.governance.rules import Suppression
+from tf_eval.method.balance import effective_sizes
 from tf_eval.method.estimate import Estimate, Evaluation, Matching
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.matchfile import FileMatch
@@ -47,11 +49,15 @@ class SafeMatching:
     balance: SafeTable
     overlap: dict[str, SafeHistogram]  # "treated", "comparison"
     dropped_covariates: list[str]
+    # Each matched group's effective size under the matching weights: group, efficiency (ESS
+    # over its families), families (the ESS in families, from the protected count).
+    effective: SafeTable
 
     @property
     def suppressed(self) -> tuple[Suppression, ...]:
         histograms = tuple(s for h in self.overlap.values() for s in h.suppressed)
-        return self.counts.suppressed + self.balance.suppressed + histograms
+        parts = (self.counts, self.balance, self.effective)
+        return tuple(s for part in parts for s in part.suppressed) + histograms
 
 
 @dataclass(frozen=True)
@@ -104,11 +110,18 @@ def safe_matching(matching: Matching) -> SafeMatching:
             matching.score[~treated], SCORE_EDGES, "score:comparison", keys=keys[~treated]
         ),
     }
+    protected = disclosure.count_table(counts, ["units"], "counts")
+    sizes = effective_sizes(treated, matching.weights)
+    efficiency = {
+        group: ess / matching.counts[f"{group}_matched"] if ess > 0 else math.nan
+        for group, ess in sizes.items()
+    }
     return SafeMatching(
-        disclosure.count_table(counts, ["units"], "counts"),
+        protected,
         disclosure.balance_table(matching.balance, matching.counts, "balance"),
         overlap,
         matching.dropped_covariates,
+        disclosure.effective_sizes(efficiency, protected, matching.counts, "effective size"),
     )
 
 
@@ -182,6 +195,24 @@ def matched_share(matching: SafeMatching) -> float | None:
     return min(1.0, round(float(matched) / float(treated), 3)) if treated else None
 
 
+def effective_size_sentence(matching: SafeMatching) -> str | None:
+    """The comparison group's effective size in words, from the released figures only; None when
+    it is withheld or every comparison family counts once (nothing to say)."""
+    row = matching.effective.frame.set_index("group").loc["comparison"]
+    shown = dict(
+        zip(matching.counts.frame["group"], matching.counts.labels()["units"], strict=True)
+    )
+    if pd.isna(row["families"]) or row["efficiency"] >= 1:
+        return None
+    return (
+        f"Under the matching weights the {shown['comparison_matched']} comparison families used "
+        f"count as much as about {int(row['families']):,} families counted once each (their "
+        f"effective sample size, {row['efficiency']:.0%} of them): a family matched to several "
+        "supported families counts several times, so the comparison is less precise than its "
+        "count suggests."
+    )
+
+
 def unmatched_warning(matching: SafeMatching) -> str | None:
     """A caliper (or exact keys) that leaves supported families unmatched changes what is
     estimated: the effect for the matched ones, who may differ from the rest. Said in words when
@@ -221,6 +252,15 @@ def to_json(results: SafeResults) -> dict[str, Any]:
         ],
         "dropped_covariates": results.matching.dropped_covariates,
         "matched_share": matched_share(results.matching),
+        # Kish's effective sample size of each matched group under the matching weights, as a
+        # share of its families and in families (from the protected count); null if withheld.
+        "effective_sizes": {
+            row["group"]: {
+                "efficiency": _number(row["efficiency"]),
+                "families": None if pd.isna(row["families"]) else int(row["families"]),
+            }
+            for row in results.matching.effective.frame.to_dict("records")
+        },
         "estimates": [_estimate_json(e) for e in results.estimates],
     }
     warning = unmatched_warning(results.matching)
