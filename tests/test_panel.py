@@ -334,3 +334,12 @@ def test_a_store_without_outcome_records_has_no_calendar(tmp_path: Path) -> None
     con.close()
     with pytest.raises(coverage.NoCalendarError, match="no study calendar"):
         build_panel(store.Store(tmp_path / "empty.duckdb"))
+
+
+def test_household_sizes_count_only_people_born_by_the_index_date(hand_made) -> None:
+    """A covariate is measured at the index date: a baby born after it (persons 41 and 42) is
+    not yet in the household. Counting them let the panel's n_children hold news from after
+    the index date, which the demo's eligibility rule (3 or more children, counted at the index
+    date) did not see, so a family's selection differed from what its covariates said."""
+    row = build_panel(hand_made).families.set_index("family_id").loc[4]
+    assert (row["n_children"], row["n_adults"]) == (4, 1)  # 43-46 born; 47 an adult

@@ -105,8 +105,8 @@ SELECT i.family_id, i.la_code, i.cohort::VARCHAR AS cohort, i.index_date, i.trea
        year(i.index_date) || 'Q' || quarter(i.index_date) AS index_quarter,
        coalesce(h.n_adults, 0) AS n_adults, coalesce(h.n_children, 0) AS n_children
 FROM included i LEFT JOIN (
-    SELECT family_row, count(*) FILTER (WHERE role = 'adult') AS n_adults,
-           count(*) FILTER (WHERE role = 'child') AS n_children
+    SELECT family_row, count(*) FILTER (WHERE role = 'adult' AND age >= 0) AS n_adults,
+           count(*) FILTER (WHERE role = 'child' AND age >= 0) AS n_children
     FROM ppl GROUP BY family_row
 ) h USING (family_row)
 ORDER BY i.family_row
