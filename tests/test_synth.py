@@ -114,6 +114,36 @@ def test_the_planted_truth_is_stored_in_design_units(demo_db: Path) -> None:
     assert -1 < truth["ae_use"] < 0  # attendances per person per year
 
 
+def test_the_truth_kept_by_family_adds_up_to_every_selections_truth(tmp_path: Path) -> None:
+    """A study of a caliper takes the truth of the families the matching kept, from the truth
+    kept by family: summed over every supported family of an LA (or the store) it gives the
+    stored truth of that selection, and it names only supported families of the store."""
+    from tf_eval.data.demo_truth import TruthSums
+
+    path = tmp_path / "by-family.duckdb"
+    sums = TruthSums(synth.LA_CODES, by_family=True)
+    synth.build_demo_store(path, 1_500, 11, truth=sums)
+    by_family = sums.family_frame()
+    with duckdb.connect(str(path), read_only=True) as con:
+        stored = con.execute("SELECT * FROM demo_truth WHERE cohort IS NULL").df()
+        families = con.execute(
+            "SELECT family_id, la_code FROM families JOIN programme USING (family_id)"
+        ).df()
+    assert set(by_family["family_id"]) <= set(families["family_id"])
+    rows = by_family.merge(families, on="family_id")
+    assert len(rows) == len(by_family)
+    checked = 0
+    for row in stored.itertuples():
+        mine = rows[
+            (rows["outcome"] == row.outcome) & (rows["follow_up_months"] == row.follow_up_months)
+        ]
+        if row.la_code is not None:
+            mine = mine[mine["la_code"] == row.la_code]
+        assert mine["effect_sum"].sum() / mine["people"].sum() == pytest.approx(row.true_att)
+        checked += 1
+    assert checked == len(OUTCOMES) * len(config.FOLLOW_UP_MONTHS) * (1 + len(synth.LA_CODES))
+
+
 @pytest.mark.parametrize("outcome", list(OUTCOMES))
 def test_the_truth_is_what_support_changed(
     demo_db: Path, counterfactual_db: Path, outcome: str

@@ -13,22 +13,44 @@ import pandas as pd
 COLUMNS = ["outcome", "follow_up_months", "la_code", "cohort", "true_att"]
 
 
+FAMILY_COLUMNS = ["family_id", "outcome", "follow_up_months", "effect_sum", "people"]
+
+
 class TruthSums:
     """Running sums of supported people's expected effects, per outcome, follow-up, LA and
-    cohort."""
+    cohort; with `by_family`, per family too (`family_frame`), so a study can take the truth of
+    exactly the families an analysis kept (a caliper's matched ones). Not written to the store:
+    at national scale it would be millions of rows no page reads."""
 
-    def __init__(self, la_codes: tuple[str, ...]) -> None:
+    def __init__(self, la_codes: tuple[str, ...], by_family: bool = False) -> None:
         self.la_codes = la_codes
         self._sums: dict[tuple[str, int], dict[tuple[int, int], list[float]]] = defaultdict(
             lambda: defaultdict(lambda: [0.0, 0])
         )
+        self._families: list[pd.DataFrame] | None = [] if by_family else None
 
     def add(
-        self, outcome: str, follow_up: int, la: np.ndarray, cohort: np.ndarray, effect: np.ndarray
+        self,
+        outcome: str,
+        follow_up: int,
+        la: np.ndarray,
+        cohort: np.ndarray,
+        effect: np.ndarray,
+        family_id: np.ndarray | None = None,
     ) -> None:
-        """Add people's effects (one per person, with their family's LA index and cohort)."""
+        """Add people's effects (one per person, with their family's LA index, cohort and, for
+        the per-family sums, id)."""
         if effect.size == 0:
             return
+        if self._families is not None:
+            if family_id is None:
+                raise ValueError("per-family truth needs each person's family id")
+            people = pd.DataFrame({"family_id": family_id, "effect": effect})
+            grouped = people.groupby("family_id")["effect"].agg(["sum", "count"]).reset_index()
+            grouped.columns = ["family_id", "effect_sum", "people"]
+            self._families.append(
+                grouped.assign(outcome=outcome, follow_up_months=follow_up)[FAMILY_COLUMNS]
+            )
         cells = pd.DataFrame({"la": la, "cohort": cohort, "effect": effect})
         grouped = cells.groupby(["la", "cohort"])["effect"].agg(["sum", "count"])
         table = self._sums[(outcome, follow_up)]
@@ -59,3 +81,12 @@ class TruthSums:
                         )
                     )
         return pd.DataFrame(rows, columns=COLUMNS)
+
+    def family_frame(self) -> pd.DataFrame:
+        """One row per supported family, outcome and follow-up: the sum of its measured
+        people's expected effects and how many they are (only with `by_family`)."""
+        if self._families is None:
+            raise ValueError("these sums were not kept by family (TruthSums(by_family=True))")
+        if not self._families:
+            return pd.DataFrame(columns=FAMILY_COLUMNS)
+        return pd.concat(self._families, ignore_index=True)

@@ -476,7 +476,9 @@ def generate_batch(
         )
         effects_by_outcome["worklessness"] = (member & adult, effect)
         for outcome, (who, values) in effects_by_outcome.items():
-            truth.add(outcome, follow_up, la[fam][who], cohort[fam][who], values[who])
+            truth.add(
+                outcome, follow_up, la[fam][who], cohort[fam][who], values[who], family_id[fam][who]
+            )
 
     batch = _Batch(
         family_id,

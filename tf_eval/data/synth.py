@@ -85,8 +85,12 @@ def build_demo_store(
     progress: Progress | None = None,
     support_shift: float = 0.0,
     calendar: DemoCalendar = DEFAULT_CALENDAR,
+    truth: TruthSums | None = None,
 ) -> dict[str, int]:
     """Build a complete demo store at `path` and return its row count per table.
+
+    `truth`, if given, collects the planted truth instead of a fresh TruthSums: a study passes
+    one kept by family to read each family's truth afterwards (studies/monte_carlo.py).
 
     `calendar` sets the years the records cover and families are identified in (by default
     2012-2022 and 2014-2020).
@@ -107,7 +111,7 @@ def build_demo_store(
     batches = -(-families // config.DEMO_BATCH_FAMILIES)
     seeds = np.random.SeedSequence(seed).spawn(batches)
     loads = {table: i + 1 for i, table in enumerate(DEMO_TABLES)}
-    truth = TruthSums(LA_CODES)
+    truth = truth if truth is not None else TruthSums(LA_CODES)
     try:
         con = store.connect(tmp, read_only=False)
         try:
