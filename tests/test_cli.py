@@ -118,7 +118,7 @@ def test_estimate_json_gives_four_outcomes_with_intervals(default_demo_db: Path)
     ]
     for row in output["estimates"]:
         assert row["ci_low"] < row["att"] < row["ci_high"]
-    assert output["options"]["exact"] == ["la_code", "index_quarter"]
+    assert output["options"]["exact"] == ["la_code", "cohort"]
 
 
 def test_estimate_options_reach_the_engine(default_demo_db: Path) -> None:

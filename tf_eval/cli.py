@@ -208,7 +208,7 @@ def _parser() -> _Parser:
     _add_matching_flags(
         estimate,
         f"match exactly on these, comma-separated, from {', '.join(EXACT_KEYS)}; "
-        "'none' for no exact matching (default la_code,index_quarter)",
+        "'none' for no exact matching (default la_code,cohort)",
         replace_default=AnalysisSpec.replace,
     )
     flat = commands.add_parser(
