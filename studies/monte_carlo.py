@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from tf_eval.data import store, synth  # noqa: E402
 from tf_eval.data.demo_truth import TruthSums  # noqa: E402
 from tf_eval.method.estimate import AnalysisSpec, evaluate  # noqa: E402
-from tf_eval.method.estimators import DR_DID  # noqa: E402
+from tf_eval.method.estimators import DR_DID, ESTIMATORS, PRE_LEVELS  # noqa: E402
 
 # The specs studied: the default and the choices that change what is estimated or how precisely.
 SPECS: dict[str, AnalysisSpec] = {
@@ -130,26 +130,29 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def markdown(table: pd.DataFrame) -> str:
+OUTCOME_ORDER = ("attendance", "offending", "worklessness", "ae_use")
+
+
+def markdown(table: pd.DataFrame, headline: str = PRE_LEVELS) -> str:
+    """The table of docs/method.md: a row per spec and estimator (the placebo is the headline
+    estimator's), a column per outcome, each cell "bias in SE; SD over SE; coverage" with how
+    many samples could not be computed ("n/c")."""
     lines = [
-        "| spec | estimator | outcome | mean truth | bias (MC s.e.) | bias / SE | "
-        "SD / mean SE | 95% coverage |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| spec | estimator | attendance | offending | worklessness | A&E use |",
+        "|---|---|---|---|---|---|",
     ]
-    for r in table.itertuples():
-        if r.kind == "placebo":
-            lines.append(
-                f"| {r.spec} | placebo | {r.outcome} | 0 | {r.bias:+.4f} ({r.bias_mc_se:.4f}) | "
-                f"{r.bias_in_se:+.2f} | {r.sd_over_se:.2f} | {r.coverage:.0%} "
-                f"(excludes 0: {1 - r.coverage:.0%}) |"
-            )
-            continue
-        missing = f" ({r.not_computed} not computed)" if r.not_computed else ""
-        lines.append(
-            f"| {r.spec} | {r.kind} | {r.outcome} | {r.truth:+.4f} | "
-            f"{r.bias:+.4f} ({r.bias_mc_se:.4f}) | {r.bias_in_se:+.2f} | {r.sd_over_se:.2f} | "
-            f"{r.coverage:.0%}{missing} |"
-        )
+    names = {key: e.short[0].lower() + e.short[1:] for key, e in ESTIMATORS.items()}
+    names[headline] += " (default)"
+    names["placebo"] = "placebo (default's)"
+    cells = table.set_index(["spec", "kind", "outcome"])
+    for spec in dict.fromkeys(table["spec"]):
+        for kind in (headline, *(k for k in ESTIMATORS if k != headline), "placebo"):
+            row = [spec, names[kind]]
+            for outcome in OUTCOME_ORDER:
+                r = cells.loc[(spec, kind, outcome)]
+                missing = f" ({int(r.not_computed)} n/c)" if r.not_computed else ""
+                row.append(f"{r.bias_in_se:+.2f}; {r.sd_over_se:.2f}; {r.coverage:.0%}{missing}")
+            lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 

@@ -119,7 +119,7 @@ def _calipers_one_family_apart(db: Path) -> tuple[float, float]:
             _, matching = prepare(current, AnalysisSpec(caliper=caliper), panel=panel)
             return set(ids[matching.weights > 0].tolist())
 
-        low, high = 0.30, 0.40
+        low, high = 0.01, 0.40
         below, above = matched(low), matched(high)
         for _ in range(40):
             if len(below ^ above) == 1:

@@ -153,7 +153,7 @@ def test_the_json_has_four_outcomes_with_intervals_and_only_protected_counts(
 
 def test_a_small_selection_withholds_estimates(default_demo_db: Path) -> None:
     """One LA, one cohort, with a caliper so tight that few families match."""
-    spec = AnalysisSpec(la="LA08", cohort=2019, caliper=0.001, outcomes=("offending",))
+    spec = AnalysisSpec(la="LA08", cohort=2019, caliper=0.0002, outcomes=("offending",))
     result = to_json(safe_evaluation(evaluate(store.Store(default_demo_db), spec)))
     (row,) = result["estimates"]
     assert row["suppressed"] and row["att"] is None and "fewer than 10 families" in row["reason"]

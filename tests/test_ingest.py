@@ -141,10 +141,15 @@ def test_demo_extracts_carry_agency_references(extracts: Path) -> None:
 def test_loaded_extracts_give_the_demo_estimates(
     loaded: tuple[Path, Path], direct_demo: Path
 ) -> None:
+    # Nearest-neighbour matching breaks ties in score by row order, as MatchIt does, and the
+    # pseudonyms reorder the rows; matched exactly on the index quarter, no tie changes who is
+    # matched in this store (under the default LA x cohort one does: a comparison family of the
+    # same score but another size), so the round trip can be held to identical numbers.
+    spec = AnalysisSpec(exact=("la_code", "index_quarter"))
     results = []
     for path in (direct_demo, loaded[0]):
         current = store.Store(path)
-        results.append(evaluate(current, AnalysisSpec()))
+        results.append(evaluate(current, spec))
         current.close()
     direct, ingested = ([*r.estimates, *r.naive, *r.placebo] for r in results)
     assert len(direct) == len(ingested) == 12
