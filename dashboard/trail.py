@@ -4,6 +4,7 @@ session, what the gate withheld from whom, and the Audit log page's entries."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import streamlit as st
 from dashboard.connection import db_path
 from tf_eval.governance import audit, untrusted
 from tf_eval.governance.rules import Suppression
+from tf_eval.method import specs
 
 
 def current_user() -> tuple[str, str]:
@@ -67,11 +69,30 @@ def audit_entries(
 
 
 def _readable(detail: str | None) -> str:
-    """An audit detail as 'key: value; ...' (a missing filter is 'all'); a file name or value
-    from outside keeps no control character (the page's table also neutralises formulas)."""
+    """An audit detail as 'key: value; ...' (a missing filter is 'all', an analysis in words);
+    a file name or value from outside keeps no control character (the page's table also
+    neutralises formulas)."""
     fields = json.loads(detail or "{}")
-    text = "; ".join(f"{key}: {'all' if value is None else value}" for key, value in fields.items())
+    text = "; ".join(
+        f"{'analysis' if key == 'spec' else key}: {'all' if value is None else _words(value)}"
+        for key, value in fields.items()
+    )
     return untrusted.plain(text)
+
+
+# How the audit log records an output's analysis: its spec's repr, exact, at the end of a value
+# ("estimate AnalysisSpec(outcomes=(...), ...)").
+_SPEC = re.compile(r"AnalysisSpec\(.*\)\Z", re.DOTALL)
+
+
+def _words(value: object) -> object:
+    """A value with the analysis it names (if any) described in words (specs.describe)."""
+    found = _SPEC.search(value) if isinstance(value, str) else None
+    spec = specs.from_repr(found.group()) if found else None
+    if found is None or spec is None:
+        return value
+    before = value[: found.start()].strip()
+    return f"{before} ({specs.describe(spec)})" if before else specs.describe(spec)
 
 
 def utc_today() -> date:

@@ -6,6 +6,7 @@ import streamlit as st
 import dashboard
 from tf_eval import config
 from tf_eval.governance.untrusted import markdown
+from tf_eval.method.covariates import covariate_words, listed_words
 from tf_eval.method.estimate import (
     COMPARISON_POOLS,
     COMPARISON_WORDS,
@@ -18,6 +19,7 @@ from tf_eval.method.estimate import (
 )
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import charts
+from tf_eval.release.balance_view import NOT_APPLICABLE, balance_rows
 from tf_eval.release.results import unmatched_warning
 
 summary = dashboard.get_overview()
@@ -33,7 +35,10 @@ st.caption(
 
 with st.form("matching"):
     covariates = st.multiselect(
-        "Covariates in the propensity model", DEFAULT_COVARIATES, default=DEFAULT_COVARIATES
+        "Covariates in the propensity model",
+        DEFAULT_COVARIATES,
+        default=DEFAULT_COVARIATES,
+        format_func=covariate_words,
     )
     left, middle, right = st.columns(3)
     ratio = left.number_input(
@@ -50,7 +55,9 @@ with st.form("matching"):
     follow_up = right.radio(
         "Follow-up", config.FOLLOW_UP_MONTHS, horizontal=True, format_func=lambda m: f"{m} months"
     )
-    exact = st.multiselect("Match exactly on", EXACT_KEYS, default=DEFAULT_EXACT)
+    exact = st.multiselect(
+        "Match exactly on", EXACT_KEYS, default=DEFAULT_EXACT, format_func=covariate_words
+    )
     replace = st.toggle(
         "Match with replacement (a comparison family may serve several supported families)",
         value=True,
@@ -115,7 +122,8 @@ if unmatched:
 if matching.dropped_covariates:
     st.info(
         "Left out because they do not vary in this selection: "
-        + ", ".join(matching.dropped_covariates),
+        + listed_words(matching.dropped_covariates)
+        + ".",
         icon=":material/info:",
     )
 
@@ -133,28 +141,15 @@ effects = charts.effects_chart(
 dashboard.chart(effects, "matched-vs-naive")
 
 with st.expander("Balance table (MatchIt/cobalt conventions)"):
-    dashboard.table(
-        matching.balance.table().round(3),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "covariate": "covariate",
-            "smd_before": "SMD before",
-            "smd_after": "SMD after",
-            "variance_ratio_after": "variance ratio after",
-            "mean_diff_before": "difference in means before",
-            "mean_diff_after": "difference in means after",
-            "variance_ratio_before": "variance ratio before",
-            "ecdf_max_before": "largest eCDF gap before",
-            "ecdf_max_after": "largest eCDF gap after",
-        },
-    )
+    dashboard.table(balance_rows(matching.balance), hide_index=True, width="stretch")
     st.caption(
         "SMD: difference in means over the supported families' standard deviation (for a 0/1 "
         "covariate, sqrt(p(1 - p)), as MatchIt's summary does). cobalt reports a 0/1 covariate "
         "by its raw difference in proportions instead: the difference in means column. Variance "
-        "ratios (supported over comparison) are for continuous covariates only; the largest eCDF "
-        "gap is the largest difference between the two groups' cumulative distributions (0 to 1)."
+        f"ratios (supported over comparison) are for continuous covariates only ({NOT_APPLICABLE} "
+        "for a 0/1 covariate, whose variance its mean fixes); the largest eCDF gap is the "
+        "largest difference between the two groups' cumulative distributions (0 to 1). The "
+        "propensity score is the modelled chance of being supported."
     )
     st.caption(matching.balance.note())
 

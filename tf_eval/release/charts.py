@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.method.covariates import covariate_words
 from tf_eval.release import headlines
 from tf_eval.release.disclosure import Safe, SafeEstimate, SafeHistogram, SafeTable, combined_note
 
@@ -284,10 +285,12 @@ BALANCE_THRESHOLD = 0.1  # |SMD| under this is conventionally balanced (cobalt's
 
 def love_plot(balance: SafeTable, source: str) -> go.Figure:
     """Absolute standardised mean differences before and after matching, one row per covariate
-    (MatchIt's naming), with the 0.1 line; the title says how many are still over it."""
+    (in words: "Local authority LA01", not MatchIt's `la_codeLA01`), with the 0.1 line; the title
+    says how many are still over it."""
     _require(balance, SafeTable)
     frame = balance.frame.iloc[::-1]  # plotly draws the first row at the bottom
     before, after = frame["smd_before"].abs(), frame["smd_after"].abs()
+    names = [covariate_words(name) for name in frame["covariate"]]
     fig = go.Figure()
     for values, name, symbol, colour in (
         (before, "Before matching", "circle-open", PALETTE[5]),
@@ -296,7 +299,7 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=values,
-                y=frame["covariate"],
+                y=names,
                 mode="markers",
                 name=name,
                 marker={"symbol": symbol, "size": 9, "color": colour, "line": {"width": 2}},
@@ -305,7 +308,8 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
         )
     fig.add_vline(x=BALANCE_THRESHOLD, line_dash="dash", line_color="#555555")
     fig.update_xaxes(title="Absolute standardised mean difference (SD units)", rangemode="tozero")
-    fig.update_yaxes(title=None, type="category", ticksuffix=" ")  # labels clear of the dots
+    # Labels clear of the dots, and the margin as wide as the longest covariate's words.
+    fig.update_yaxes(title=None, type="category", ticksuffix=" ", automargin=True)
     if after.isna().all():
         title = "Balance is not shown for groups this small"
     else:
