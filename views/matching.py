@@ -20,6 +20,7 @@ from tf_eval.method.estimate import (
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import charts
 from tf_eval.release.balance_view import NOT_APPLICABLE, balance_rows
+from tf_eval.release.headlines import comparison_rows, selection_words
 from tf_eval.release.results import unmatched_warning
 
 summary = dashboard.get_overview()
@@ -193,32 +194,50 @@ chosen = [
     left.selectbox("Compare", names, index=0, key="compare_first"),
     right.selectbox("with", names, index=1, key="compare_second"),
 ]
-figures = []  # drawn full width below the two columns: in a column each was too narrow
+if chosen[0] == chosen[1]:
+    st.info("Choose two different analyses to compare.", icon=":material/compare:")
+    st.stop()
+compared = []
 for column, name in zip((left, right), chosen, strict=True):
     with column:
         st.caption(dashboard.describe(saved[name]))
-        compared = dashboard.get_results(saved[name])
-        if compared is None:
+        results_of = dashboard.get_results(saved[name])
+        if results_of is None:
             continue
         labels = dict(
             zip(
-                compared.matching.counts.frame["group"],
-                compared.matching.counts.labels()["units"],
+                results_of.matching.counts.frame["group"],
+                results_of.matching.counts.labels()["units"],
                 strict=True,
             )
         )
-        balance = compared.matching.balance.table()["smd_after"].abs()
+        balance = results_of.matching.balance.table()["smd_after"].abs()
         one, two = st.columns(2)
         one.metric("Supported families matched", labels["treated_matched"])
         two.metric(
             "Largest |SMD| after matching",
             "c" if balance.isna().all() else f"{balance.max():.3f}",
         )
-        own = charts.selection_source(
-            charts.data_source(summary.description), saved[name].la, saved[name].cohort
-        )  # a saved analysis carries its own selection
-        figure = charts.effects_chart(compared.estimates, own, saved[name].follow_up_months)
-        figures.append((figure, name))
-for figure, name in figures:
-    st.markdown(f"**{markdown(name)}**")
-    dashboard.chart(figure, f"compare-{name}")
+        compared.append((name, results_of.estimates))
+if len(compared) < 2:  # the reason for the missing one is shown above it
+    st.stop()
+# Both analyses in one table and one chart, on the same axes: side by side, two charts each
+# scaled to itself could not be compared, and each was too narrow to read at 1024 px.
+st.markdown("**Effects of the two analyses, and their difference**")
+dashboard.table(comparison_rows(*compared), hide_index=True, width="stretch")
+st.caption(
+    "Each cell is the effect and, in brackets, its 95% interval; the difference is the second "
+    "analysis' effect minus the first's, from the released figures. The two analyses rest "
+    "largely on the same families, so the difference has no interval of its own: read it "
+    "against the intervals."
+)
+specs_of = [saved[name] for name in chosen]
+selections = [selection_words(s.la, s.cohort) for s in specs_of]
+source = f"{charts.data_source(summary.description)}. Selection: " + (
+    selections[0]
+    if selections[0] == selections[1]
+    else f"first analysis {selections[0]}; second {selections[1]}"
+)
+months = sorted({s.follow_up_months for s in specs_of})
+follow_up = " and ".join(f"{m}" for m in months) + "-month follow-up"
+dashboard.chart(charts.comparison_chart(compared, source, follow_up), "compare")

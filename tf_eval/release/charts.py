@@ -280,6 +280,89 @@ def effects_chart(
     return _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
 
 
+# The two compared analyses: colour and marker shape, so neither is told apart by colour alone.
+COMPARED_LOOKS = ((PALETTE[0], "circle"), (PALETTE[1], "diamond"))
+ROW_LABEL_CHARS = 24  # an analysis' name as a row label (in full when hovered)
+
+
+def comparison_chart(
+    analyses: list[tuple[str, list[SafeEstimate]]], source: str, follow_up: str
+) -> go.Figure:
+    """Two saved analyses' estimates with their 95% intervals, one panel per outcome and a row
+    per analysis, so that both are read on the same axis (a withheld estimate is not drawn: the
+    table beside the chart says so). Outcomes are those both analyses estimate; `follow_up`
+    says the follow-up in words (the analyses may differ)."""
+    for _, estimates in analyses:
+        for estimate in estimates:
+            _require(estimate, SafeEstimate)
+    outcomes = [
+        e.outcome
+        for e in analyses[0][1]
+        if all(any(o.outcome == e.outcome for o in listed) for _, listed in analyses)
+    ]
+    labels = [_short(name) for name, _ in analyses]
+    if len(set(labels)) < len(labels):  # names alike in their first characters: number them
+        labels = [f"{i}: {label}" for i, label in enumerate(labels, start=1)]
+    fig = make_subplots(
+        rows=len(outcomes),
+        cols=1,
+        vertical_spacing=0.12 if len(outcomes) > 1 else 0.0,
+        subplot_titles=[f"{OUTCOMES[o].label} ({headlines.display_unit(o)})" for o in outcomes],
+    )
+    for row, outcome in enumerate(outcomes, start=1):
+        for (name, estimates), label, (colour, symbol) in zip(
+            analyses, labels, COMPARED_LOOKS, strict=True
+        ):
+            numbers = headlines.scaled(next(e for e in estimates if e.outcome == outcome))
+            if numbers is None:  # withheld: the table beside the chart says why
+                continue
+            att, low, high = numbers
+            fig.add_trace(
+                go.Scatter(
+                    x=[att],
+                    y=[label],
+                    mode="markers+text",
+                    marker={"color": colour, "size": 11, "symbol": symbol},
+                    text=[f"{att:.3g}"],
+                    textposition="top center",
+                    textfont={"size": 11, "color": colour},
+                    error_x={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [high - att],
+                        "arrayminus": [att - low],
+                        "color": colour,
+                        "thickness": 2,
+                    },
+                    name=_escaped(name),
+                    showlegend=False,
+                    hovertemplate=f"{_escaped(name)}: %{{x:.3g}} (95% CI {low:.3g} to "
+                    f"{high:.3g})<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+        fig.add_vline(x=0, line_color="#555555", line_width=1, row=row, col=1)
+        fig.update_yaxes(
+            ticksuffix=" ", range=[len(analyses) - 0.5, -0.9], automargin=True, row=row, col=1
+        )
+    fig.update_xaxes(zeroline=False)
+    title = f"The two analyses' effects on one scale, outcome by outcome ({follow_up})"
+    safe: list[Safe] = [e for _, estimates in analyses for e in estimates]
+    return _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
+
+
+def _short(name: str) -> str:
+    """An analysis' name as a row label: escaped, and cut to ROW_LABEL_CHARS with an ellipsis."""
+    cut = name if len(name) <= ROW_LABEL_CHARS else name[: ROW_LABEL_CHARS - 1] + "\u2026"
+    return _escaped(cut)
+
+
+def _escaped(text: str) -> str:
+    """A person's text in a chart: plotly reads <b> and the like as markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 BALANCE_THRESHOLD = 0.1  # |SMD| under this is conventionally balanced (cobalt's default line)
 
 

@@ -130,6 +130,44 @@ def estimator_rows(estimators: dict[str, list[SafeEstimate]]) -> list[dict[str, 
     return list(rows.values())
 
 
+def comparison_rows(
+    first: tuple[str, list[SafeEstimate]], second: tuple[str, list[SafeEstimate]]
+) -> list[dict[str, str]]:
+    """Two analyses' estimates side by side, one row per outcome, and their difference (second
+    minus first), in display units to a place more than the headlines (the released precision is
+    three significant figures), for the outcomes both estimate. Only released estimates are
+    subtracted; a withheld one leaves its cell and the difference "not shown". Column names are
+    the analyses' names (two different ones)."""
+    (first_name, first_estimates), (second_name, second_estimates) = first, second
+    others = {e.outcome: e for e in second_estimates}
+    rows = []
+    for estimate in (e for e in first_estimates if e.outcome in others):
+        w = WORDING[estimate.outcome]
+        digits = w.digits + 1
+        pair = [scaled(estimate), scaled(others[estimate.outcome])]
+        cells = [
+            "not shown"
+            if numbers is None
+            else f"{_signed(numbers[0], digits)} ({_signed(numbers[1], digits)} to "
+            f"{_signed(numbers[2], digits)})"
+            for numbers in pair
+        ]
+        difference = (
+            "not shown"
+            if None in pair
+            else _signed(round(pair[1][0] - pair[0][0], digits) + 0.0, digits)
+        )
+        rows.append(
+            {
+                "Outcome": f"{OUTCOMES[estimate.outcome].label} ({display_unit(estimate.outcome)})",
+                first_name: cells[0],
+                second_name: cells[1],
+                "Difference (second minus first)": difference,
+            }
+        )
+    return rows
+
+
 def _signed(value: float, digits: int) -> str:
     """A number with a true minus sign (a leading '-' would read as a formula in a spreadsheet)."""
     return f"{value:.{digits}f}".replace("-", "\u2212")
