@@ -34,7 +34,7 @@ def figures(demo_db: Path) -> dict[str, go.Figure]:
     )
     longest = "caliper 0.2 without replacement, exact on LA and quarter, 24 m"  # 60 characters
     found["comparison"] = charts.comparison_chart(
-        [(longest, contents.results.estimates), ("default", contents.results.naive)],
+        {longest: contents.results.estimates, "default": contents.results.naive},
         source,
         "12 and 24-month follow-up",
     )

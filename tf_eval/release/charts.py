@@ -286,21 +286,22 @@ ROW_LABEL_CHARS = 24  # an analysis' name as a row label (in full when hovered)
 
 
 def comparison_chart(
-    analyses: list[tuple[str, list[SafeEstimate]]], source: str, follow_up: str
+    analyses: dict[str, list[SafeEstimate]], source: str, follow_up: str
 ) -> go.Figure:
-    """Two saved analyses' estimates with their 95% intervals, one panel per outcome and a row
-    per analysis, so that both are read on the same axis (a withheld estimate is not drawn: the
-    table beside the chart says so). Outcomes are those both analyses estimate; `follow_up`
-    says the follow-up in words (the analyses may differ)."""
-    for _, estimates in analyses:
+    """Two saved analyses' estimates (by name) with their 95% intervals, one panel per outcome
+    and a row per analysis, so that both are read on the same axis (a withheld estimate is not
+    drawn: the table beside the chart says so). Outcomes are those both analyses estimate;
+    `follow_up` says the follow-up in words (the analyses may differ)."""
+    for estimates in analyses.values():
         for estimate in estimates:
             _require(estimate, SafeEstimate)
+    first = next(iter(analyses.values()))
     outcomes = [
         e.outcome
-        for e in analyses[0][1]
-        if all(any(o.outcome == e.outcome for o in listed) for _, listed in analyses)
+        for e in first
+        if all(any(o.outcome == e.outcome for o in listed) for listed in analyses.values())
     ]
-    labels = [_short(name) for name, _ in analyses]
+    labels = [_short(name) for name in analyses]
     if len(set(labels)) < len(labels):  # names alike in their first characters: number them
         labels = [f"{i}: {label}" for i, label in enumerate(labels, start=1)]
     fig = make_subplots(
@@ -311,7 +312,7 @@ def comparison_chart(
     )
     for row, outcome in enumerate(outcomes, start=1):
         for (name, estimates), label, (colour, symbol) in zip(
-            analyses, labels, COMPARED_LOOKS, strict=True
+            analyses.items(), labels, COMPARED_LOOKS, strict=True
         ):
             numbers = headlines.scaled(next(e for e in estimates if e.outcome == outcome))
             if numbers is None:  # withheld: the table beside the chart says why
@@ -348,7 +349,7 @@ def comparison_chart(
         )
     fig.update_xaxes(zeroline=False)
     title = f"The two analyses' effects on one scale, outcome by outcome ({follow_up})"
-    safe: list[Safe] = [e for _, estimates in analyses for e in estimates]
+    safe: list[Safe] = [e for estimates in analyses.values() for e in estimates]
     return _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
 
 
