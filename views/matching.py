@@ -21,7 +21,7 @@ from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import charts
 from tf_eval.release.balance_view import NOT_APPLICABLE, balance_rows
 from tf_eval.release.headlines import comparison_rows, selection_words
-from tf_eval.release.results import unmatched_warning
+from tf_eval.release.results import families_in_analysis, unmatched_warning
 
 summary = dashboard.get_overview()
 la, cohort = dashboard.selection_sidebar(summary)
@@ -117,6 +117,14 @@ for column, (key, label) in zip(
 ):
     column.metric(label, counts[key])
 st.caption(matching.counts.note())
+with st.expander("Where every family of the selection went"):
+    dashboard.table(families_in_analysis(results), hide_index=True, width="stretch")
+    st.caption(
+        "Together these are the families identified in this selection. Each count is rounded "
+        "on its own, so they add up to the Overview's totals only to within the rounding; and "
+        "the Overview's families attached to support include those attached later, who are "
+        "in the comparison pool or left out here."
+    )
 unmatched = unmatched_warning(matching)
 if unmatched:
     st.warning(unmatched, icon=":material/warning:")
@@ -197,7 +205,7 @@ chosen = [
 if chosen[0] == chosen[1]:
     st.info("Choose two different analyses to compare.", icon=":material/compare:")
     st.stop()
-compared = []
+compared = {}
 for column, name in zip((left, right), chosen, strict=True):
     with column:
         st.caption(dashboard.describe(saved[name]))
@@ -218,13 +226,13 @@ for column, name in zip((left, right), chosen, strict=True):
             "Largest |SMD| after matching",
             "c" if balance.isna().all() else f"{balance.max():.3f}",
         )
-        compared.append((name, results_of.estimates))
+        compared[name] = results_of.estimates
 if len(compared) < 2:  # the reason for the missing one is shown above it
     st.stop()
 # Both analyses in one table and one chart, on the same axes: side by side, two charts each
 # scaled to itself could not be compared, and each was too narrow to read at 1024 px.
 st.markdown("**Effects of the two analyses, and their difference**")
-dashboard.table(comparison_rows(*compared), hide_index=True, width="stretch")
+dashboard.table(comparison_rows(*compared.items()), hide_index=True, width="stretch")
 st.caption(
     "Each cell is the effect and, in brackets, its 95% interval; the difference is the second "
     "analysis' effect minus the first's, from the released figures. The two analyses rest "
