@@ -490,7 +490,8 @@ TREND_GROUPS = {
 
 def trend_chart(table: SafeTable, outcome: str, source: str) -> go.Figure:
     """Monthly means with 95% bands for supported and matched comparison families, months
-    counted from the index date (0 = the month support began); suppressed months are gaps."""
+    counted from the index date (0 = the month the family was identified); suppressed months are
+    gaps."""
     _require(table, SafeTable)
     scale, axis = headlines.TREND_AXIS[outcome]
     fig = go.Figure()
@@ -532,10 +533,10 @@ def trend_chart(table: SafeTable, outcome: str, source: str) -> go.Figure:
         x=-0.5,
         line_dash="dash",
         line_color="#555555",
-        annotation_text="support begins",
+        annotation_text="identified",
         annotation_position="top right",
     )
-    fig.update_xaxes(title="Months from the index date (0 = month support began)", dtick=3)
+    fig.update_xaxes(title="Months from the month the family was identified (0)", dtick=3)
     # Attendance sits near 90%: from zero its changes would be invisible.
     fig.update_yaxes(title=axis, rangemode="normal" if outcome == "attendance" else "tozero")
     title = f"{OUTCOMES[outcome].label} month by month: supported and matched comparison families"

@@ -111,6 +111,41 @@ TREND_AXIS = {
 }
 assert set(TREND_AXIS) == set(OUTCOMES)
 
+# How an outcome's effect, measured over the whole follow-up (tf_eval.method.panel), relates to
+# its monthly values on Outcomes over time (tf_eval.release.trends), and what the effect is on.
+# "total": the window's measure gathers every month of it (any proven offence in the window, A&E
+# attendances in it), so the effect is larger than a month's gap; "average": a rate or share over
+# the window (sessions attended, days on benefits), on the scale of a month's value.
+# tests/test_trends.py holds each to the panel's and the trends' own measures.
+EFFECT_WINDOW = {
+    "attendance": ("average", "the share of school sessions attended"),
+    "offending": ("total", "the share of people with any proven offence"),
+    "worklessness": ("average", "the share of days adults spent on out-of-work benefits"),
+    "ae_use": ("total", "A&E attendances per person"),
+}
+assert set(EFFECT_WINDOW) == set(OUTCOMES)
+
+
+def trend_versus_effect(outcome: str, follow_up_months: int) -> str:
+    """Why a month's gap between the groups differs in size from the effect on Impact."""
+    kind, what = EFFECT_WINDOW[outcome]
+    if kind == "total":
+        return (
+            f"Each point is one month, but the effect on Impact is on {what} over the whole "
+            f"{follow_up_months}-month follow-up, which gathers {follow_up_months} months: it is "
+            "much larger than the gap in any one month."
+        )
+    return (
+        f"Each point is one month; the effect on Impact is on {what} averaged over the whole "
+        f"{follow_up_months}-month follow-up and set against the year before, so it is on the "
+        "scale of these monthly gaps, not their sum."
+    )
+
+
+def gathered_outcomes() -> list[str]:
+    """The outcomes whose effect gathers the whole follow-up (EFFECT_WINDOW's "total"), by label."""
+    return [OUTCOMES[key].label for key, (kind, _) in EFFECT_WINDOW.items() if kind == "total"]
+
 
 def estimator_rows(estimators: dict[str, list[SafeEstimate]]) -> list[dict[str, str]]:
     """One row per outcome, one column per estimator: each estimate and its 95% interval in
