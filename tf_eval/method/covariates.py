@@ -14,11 +14,11 @@ WORDS = {
     "index_quarter": "Quarter identified",
     "n_adults": "Adults in the family",
     "n_children": "Children in the family",
-    "pre_attendance": "School attendance in the year before",
+    "pre_attendance": "Attendance, year before",
     "has_pupil": "Has a child at school",
-    "pre_offending": "Offending in the year before",
-    "pre_worklessness": "Worklessness in the year before",
-    "pre_ae_use": "A&E use in the year before",
+    "pre_offending": "Offending, year before",
+    "pre_worklessness": "Worklessness, year before",
+    "pre_ae_use": "A&E use, year before",
 }
 
 # The balance table's first row: the propensity score itself (balance.balance_table's name).
@@ -45,12 +45,12 @@ def covariate_words(name: str) -> str:
 
 
 def listed_words(names: tuple[str, ...] | list[str]) -> str:
-    """Several covariates in words, for a sentence: "local authority and quarter identified"
-    ("nothing" for none)."""
+    """Several covariates in words, for a sentence: "local authority; quarter identified"
+    (semicolons, as some hold a comma; "nothing" for none)."""
     words = [_lower_first(covariate_words(name)) for name in names]
     if not words:
         return "nothing"
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return "; ".join(words)
 
 
 def _lower_first(words: str) -> str:

@@ -344,13 +344,26 @@ def comparison_chart(
                 col=1,
             )
         fig.add_vline(x=0, line_color="#555555", line_width=1, row=row, col=1)
-        fig.update_yaxes(
-            ticksuffix=" ", range=[len(analyses) - 0.5, -0.9], automargin=True, row=row, col=1
-        )
+        fig.update_yaxes(ticksuffix=" ", range=[len(analyses) - 0.5, -0.9], row=row, col=1)
     fig.update_xaxes(zeroline=False)
     title = f"The two analyses' effects on one scale, outcome by outcome ({follow_up})"
     safe: list[Safe] = [e for estimates in analyses.values() for e in estimates]
-    return _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
+    figure = _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
+    return _room_for_labels(figure, labels)
+
+
+LABEL_CHAR_PX = 7  # about what a character of a 13 px row label takes
+
+
+def _room_for_labels(fig: go.Figure, labels: list[str]) -> go.Figure:
+    """A left margin as wide as the longest row label ("Worklessness, year before"), with the
+    footnote where every chart has it: anchored to the plot, it moved right with the margin and
+    ran off the chart at 1024 px."""
+    margin = max(fig.layout.margin.l, 20 + LABEL_CHAR_PX * max(map(len, labels), default=0))
+    shift = fig.layout.margin.l - margin
+    fig.update_layout(margin={"l": margin})
+    fig.layout.annotations[-1].xshift = shift  # the footnote (_finish adds it last)
+    return fig
 
 
 def _short(name: str) -> str:
@@ -393,7 +406,7 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
     fig.add_vline(x=BALANCE_THRESHOLD, line_dash="dash", line_color="#555555")
     fig.update_xaxes(title="Absolute standardised mean difference (SD units)", rangemode="tozero")
     # Labels clear of the dots, and the margin as wide as the longest covariate's words.
-    fig.update_yaxes(title=None, type="category", ticksuffix=" ", automargin=True)
+    fig.update_yaxes(title=None, type="category", ticksuffix=" ")
     if after.isna().all():
         title = "Balance is not shown for groups this small"
     else:
@@ -404,7 +417,8 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
             else f"After matching {over} covariate{'s' * (over != 1)} still differ by more "
             f"than {BALANCE_THRESHOLD} SD"
         )
-    return _finish(fig, title, source, 160 + 22 * len(frame), balance, legend_on_top=True)
+    figure = _finish(fig, title, source, 160 + 22 * len(frame), balance, legend_on_top=True)
+    return _room_for_labels(figure, names)
 
 
 def overlap_chart(treated: SafeHistogram, comparison: SafeHistogram, source: str) -> go.Figure:
