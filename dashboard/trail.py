@@ -15,6 +15,10 @@ from tf_eval.governance import audit, untrusted
 from tf_eval.governance.rules import Suppression
 from tf_eval.method import specs
 
+# The title of the page being viewed (set by signin.record_page_view), to say where a
+# suppression was shown.
+VIEWING = "viewing"
+
 
 def current_user() -> tuple[str, str]:
     """The signed-in user's name and role, for the audit trail."""
@@ -41,13 +45,23 @@ def audited(output: str, path: str, suppressed: tuple[Suppression, ...]) -> None
     audit.record_suppressions(Path(path), output, suppressed, *current_user())
 
 
+@st.cache_resource(show_spinner=False)
+def _withheld_from() -> dict[str, dict[tuple[str, str], tuple[Suppression, ...]]]:
+    """What the gate withheld from each user's pages, by user, then by (page, output): kept by
+    the server, not the session, so that a reload (a new session) still lists it. It holds
+    outputs' names, rules and reasons, never a value."""
+    return {}
+
+
 def remember(output: str, suppressed: tuple[Suppression, ...]) -> None:
-    """This session's suppressions, by output, for the Disclosure page."""
-    st.session_state.setdefault("suppressed", {})[output] = suppressed
+    """The suppressions of an output shown on the page being viewed, for the Disclosure page."""
+    page = st.session_state.get(VIEWING, "")
+    _withheld_from().setdefault(current_user()[0], {})[(page, output)] = suppressed
 
 
-def session_suppressions() -> dict[str, tuple[Suppression, ...]]:
-    return dict(st.session_state.get("suppressed", {}))
+def session_suppressions() -> dict[tuple[str, str], tuple[Suppression, ...]]:
+    """The signed-in user's suppressions by (page, output), since the server started."""
+    return dict(_withheld_from().get(current_user()[0], {}))
 
 
 def audit_choices() -> tuple[list[str], list[str]]:

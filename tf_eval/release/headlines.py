@@ -165,6 +165,37 @@ def estimator_rows(estimators: dict[str, list[SafeEstimate]]) -> list[dict[str, 
     return list(rows.values())
 
 
+def breakdown_rows(
+    estimates: dict[str, SafeEstimate], dimension: str, follow_up_months: int
+) -> list[dict[str, str]]:
+    """One outcome's matched estimate in each group (a local authority or cohort) as a table row:
+    the effect and its interval in words and display units, and what it says."""
+    rows = []
+    for group, estimate in estimates.items():
+        w = WORDING[estimate.outcome]
+        unit = display_unit(estimate.outcome)
+        numbers = scaled(estimate)
+        if numbers is None:
+            rows.append({dimension: group, f"Effect ({unit})": "not shown", "95% interval": "",
+                         "Reading": str(estimate.reason)})  # fmt: skip
+            continue
+        found = improved(estimate)
+        reading = {
+            True: f"improved over the {follow_up_months} months",
+            False: f"worsened over the {follow_up_months} months",
+            None: "includes no difference: could be chance",
+        }[found]
+        rows.append(
+            {
+                dimension: group,
+                f"Effect ({unit})": _signed(numbers[0], w.digits),
+                "95% interval": interval_words(numbers[1], numbers[2], w.digits),
+                "Reading": reading,
+            }
+        )
+    return rows
+
+
 def comparison_rows(
     first: tuple[str, list[SafeEstimate]], second: tuple[str, list[SafeEstimate]]
 ) -> list[dict[str, str]]:
