@@ -9,7 +9,7 @@ from tf_eval.release import charts
 from tf_eval.release.headlines import headline
 from tf_eval.release.results import families_in_analysis
 
-summary = dashboard.get_overview()
+summary = dashboard.get_overview(("by_la_cohort",))
 la, cohort = dashboard.selection_sidebar(summary)
 source = charts.data_source(summary.description)
 selected = charts.selection_source(source, la, cohort)

@@ -45,12 +45,16 @@ def covariate_words(name: str) -> str:
 
 
 def listed_words(names: tuple[str, ...] | list[str]) -> str:
-    """Several covariates in words, for a sentence: "local authority; quarter identified"
-    (semicolons, as some hold a comma; "nothing" for none)."""
+    """Several covariates in words, for a sentence: "local authority and quarter identified"
+    (semicolons between them when one holds a comma; "nothing" for none)."""
     words = [_lower_first(covariate_words(name)) for name in names]
     if not words:
         return "nothing"
-    return "; ".join(words)
+    if len(words) == 1:
+        return words[0]
+    if any("," in word for word in words):  # "attendance, year before; offending, year before"
+        return "; ".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _lower_first(words: str) -> str:

@@ -199,11 +199,11 @@ def breakdown_rows(
 def comparison_rows(
     first: tuple[str, list[SafeEstimate]], second: tuple[str, list[SafeEstimate]]
 ) -> list[dict[str, str]]:
-    """Two analyses' estimates side by side, one row per outcome, and their difference (second
-    minus first), in display units to a place more than the headlines (the released precision is
-    three significant figures), for the outcomes both estimate. Only released estimates are
-    subtracted; a withheld one leaves its cell and the difference "not shown". Column names are
-    the analyses' names (two different ones)."""
+    """Two analyses' estimates side by side, one row per outcome both estimate, and their
+    difference (second minus first, as the page says beside it), in display units to a place
+    more than the headlines (the released precision is three significant figures). Only
+    released estimates are subtracted; a withheld one leaves its cell and the difference "not
+    shown". Column names are the analyses' names (two different ones)."""
     (first_name, first_estimates), (second_name, second_estimates) = first, second
     others = {e.outcome: e for e in second_estimates}
     rows = []
@@ -228,7 +228,7 @@ def comparison_rows(
                 "Outcome": f"{OUTCOMES[estimate.outcome].label} ({display_unit(estimate.outcome)})",
                 first_name: cells[0],
                 second_name: cells[1],
-                "Difference (second minus first)": difference,
+                "Difference": difference,
             }
         )
     return rows
