@@ -52,12 +52,7 @@ else:  # a session's run: the dashboard
     user = dashboard.sign_in(dashboard.db_path())  # stops here until someone allowed is signed in
     shown = dashboard.allowed_pages(PAGES, user)
     # Navigation is declared before anything slow: the sidebar is right even during the first build.
-    navigation = st.navigation(
-        [
-            st.Page(page.path, title=page.title, icon=page.icon, default=page is shown[0])
-            for page in shown
-        ]
-    )
+    navigation = st.navigation(dashboard.navigation_pages(shown))
     dashboard.user_sidebar(user)
     dashboard.refuse_unlisted_page(PAGES, shown, user)
     dashboard.ensure_store(dashboard.db_path())

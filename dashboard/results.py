@@ -33,10 +33,16 @@ def _overview(path: str, modified: int) -> Overview:
     return summary
 
 
-def get_overview() -> Overview:
+def get_overview(drawn: tuple[str, ...] = ()) -> Overview:
+    """Who is in the store, through the gate. Every page takes it (the sidebar's choices come
+    from it); the tables a page draws from it ("by_la_cohort", "coverage") are `drawn`, so
+    that the Disclosure page names only the pages their suppressions were withheld from."""
     current = get_store()
     summary = _overview(str(current.path), current.path.stat().st_mtime_ns)
-    remember("overview", summary.by_la_cohort.suppressed + summary.coverage.suppressed)
+    if "by_la_cohort" in drawn:
+        remember("families by local authority and cohort", summary.by_la_cohort.suppressed)
+    if "coverage" in drawn:
+        remember("records per year", summary.coverage.suppressed)
     return summary
 
 
@@ -244,7 +250,7 @@ def get_board_pack(spec: AnalysisSpec, name: str | None) -> report.BoardPack | N
                 status.update(label="No board pack for this selection", state="error")
                 return None
             contents = pack_contents.PackContents(
-                spec, get_overview(), results, trends, get_provenance()
+                spec, get_overview(("by_la_cohort", "coverage")), results, trends, get_provenance()
             )
             st.write("Drawing the charts and writing the PDF (about 15 seconds the first time)")
             pack = _board_pack(str(current.path), modified, spec, name, current_user(), contents)

@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.connection import get_store
-from dashboard.trail import record, record_once
+from dashboard.trail import VIEWING, record, record_once
 from tf_eval import config
 from tf_eval.governance import access, audit, untrusted
 from tf_eval.governance.access import Mode
@@ -256,6 +256,32 @@ def allowed_pages(pages: list[PageSpec], user: SignedIn) -> list[PageSpec]:
     return [page for page in pages if access.may_see(user.role, page.roles)]
 
 
+# The URL path of the first page, which Streamlit serves at the root: it still reserves a name,
+# which must differ from the first page's own (the name a user types).
+_ROOT_NAME = "start"
+
+
+def navigation_pages(shown: list[PageSpec]) -> list[st.Page]:
+    """The pages for st.navigation, the first served at the root. Streamlit serves the default
+    page at / only, so a link to its own name (/overview) found no page: a hidden page of that
+    name switches to it, keeping the link's selection."""
+    pages = [
+        st.Page(page.path, title=page.title, icon=page.icon, url_path=page.url_path)
+        for page in shown[1:]
+    ]
+    first = st.Page(
+        shown[0].path, title=shown[0].title, icon=shown[0].icon, url_path=_ROOT_NAME, default=True
+    )
+
+    def to_first_page() -> None:
+        st.switch_page(first, query_params=st.query_params.to_dict())
+
+    alias = st.Page(
+        to_first_page, title=shown[0].title, url_path=shown[0].url_path, visibility="hidden"
+    )
+    return [first, *pages, alias]
+
+
 def user_sidebar(user: SignedIn) -> None:
     """Who is signed in, and the sign-out button (or the demo label)."""
     if user.mode is Mode.DEMO:
@@ -293,6 +319,7 @@ def refuse_unlisted_page(pages: list[PageSpec], shown: list[PageSpec], user: Sig
 def record_page_view(page: PageSpec) -> None:
     """Log a page view with the filters in force, once per change of page or filters (not on
     every rerun)."""
+    st.session_state[VIEWING] = page.title
     detail: dict[str, object] = {"page": page.title}
     if page.selection:
         detail |= {

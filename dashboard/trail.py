@@ -4,6 +4,7 @@ session, what the gate withheld from whom, and the Audit log page's entries."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,6 +13,11 @@ import streamlit as st
 from dashboard.connection import db_path
 from tf_eval.governance import audit, untrusted
 from tf_eval.governance.rules import Suppression
+from tf_eval.method import specs
+
+# The title of the page being viewed (set by signin.record_page_view), to say where a
+# suppression was shown.
+VIEWING = "viewing"
 
 
 def current_user() -> tuple[str, str]:
@@ -39,13 +45,23 @@ def audited(output: str, path: str, suppressed: tuple[Suppression, ...]) -> None
     audit.record_suppressions(Path(path), output, suppressed, *current_user())
 
 
+@st.cache_resource(show_spinner=False)
+def _withheld_from() -> dict[str, dict[tuple[str, str], tuple[Suppression, ...]]]:
+    """What the gate withheld from each user's pages, by user, then by (page, output): kept by
+    the server, not the session, so that a reload (a new session) still lists it. It holds
+    outputs' names, rules and reasons, never a value."""
+    return {}
+
+
 def remember(output: str, suppressed: tuple[Suppression, ...]) -> None:
-    """This session's suppressions, by output, for the Disclosure page."""
-    st.session_state.setdefault("suppressed", {})[output] = suppressed
+    """The suppressions of an output shown on the page being viewed, for the Disclosure page."""
+    page = st.session_state.get(VIEWING, "")
+    _withheld_from().setdefault(current_user()[0], {})[(page, output)] = suppressed
 
 
-def session_suppressions() -> dict[str, tuple[Suppression, ...]]:
-    return dict(st.session_state.get("suppressed", {}))
+def session_suppressions() -> dict[tuple[str, str], tuple[Suppression, ...]]:
+    """The signed-in user's suppressions by (page, output), since the server started."""
+    return dict(_withheld_from().get(current_user()[0], {}))
 
 
 def audit_choices() -> tuple[list[str], list[str]]:
@@ -67,11 +83,30 @@ def audit_entries(
 
 
 def _readable(detail: str | None) -> str:
-    """An audit detail as 'key: value; ...' (a missing filter is 'all'); a file name or value
-    from outside keeps no control character (the page's table also neutralises formulas)."""
+    """An audit detail as 'key: value; ...' (a missing filter is 'all', an analysis in words);
+    a file name or value from outside keeps no control character (the page's table also
+    neutralises formulas)."""
     fields = json.loads(detail or "{}")
-    text = "; ".join(f"{key}: {'all' if value is None else value}" for key, value in fields.items())
+    text = "; ".join(
+        f"{'analysis' if key == 'spec' else key}: {'all' if value is None else _words(value)}"
+        for key, value in fields.items()
+    )
     return untrusted.plain(text)
+
+
+# How the audit log records an output's analysis: its spec's repr, exact, at the end of a value
+# ("estimate AnalysisSpec(outcomes=(...), ...)").
+_SPEC = re.compile(r"AnalysisSpec\(.*\)\Z", re.DOTALL)
+
+
+def _words(value: object) -> object:
+    """A value with the analysis it names (if any) described in words (specs.describe)."""
+    found = _SPEC.search(value) if isinstance(value, str) else None
+    spec = specs.from_repr(found.group()) if found else None
+    if found is None or spec is None:
+        return value
+    before = value[: found.start()].strip()
+    return f"{before} ({specs.describe(spec)})" if before else specs.describe(spec)
 
 
 def utc_today() -> date:

@@ -545,11 +545,13 @@ def test_a_broken_upload_shows_its_problem_list_and_loads_nothing(
     assert refusals[0]["user"] == "loader" and refusals[0]["problems"] == 3
 
 
-def test_loading_into_the_demo_store_shows_ingests_refusal(
+def test_the_demo_store_says_before_any_upload_that_it_takes_no_loads(
     demo_db: Path, pseudo_key, monkeypatch
 ) -> None:
+    """Issue 17 item 16: said before the upload (ingest's refusal came only after one), and
+    the upload is not offered; ingest still refuses a demo store (tests/test_ingest.py)."""
     at = _app(demo_db, monkeypatch).run()
     at.switch_page("views/load.py").run()
-    _upload(at, "families", "families.csv", (SAMPLES / "families.csv").read_bytes())
-    assert not at.exception and not at.success
-    assert "Not loaded:" in at.error[0].value and "demo" in at.error[0].value
+    assert not at.exception and not at.success and not at.error
+    assert "takes no loads" in at.info[0].value
+    assert at.get("file_uploader")[0].disabled and at.button[0].disabled

@@ -274,3 +274,17 @@ def test_every_chart_reads_whole_at_common_screen_widths(server: str, width: int
             problems += [f"{name} at {width} px: {p}" for p in page.evaluate(CHART_TEXT_OUTSIDE)]
         browser.close()
     assert not problems, "\n".join(problems)
+
+
+def test_a_link_to_the_first_pages_own_name_opens_it(server: str) -> None:
+    """Issue 17 item 16: /overview (what a user types for the Overview) found no page, as
+    Streamlit serves the first page at / only; now it opens the Overview, selection kept."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{server}/overview?la=LA02", wait_until="networkidle")
+        page.wait_for_selector("h1:has-text('Overview')", timeout=120_000)
+        page.wait_for_timeout(1500)
+        assert page.get_by_text("Page not found").count() == 0
+        assert "local authority LA02" in page.locator("h1").first.inner_text()
+        browser.close()

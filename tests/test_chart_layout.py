@@ -32,6 +32,12 @@ def figures(demo_db: Path) -> dict[str, go.Figure]:
     found["breakdown"] = charts.breakdown_chart(
         {"LA05": estimate}, estimate.outcome, "Local authority", source, ["LA01", "LA02"]
     )
+    longest = "caliper 0.2 without replacement, exact on LA and quarter, 24 m"  # 60 characters
+    found["comparison"] = charts.comparison_chart(
+        {longest: contents.results.estimates, "default": contents.results.naive},
+        source,
+        "12 and 24-month follow-up",
+    )
     return found
 
 

@@ -90,6 +90,7 @@ def test_a_small_selection_is_refused_without_numbers(page: AppTest, demo_db: Pa
 def test_the_disclosure_page_lists_the_rules_and_this_sessions_suppressions(page: AppTest) -> None:
     page.number_input[1].set_value(0.001)  # a caliper so tight that little matches
     page.button[0].click().run()
+    page.switch_page("views/data.py").run()  # its coverage chart withholds small years
     page.switch_page("views/disclosure.py").run()
     assert not page.exception
     rules = page.dataframe[0].value
@@ -98,3 +99,38 @@ def test_the_disclosure_page_lists_the_rules_and_this_sessions_suppressions(page
     assert len(listed) == int(page.metric[0].value) > 0
     assert set(listed["rule"]) <= {"threshold", "estimate", "histogram", "dominance", "all-same"}
     assert all(listed["why"]) and all(listed["output"])
+
+
+def _where_families_went(at: AppTest):
+    return next(d.value for d in at.dataframe if "how many" in d.value.columns)
+
+
+@pytest.mark.parametrize("view", ["views/overview.py", "views/matching.py"])
+def test_every_family_of_the_selection_is_accounted_for_by_reason(
+    open_view, demo_db: Path, view: str
+) -> None:
+    """Issue 17 item 6: the analysis' counts reconcile with the store's: supported, comparison
+    pool and each reason for leaving a family out (the panel's own) add up to every family,
+    to within the rounding of each count."""
+    page = open_view(view)
+    assert not page.exception
+    table = _where_families_went(page)
+    shared = store.Store(demo_db)
+    try:
+        reasons = set(build_panel(shared, 12).excluded)
+        families = int(shared.query("SELECT count(*) AS n FROM families")["n"].iloc[0])
+    finally:
+        shared.close()
+    left_out = {row.removeprefix("Left out: ") for row in table["families"] if "Left out" in row}
+    assert left_out == reasons and reasons
+    counts = [int(v.replace(",", "")) for v in table["how many"] if v != "c"]
+    assert all(c % config.COUNT_ROUNDING == 0 for c in counts)
+    assert abs(sum(counts) - families) <= len(table) * (config.COUNT_ROUNDING / 2 + 3)
+    if view == "views/matching.py":
+        metrics = _metrics(page)
+        assert table["how many"].iloc[0] == metrics["Supported families"]
+        assert table["how many"].iloc[1] == metrics["Comparison pool"]
+    else:
+        explained = " ".join(c.value for c in page.caption)
+        assert "rounded" in explained
+        assert f"within {config.ATTACHED_WITHIN_MONTHS} months of identification" in explained

@@ -10,8 +10,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tf_eval import config
+from tf_eval.data import store
+from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method import specs
-from tf_eval.method.estimate import AnalysisSpec
+from tf_eval.method.estimate import AnalysisSpec, evaluate
+from tf_eval.release.headlines import scaled
+from tf_eval.release.results import safe_evaluation
 
 APP = str(config.PROJECT_ROOT / "app.py")
 
@@ -104,3 +108,49 @@ def test_the_placeholders_own_name_is_saved_and_a_refused_name_stays_typed(
     assert f"Saved as {suggested!r}" in at.success[0].value
     assert list(specs.saved(db)) == [suggested]
     assert at.text_input(key="save_name").value == ""
+
+
+def test_two_saved_analyses_share_one_scale_and_a_table_gives_their_difference(
+    demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 8: both analyses in each outcome's panel (one x-axis), and a table of both
+    estimates and their difference, which is the released estimates' difference."""
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(demo_db, db)
+    first, second = AnalysisSpec(), AnalysisSpec(follow_up_months=24)
+    specs.save(db, "twelve months", first, "tester")
+    specs.save(db, "two years", second, "tester")
+    monkeypatch.setenv(config.DB_ENV_VAR, str(db))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.switch_page("views/matching.py").run()
+    assert not at.exception
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    both = [
+        f for f in figures if {t.get("name") for t in f["data"]} == {"twelve months", "two years"}
+    ]
+    assert len(both) == 1, [f["layout"]["title"]["text"] for f in figures]
+    by_axis: dict[str, set[str]] = {}
+    for trace in both[0]["data"]:
+        by_axis.setdefault(trace.get("xaxis", "x"), set()).add(trace["name"])
+    assert len(by_axis) == len(first.outcomes)
+    assert all(names == {"twelve months", "two years"} for names in by_axis.values())
+
+    table = next(d.value for d in at.dataframe if "two years" in d.value.columns)
+    assert list(table.columns)[1:3] == ["twelve months", "two years"]
+    released = {}
+    current = store.Store(db)
+    try:
+        for spec in (first, second):
+            results = safe_evaluation(evaluate(current, spec))
+            released[spec.follow_up_months] = {e.outcome: e for e in results.estimates}
+    finally:
+        current.close()
+    difference = table.columns[-1]
+    for (_, row), outcome in zip(table.iterrows(), first.outcomes, strict=True):
+        assert row["Outcome"].startswith(OUTCOMES[outcome].label)
+        a, b = (scaled(released[months][outcome]) for months in (12, 24))
+        shown = float(row[difference].replace("\u2212", "-"))
+        decimals = len(row[difference].split(".")[1])
+        assert shown == pytest.approx(b[0] - a[0], abs=0.51 * 10**-decimals)
+        assert row["two years"].replace("\u2212", "-").startswith(f"{b[0]:.{decimals}f}")

@@ -14,8 +14,11 @@ from streamlit.testing.v1 import AppTest
 from tests.tiny_store import tiny_store
 from tf_eval import config
 from tf_eval.data import store
+from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimate import AnalysisSpec, prepare
+from tf_eval.method.panel import build_panel
 from tf_eval.release import trends
+from tf_eval.release.headlines import EFFECT_WINDOW, trend_versus_effect
 from tf_eval.release.trends import monthly_trends
 
 APP = str(config.PROJECT_ROOT / "app.py")
@@ -183,3 +186,52 @@ def test_an_open_benefit_spell_runs_to_the_end_of_the_records(tmp_path: Path) ->
     values = trends.person_months(current, "worklessness", people, (-12, 12))
     values = values.set_index("month")["value"]
     assert values.to_dict() == {m: float(m >= -6) for m in range(-12, 12)}
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
+def test_the_page_says_truly_why_a_months_gap_is_smaller_than_the_effect(
+    demo_db: Path, outcome: str
+) -> None:
+    """Issue 17 item 10: the effect's measure over the follow-up (the panel's `post`) against the
+    same people's monthly values (the trends' own reading): for an outcome the page says is
+    counted over the whole follow-up, the window's mean is several months' worth of a month's;
+    for one it says is averaged, it is about one month's."""
+    current = store.Store(demo_db)
+    try:
+        panel = build_panel(current, 12)
+        people = panel.people[outcome].merge(
+            panel.families[["family_id", "index_date"]], on="family_id"
+        )
+        people = people.sample(n=min(len(people), 3000), random_state=1)
+        monthly = trends.person_months(
+            current, outcome, people[["person_id", "family_id", "index_date"]], (0, 12)
+        )
+    finally:
+        current.close()
+    month_mean = monthly.dropna(subset=["value"]).groupby("person_id")["value"].mean().mean()
+    ratio = people["post"].mean() / month_mean
+    kind, _ = EFFECT_WINDOW[outcome]
+    if kind == "total":
+        assert ratio > 3, ratio
+        assert "over the whole 12-month follow-up" in trend_versus_effect(outcome, 12)
+    else:
+        assert 0.8 < ratio < 1.25, ratio
+        assert "averaged over" in trend_versus_effect(outcome, 12)
+
+
+def test_each_chart_of_the_page_says_how_its_months_relate_to_the_effect(
+    demo_db: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv(config.DB_ENV_VAR, str(demo_db))
+    at = AppTest.from_file(str(config.PROJECT_ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("views/trends.py").run()
+    at.radio[0].set_value(24).run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    for outcome in OUTCOMES:
+        under = [c for c in captions if c.startswith(f"{OUTCOMES[outcome].label}:")]
+        assert len(under) == 1 and "24-month follow-up" in under[0], (outcome, captions)
+    gathered = [OUTCOMES[k].label for k, (kind, _) in EFFECT_WINDOW.items() if kind == "total"]
+    assert all(label in captions[0] for label in gathered)
+    assert "support began" not in " ".join(captions)

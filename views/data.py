@@ -16,7 +16,7 @@ SOURCE_WORDS = {
     "families": "Families identified",
 }
 
-summary = dashboard.get_overview()
+summary = dashboard.get_overview(("coverage",))
 found = dashboard.get_provenance()
 source = charts.whole_store_source(charts.data_source(summary.description))
 demo = summary.description.get("kind") == "demo"

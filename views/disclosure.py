@@ -1,5 +1,6 @@
-"""Disclosure: the rules in force and what this session had suppressed, and why. Every figure
-in tf-eval has passed these rules; every suppression is also in the audit log."""
+"""Disclosure: the rules in force and what was suppressed from the pages this user viewed (kept
+across reloads), on which page, and why. Every figure in tf-eval has passed these rules; every
+suppression is also in the audit log."""
 
 import streamlit as st
 
@@ -29,19 +30,24 @@ st.caption(
     "an invalid value stops tf-eval at start-up."
 )
 
-st.subheader("Suppressed in this session")
+st.subheader("Suppressed from what you have viewed")
 suppressed = dashboard.session_suppressions()
 rows = [
-    {"output": output, "value": s.item, "rule": s.rule, "why": s.reason}
-    for output, items in suppressed.items()
+    {"page": page, "output": output, "value": s.item, "rule": s.rule, "why": s.reason}
+    for (page, output), items in suppressed.items()
     for s in items
 ]
 if not rows:
     st.info(
-        "Nothing shown in this session so far needed suppressing. Visit other pages, or choose a "
-        "narrower selection, and anything withheld will be listed here.",
+        "Nothing shown to you so far needed suppressing. Visit other pages, or choose a "
+        "narrower selection, and anything withheld will be listed here with the page it was "
+        "withheld from.",
         icon=":material/verified_user:",
     )
 else:
     st.metric("Values suppressed", len(rows))
     dashboard.table(rows, hide_index=True, width="stretch")
+    st.caption(
+        "Kept by this server until it restarts, so a reload does not clear it; every "
+        "suppression is also in the audit log for good."
+    )

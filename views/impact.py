@@ -8,7 +8,7 @@ from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import charts
-from tf_eval.release.headlines import display_unit, estimator_rows, headline
+from tf_eval.release.headlines import breakdown_rows, display_unit, estimator_rows
 
 summary = dashboard.get_overview()
 la, cohort = dashboard.selection_sidebar(summary)
@@ -85,5 +85,4 @@ dashboard.chart(
     charts.breakdown_chart(estimates, outcome, label, source, refused),
     f"{outcome}-by-{dimension}",
 )
-for group, estimate in estimates.items():
-    st.markdown(f"- **{group}**: {headline(estimate, spec.follow_up_months)}")
+dashboard.table(breakdown_rows(estimates, label, spec.follow_up_months), hide_index=True)

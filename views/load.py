@@ -16,10 +16,18 @@ st.write(
     "data-steward.md, *Loading agency extracts*, or the samples in data/samples/."
 )
 
+demo = dashboard.get_overview().description.get("kind") == "demo"
+if demo:  # said before the upload, not after a refused one
+    st.info(
+        "**This is the synthetic demo store, which takes no loads.** To load agency extracts, "
+        "start tf-eval on a store of your own: set TF_EVAL_DB to a new file (the first load "
+        "creates it) and restart the dashboard. The form below shows what a load needs.",
+        icon=":material/science:",
+    )
 source = st.selectbox("Source", SOURCES, help="Which agency's extract this file is.")
 st.caption(f"Columns of a {source} extract: " + ", ".join(CONTRACTS[source].names))
-upload = st.file_uploader("Extract file", type=["csv", "parquet"])
-if st.button("Check and load", type="primary", icon=":material/upload:"):
+upload = st.file_uploader("Extract file", type=["csv", "parquet"], disabled=demo)
+if st.button("Check and load", type="primary", icon=":material/upload:", disabled=demo):
     if upload is None:
         st.warning("Choose a file to load first.", icon=":material/upload_file:")
     else:

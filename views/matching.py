@@ -6,6 +6,7 @@ import streamlit as st
 import dashboard
 from tf_eval import config
 from tf_eval.governance.untrusted import markdown
+from tf_eval.method.covariates import covariate_words, listed_words
 from tf_eval.method.estimate import (
     COMPARISON_POOLS,
     COMPARISON_WORDS,
@@ -18,7 +19,13 @@ from tf_eval.method.estimate import (
 )
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import charts
-from tf_eval.release.results import effective_size_sentence, unmatched_warning
+from tf_eval.release.balance_view import NOT_APPLICABLE, balance_rows
+from tf_eval.release.headlines import comparison_rows, selection_words
+from tf_eval.release.results import (
+    effective_size_sentence,
+    families_in_analysis,
+    unmatched_warning,
+)
 
 summary = dashboard.get_overview()
 la, cohort = dashboard.selection_sidebar(summary)
@@ -33,7 +40,10 @@ st.caption(
 
 with st.form("matching"):
     covariates = st.multiselect(
-        "Covariates in the propensity model", DEFAULT_COVARIATES, default=DEFAULT_COVARIATES
+        "Covariates in the propensity model",
+        DEFAULT_COVARIATES,
+        default=DEFAULT_COVARIATES,
+        format_func=covariate_words,
     )
     left, middle, right = st.columns(3)
     ratio = left.number_input(
@@ -50,7 +60,9 @@ with st.form("matching"):
     follow_up = right.radio(
         "Follow-up", config.FOLLOW_UP_MONTHS, horizontal=True, format_func=lambda m: f"{m} months"
     )
-    exact = st.multiselect("Match exactly on", EXACT_KEYS, default=DEFAULT_EXACT)
+    exact = st.multiselect(
+        "Match exactly on", EXACT_KEYS, default=DEFAULT_EXACT, format_func=covariate_words
+    )
     replace = st.toggle(
         "Match with replacement (a comparison family may serve several supported families)",
         value=True,
@@ -112,13 +124,22 @@ st.caption(matching.counts.note())
 effective = effective_size_sentence(matching)
 if effective:
     st.caption(effective)
+with st.expander("Where every family of the selection went"):
+    dashboard.table(families_in_analysis(results), hide_index=True, width="stretch")
+    st.caption(
+        "Together these are the families identified in this selection. Each count is rounded "
+        "on its own, so they add up to the Overview's totals only to within the rounding; and "
+        "the Overview's families attached to support include those attached later, who are "
+        "in the comparison pool or left out here."
+    )
 unmatched = unmatched_warning(matching)
 if unmatched:
     st.warning(unmatched, icon=":material/warning:")
 if matching.dropped_covariates:
     st.info(
         "Left out because they do not vary in this selection: "
-        + ", ".join(matching.dropped_covariates),
+        + listed_words(matching.dropped_covariates)
+        + ".",
         icon=":material/info:",
     )
 
@@ -136,28 +157,15 @@ effects = charts.effects_chart(
 dashboard.chart(effects, "matched-vs-naive")
 
 with st.expander("Balance table (MatchIt/cobalt conventions)"):
-    dashboard.table(
-        matching.balance.table().round(3),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "covariate": "covariate",
-            "smd_before": "SMD before",
-            "smd_after": "SMD after",
-            "variance_ratio_after": "variance ratio after",
-            "mean_diff_before": "difference in means before",
-            "mean_diff_after": "difference in means after",
-            "variance_ratio_before": "variance ratio before",
-            "ecdf_max_before": "largest eCDF gap before",
-            "ecdf_max_after": "largest eCDF gap after",
-        },
-    )
+    dashboard.table(balance_rows(matching.balance), hide_index=True, width="stretch")
     st.caption(
         "SMD: difference in means over the supported families' standard deviation (for a 0/1 "
         "covariate, sqrt(p(1 - p)), as MatchIt's summary does). cobalt reports a 0/1 covariate "
         "by its raw difference in proportions instead: the difference in means column. Variance "
-        "ratios (supported over comparison) are for continuous covariates only; the largest eCDF "
-        "gap is the largest difference between the two groups' cumulative distributions (0 to 1)."
+        f"ratios (supported over comparison) are for continuous covariates only ({NOT_APPLICABLE} "
+        "for a 0/1 covariate, whose variance its mean fixes); the largest eCDF gap is the "
+        "largest difference between the two groups' cumulative distributions (0 to 1). The "
+        "propensity score is the modelled chance of being supported."
     )
     st.caption(matching.balance.note())
 
@@ -201,32 +209,50 @@ chosen = [
     left.selectbox("Compare", names, index=0, key="compare_first"),
     right.selectbox("with", names, index=1, key="compare_second"),
 ]
-figures = []  # drawn full width below the two columns: in a column each was too narrow
+if chosen[0] == chosen[1]:
+    st.info("Choose two different analyses to compare.", icon=":material/compare:")
+    st.stop()
+compared = {}
 for column, name in zip((left, right), chosen, strict=True):
     with column:
         st.caption(dashboard.describe(saved[name]))
-        compared = dashboard.get_results(saved[name])
-        if compared is None:
+        results_of = dashboard.get_results(saved[name])
+        if results_of is None:
             continue
         labels = dict(
             zip(
-                compared.matching.counts.frame["group"],
-                compared.matching.counts.labels()["units"],
+                results_of.matching.counts.frame["group"],
+                results_of.matching.counts.labels()["units"],
                 strict=True,
             )
         )
-        balance = compared.matching.balance.table()["smd_after"].abs()
+        balance = results_of.matching.balance.table()["smd_after"].abs()
         one, two = st.columns(2)
         one.metric("Supported families matched", labels["treated_matched"])
         two.metric(
             "Largest |SMD| after matching",
             "c" if balance.isna().all() else f"{balance.max():.3f}",
         )
-        own = charts.selection_source(
-            charts.data_source(summary.description), saved[name].la, saved[name].cohort
-        )  # a saved analysis carries its own selection
-        figure = charts.effects_chart(compared.estimates, own, saved[name].follow_up_months)
-        figures.append((figure, name))
-for figure, name in figures:
-    st.markdown(f"**{markdown(name)}**")
-    dashboard.chart(figure, f"compare-{name}")
+        compared[name] = results_of.estimates
+if len(compared) < 2:  # the reason for the missing one is shown above it
+    st.stop()
+# Both analyses in one table and one chart, on the same axes: side by side, two charts each
+# scaled to itself could not be compared, and each was too narrow to read at 1024 px.
+st.markdown("**Effects of the two analyses, and their difference**")
+dashboard.table(comparison_rows(*compared.items()), hide_index=True, width="stretch")
+st.caption(
+    "Each cell is the effect and, in brackets, its 95% interval; the difference is the second "
+    "analysis' effect minus the first's, from the released figures. The two analyses rest "
+    "largely on the same families, so the difference has no interval of its own: read it "
+    "against the intervals."
+)
+specs_of = [saved[name] for name in chosen]
+selections = [selection_words(s.la, s.cohort) for s in specs_of]
+source = f"{charts.data_source(summary.description)}. Selection: " + (
+    selections[0]
+    if selections[0] == selections[1]
+    else f"first analysis {selections[0]}; second {selections[1]}"
+)
+months = sorted({s.follow_up_months for s in specs_of})
+follow_up = " and ".join(f"{m}" for m in months) + "-month follow-up"
+dashboard.chart(charts.comparison_chart(compared, source, follow_up), "compare")

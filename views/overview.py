@@ -3,11 +3,13 @@
 import streamlit as st
 
 import dashboard
+from tf_eval import config
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.release import charts
 from tf_eval.release.headlines import headline
+from tf_eval.release.results import families_in_analysis
 
-summary = dashboard.get_overview()
+summary = dashboard.get_overview(("by_la_cohort",))
 la, cohort = dashboard.selection_sidebar(summary)
 source = charts.data_source(summary.description)
 selected = charts.selection_source(source, la, cohort)
@@ -39,13 +41,22 @@ if results is not None:
         "the same area who were not (yet) supported, matched on their records in the year "
         "before. Evaluators can change the matching on the Matching & balance page."
     )
+    with st.expander("Who is compared: where every family of the selection went"):
+        dashboard.table(families_in_analysis(results), hide_index=True, width="stretch")
 
 left, middle, right, last = st.columns(4)
 left.metric("Families identified", f"{table.total('families'):,}")
 middle.metric("People in those families", f"{table.total('people'):,}")
 right.metric("Families attached to support", f"{table.total('supported'):,}")
 last.metric("Local authorities", f"{table.frame['la_code'].nunique()}")
-st.caption(table.note())
+st.caption(
+    "These totals add up the rounded cells of the chart below, so they can differ by a few "
+    "from a total rounded once (Data & linkage rounds each load's rows), and not every family "
+    "attached to support counts as supported in the analysis: only those attached within "
+    f"{config.ATTACHED_WITHIN_MONTHS} months of identification do, while those attached later "
+    "are in its comparison pool or left out (*Who is compared*, above, lists where every "
+    f"family went). {table.note()}"
+)
 
 st.subheader("Who is in the store")
 st.caption("Every local authority and cohort: this part is not filtered by the selection.")

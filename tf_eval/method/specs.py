@@ -7,6 +7,7 @@ fields and validated again (AnalysisSpec) when read back.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import unicodedata
@@ -16,8 +17,10 @@ from pathlib import Path
 import duckdb
 
 from tf_eval import config
+from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.governance import private
-from tf_eval.method.estimate import AnalysisSpec, EvaluationError
+from tf_eval.method.covariates import listed_words
+from tf_eval.method.estimate import DEFAULT_COVARIATES, AnalysisSpec, EvaluationError
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import LATER_JOINERS
 
@@ -100,17 +103,50 @@ def named(store_path: Path, name: str) -> AnalysisSpec:
 
 
 def describe(spec: AnalysisSpec) -> str:
-    """A spec in one line, for captions and the board pack."""
+    """A spec in one line of words, for captions, the board pack and the audit log: every
+    choice that differs from the defaults is named (covariates and outcomes in words)."""
     caliper = f"caliper {spec.caliper} SD" if spec.caliper else "no caliper"
     replacement = "with" if spec.replace else "without"
+    covariates = (
+        "the default covariates"
+        if set(spec.covariates) == set(DEFAULT_COVARIATES)
+        else f"covariates {listed_words(spec.covariates)}"
+    )
+    outcomes = (
+        ""
+        if set(spec.outcomes) == set(OUTCOMES)
+        else "; outcomes " + ", ".join(OUTCOMES[key].label for key in spec.outcomes)
+    )
     return (
         f"1:{spec.ratio} {replacement} replacement, {caliper}, exact on "
-        f"{', '.join(spec.exact) or 'nothing'}, {len(spec.covariates)} covariates, "
+        f"{listed_words(spec.exact)}, {covariates}, "
         f"{spec.follow_up_months}-month follow-up; compared with families "
         f"{'supported later' if spec.comparison == LATER_JOINERS else 'not yet supported'}; "
         f"{ESTIMATORS[spec.estimator].label.lower()}; LA {spec.la or 'all'}, cohort "
-        f"{spec.cohort or 'all'}"
+        f"{spec.cohort or 'all'}{outcomes}"
     )
+
+
+def from_repr(text: str) -> AnalysisSpec | None:
+    """The spec whose repr is `text` (`AnalysisSpec(outcomes=(...), ...)`, as the audit log
+    records an output's spec, exactly), or None if it is not one. Read with literal_eval, field
+    by field: nothing in the text is run."""
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Name)
+        and call.func.id == AnalysisSpec.__name__
+        and not call.args
+    ):
+        return None
+    try:
+        fields = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg is not None}
+        return AnalysisSpec(**fields)
+    except (ValueError, TypeError, SyntaxError, EvaluationError):
+        return None
 
 
 def saved(store_path: Path) -> dict[str, AnalysisSpec]:

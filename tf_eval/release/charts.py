@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.method.covariates import covariate_words
 from tf_eval.release import headlines
 from tf_eval.release.disclosure import Safe, SafeEstimate, SafeHistogram, SafeTable, combined_note
 
@@ -279,15 +280,114 @@ def effects_chart(
     return _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
 
 
+# The two compared analyses: colour and marker shape, so neither is told apart by colour alone.
+COMPARED_LOOKS = ((PALETTE[0], "circle"), (PALETTE[1], "diamond"))
+ROW_LABEL_CHARS = 24  # an analysis' name as a row label (in full when hovered)
+
+
+def comparison_chart(
+    analyses: dict[str, list[SafeEstimate]], source: str, follow_up: str
+) -> go.Figure:
+    """Two saved analyses' estimates (by name) with their 95% intervals, one panel per outcome
+    and a row per analysis, so that both are read on the same axis (a withheld estimate is not
+    drawn: the table beside the chart says so). Outcomes are those both analyses estimate;
+    `follow_up` says the follow-up in words (the analyses may differ)."""
+    for estimates in analyses.values():
+        for estimate in estimates:
+            _require(estimate, SafeEstimate)
+    first = next(iter(analyses.values()))
+    outcomes = [
+        e.outcome
+        for e in first
+        if all(any(o.outcome == e.outcome for o in listed) for listed in analyses.values())
+    ]
+    labels = [_short(name) for name in analyses]
+    if len(set(labels)) < len(labels):  # names alike in their first characters: number them
+        labels = [f"{i}: {label}" for i, label in enumerate(labels, start=1)]
+    fig = make_subplots(
+        rows=len(outcomes),
+        cols=1,
+        vertical_spacing=0.12 if len(outcomes) > 1 else 0.0,
+        subplot_titles=[f"{OUTCOMES[o].label} ({headlines.display_unit(o)})" for o in outcomes],
+    )
+    for row, outcome in enumerate(outcomes, start=1):
+        for (name, estimates), label, (colour, symbol) in zip(
+            analyses.items(), labels, COMPARED_LOOKS, strict=True
+        ):
+            numbers = headlines.scaled(next(e for e in estimates if e.outcome == outcome))
+            if numbers is None:  # withheld: the table beside the chart says why
+                continue
+            att, low, high = numbers
+            fig.add_trace(
+                go.Scatter(
+                    x=[att],
+                    y=[label],
+                    mode="markers+text",
+                    marker={"color": colour, "size": 11, "symbol": symbol},
+                    text=[f"{att:.3g}"],
+                    textposition="top center",
+                    textfont={"size": 11, "color": colour},
+                    error_x={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [high - att],
+                        "arrayminus": [att - low],
+                        "color": colour,
+                        "thickness": 2,
+                    },
+                    name=_escaped(name),
+                    showlegend=False,
+                    hovertemplate=f"{_escaped(name)}: %{{x:.3g}} (95% CI {low:.3g} to "
+                    f"{high:.3g})<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+        fig.add_vline(x=0, line_color="#555555", line_width=1, row=row, col=1)
+        fig.update_yaxes(ticksuffix=" ", range=[len(analyses) - 0.5, -0.9], row=row, col=1)
+    fig.update_xaxes(zeroline=False)
+    title = f"The two analyses' effects on one scale, outcome by outcome ({follow_up})"
+    safe: list[Safe] = [e for estimates in analyses.values() for e in estimates]
+    figure = _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
+    return _room_for_labels(figure, labels)
+
+
+LABEL_CHAR_PX = 7  # about what a character of a 13 px row label takes
+
+
+def _room_for_labels(fig: go.Figure, labels: list[str]) -> go.Figure:
+    """A left margin as wide as the longest row label ("Worklessness, year before"), with the
+    footnote where every chart has it: anchored to the plot, it moved right with the margin and
+    ran off the chart at 1024 px."""
+    margin = max(fig.layout.margin.l, 20 + LABEL_CHAR_PX * max(map(len, labels), default=0))
+    shift = fig.layout.margin.l - margin
+    fig.update_layout(margin={"l": margin})
+    fig.layout.annotations[-1].xshift = shift  # the footnote (_finish adds it last)
+    return fig
+
+
+def _short(name: str) -> str:
+    """An analysis' name as a row label: escaped, and cut to ROW_LABEL_CHARS with an ellipsis."""
+    cut = name if len(name) <= ROW_LABEL_CHARS else name[: ROW_LABEL_CHARS - 1] + "\u2026"
+    return _escaped(cut)
+
+
+def _escaped(text: str) -> str:
+    """A person's text in a chart: plotly reads <b> and the like as markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 BALANCE_THRESHOLD = 0.1  # |SMD| under this is conventionally balanced (cobalt's default line)
 
 
 def love_plot(balance: SafeTable, source: str) -> go.Figure:
     """Absolute standardised mean differences before and after matching, one row per covariate
-    (MatchIt's naming), with the 0.1 line; the title says how many are still over it."""
+    (in words: "Local authority LA01", not MatchIt's `la_codeLA01`), with the 0.1 line; the title
+    says how many are still over it."""
     _require(balance, SafeTable)
     frame = balance.frame.iloc[::-1]  # plotly draws the first row at the bottom
     before, after = frame["smd_before"].abs(), frame["smd_after"].abs()
+    names = [covariate_words(name) for name in frame["covariate"]]
     fig = go.Figure()
     for values, name, symbol, colour in (
         (before, "Before matching", "circle-open", PALETTE[5]),
@@ -296,7 +396,7 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=values,
-                y=frame["covariate"],
+                y=names,
                 mode="markers",
                 name=name,
                 marker={"symbol": symbol, "size": 9, "color": colour, "line": {"width": 2}},
@@ -305,7 +405,8 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
         )
     fig.add_vline(x=BALANCE_THRESHOLD, line_dash="dash", line_color="#555555")
     fig.update_xaxes(title="Absolute standardised mean difference (SD units)", rangemode="tozero")
-    fig.update_yaxes(title=None, type="category", ticksuffix=" ")  # labels clear of the dots
+    # Labels clear of the dots, and the margin as wide as the longest covariate's words.
+    fig.update_yaxes(title=None, type="category", ticksuffix=" ")
     if after.isna().all():
         title = "Balance is not shown for groups this small"
     else:
@@ -316,7 +417,8 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
             else f"After matching {over} covariate{'s' * (over != 1)} still differ by more "
             f"than {BALANCE_THRESHOLD} SD"
         )
-    return _finish(fig, title, source, 160 + 22 * len(frame), balance, legend_on_top=True)
+    figure = _finish(fig, title, source, 160 + 22 * len(frame), balance, legend_on_top=True)
+    return _room_for_labels(figure, names)
 
 
 def overlap_chart(treated: SafeHistogram, comparison: SafeHistogram, source: str) -> go.Figure:
@@ -402,7 +504,8 @@ TREND_GROUPS = {
 
 def trend_chart(table: SafeTable, outcome: str, source: str) -> go.Figure:
     """Monthly means with 95% bands for supported and matched comparison families, months
-    counted from the index date (0 = the month support began); suppressed months are gaps."""
+    counted from the index date (0 = the month the family was identified); suppressed months are
+    gaps."""
     _require(table, SafeTable)
     scale, axis = headlines.TREND_AXIS[outcome]
     fig = go.Figure()
@@ -444,10 +547,10 @@ def trend_chart(table: SafeTable, outcome: str, source: str) -> go.Figure:
         x=-0.5,
         line_dash="dash",
         line_color="#555555",
-        annotation_text="support begins",
+        annotation_text="identified",
         annotation_position="top right",
     )
-    fig.update_xaxes(title="Months from the index date (0 = month support began)", dtick=3)
+    fig.update_xaxes(title="Months from the month the family was identified (0)", dtick=3)
     # Attendance sits near 90%: from zero its changes would be invisible.
     fig.update_yaxes(title=axis, rangemode="normal" if outcome == "attendance" else "tozero")
     title = f"{OUTCOMES[outcome].label} month by month: supported and matched comparison families"

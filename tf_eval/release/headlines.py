@@ -111,6 +111,41 @@ TREND_AXIS = {
 }
 assert set(TREND_AXIS) == set(OUTCOMES)
 
+# How an outcome's effect, measured over the whole follow-up (tf_eval.method.panel), relates to
+# its monthly values on Outcomes over time (tf_eval.release.trends), and what the effect is on.
+# "total": the window's measure gathers every month of it (any proven offence in the window, A&E
+# attendances in it), so the effect is larger than a month's gap; "average": a rate or share over
+# the window (sessions attended, days on benefits), on the scale of a month's value.
+# tests/test_trends.py holds each to the panel's and the trends' own measures.
+EFFECT_WINDOW = {
+    "attendance": ("average", "the share of school sessions attended"),
+    "offending": ("total", "the share of people with any proven offence"),
+    "worklessness": ("average", "the share of days adults spent on out-of-work benefits"),
+    "ae_use": ("total", "A&E attendances per person"),
+}
+assert set(EFFECT_WINDOW) == set(OUTCOMES)
+
+
+def trend_versus_effect(outcome: str, follow_up_months: int) -> str:
+    """Why a month's gap between the groups differs in size from the effect on Impact."""
+    kind, what = EFFECT_WINDOW[outcome]
+    if kind == "total":
+        return (
+            f"Each point is one month, but the effect on Impact is on {what} over the whole "
+            f"{follow_up_months}-month follow-up, which gathers {follow_up_months} months: it is "
+            "much larger than the gap in any one month."
+        )
+    return (
+        f"Each point is one month; the effect on Impact is on {what} averaged over the whole "
+        f"{follow_up_months}-month follow-up and set against the year before, so it is on the "
+        "scale of these monthly gaps, not their sum."
+    )
+
+
+def gathered_outcomes() -> list[str]:
+    """The outcomes whose effect gathers the whole follow-up (EFFECT_WINDOW's "total"), by label."""
+    return [OUTCOMES[key].label for key, (kind, _) in EFFECT_WINDOW.items() if kind == "total"]
+
 
 def estimator_rows(estimators: dict[str, list[SafeEstimate]]) -> list[dict[str, str]]:
     """One row per outcome, one column per estimator: each estimate and its 95% interval in
@@ -128,6 +163,75 @@ def estimator_rows(estimators: dict[str, list[SafeEstimate]]) -> list[dict[str, 
                 att, low, high = (_signed(v, w.digits) for v in numbers)
                 row[ESTIMATORS[key].short] = f"{att} ({low} to {high})"
     return list(rows.values())
+
+
+def breakdown_rows(
+    estimates: dict[str, SafeEstimate], dimension: str, follow_up_months: int
+) -> list[dict[str, str]]:
+    """One outcome's matched estimate in each group (a local authority or cohort) as a table row:
+    the effect and its interval in words and display units, and what it says."""
+    rows = []
+    for group, estimate in estimates.items():
+        w = WORDING[estimate.outcome]
+        unit = display_unit(estimate.outcome)
+        numbers = scaled(estimate)
+        if numbers is None:
+            rows.append({dimension: group, f"Effect ({unit})": "not shown", "95% interval": "",
+                         "Reading": str(estimate.reason)})  # fmt: skip
+            continue
+        found = improved(estimate)
+        reading = {
+            True: f"improved over the {follow_up_months} months",
+            False: f"worsened over the {follow_up_months} months",
+            None: "includes no difference: could be chance",
+        }[found]
+        rows.append(
+            {
+                dimension: group,
+                f"Effect ({unit})": _signed(numbers[0], w.digits),
+                "95% interval": interval_words(numbers[1], numbers[2], w.digits),
+                "Reading": reading,
+            }
+        )
+    return rows
+
+
+def comparison_rows(
+    first: tuple[str, list[SafeEstimate]], second: tuple[str, list[SafeEstimate]]
+) -> list[dict[str, str]]:
+    """Two analyses' estimates side by side, one row per outcome both estimate, and their
+    difference (second minus first, as the page says beside it), in display units to a place
+    more than the headlines (the released precision is three significant figures). Only
+    released estimates are subtracted; a withheld one leaves its cell and the difference "not
+    shown". Column names are the analyses' names (two different ones)."""
+    (first_name, first_estimates), (second_name, second_estimates) = first, second
+    others = {e.outcome: e for e in second_estimates}
+    rows = []
+    for estimate in (e for e in first_estimates if e.outcome in others):
+        w = WORDING[estimate.outcome]
+        digits = w.digits + 1
+        pair = [scaled(estimate), scaled(others[estimate.outcome])]
+        cells = [
+            "not shown"
+            if numbers is None
+            else f"{_signed(numbers[0], digits)} ({_signed(numbers[1], digits)} to "
+            f"{_signed(numbers[2], digits)})"
+            for numbers in pair
+        ]
+        difference = (
+            "not shown"
+            if None in pair
+            else _signed(round(pair[1][0] - pair[0][0], digits) + 0.0, digits)
+        )
+        rows.append(
+            {
+                "Outcome": f"{OUTCOMES[estimate.outcome].label} ({display_unit(estimate.outcome)})",
+                first_name: cells[0],
+                second_name: cells[1],
+                "Difference": difference,
+            }
+        )
+    return rows
 
 
 def _signed(value: float, digits: int) -> str:

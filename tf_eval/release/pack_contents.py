@@ -4,6 +4,7 @@ carries. Nothing here writes a file: tf_eval.release.report does, and pack_pdf d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from tf_eval import config
 from tf_eval.data.store import Store
 from tf_eval.governance.rules import Suppression
 from tf_eval.method import specs
+from tf_eval.method.covariates import covariate_words
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import build_panel
@@ -132,6 +134,16 @@ def _safe_table(name: str, title: str, table: SafeTable) -> Table:
     return Table(name, title, list(frame.columns), rows, table.counts)
 
 
+def _balance_table(balance: SafeTable) -> Table:
+    """The balance table as written, each covariate in words (as the Love plot names it)."""
+    table = _safe_table("balance", "Balance of covariates (standardised differences)", balance)
+    at = table.header.index("covariate")
+    for row in table.rows:
+        row[at] = covariate_words(str(row[at]))
+    notes = ("Variance ratios are empty for 0/1 covariates, whose variance their mean fixes.",)
+    return dataclasses.replace(table, notes=notes)
+
+
 ESTIMATE_COUNTS = ("n_treated", "n_comparison", "families_treated", "families_comparison")
 
 
@@ -233,9 +245,7 @@ def pack_charts(contents: PackContents) -> list[Chart]:
             "How different supported and comparison families were on each characteristic, before "
             "and after matching, in standard deviations: after matching every dot should be left "
             "of the dashed 0.1 line.",
-            _safe_table(
-                "balance", "Balance of covariates (standardised differences)", matching.balance
-            ),
+            _balance_table(matching.balance),
         ),
         Chart(
             "overlap",

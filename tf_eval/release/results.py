@@ -15,7 +15,13 @@ import pandas as pd
 from tf_eval import config
 from tf_eval.governance.rules import Suppression
 from tf_eval.method.balance import effective_sizes
-from tf_eval.method.estimate import Estimate, Evaluation, Matching
+from tf_eval.method.estimate import (
+    COMPARISON_WORDS,
+    NOT_YET_SUPPORTED,
+    Estimate,
+    Evaluation,
+    Matching,
+)
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.matchfile import FileMatch
 from tf_eval.release import disclosure
@@ -235,6 +241,35 @@ def unmatched_warning(matching: SafeMatching) -> str | None:
         "family (a caliper or exact keys): the estimates are the effect for the matched "
         "supported families only, who may differ from those left out."
     )
+
+
+def families_in_analysis(results: SafeResults) -> list[dict[str, str]]:
+    """Where each family of the selection went, as protected counts in words: supported,
+    comparison pool, or left out and why (the panel's reasons). It reconciles the analysis'
+    counts with the Overview's: a family attached to support counts as attached there, but here
+    it is supported only if attached within config.ATTACHED_WITHIN_MONTHS of identification."""
+    counts = results.matching.counts
+    shown = dict(zip(counts.frame["group"], counts.labels()["units"], strict=True))
+    pool = results.options.get("comparison", NOT_YET_SUPPORTED)
+    later = " (some of them supported after it)" if pool == NOT_YET_SUPPORTED else ""
+    rows = [
+        {
+            "families": "Supported: attached to support within "
+            f"{config.ATTACHED_WITHIN_MONTHS} months of identification",
+            "how many": shown["treated"],
+        },
+        {
+            "families": f"Comparison pool: {COMPARISON_WORDS[pool].lower()}{later}",
+            "how many": shown["comparison_pool"],
+        },
+    ]
+    if results.excluded is not None:
+        left_out = results.excluded.labels()
+        rows += [
+            {"families": f"Left out: {reason}", "how many": count}
+            for reason, count in zip(left_out["reason"], left_out["families"], strict=True)
+        ]
+    return rows
 
 
 def to_json(results: SafeResults) -> dict[str, Any]:
