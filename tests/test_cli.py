@@ -13,6 +13,9 @@ from tests.test_synth import DEMO_SOURCES
 from tf_eval import config
 from tf_eval.data import store
 from tf_eval.governance import audit
+from tf_eval.method.estimate import AnalysisSpec, evaluate
+from tf_eval.release import headlines
+from tf_eval.release.results import safe_evaluation
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -161,8 +164,8 @@ def test_estimate_options_reach_the_engine(default_demo_db: Path) -> None:
 def test_estimate_prints_a_readable_summary_without_json(default_demo_db: Path) -> None:
     result = run("estimate", "--db", str(default_demo_db), "--outcome", "attendance")
     assert result.returncode == 0, result.stderr
-    assert "attendance:" in result.stdout and "95% CI" in result.stdout
-    assert "naive before/after" in result.stdout
+    assert "School attendance rose" in result.stdout and "95% CI" in result.stdout
+    assert "Naive change:" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -367,3 +370,59 @@ def test_a_matching_that_leaves_supported_families_out_says_what_is_estimated(
     assert "the effect for the matched supported families only" in some["warnings"][0]
     assert cli.main(["estimate", "--db", str(demo_db), *narrow]) == 0  # the same families again
     assert "Note: The matching left" in capsys.readouterr().out
+
+
+def test_estimate_json_gives_each_effect_in_the_pages_unit_and_names_it(
+    default_demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17, item 4: the JSON said offending -0.0194 (a proportion) where the pages said 1.9
+    percentage points. Every estimate now carries its `unit` and is the number the page shows."""
+    from tf_eval import cli
+
+    assert cli.main(["estimate", "--db", str(default_demo_db), "--json"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    current = store.Store(default_demo_db)
+    try:
+        safe = safe_evaluation(evaluate(current, AnalysisSpec()))
+    finally:
+        current.close()
+    page = {e.outcome: headlines.scaled(e) for e in safe.estimates}
+    for row in output["estimates"]:
+        assert row["unit"] == headlines.display_unit(row["outcome"])
+        assert (row["att"], row["ci_low"], row["ci_high"]) == page[row["outcome"]]
+    units = {row["outcome"]: row["unit"] for row in output["estimates"]}
+    assert units == {
+        "attendance": "percentage points",
+        "offending": "percentage points",
+        "worklessness": "percentage points",
+        "ae_use": "attendances per person",
+    }
+    for part in ("naive", "placebo", "estimators"):
+        assert all(row["unit"] == units[row["outcome"]] for row in output[part]), part
+
+
+def test_the_estimate_summary_says_what_the_page_says_and_that_the_data_are_synthetic(
+    default_demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17, item 15: the summary printed `offending: -0.0194` in the engine's own unit and
+    never said the store was a synthetic demo; it now uses the page's sentences and units."""
+    from tf_eval import cli
+
+    assert cli.main(["estimate", "--db", str(default_demo_db), "--json"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert output["data_source"].startswith("SYNTHETIC demo data")
+    assert cli.main(["estimate", "--db", str(default_demo_db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Data: SYNTHETIC demo data") and "not real people" in lines[0]
+    assert lines[1].startswith("Matched ") and "supported families" in lines[1]
+    current = store.Store(default_demo_db)
+    try:
+        safe = safe_evaluation(evaluate(current, AnalysisSpec()))
+    finally:
+        current.close()
+    for estimate in safe.estimates:  # the Overview page's sentence, word for word
+        sentence = headlines.headline(estimate, 12)
+        assert any(line.startswith(sentence) for line in lines), sentence
+    offending = next(line for line in lines if "proven offence" in line)
+    assert "percentage points" in offending and "Naive change:" in offending
+    assert any(line.startswith("Placebo") for line in lines)

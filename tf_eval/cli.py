@@ -27,7 +27,7 @@ from tf_eval.method import specs
 from tf_eval.method.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec, EvaluationError, evaluate
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.matchfile import match_file
-from tf_eval.release import pack_contents, provenance, register, report
+from tf_eval.release import charts, pack_contents, provenance, register, report
 from tf_eval.release.results import SafeResults, safe_evaluation, safe_file_match, to_json
 from tf_eval.release.summary import summary_lines
 
@@ -401,14 +401,21 @@ def _users(args: argparse.Namespace) -> int:
     return 0
 
 
-def _release(results: SafeResults, output: str, db: Path, as_json: bool, spec: object) -> int:
+def _release(
+    results: SafeResults,
+    output: str,
+    db: Path,
+    as_json: bool,
+    spec: object,
+    data_source: str | None = None,
+) -> int:
     """Log the run and what the gate suppressed, then print: nothing is released without its
     audit record, whether or not anything was suppressed."""
     user = getpass.getuser()
     audit.record_suppressions(db, output, results.suppressed, user, "cli")
     detail = {"output": output, "spec": spec, "suppressed": len(results.suppressed)}
     audit.append(db, user, "cli", "estimate", [detail])
-    result = to_json(results)
+    result = to_json(results, data_source)
     if as_json:
         json.dump(result, sys.stdout, indent=2)
         print()
@@ -434,6 +441,7 @@ def _estimate(args: argparse.Namespace) -> int:
     current = store.Store(path)
     try:
         evaluation = evaluate(current, spec, progress=_print_progress)
+        source = charts.data_source(current.info())  # says when the records are synthetic
         # Before anything is printed: refused if it rests on nearly the same families as an
         # output released before (tf_eval.release.register).
         basis = register.evaluation_basis(evaluation)
@@ -444,7 +452,7 @@ def _estimate(args: argparse.Namespace) -> int:
         raise
     finally:
         current.close()
-    return _release(safe_evaluation(evaluation), "estimate", path, args.json, str(spec))
+    return _release(safe_evaluation(evaluation), "estimate", path, args.json, str(spec), source)
 
 
 def _match_file(args: argparse.Namespace) -> int:
