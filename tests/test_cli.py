@@ -426,3 +426,25 @@ def test_the_estimate_summary_says_what_the_page_says_and_that_the_data_are_synt
     offending = next(line for line in lines if "proven offence" in line)
     assert "percentage points" in offending and "Naive change:" in offending
     assert any(line.startswith("Placebo") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["estimate"], ["purge"], ["report", "--out", "pack"], ["ingest", "families", "EXTRACT"]],
+    ids=lambda c: c[0],
+)
+def test_a_csv_given_as_the_store_is_said_not_to_be_a_store(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """Issue 17, item 15: `--db extract.csv` printed DuckDB's 'Catalog Error: Cannot launch
+    in-memory database in read-only mode!'; it is now the user's mistake, in their words."""
+    extract = tmp_path / "families.csv"
+    extract.write_text("family_ref,la_code,identified_on\nF1,LA01,2020-01-01\n")
+    before = extract.read_bytes()
+    names = {"pack": str(tmp_path / "pack"), "EXTRACT": str(extract)}
+    args = [names.get(a, a) for a in command]
+    result = run(*args, "--db", str(extract))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"tf-eval: error: {extract} is not a tf-eval store")
+    assert result.stderr.count("\n") == 1 and "Catalog" not in result.stderr
+    assert extract.read_bytes() == before
