@@ -58,6 +58,9 @@ def test_a_bad_flag_or_value_is_one_line_and_non_zero(args: list[str], complaint
     assert result.stderr.count("\n") == 1, result.stderr
     assert complaint in result.stderr
     assert "Traceback" not in result.stderr
+    # The prefix of every other error (issue 17, item 15: usage errors began 'python -m tf_eval:')
+    assert result.stderr.startswith("tf-eval: error: "), result.stderr
+    assert result.stderr.rstrip().endswith(" --help)") and result.stdout == ""
 
 
 def test_demo_builds_every_table_with_rows_and_the_truth(tmp_path: Path) -> None:
@@ -448,3 +451,42 @@ def test_a_csv_given_as_the_store_is_said_not_to_be_a_store(
     assert result.stderr.startswith(f"tf-eval: error: {extract} is not a tf-eval store")
     assert result.stderr.count("\n") == 1 and "Catalog" not in result.stderr
     assert extract.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args, status, complaint",
+    [
+        (["estimate", "--exact", "postcode"], 2, "cannot match exactly on 'postcode'"),
+        (["estimate", "--ratio", "0"], 2, "--ratio: 0 is outside 1-10"),
+        (["purge", "--as-of", "2999-01-01"], 2, "--as-of: 2999-01-01 is in the future"),
+        (["purge", "--retention-years", "0"], 2, "0 years is too short"),
+        (["estimate", "--la", "LA99"], 1, "unknown local authority 'LA99' (the store has LA01"),
+        (["estimate", "--cohort", "1999"], 1, "no families identified in 1999 (the store's"),
+        (["estimate", "--outcome", "happiness"], 2, "invalid choice: 'happiness'"),
+        (["report", "--spec", "nothing", "--out", "OUT"], 1, "no saved analysis named 'nothing'"),
+    ],
+)
+def test_every_error_has_one_prefix_and_the_status_of_its_kind(
+    default_demo_db: Path, tmp_path: Path, args: list[str], status: int, complaint: str
+) -> None:
+    """Issue 17, item 15: one convention for every error, as `--help` says: a line starting
+    'tf-eval: ' on stderr, nothing on stdout, exit status 2 for a mistake in the command line
+    (whatever the store holds) and 1 for a problem with the store or the data (a refusal,
+    'tf-eval: refused: ', exit 1, is tested in test_disclosure.py)."""
+    args = [str(tmp_path / "pack") if a == "OUT" else a for a in args]
+    result = run(*args, "--db", str(default_demo_db))
+    assert (result.returncode, result.stdout) == (status, ""), result.stderr
+    error = [line for line in result.stderr.splitlines() if not line.startswith("[")]
+    assert len(error) == 1 and error[0].startswith(("tf-eval: error: ", "tf-eval: refused: "))
+    assert complaint in error[0]
+    assert "Errors: one line on standard error" in run("--help").stdout
+
+
+def test_a_local_authority_code_may_be_given_in_any_case(
+    default_demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17, item 15: `--la la05` was 'unknown local authority' beside a list holding LA05."""
+    from tf_eval import cli
+
+    assert cli.main(["estimate", "--db", str(default_demo_db), "--la", "la05", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["options"]["la"] == "LA05"

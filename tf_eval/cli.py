@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from tf_eval import cli_parser, config
@@ -22,7 +23,7 @@ from tf_eval.data import ingest, pseudonymise, retention, store, synth
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.governance import access, audit, private, rules, untrusted
 from tf_eval.method import specs
-from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate
+from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate, store_selection
 from tf_eval.method.matchfile import match_file
 from tf_eval.release import charts, pack_contents, provenance, register, report
 from tf_eval.release.results import SafeResults, safe_evaluation, safe_file_match, to_json
@@ -54,7 +55,7 @@ def _demo_extracts(args: argparse.Namespace) -> int:
             args.as_extracts, args.families, args.seed, progress=_print_progress
         )
     except OSError as exc:
-        print(f"tf-eval: error: {untrusted.plain(exc)}", file=sys.stderr)
+        print(f"{cli_parser.ERROR_PREFIX}{untrusted.plain(exc)}", file=sys.stderr)
         return 1
     seconds = time.perf_counter() - started
     files = ", ".join(f"{source}.csv {n:,}" for source, n in counts.items())
@@ -149,6 +150,8 @@ def _estimate(args: argparse.Namespace) -> int:
     path = store.resolve_db_path(args.db)
     current = store.Store(path)
     try:
+        la, _ = store_selection(current, spec.la, spec.cohort)  # a cohort it lacks: an error
+        spec = replace(spec, la=la)  # as the store writes it: --la la05 is LA05
         evaluation = evaluate(current, spec, progress=_print_progress)
         source = charts.data_source(current.info())  # says when the records are synthetic
         # Before anything is printed: refused if it rests on nearly the same families as an
@@ -223,8 +226,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    years = retention.check_years(args.retention_years)
-    as_of = retention.check_as_of(args.as_of or cli_parser.today(), cli_parser.today())
+    years, as_of = args.retention_years, args.as_of or cli_parser.today()  # checked by argparse
     path = store.resolve_db_path(args.db)
     result = retention.purge(path, years, as_of)
     if any(result.removed.values()):  # the release register forgets the families destroyed
@@ -317,7 +319,12 @@ def _main(argv: Sequence[str] | None) -> int:
         retention.RetentionError,
         register.RegisterError,
     ) as exc:
-        print(f"tf-eval: error: {_error(exc)}", file=sys.stderr)
+        print(f"{cli_parser.ERROR_PREFIX}{_error(exc)}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        raise  # output closed early: `main` ends quietly
+    except OSError as exc:  # a file or folder the system refused (permissions, a full disk)
+        print(f"{cli_parser.ERROR_PREFIX}{_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("tf-eval: interrupted; nothing was written", file=sys.stderr)

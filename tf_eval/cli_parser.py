@@ -1,5 +1,9 @@
 """The command line's arguments: every command, flag and help text (`build`), and the one-line
-usage error (exit status 2). The commands themselves are in tf_eval.cli."""
+usage error. Whatever can be judged without the store (a flag, a value, a date in the future, a
+column that cannot be matched on) is checked here, so a mistake in the command line is always a
+usage error, exit status 2, as argparse's own; a problem with the store, a file or the data is
+exit status 1 (tf_eval.cli). Every error line starts with ERROR_PREFIX. The commands themselves
+are in tf_eval.cli."""
 
 from __future__ import annotations
 
@@ -9,20 +13,28 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from tf_eval import config
-from tf_eval.data import ingest
+from tf_eval.data import ingest, retention
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.governance import access
 from tf_eval.method.estimate import EXACT_KEYS, MAX_RATIO, AnalysisSpec
 from tf_eval.method.estimators import ESTIMATORS
 
+ERROR_PREFIX = "tf-eval: error: "
+EPILOG = (
+    "Errors: one line on standard error. 'tf-eval: error: ...' with exit status 2 for a mistake "
+    "in the command line (a flag or value; see COMMAND --help), 1 for a problem with the store, "
+    "a file or the data; 'tf-eval: refused: ...', exit status 1, for an output the disclosure "
+    "rules refuse. Nothing is written to standard output then."
+)
+
 _DB_HELP = f"store file (default: ${config.DB_ENV_VAR}, else data/tf_eval.duckdb)"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line."""
+    """argparse, but a usage error is one line, with the prefix of every other error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{ERROR_PREFIX}{message} (see {self.prog} --help)\n")
 
 
 def _bounded_int(low: int, high: int):
@@ -59,14 +71,45 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
+def _retention_years(text: str) -> int:
+    try:
+        years = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    try:
+        return retention.check_years(years)
+    except retention.RetentionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _past_date(text: str) -> date:
+    """A day that is today or before (UTC): a purge as of a future day would destroy records
+    whose retention has not run out."""
+    day = _date(text)
+    if day > today():
+        raise argparse.ArgumentTypeError(f"{day} is in the future (today is {today()})")
+    return day
+
+
 def _names(text: str) -> list[str]:
     """A comma-separated list of column names ('none' or '' for an empty list)."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     return [] if names == ["none"] else names
 
 
+def _exact_keys(text: str) -> list[str]:
+    """`estimate --exact`: names from EXACT_KEYS only (match-file's are the file's columns)."""
+    names = _names(text)
+    unknown = [name for name in names if name not in EXACT_KEYS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"cannot match exactly on '{unknown[0]}' (choose from {', '.join(EXACT_KEYS)})"
+        )
+    return names
+
+
 def _add_matching_flags(
-    command: argparse.ArgumentParser, exact_help: str, replace_default: bool
+    command: argparse.ArgumentParser, exact_help: str, replace_default: bool, exact_type=_names
 ) -> None:
     command.add_argument(
         "--ratio",
@@ -88,7 +131,7 @@ def _add_matching_flags(
         help="let a comparison unit be matched more than once "
         f"(default: {'yes' if replace_default else 'no'})",
     )
-    command.add_argument("--exact", type=_names, metavar="COLS", help=exact_help)
+    command.add_argument("--exact", type=exact_type, metavar="COLS", help=exact_help)
     command.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -97,6 +140,7 @@ def build() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m tf_eval",
         description="tf-eval: evaluate family-support programmes on pseudonymised linked records.",
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"tf-eval {config.VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -158,12 +202,14 @@ def build() -> argparse.ArgumentParser:
         metavar="KEY",
         help=f"outcome to estimate, repeatable (default all: {', '.join(OUTCOMES)})",
     )
-    estimate.add_argument("--la", metavar="CODE", help="only families in this local authority")
+    estimate.add_argument(
+        "--la", metavar="CODE", help="only families in this local authority (any case: la05)"
+    )
     estimate.add_argument(
         "--cohort",
         type=_bounded_int(1900, 2100),
         metavar="YEAR",
-        help="only families identified in this year",
+        help="only families identified in this year (one the store holds)",
     )
     estimate.add_argument(
         "--follow-up-months",
@@ -195,6 +241,7 @@ def build() -> argparse.ArgumentParser:
         f"match exactly on these, comma-separated, from {', '.join(EXACT_KEYS)}; "
         "'none' for no exact matching (default la_code,index_quarter)",
         replace_default=AnalysisSpec.replace,
+        exact_type=_exact_keys,
     )
     flat = commands.add_parser(
         "match-file",
@@ -283,14 +330,14 @@ def build() -> argparse.ArgumentParser:
     purge.add_argument("--db", metavar="PATH", help=_DB_HELP)
     purge.add_argument(
         "--retention-years",
-        type=int,
+        type=_retention_years,
         default=config.RETENTION_YEARS,
         metavar="N",
         help=f"years records are kept (default {config.RETENTION_YEARS}, the privacy notice)",
     )
     purge.add_argument(
         "--as-of",
-        type=_date,
+        type=_past_date,
         metavar="DATE",
         help="purge what has expired by this day, YYYY-MM-DD, not in the future "
         "(default today, UTC)",
