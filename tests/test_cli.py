@@ -490,3 +490,51 @@ def test_a_local_authority_code_may_be_given_in_any_case(
 
     assert cli.main(["estimate", "--db", str(default_demo_db), "--la", "la05", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["options"]["la"] == "LA05"
+
+
+# Runs the command line with DuckDB's connect warning first, as a library's deprecation would.
+NOISY_LIBRARY = """
+import runpy, sys, warnings
+import duckdb
+connect = duckdb.connect
+def noisy(*args, **kwargs):
+    warnings.warn("connect() is deprecated", FutureWarning, stacklevel=2)
+    return connect(*args, **kwargs)
+duckdb.connect = noisy
+sys.argv = ["tf_eval", *sys.argv[1:]]
+runpy.run_module("tf_eval", run_name="__main__")
+"""
+
+
+def _noisy(*args: str) -> subprocess.CompletedProcess[str]:
+    """`run`, beneath a library that warns on every call tf-eval makes to it."""
+    return subprocess.run(
+        [sys.executable, "-c", NOISY_LIBRARY, *args],
+        capture_output=True,
+        text=True,
+        cwd=config.PROJECT_ROOT,
+        timeout=300,
+    )
+
+
+def test_no_warning_reaches_the_terminal(tmp_path: Path, default_demo_db: Path) -> None:
+    """Issue 17, item 12: with pandas 2.x every `ingest` printed 8-9 FutureWarnings from the
+    libraries beneath it. A user sees tf-eval's output and errors only: on extracts loaded for
+    real, and beneath a library that warns on every call."""
+    extracts = tmp_path / "extracts"
+    assert run("demo", "--as-extracts", str(extracts), "--families", "300").returncode == 0
+    for how, db in ((run, tmp_path / "plain.duckdb"), (_noisy, tmp_path / "noisy.duckdb")):
+        for source in ("families", "people", "programme", "offences"):
+            result = how("ingest", source, str(extracts / f"{source}.csv"), "--db", str(db))
+            assert result.returncode == 0 and result.stderr == "", result.stderr
+    result = _noisy("estimate", "--db", str(default_demo_db), "--outcome", "ae_use")
+    assert result.returncode == 0 and "Warning" not in result.stderr, result.stderr
+
+
+def test_python_w_still_shows_warnings_to_a_developer_who_asks(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-W", "always", "-c", NOISY_LIBRARY, "demo", "--families", "200",
+         "--db", str(tmp_path / "x.duckdb")],
+        capture_output=True, text=True, cwd=config.PROJECT_ROOT, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0 and "FutureWarning: connect() is deprecated" in result.stderr

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -282,10 +283,16 @@ def _quietly_closed() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     private.owner_only_umask()  # every file and folder a command writes is owner-only
-    try:
-        return _main(argv)
-    except BrokenPipeError:
-        return _quietly_closed()
+    with warnings.catch_warnings():
+        # Libraries' warnings are for their developers: pandas 2.x read through DuckDB printed
+        # 8-9 FutureWarnings on every `ingest`. tf-eval's own problems are errors (above), never
+        # warnings. `python -W ...` (or PYTHONWARNINGS) still shows them to whoever asks.
+        if not sys.warnoptions:
+            warnings.simplefilter("ignore")
+        try:
+            return _main(argv)
+        except BrokenPipeError:
+            return _quietly_closed()
 
 
 def _main(argv: Sequence[str] | None) -> int:
