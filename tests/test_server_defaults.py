@@ -1,0 +1,92 @@
+"""What `streamlit run app.py` does as a new user types it (issue 17, items 12-14): it listens
+on localhost only, since the demo opens every page without sign-in; a page asks nothing of any
+other server (its icon was fetched from Google's font server, so an offline dashboard had none
+and every page view told Google); and the libraries' warnings do not fill the operator's
+terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_browser import _free_port
+from tf_eval import config
+
+
+def test_streamlit_reads_localhost_from_the_projects_config() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "streamlit", "config", "show"],
+        capture_output=True,
+        text=True,
+        cwd=config.PROJECT_ROOT,
+        timeout=60,
+    ).stdout
+    server = shown[shown.index("[server]") :]
+    assert 'address = "localhost"' in server.split("\n[", 1)[0]
+    # ... and operations.md says how to serve it on a network, with sign-in.
+    operations = (config.PROJECT_ROOT / "docs" / "operations.md").read_text()
+    assert "**Serving it on a network.**" in operations and "Sign-in first" in operations
+
+
+def _listening(port: int) -> set[str]:
+    """The addresses (hex, as /proc/net/tcp* writes them) of sockets listening on `port`."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
+
+
+@contextlib.contextmanager
+def _serve(env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """`streamlit run app.py` with no server flag but the port (the browser test's `_streamlit`
+    binds to 127.0.0.1 itself); yields the port and the process, whose stderr is piped."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port)],
+        cwd=config.PROJECT_ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not start")
+        yield port, process
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _demo_env(demo_db: Path, tmp_path: Path) -> dict[str, str]:
+    return {
+        config.DB_ENV_VAR: str(demo_db),
+        config.ACCOUNTS_FILE_ENV_VAR: str(tmp_path / "none.json"),
+    }
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket tables")
+def test_the_dashboard_listens_on_loopback_only_by_default(demo_db: Path, tmp_path: Path) -> None:
+    with _serve(_demo_env(demo_db, tmp_path)) as (port, _):
+        addresses = _listening(port)
+    assert addresses and addresses <= LOOPBACK, addresses
