@@ -14,10 +14,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import sync_playwright
 
-from tests.test_browser import _free_port
+from tests.test_browser import CHROMIUM, _free_port, _streamlit
 from tf_eval import config
 
 
@@ -90,3 +92,31 @@ def test_the_dashboard_listens_on_loopback_only_by_default(demo_db: Path, tmp_pa
     with _serve(_demo_env(demo_db, tmp_path)) as (port, _):
         addresses = _listening(port)
     assert addresses and addresses <= LOOPBACK, addresses
+
+
+def test_a_page_asks_nothing_of_any_other_server(demo_db: Path, tmp_path: Path) -> None:
+    """Every request the browser makes while pages load goes to the dashboard itself (or is
+    inline data), and the tab shows the bundled icon."""
+    with _streamlit(_demo_env(demo_db, tmp_path)) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1024, "height": 900})
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(url, wait_until="networkidle")
+        page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+        for name in ("Impact", "Outcomes over time"):  # charts, icons, a page switch
+            page.locator("[data-testid=stSidebarNav] a", has_text=name).click()
+            page.wait_for_selector(f"h1:has-text('{name.split(' ')[0]}')", timeout=120_000)
+            page.wait_for_function(
+                "!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000
+            )
+        page.wait_for_timeout(1000)
+        icon = page.evaluate("document.querySelector('link[rel*=icon]')?.href ?? ''")
+        browser.close()
+    ours = urlsplit(url).netloc
+    elsewhere = sorted(
+        {u for u in requested if urlsplit(u).scheme in ("http", "https", "ws", "wss")}
+        - {u for u in requested if urlsplit(u).netloc == ours}
+    )
+    assert not elsewhere, elsewhere
+    assert icon.startswith("data:image/svg+xml") or urlsplit(icon).netloc == ours, icon
