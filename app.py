@@ -15,6 +15,8 @@ then every browser session runs it as the script `__main__`, which is the dashbo
 """
 
 import logging
+import sys
+import warnings
 from pathlib import Path
 
 import streamlit as st
@@ -23,6 +25,11 @@ if __name__ != "__main__":
     # Importing the dashboard for the server, before Streamlit's runtime exists, would only warn
     # that its caches cannot be made yet (they are made when sessions run).
     logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
+    # Libraries' warnings are for their developers, not the operator's terminal (pandas 2.x
+    # through DuckDB warned on every load), as on the command line (tf_eval.cli.main); a page's
+    # problem is shown on the page or logged. `python -W ...` still shows them to whoever asks.
+    if not sys.warnoptions:
+        warnings.simplefilter("ignore")
 
 import dashboard  # noqa: E402
 from dashboard import PageSpec  # noqa: E402

@@ -94,6 +94,34 @@ def test_the_dashboard_listens_on_loopback_only_by_default(demo_db: Path, tmp_pa
     assert addresses and addresses <= LOOPBACK, addresses
 
 
+# Loaded by Python at start (sitecustomize): DuckDB's connect warns, as a library's deprecation.
+NOISY_DUCKDB = """
+import warnings
+import duckdb
+connect = duckdb.connect
+def noisy(*args, **kwargs):
+    warnings.warn("connect() is deprecated", FutureWarning, stacklevel=2)
+    return connect(*args, **kwargs)
+duckdb.connect = noisy
+"""
+
+
+def test_no_library_warning_reaches_the_servers_terminal(demo_db: Path, tmp_path: Path) -> None:
+    """A page view opens the store (DuckDB's connect, which warns here): the server's stderr
+    stays empty of warnings, as the command line's does (tests/test_cli.py)."""
+    (tmp_path / "sitecustomize.py").write_text(NOISY_DUCKDB)
+    env = {**_demo_env(demo_db, tmp_path), "PYTHONPATH": str(tmp_path)}
+    with _serve(env) as (port, process), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1024, "height": 900})
+        page.goto(f"http://127.0.0.1:{port}", wait_until="networkidle")
+        page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+        browser.close()
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert "Warning" not in stderr, stderr
+
+
 def test_a_page_asks_nothing_of_any_other_server(demo_db: Path, tmp_path: Path) -> None:
     """Every request the browser makes while pages load goes to the dashboard itself (or is
     inline data), and the tab shows the bundled icon."""
