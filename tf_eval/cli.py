@@ -1,7 +1,9 @@
 """The command line: `python -m tf_eval COMMAND` (the README's table lists the commands).
 
-A user mistake (bad flag, bad value, unusable store) ends with one line on stderr and a non-zero
-exit status, never a traceback. Text from outside (file names, values, paths) is echoed through
+A user mistake ends with one line on stderr, never a traceback: `tf-eval: error: ...` with exit
+status 2 for the command line itself (tf_eval.cli_parser), 1 for the store, a file or the data;
+`tf-eval: refused: ...` (1) for the disclosure rules. No library's warning reaches the terminal
+(`main`). Text from outside (file names, values, paths) is echoed through
 `untrusted.plain`, so it cannot drive the terminal. Every file and folder a command creates is
 owner-only (the umask is set to 077 first), and output closed early (`| head`) ends quietly.
 """
