@@ -15,6 +15,9 @@ then every browser session runs it as the script `__main__`, which is the dashbo
 """
 
 import logging
+import sys
+import warnings
+from pathlib import Path
 
 import streamlit as st
 
@@ -22,11 +25,17 @@ if __name__ != "__main__":
     # Importing the dashboard for the server, before Streamlit's runtime exists, would only warn
     # that its caches cannot be made yet (they are made when sessions run).
     logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
+    # Libraries' warnings are for their developers, not the operator's terminal (pandas 2.x
+    # through DuckDB warned on every load), as on the command line (tf_eval.cli.main); a page's
+    # problem is shown on the page or logged. `python -W ...` still shows them to whoever asks.
+    if not sys.warnoptions:
+        warnings.simplefilter("ignore")
 
 import dashboard  # noqa: E402
 from dashboard import PageSpec  # noqa: E402
 from tf_eval.governance.access import ADMIN, EVALUATOR, STEWARD, VIEWER  # noqa: E402
 
+PAGE_ICON = Path(__file__).with_name("dashboard") / "icon.svg"
 READERS = frozenset({VIEWER, EVALUATOR})  # see results
 PAGES = [
     PageSpec("views/overview.py", "Overview", ":material/dashboard:",
@@ -47,7 +56,9 @@ PAGES = [
 if __name__ != "__main__":  # imported by `streamlit run app.py`: the server
     app = st.App(__file__, middleware=dashboard.server_middleware())
 else:  # a session's run: the dashboard
-    st.set_page_config(page_title="tf-eval", page_icon=":material/family_restroom:", layout="wide")
+    # The tab's icon is bundled: a ":material/...:" page icon is fetched from Google's font
+    # server by every browser that opens the dashboard (and is missing offline).
+    st.set_page_config(page_title="tf-eval", page_icon=str(PAGE_ICON), layout="wide")
     dashboard.check_disclosure_rules()
     user = dashboard.sign_in(dashboard.db_path())  # stops here until someone allowed is signed in
     shown = dashboard.allowed_pages(PAGES, user)

@@ -13,6 +13,9 @@ from tests.test_synth import DEMO_SOURCES
 from tf_eval import config
 from tf_eval.data import store
 from tf_eval.governance import audit
+from tf_eval.method.estimate import AnalysisSpec, evaluate
+from tf_eval.release import headlines
+from tf_eval.release.results import safe_evaluation
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -55,6 +58,9 @@ def test_a_bad_flag_or_value_is_one_line_and_non_zero(args: list[str], complaint
     assert result.stderr.count("\n") == 1, result.stderr
     assert complaint in result.stderr
     assert "Traceback" not in result.stderr
+    # The prefix of every other error (issue 17, item 15: usage errors began 'python -m tf_eval:')
+    assert result.stderr.startswith("tf-eval: error: "), result.stderr
+    assert result.stderr.rstrip().endswith(" --help)") and result.stdout == ""
 
 
 def test_demo_builds_every_table_with_rows_and_the_truth(tmp_path: Path) -> None:
@@ -161,8 +167,8 @@ def test_estimate_options_reach_the_engine(default_demo_db: Path) -> None:
 def test_estimate_prints_a_readable_summary_without_json(default_demo_db: Path) -> None:
     result = run("estimate", "--db", str(default_demo_db), "--outcome", "attendance")
     assert result.returncode == 0, result.stderr
-    assert "attendance:" in result.stdout and "95% CI" in result.stdout
-    assert "naive before/after" in result.stdout
+    assert "School attendance rose" in result.stdout and "95% CI" in result.stdout
+    assert "Naive change:" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -377,3 +383,168 @@ def test_a_matching_that_leaves_supported_families_out_says_what_is_estimated(
     assert some["effective_sizes"]["comparison"]["efficiency"] == 1.0  # each family used once
     assert cli.main(["estimate", "--db", str(demo_db), *narrow]) == 0  # the same families again
     assert "Note: The matching left" in capsys.readouterr().out
+
+
+def test_estimate_json_gives_each_effect_in_the_pages_unit_and_names_it(
+    default_demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17, item 4: the JSON said offending -0.0194 (a proportion) where the pages said 1.9
+    percentage points. Every estimate now carries its `unit` and is the number the page shows."""
+    from tf_eval import cli
+
+    assert cli.main(["estimate", "--db", str(default_demo_db), "--json"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    current = store.Store(default_demo_db)
+    try:
+        safe = safe_evaluation(evaluate(current, AnalysisSpec()))
+    finally:
+        current.close()
+    page = {e.outcome: headlines.scaled(e) for e in safe.estimates}
+    for row in output["estimates"]:
+        assert row["unit"] == headlines.display_unit(row["outcome"])
+        assert (row["att"], row["ci_low"], row["ci_high"]) == page[row["outcome"]]
+    units = {row["outcome"]: row["unit"] for row in output["estimates"]}
+    assert units == {
+        "attendance": "percentage points",
+        "offending": "percentage points",
+        "worklessness": "percentage points",
+        "ae_use": "attendances per person",
+    }
+    for part in ("naive", "placebo", "estimators"):
+        assert all(row["unit"] == units[row["outcome"]] for row in output[part]), part
+
+
+def test_the_estimate_summary_says_what_the_page_says_and_that_the_data_are_synthetic(
+    default_demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17, item 15: the summary printed `offending: -0.0194` in the engine's own unit and
+    never said the store was a synthetic demo; it now uses the page's sentences and units."""
+    from tf_eval import cli
+
+    assert cli.main(["estimate", "--db", str(default_demo_db), "--json"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert output["data_source"].startswith("SYNTHETIC demo data")
+    assert cli.main(["estimate", "--db", str(default_demo_db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Data: SYNTHETIC demo data") and "not real people" in lines[0]
+    assert lines[1].startswith("Matched ") and "supported families" in lines[1]
+    current = store.Store(default_demo_db)
+    try:
+        safe = safe_evaluation(evaluate(current, AnalysisSpec()))
+    finally:
+        current.close()
+    for estimate in safe.estimates:  # the Overview page's sentence, word for word
+        sentence = headlines.headline(estimate, 12)
+        assert any(line.startswith(sentence) for line in lines), sentence
+    offending = next(line for line in lines if "proven offence" in line)
+    assert "percentage points" in offending and "Naive change:" in offending
+    assert any(line.startswith("Placebo") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["estimate"], ["purge"], ["report", "--out", "pack"], ["ingest", "families", "EXTRACT"]],
+    ids=lambda c: c[0],
+)
+def test_a_csv_given_as_the_store_is_said_not_to_be_a_store(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """Issue 17, item 15: `--db extract.csv` printed DuckDB's 'Catalog Error: Cannot launch
+    in-memory database in read-only mode!'; it is now the user's mistake, in their words."""
+    extract = tmp_path / "families.csv"
+    extract.write_text("family_ref,la_code,identified_on\nF1,LA01,2020-01-01\n")
+    before = extract.read_bytes()
+    names = {"pack": str(tmp_path / "pack"), "EXTRACT": str(extract)}
+    args = [names.get(a, a) for a in command]
+    result = run(*args, "--db", str(extract))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"tf-eval: error: {extract} is not a tf-eval store")
+    assert result.stderr.count("\n") == 1 and "Catalog" not in result.stderr
+    assert extract.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args, status, complaint",
+    [
+        (["estimate", "--exact", "postcode"], 2, "cannot match exactly on 'postcode'"),
+        (["estimate", "--ratio", "0"], 2, "--ratio: 0 is outside 1-10"),
+        (["purge", "--as-of", "2999-01-01"], 2, "--as-of: 2999-01-01 is in the future"),
+        (["purge", "--retention-years", "0"], 2, "0 years is too short"),
+        (["estimate", "--la", "LA99"], 1, "unknown local authority 'LA99' (the store has LA01"),
+        (["estimate", "--cohort", "1999"], 1, "no families identified in 1999 (the store's"),
+        (["estimate", "--outcome", "happiness"], 2, "invalid choice: 'happiness'"),
+        (["report", "--spec", "nothing", "--out", "OUT"], 1, "no saved analysis named 'nothing'"),
+    ],
+)
+def test_every_error_has_one_prefix_and_the_status_of_its_kind(
+    default_demo_db: Path, tmp_path: Path, args: list[str], status: int, complaint: str
+) -> None:
+    """Issue 17, item 15: one convention for every error, as `--help` says: a line starting
+    'tf-eval: ' on stderr, nothing on stdout, exit status 2 for a mistake in the command line
+    (whatever the store holds) and 1 for a problem with the store or the data (a refusal,
+    'tf-eval: refused: ', exit 1, is tested in test_disclosure.py)."""
+    args = [str(tmp_path / "pack") if a == "OUT" else a for a in args]
+    result = run(*args, "--db", str(default_demo_db))
+    assert (result.returncode, result.stdout) == (status, ""), result.stderr
+    error = [line for line in result.stderr.splitlines() if not line.startswith("[")]
+    assert len(error) == 1 and error[0].startswith(("tf-eval: error: ", "tf-eval: refused: "))
+    assert complaint in error[0]
+    assert "Errors: one line on standard error" in run("--help").stdout
+
+
+def test_a_local_authority_code_may_be_given_in_any_case(
+    default_demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17, item 15: `--la la05` was 'unknown local authority' beside a list holding LA05."""
+    from tf_eval import cli
+
+    assert cli.main(["estimate", "--db", str(default_demo_db), "--la", "la05", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["options"]["la"] == "LA05"
+
+
+# Runs the command line with DuckDB's connect warning first, as a library's deprecation would.
+NOISY_LIBRARY = """
+import runpy, sys, warnings
+import duckdb
+connect = duckdb.connect
+def noisy(*args, **kwargs):
+    warnings.warn("connect() is deprecated", FutureWarning, stacklevel=2)
+    return connect(*args, **kwargs)
+duckdb.connect = noisy
+sys.argv = ["tf_eval", *sys.argv[1:]]
+runpy.run_module("tf_eval", run_name="__main__")
+"""
+
+
+def _noisy(*args: str) -> subprocess.CompletedProcess[str]:
+    """`run`, beneath a library that warns on every call tf-eval makes to it."""
+    return subprocess.run(
+        [sys.executable, "-c", NOISY_LIBRARY, *args],
+        capture_output=True,
+        text=True,
+        cwd=config.PROJECT_ROOT,
+        timeout=300,
+    )
+
+
+def test_no_warning_reaches_the_terminal(tmp_path: Path, default_demo_db: Path) -> None:
+    """Issue 17, item 12: with pandas 2.x every `ingest` printed 8-9 FutureWarnings from the
+    libraries beneath it. A user sees tf-eval's output and errors only: on extracts loaded for
+    real, and beneath a library that warns on every call."""
+    extracts = tmp_path / "extracts"
+    assert run("demo", "--as-extracts", str(extracts), "--families", "300").returncode == 0
+    for how, db in ((run, tmp_path / "plain.duckdb"), (_noisy, tmp_path / "noisy.duckdb")):
+        for source in ("families", "people", "programme", "offences"):
+            result = how("ingest", source, str(extracts / f"{source}.csv"), "--db", str(db))
+            assert result.returncode == 0 and result.stderr == "", result.stderr
+    result = _noisy("estimate", "--db", str(default_demo_db), "--outcome", "ae_use")
+    assert result.returncode == 0 and "Warning" not in result.stderr, result.stderr
+
+
+def test_python_w_still_shows_warnings_to_a_developer_who_asks(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-W", "always", "-c", NOISY_LIBRARY, "demo", "--families", "200",
+         "--db", str(tmp_path / "x.duckdb")],
+        capture_output=True, text=True, cwd=config.PROJECT_ROOT, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0 and "FutureWarning: connect() is deprecated" in result.stderr

@@ -30,7 +30,7 @@ from tf_eval.governance.rules import current_rules
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec, Inference, evaluate, family_difference, prepare
 from tf_eval.method.panel import build_panel
-from tf_eval.release import charts, register, results
+from tf_eval.release import charts, register, results, units
 
 BESIDE_THE_STORE = register.register_path  # the real one (conftest gives each test its own)
 
@@ -87,8 +87,10 @@ def _families_fitting(row: dict, rules: dict, compared: bool) -> set[int]:
 
 
 def _people_and_sums(row: dict) -> set[tuple[int, int]]:
-    """Every (people, sum of their changes) a released naive mean of whole-number changes fits."""
-    mean, half = row["att"], _half_unit(row["att"])
+    """Every (people, sum of their changes) a released naive mean of whole-number changes fits
+    (a share's is in percentage points, as its `unit` says: 100 times the mean)."""
+    scale = units.unit(row["outcome"]).scale
+    mean, half = row["att"] / scale, _half_unit(row["att"]) / scale
     fits = set()
     for people in _shown(row["n_treated"]):
         low, high = people * (mean - half), people * (mean + half)
@@ -318,8 +320,7 @@ def test_a_refused_selection_cannot_be_rebuilt_from_the_wider_one_minus_the_rest
             assert truth in rebuilt and len(rebuilt) >= 2, (outcome, truth, sorted(rebuilt)[:5])
 
         # The Impact page's figure holds what the JSON holds: the same rounded numbers.
-        scale = 100 if outcome == "offending" else 1  # percentage points on the page
-        assert plotted[index] == pytest.approx(rows[0]["att"] * scale, rel=1e-12)
+        assert plotted[index] == rows[0]["att"]
 
 
 # --- attack 4: as many parameters as families ---------------------------------------------------
@@ -373,13 +374,15 @@ def test_a_tiny_caliper_is_one_clear_line_per_outcome_never_a_traceback(
     out, err = capsys.readouterr()
     assert code == 0 and "Traceback" not in err and "Warning" not in err
     lines = out.strip().splitlines()
-    # The matched count, the note that nearly every supported family was left out (issue 15,
-    # item 5), the headline estimator, one line per outcome, then the other two estimators'.
-    assert len(lines) == 3 + 4 + 1 + 8 and lines[0].startswith("Matched ")
-    assert lines[1].startswith("Note: The matching left")
-    assert lines[2].startswith("Estimator: Pre-level adjustment (assumes ")
-    for line in lines[3:7]:
-        assert "withheld (fewer than 10" in line or "95% CI" in line, line
-    assert lines[7].startswith("Other estimators")
-    for line in lines[8:]:
-        assert line.endswith(("(matched did)", "(doubly robust did)")), line
+    # The data, the matched count, the note that nearly every supported family was left out
+    # (issue 15, item 5), the headline estimator, one line per outcome, then the other two
+    # estimators' (a placebo line only if a placebo could be shown).
+    assert lines[0].startswith("Data: SYNTHETIC") and lines[1].startswith("Matched ")
+    assert lines[2].startswith("Note: The matching left")
+    assert lines[3].startswith("Estimator: Pre-level adjustment (assumes ")
+    for line in lines[4:8]:
+        assert "not shown (fewer than 10" in line or "95% CI" in line, line
+    others = lines.index("Other estimators (the same units; the JSON has their intervals):")
+    assert others in (8, 9) and len(lines) == others + 1 + 4
+    for line in lines[others + 1 :]:
+        assert "Matched DiD " in line and "Doubly robust DiD " in line, line

@@ -314,7 +314,7 @@ def test_the_demo_store_is_never_loaded_into(tmp_path: Path, capsys) -> None:
 @pytest.mark.parametrize(
     "content, error, complaint",
     [
-        (b"my precious notes", store.StoreError, "cannot open .* as a DuckDB store"),
+        (b"my precious notes", store.StoreError, "is not a tf-eval store .*refusing to write"),
         (None, ingest.IngestError, "is a DuckDB file but not a tf-eval store"),
     ],
 )

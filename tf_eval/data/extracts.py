@@ -47,7 +47,11 @@ def too_large(data: bytes | Path, name: str) -> str | None:
     if size > config.EXTRACT_MAX_BYTES:
         mb = size / 2**20
         return f"{where} is {mb:,.0f} MB, more than the {megabytes:,} MB one file may be {fix}"
-    head = data[:4] if isinstance(data, bytes) else data.open("rb").read(4)
+    if isinstance(data, bytes):
+        head = data[:4]
+    else:
+        with data.open("rb") as file:
+            head = file.read(4)
     if head == PARQUET_MAGIC:
         try:
             meta = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else data).metadata

@@ -252,6 +252,21 @@ def _open_error(path: Path, exc: duckdb.Error) -> StoreError:
     return StoreError(f"cannot open the store at {path}: {first_line}")
 
 
+# Bytes 8-11 of every DuckDB database file, encrypted or not.
+_DUCKDB_MAGIC = b"DUCK"
+
+
+def not_a_database(path: Path) -> bool:
+    """Whether `path` holds something other than a DuckDB database (a CSV given as --db, say):
+    DuckDB's own error for one names its catalog or its IO, not the mistake."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(12)
+    except OSError:  # missing or unreadable: DuckDB's own error says which
+        return False
+    return len(head) > 0 and head[8:12] != _DUCKDB_MAGIC
+
+
 def connect(
     path: Path, read_only: bool = True, shown_as: Path | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -265,6 +280,8 @@ def connect(
     key = db_key()
     if read_only and not path.exists():
         raise StoreError(f"no store at {path}: build one with `python -m tf_eval demo --db {path}`")
+    if not_a_database(path):
+        raise StoreError(f"{shown_as or path} is not a tf-eval store (not a DuckDB database file)")
     if not read_only:
         private.make_dirs(path.parent)
     try:
@@ -330,10 +347,8 @@ def replacing(
                     _attach_current(con, path, None if plaintext_source else db_key())
             except StoreKeyError:
                 raise
-            except StoreError:
-                raise StoreError(
-                    f"cannot open {path} as a DuckDB store; refusing to write to it"
-                ) from None
+            except StoreError as exc:
+                raise StoreError(f"{exc}; refusing to write to it") from None
             try:
                 if rebuild:
                     create_tables(con)

@@ -56,6 +56,11 @@ def _check_replaceable(path: Path) -> None:
     """A demo build may replace an earlier demo store, never a store holding loaded data."""
     if not path.exists():
         return
+    if store.not_a_database(path):
+        raise store.StoreError(
+            f"{path} exists and is not a tf-eval demo store (not a DuckDB database file); "
+            "refusing to replace it"
+        )
     try:
         con = store.connect(path, read_only=True)
         try:

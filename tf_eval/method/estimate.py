@@ -224,6 +224,31 @@ def match_units(
     )
 
 
+def store_selection(
+    store: Store, la: str | None, cohort: int | None
+) -> tuple[str | None, int | None]:
+    """A local authority and cohort as the store holds them: an LA code in any case ('la05' is
+    LA05), and for one the store lacks an error naming those it has, so that nobody has to guess
+    which codes or years exist."""
+    if la is not None:
+        known = store.query("SELECT DISTINCT la_code FROM families ORDER BY 1")["la_code"].tolist()
+        same = [code for code in known if code.casefold() == la.casefold()]
+        if not same:
+            raise EvaluationError(
+                f"unknown local authority {la!r} (the store has {', '.join(known) or 'none'})"
+            )
+        la = la if la in same else same[0]
+    if cohort is not None:
+        sql = "SELECT DISTINCT year(identified_on) AS cohort FROM families ORDER BY 1"
+        years = [int(year) for year in store.query(sql)["cohort"]]
+        if cohort not in years:
+            raise EvaluationError(
+                f"no families identified in {cohort} (the store's cohorts: "
+                f"{', '.join(map(str, years)) or 'none'})"
+            )
+    return la, cohort
+
+
 def prepare(
     store: Store,
     spec: AnalysisSpec,
@@ -235,12 +260,9 @@ def prepare(
     if given, is this spec's panel built earlier (the dashboard keeps it while an evaluator
     changes only the matching)."""
     report = progress or (lambda fraction, message: None)
-    if spec.la is not None:
-        known = store.query("SELECT DISTINCT la_code FROM families ORDER BY 1")["la_code"].tolist()
-        if spec.la not in known:
-            raise EvaluationError(
-                f"unknown local authority {spec.la!r} (the store has {', '.join(known) or 'none'})"
-            )
+    la, _ = store_selection(store, spec.la, spec.cohort)
+    if la != spec.la:
+        raise EvaluationError(f"local authority {spec.la!r} is written {la!r} in the store")
     report(0.0, "Building the outcome panel")
     if panel is None:
         panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort, spec.comparison)

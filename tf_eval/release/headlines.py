@@ -12,39 +12,38 @@ from dataclasses import dataclass
 
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimators import ESTIMATORS
+from tf_eval.release import units
 from tf_eval.release.disclosure import SafeEstimate
 
 
 @dataclass(frozen=True)
 class Wording:
     subject: str  # what changed, as the start of a sentence
-    scale: float  # multiply the estimate by this to get `unit`
-    unit: str  # after the amount ("" when the subject carries the unit)
+    says_unit: bool  # the unit follows the amount (False: the subject carries it)
     digits: int
 
 
 WORDING = {
-    "attendance": Wording("School attendance", 1, " percentage points", 1),
-    "offending": Wording("The share of people with a proven offence", 100, " percentage points", 1),
-    "worklessness": Wording(
-        "The share of days adults spent on out-of-work benefits", 100, " percentage points", 1
-    ),
-    "ae_use": Wording("A&E attendances per person", 1, "", 2),
+    "attendance": Wording("School attendance", True, 1),
+    "offending": Wording("The share of people with a proven offence", True, 1),
+    "worklessness": Wording("The share of days adults spent on out-of-work benefits", True, 1),
+    "ae_use": Wording("A&E attendances per person", False, 2),
 }
 assert set(WORDING) == set(OUTCOMES)
 
 
 def scaled(estimate: SafeEstimate) -> tuple[float, float, float] | None:
-    """The estimate and its interval in display units (percentage points for proportions)."""
+    """The estimate and its interval in display units (tf_eval.release.units: percentage points
+    for shares)."""
     if estimate.withheld:
         return None
-    w = WORDING[estimate.outcome]
-    return estimate.att * w.scale, estimate.ci_low * w.scale, estimate.ci_high * w.scale
+    values = (estimate.att, estimate.ci_low, estimate.ci_high)
+    return tuple(units.shown(v, estimate.outcome) for v in values)  # type: ignore[return-value]
 
 
 def display_unit(outcome: str) -> str:
     """The unit of `scaled` values, for axis titles."""
-    return WORDING[outcome].unit.strip() or OUTCOMES[outcome].unit
+    return units.unit(outcome).name
 
 
 def selection_words(la: str | None, cohort: int | None) -> str:
@@ -72,19 +71,24 @@ def interval_words(low: float, high: float, digits: int) -> str:
 
 def headline(estimate: SafeEstimate, follow_up_months: int) -> str:
     """One sentence for one outcome's matched estimate."""
-    w = WORDING[estimate.outcome]
     numbers = scaled(estimate)
     if numbers is None:
         return f"{OUTCOMES[estimate.outcome].label}: not shown ({estimate.reason})."
-    att, low, high = numbers
+    return effect_words(estimate.outcome, *numbers, follow_up_months)
+
+
+def effect_words(outcome: str, att: float, low: float, high: float, follow_up_months: int) -> str:
+    """`headline`'s sentence from numbers already in display units (as the command line's JSON
+    gives them), so that the terminal says what the page says."""
+    w = WORDING[outcome]
     verb = "rose" if att > 0 else "fell"
-    amount = f"{abs(att):.{w.digits}f}{w.unit}"
+    amount = f"{abs(att):.{w.digits}f}" + (f" {display_unit(outcome)}" if w.says_unit else "")
     sentence = (
         f"{w.subject} {verb} {amount} more than in similar families over the "
         f"{follow_up_months} months after the family was identified "
         f"(95% CI: {interval_words(low, high, w.digits)})."
     )
-    if estimate.ci_low <= 0 <= estimate.ci_high:
+    if low <= 0 <= high:
         sentence += " The interval includes no difference, so this could be chance."
     return sentence
 

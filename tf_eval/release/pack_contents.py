@@ -22,7 +22,7 @@ from tf_eval.method.covariates import covariate_words
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import build_panel
-from tf_eval.release import charts, register
+from tf_eval.release import charts, register, units
 from tf_eval.release.disclosure import SafeEstimate, SafeTable
 from tf_eval.release.overview import Overview, overview
 from tf_eval.release.provenance import Provenance, provenance
@@ -148,7 +148,7 @@ ESTIMATE_COUNTS = ("n_treated", "n_comparison", "families_treated", "families_co
 
 
 def _estimates_table(results: SafeResults) -> Table:
-    header = ["estimate", "outcome", "att", "se", "ci_low", "ci_high", "p_value"]
+    header = ["estimate", "outcome", "unit", "att", "se", "ci_low", "ci_high", "p_value"]
     header += [*ESTIMATE_COUNTS, "withheld_because"]
     kinds: dict[str, list[SafeEstimate]] = {
         "matched": results.estimates,
@@ -158,16 +158,20 @@ def _estimates_table(results: SafeResults) -> Table:
         **{f"estimator: {key}": listed for key, listed in results.estimators.items()},
     }
     rows = [
-        [kind, *(_cell(_shown(column, getattr(e, column))) for column in header[1:-1])]
+        [kind, e.outcome, units.unit(e.outcome).name]
+        + [_cell(_shown(column, e)) for column in header[3:-1]]
         + [e.reason or ""]
         for kind, estimates in kinds.items()
         for e in estimates
     ]
     title = (
         "Effects: matched estimate, naive change, placebo and the three estimators side by side "
-        "(outcome units; 95% CI)"
+        "(each in its row's unit; 95% CI)"
     )
     notes = (
+        "att, se, ci_low and ci_high are in the row's unit, as the dashboard shows them: "
+        "percentage points for attendance and for the shares of people offending and of days on "
+        "out-of-work benefits (-1.9 is a fall of 1.9 percentage points).",
         f"p-values are given to {P_VALUE_DECIMALS} decimal places: 0.0 means below "
         f"{0.5 * 10**-P_VALUE_DECIMALS:g}.",
         "'matched' rows are the headline estimator's; rows 'estimator: NAME' give every "
@@ -181,8 +185,12 @@ def _estimates_table(results: SafeResults) -> Table:
 P_VALUE_DECIMALS = 3  # a p-value finer than 0.001 says nothing more to a reader (not 5.9e-303)
 
 
-def _shown(column: str, value: object) -> object:
-    """A value of the effects table as written: p-values to a fixed number of places."""
+def _shown(column: str, estimate: SafeEstimate) -> object:
+    """A value of the effects table as written: effects in the unit the pages show them in
+    (tf_eval.release.units: percentage points for shares), p-values to a fixed number of places."""
+    value = getattr(estimate, column)
+    if column in ("att", "se", "ci_low", "ci_high"):
+        return units.shown(value, estimate.outcome)
     if column == "p_value" and isinstance(value, float) and math.isfinite(value):
         return round(value, P_VALUE_DECIMALS) + 0.0
     return value

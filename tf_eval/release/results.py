@@ -24,7 +24,7 @@ from tf_eval.method.estimate import (
 )
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.matchfile import FileMatch
-from tf_eval.release import disclosure
+from tf_eval.release import disclosure, units
 from tf_eval.release.disclosure import SafeEstimate, SafeHistogram, SafeTable
 
 
@@ -175,12 +175,11 @@ def _number(value: float) -> float | None:
 
 
 def _estimate_json(e: SafeEstimate) -> dict[str, Any]:
+    """One estimate, in the unit the pages show it in (tf_eval.release.units), which it names."""
     return {
         "outcome": e.outcome,
-        "att": e.att,
-        "se": e.se,
-        "ci_low": e.ci_low,
-        "ci_high": e.ci_high,
+        "unit": units.unit(e.outcome).name,
+        **{k: units.shown(getattr(e, k), e.outcome) for k in ("att", "se", "ci_low", "ci_high")},
         "p_value": e.p_value,
         "n_treated": e.n_treated,
         "n_comparison": e.n_comparison,
@@ -272,10 +271,13 @@ def families_in_analysis(results: SafeResults) -> list[dict[str, str]]:
     return rows
 
 
-def to_json(results: SafeResults) -> dict[str, Any]:
-    """The JSON of `estimate --json` (plus naive, placebo and exclusions when present)."""
+def to_json(results: SafeResults, data_source: str | None = None) -> dict[str, Any]:
+    """The JSON of `estimate --json` (plus naive, placebo and exclusions when present).
+    `data_source` names where the records come from (tf_eval.release.charts.data_source: it says
+    when they are synthetic), for an evaluation of a store."""
     counts = results.matching.counts
     out: dict[str, Any] = {
+        **({"data_source": data_source} if data_source else {}),
         "options": results.options,
         "counts": dict(zip(counts.frame["group"], counts.shown("units"), strict=True)),
         # Every statistic of the balance table (tf_eval.method.balance.COLUMNS): SMDs, raw

@@ -1,51 +1,99 @@
 """The command line's plain-text summary of an evaluation, written from its released JSON only
-(tf_eval.release.results.to_json), so it can show nothing the JSON does not."""
+(tf_eval.release.results.to_json), so it can show nothing the JSON does not. It says what the
+pages say, in their words and units (the headline sentences of tf_eval.release.headlines, the
+outcomes' labels, percentage points for shares), and first of all whether the data are synthetic.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.method.estimators import ESTIMATORS
+from tf_eval.release.headlines import display_unit, effect_words
 
 
 def _p(value: float) -> str:
     return "p<0.001" if value < 0.001 else f"p={value:.3f}"
 
 
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """A plain-text summary of `to_json`'s result for a person at a terminal (the JSON has
     everything)."""
     lines = []
-    counts = result["counts"]
+    if "data_source" in result:
+        lines.append(f"Data: {result['data_source']}.")
+    counts = {key: _count(value) for key, value in result["counts"].items()}
+    store = "estimator" in result  # an evaluation of a store, not an analysis file
+    treated, comparison = (
+        ("supported families", "comparison families")
+        if store
+        else ("treated units", "comparison units")
+    )
     lines.append(
-        f"Matched {counts['treated_matched']} of {counts['treated']} treated units with "
-        f"{counts['comparison_matched']} of {counts['comparison_pool']} comparison units."
+        f"Matched {counts['treated_matched']} of {counts['treated']} {treated} with "
+        f"{counts['comparison_matched']} of {counts['comparison_pool']} {comparison}."
     )
     for warning in result.get("warnings", []):
         lines.append(f"Note: {warning}")
-    if "estimator" in result:
+    if store:
         lines.append(
             f"Estimator: {result['estimator']['label']} (assumes "
             f"{result['estimator']['assumption']})."
         )
     naive = {row["outcome"]: row for row in result.get("naive", [])}
+    months = result["options"].get("follow_up_months")
     for row in result["estimates"]:
-        if row["suppressed"]:
-            lines.append(f"{row['outcome']:>13}: withheld ({row['reason']})")
-            continue
-        # Numbers as released (to the gate's significant figures), not padded with zeros.
-        line = (
-            f"{row['outcome']:>13}: {row['att']:+g} "
-            f"(95% CI {row['ci_low']:+g} to {row['ci_high']:+g}, {_p(row['p_value'])})"
+        lines.append(_effect_line(row, naive.get(row["outcome"]), months))
+    placebo = [row for row in result.get("placebo", []) if not row["suppressed"]]
+    if placebo:
+        clear = [_label(row["outcome"]) for row in placebo if row["ci_low"] <= 0 <= row["ci_high"]]
+        lines.append(
+            "Placebo (the same comparison a year earlier, where there is nothing to find) "
+            f"consistent with no difference: {', '.join(clear) or 'none'}."
         )
-        if row["outcome"] in naive and not naive[row["outcome"]]["suppressed"]:
-            line += f"; naive before/after {naive[row['outcome']]['att']:+g}"
-        lines.append(line)
-    others = [r for r in result.get("estimators", []) if r["estimator"] != _headline(result)]
+    others: dict[str, list[str]] = {}
+    for row in result.get("estimators", []):
+        if row["estimator"] != _headline(result):
+            value = "not shown" if row["suppressed"] else f"{row['att']:+g}"
+            others.setdefault(row["outcome"], []).append(
+                f"{ESTIMATORS[row['estimator']].short} {value}"
+            )
     if others:
-        lines.append("Other estimators (see the JSON for their intervals):")
-        for row in others:
-            value = "withheld" if row["suppressed"] else f"{row['att']:+g}"
-            lines.append(f"{row['outcome']:>13}: {value} ({row['estimator'].replace('_', ' ')})")
+        lines.append("Other estimators (the same units; the JSON has their intervals):")
+        lines += [f"  {_label(outcome)}: {', '.join(shown)}" for outcome, shown in others.items()]
     return lines
+
+
+def _effect_line(row: dict[str, Any], naive: dict[str, Any] | None, months: int | None) -> str:
+    """One outcome's effect: the page's sentence for a store's outcome, numbers in the column's
+    own unit for an analysis file's."""
+    label = _label(row["outcome"])
+    if row["suppressed"]:
+        return f"{label}: not shown ({row['reason']})."
+    if row["outcome"] not in OUTCOMES or months is None:
+        # Numbers as released (to the gate's significant figures), not padded with zeros.
+        return (
+            f"{label}: {row['att']:+g} (95% CI {row['ci_low']:+g} to {row['ci_high']:+g}, "
+            f"{_p(row['p_value'])})"
+        )
+    line = effect_words(row["outcome"], row["att"], row["ci_low"], row["ci_high"], months)
+    line += f" {_p(row['p_value'])}."
+    if naive is not None and not naive["suppressed"]:
+        change = naive["att"]
+        words = (
+            "none" if change == 0 else f"a {'rise' if change > 0 else 'fall'} of {abs(change):g}"
+        )
+        line += f" Naive change: {words} {display_unit(row['outcome'])}."
+    return line
+
+
+def _label(outcome: str) -> str:
+    return OUTCOMES[outcome].label if outcome in OUTCOMES else outcome
 
 
 def _headline(result: dict[str, Any]) -> str | None:
