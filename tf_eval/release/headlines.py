@@ -70,8 +70,10 @@ def interval_words(low: float, high: float, digits: int) -> str:
     return f"between a fall of {size(low)} and a rise of {size(high)}"
 
 
-def headline(estimate: SafeEstimate, follow_up_months: int) -> str:
-    """One sentence for one outcome's matched estimate."""
+def headline(estimate: SafeEstimate, follow_up_months: int, caution: str | None = None) -> str:
+    """One sentence for one outcome's matched estimate; `caution`, its verdict's qualification
+    (tf_eval.release.evidence.Check.caution: "but ...: treat with caution"), makes it no
+    stronger than its evidence."""
     w = WORDING[estimate.outcome]
     numbers = scaled(estimate)
     if numbers is None:
@@ -82,8 +84,9 @@ def headline(estimate: SafeEstimate, follow_up_months: int) -> str:
     sentence = (
         f"{w.subject} {verb} {amount} more than in similar families over the "
         f"{follow_up_months} months after the family was identified "
-        f"(95% CI: {interval_words(low, high, w.digits)})."
+        f"(95% CI: {interval_words(low, high, w.digits)})"
     )
+    sentence += f", {caution}." if caution else "."
     if estimate.ci_low <= 0 <= estimate.ci_high:
         sentence += " The interval includes no difference, so this could be chance."
     return sentence

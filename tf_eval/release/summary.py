@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 
@@ -39,6 +40,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         if row["outcome"] in naive and not naive[row["outcome"]]["suppressed"]:
             line += f"; naive before/after {naive[row['outcome']]['att']:+g}"
         lines.append(line)
+    lines += _evidence_lines(result.get("checks", []))
     others = [r for r in result.get("estimators", []) if r["estimator"] != _headline(result)]
     if others:
         lines.append("Other estimators (see the JSON for their intervals):")
@@ -50,3 +52,17 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 def _headline(result: dict[str, Any]) -> str | None:
     return result.get("estimator", {}).get("name")
+
+
+def _evidence_lines(checks: list[dict[str, Any]]) -> list[str]:
+    """Each finding's verdict and its reasons (tf_eval.release.evidence), as the JSON has them."""
+    if not checks:
+        return []
+    lines = ["Evidence (strong, moderate, weak or fails; docs/method.md says how it is judged):"]
+    for row in checks:
+        lines.append(f"{row['outcome']:>13}: {row['verdict']}")
+        for reason in row["reasons"]:
+            lines += textwrap.wrap(
+                reason, 100, initial_indent=" " * 15 + "- ", subsequent_indent=" " * 17
+            )
+    return lines
