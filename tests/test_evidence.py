@@ -211,3 +211,13 @@ def test_match_file_json_gives_rosenbaums_gamma_for_pairs(tmp_path: Path) -> Non
     (row,) = json.loads(result.stdout)["checks"]
     assert row["rosenbaum_gamma"] == 1.0  # 1:1 without replacement: pairs, not significant
     assert row["verdict"] == "weak" and row["placebo_covers_zero"] is None
+
+
+def test_the_effects_charts_title_counts_only_findings_that_pass() -> None:
+    from tf_eval.release import charts
+
+    both = [_estimate("attendance", 2.0, 1.0, 3.0), _estimate("offending", -0.05, -0.06, -0.04)]
+    title = charts.effects_chart(both, "test", 12).layout.title.text
+    assert "improved all 2 outcomes" in title
+    counted = charts.effects_chart(both, "test", 12, passing=["attendance"]).layout.title.text
+    assert "improved 1 of 2 outcomes" in counted

@@ -84,6 +84,12 @@ class _Findings:
         return ranked[0][0], [sentence for _, sentence, _ in ranked], ranked[0][2]
 
 
+def passing(rows: list[Check]) -> list[str]:
+    """The outcomes whose finding passes its checks (strong or moderate): what a chart's title
+    may count as improved."""
+    return [row.outcome for row in rows if row.verdict in ("strong", "moderate")]
+
+
 def _amount(outcome: str, value: float) -> str:
     """A size in the outcome's display units (percentage points for proportions)."""
     w = WORDING.get(outcome)
