@@ -374,12 +374,19 @@ def test_a_tiny_caliper_is_one_clear_line_per_outcome_never_a_traceback(
     assert code == 0 and "Traceback" not in err and "Warning" not in err
     lines = out.strip().splitlines()
     # The matched count, the note that nearly every supported family was left out (issue 15,
-    # item 5), the headline estimator, one line per outcome, then the other two estimators'.
-    assert len(lines) == 3 + 4 + 1 + 8 and lines[0].startswith("Matched ")
+    # item 5), the headline estimator, one line per outcome, each outcome's verdict and reasons
+    # (issue 18), then the other two estimators'.
+    evidence = next(i for i, line in enumerate(lines) if line.startswith("Evidence ("))
+    others = len(lines) - 9
+    assert evidence == 7 and lines[0].startswith("Matched ")
     assert lines[1].startswith("Note: The matching left")
     assert lines[2].startswith("Estimator: Pre-level adjustment (assumes ")
     for line in lines[3:7]:
         assert "withheld (fewer than 10" in line or "95% CI" in line, line
-    assert lines[7].startswith("Other estimators")
-    for line in lines[8:]:
+    verdicts = [x for x in lines[evidence + 1 : others] if not x.startswith(" " * 15)]
+    assert len(verdicts) == 4
+    for line, shown in zip(verdicts, lines[3:7], strict=True):
+        assert line.endswith(": fails") if "withheld" in shown else not line.endswith("strong")
+    assert lines[others].startswith("Other estimators")
+    for line in lines[others + 1 :]:
         assert line.endswith(("(matched did)", "(doubly robust did)")), line
