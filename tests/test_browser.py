@@ -25,7 +25,7 @@ from tf_eval.data import store
 from tf_eval.governance import access
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.release.headlines import headline
-from tf_eval.release.results import safe_evaluation
+from tf_eval.release.results import findings, safe_evaluation
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = config.PROJECT_ROOT / "tests" / "screenshots"
@@ -205,8 +205,8 @@ def test_a_chosen_local_authority_stays_chosen_across_pages_and_in_the_link(
                 assert la in shown_choice(), (name, shown_choice())
         _settled(page, 2)
         shown = " ".join(page.locator("[data-testid=stMarkdownContainer] li").all_inner_texts())
-        for estimate in expected.estimates:
-            assert headline(estimate, 12) in shown
+        for estimate, check in zip(expected.estimates, findings(expected), strict=True):
+            assert headline(estimate, 12, check.caution) in shown
         # The URL shares the selection: a new session opened from it starts there.
         other = browser.new_page(viewport={"width": 1400, "height": 1200})
         other.goto(f"{server}/impact?la={la}&cohort=2016", wait_until="networkidle")

@@ -375,14 +375,20 @@ def test_a_tiny_caliper_is_one_clear_line_per_outcome_never_a_traceback(
     assert code == 0 and "Traceback" not in err and "Warning" not in err
     lines = out.strip().splitlines()
     # The data, the matched count, the note that nearly every supported family was left out
-    # (issue 15, item 5), the headline estimator, one line per outcome, then the other two
-    # estimators' (a placebo line only if a placebo could be shown).
+    # (issue 15, item 5), the headline estimator, one line per outcome (a placebo line only if a
+    # placebo could be shown), each outcome's verdict and reasons (issue 18), then the other two
+    # estimators'.
     assert lines[0].startswith("Data: SYNTHETIC") and lines[1].startswith("Matched ")
     assert lines[2].startswith("Note: The matching left")
     assert lines[3].startswith("Estimator: Pre-level adjustment (assumes ")
     for line in lines[4:8]:
         assert "not shown (fewer than 10" in line or "95% CI" in line, line
+    evidence = next(i for i, line in enumerate(lines) if line.startswith("Evidence ("))
     others = lines.index("Other estimators (the same units; the JSON has their intervals):")
-    assert others in (8, 9) and len(lines) == others + 1 + 4
+    assert evidence in (8, 9) and len(lines) == others + 1 + 4
+    verdicts = [x for x in lines[evidence + 1 : others] if not x.startswith(" " * 4)]
+    assert len(verdicts) == 4
+    for line, shown in zip(verdicts, lines[4:8], strict=True):
+        assert line.endswith(": fails") if "not shown" in shown else not line.endswith("strong")
     for line in lines[others + 1 :]:
         assert "Matched DiD " in line and "Doubly robust DiD " in line, line

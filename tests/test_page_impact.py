@@ -44,3 +44,14 @@ def test_the_cohort_breakdown_names_groups_too_small_to_show(page: AppTest) -> N
     if missing:  # every cohort is either drawn or named as too small
         assert "Not shown (too few families)" in footnote
         assert all(year in footnote for year in missing)
+
+
+def test_impact_says_each_findings_verdict_and_its_reasons(page: AppTest) -> None:
+    """Issue 18: a verdict per finding, its headline worded no more strongly, its reasons."""
+    from tf_eval.data.outcomes import OUTCOMES
+    from tf_eval.release.evidence import VERDICTS
+
+    shown = " ".join(m.value for m in page.markdown)
+    for outcome in OUTCOMES.values():
+        assert any(f"**{outcome.label}: {verdict}.**" in shown for verdict in VERDICTS)
+    assert "How far each finding can be trusted" in " ".join(h.value for h in page.subheader)

@@ -29,6 +29,7 @@ from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.release import headlines, pack_contents, report
 from tf_eval.release.headlines import headline
+from tf_eval.release.results import findings
 
 # Every column of the pack's tables that holds a count of people, families or records.
 COUNT_COLUMNS = {
@@ -182,8 +183,10 @@ def test_the_pdf_text_holds_each_headline_and_every_disclosure_note(
     charts = pack_contents.pack_charts(contents)
     assert len(reader.pages) == 1 + len(charts) + 2  # title, one per chart, rules, provenance
     text = _one_line(" ".join(page.extract_text() for page in reader.pages))
-    for estimate in contents.results.estimates:
-        assert headline(estimate, contents.spec.follow_up_months) in text
+    checks = findings(contents.results)  # each headline as strong as its verdict (issue 18)
+    for estimate, check in zip(contents.results.estimates, checks, strict=True):
+        said = headline(estimate, contents.spec.follow_up_months, check.caution)
+        assert f"{said} Verdict: {check.verdict}." in text
     rules = disclosure_rules.current_rules()
     assert f"Disclosure control: counts rounded to the nearest {rules.count_rounding}" in text
     for chart in charts:

@@ -13,7 +13,7 @@ from tf_eval import config
 from tf_eval.data import store
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.release import headlines, pack_contents, report
-from tf_eval.release.results import safe_evaluation
+from tf_eval.release.results import findings, safe_evaluation
 
 APP = str(config.PROJECT_ROOT / "app.py")
 LA = "LA05"
@@ -70,8 +70,8 @@ def test_the_numbers_shown_are_the_chosen_local_authoritys(app: AppTest, demo_db
     app.switch_page("views/trends.py").run()
     app.switch_page("views/overview.py").run()
     shown = app.markdown[0].value
-    for estimate in results.estimates:
-        assert headlines.headline(estimate, 12) in shown
+    for estimate, check in zip(results.estimates, findings(results), strict=True):
+        assert headlines.headline(estimate, 12, check.caution) in shown
 
 
 def test_a_shared_link_opens_with_its_selection(demo_db: Path, monkeypatch) -> None:

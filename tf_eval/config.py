@@ -62,6 +62,24 @@ ESTIMATE_THREADS = 2
 # least this many families per parameter, else the pre-window levels alone, else no covariates.
 OUTCOME_MODEL_MIN_FAMILIES_PER_PARAMETER = 10
 
+# The evidence beside every finding (tf_eval.method.sensitivity, tf_eval.release.evidence;
+# docs/method.md says why each threshold). Tests are two-sided at this level, with this power for
+# the minimum detectable effect.
+EVIDENCE_ALPHA = 0.05
+EVIDENCE_POWER = 0.8
+# The verdict's thresholds: the largest |SMD| after matching for "strong", and above which the
+# outcome model must extrapolate ("weak"; Rubin 2001, Stuart 2010) ...
+SMD_GOOD = 0.1
+SMD_POOR = 0.25
+# ... the share of supported families matched below which the estimate describes a different
+# group ("weak"; above 1 - UNMATCHED_WARNING_SHARE it is "strong") ...
+MATCHED_SHARE_POOR = 0.8
+# ... and the E-value of the interval's limit nearer no effect (and Rosenbaum's Gamma, where there
+# are pairs) below which a modest hidden difference could explain the finding away ("moderate":
+# they say how much bias it would take, not that there is any).
+E_VALUE_MODERATE = 1.25
+GAMMA_MODERATE = 1.2
+
 # The synthetic demo store. 20,000 families give every LA x cohort cell at least 50 treated and
 # 50 comparison families (the differencing floor, docs/disclosure-control.md) and build in seconds.
 DEMO_FAMILIES = 20_000

@@ -8,7 +8,9 @@ from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import charts
-from tf_eval.release.headlines import breakdown_rows, display_unit, estimator_rows
+from tf_eval.release.evidence import passing
+from tf_eval.release.headlines import breakdown_rows, display_unit, estimator_rows, headline
+from tf_eval.release.results import findings
 
 summary = dashboard.get_overview()
 la, cohort = dashboard.selection_sidebar(summary)
@@ -21,6 +23,7 @@ if results is None:
     st.stop()
 
 st.subheader("Effect, naive change and placebo")
+checks = findings(results)
 dashboard.chart(
     charts.effects_chart(
         results.estimates,
@@ -28,6 +31,7 @@ dashboard.chart(
         spec.follow_up_months,
         naive=results.naive,
         placebo=results.placebo,
+        passing=passing(checks),
     ),
     "impact",
 )
@@ -44,6 +48,20 @@ st.caption(
     "supports the comparison. "
     f"Placebo consistent with no difference: {', '.join(placebo_clear) or 'none'}."
 )
+
+st.subheader("How far each finding can be trusted")
+st.caption(
+    "Each finding's verdict (strong, moderate, weak or fails) is the worst its checks give: the "
+    "placebo, chance (with the outcomes read together), balance, how many supported families "
+    "were matched, how much hidden bias it would take to explain it away, and whether the "
+    "comparison is large enough. The chart's title counts only strong and moderate findings."
+)
+for estimate, check in zip(results.estimates, checks, strict=True):
+    st.markdown(
+        f"**{OUTCOMES[estimate.outcome].label}: {check.verdict}.** "
+        f"{headline(estimate, spec.follow_up_months, check.caution)}\n"
+        + "\n".join(f"- {reason}" for reason in check.reasons)
+    )
 
 st.subheader("Three estimators, side by side")
 headline_estimator = ESTIMATORS[spec.estimator]

@@ -6,8 +6,9 @@ import dashboard
 from tf_eval import config
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.release import charts
+from tf_eval.release.evidence import passing
 from tf_eval.release.headlines import headline
-from tf_eval.release.results import families_in_analysis
+from tf_eval.release.results import families_in_analysis, findings
 
 summary = dashboard.get_overview(("by_la_cohort",))
 la, cohort = dashboard.selection_sidebar(summary)
@@ -32,9 +33,18 @@ st.subheader("What support changed")
 spec = AnalysisSpec(la=la, cohort=cohort)
 results = dashboard.get_results(spec)
 if results is not None:
-    st.markdown("\n".join(f"- {headline(e, spec.follow_up_months)}" for e in results.estimates))
+    checks = findings(results)  # each finding's verdict words its headline (issue 18)
+    st.markdown(
+        "\n".join(
+            f"- {headline(e, spec.follow_up_months, c.caution)}"
+            for e, c in zip(results.estimates, checks, strict=True)
+        )
+    )
     dashboard.chart(
-        charts.effects_chart(results.estimates, selected, spec.follow_up_months), "effects"
+        charts.effects_chart(
+            results.estimates, selected, spec.follow_up_months, passing=passing(checks)
+        ),
+        "effects",
     )
     st.caption(
         "Supported families are compared with similar families identified at the same time in "

@@ -52,6 +52,7 @@ from tf_eval.method.panel import (
     build_panel,
 )
 from tf_eval.method.propensity import PropensityModel, design_matrices
+from tf_eval.method.sensitivity import Sensitivity, sensitivity
 
 __all__ = [
     "COMPARISON_POOLS",
@@ -157,6 +158,9 @@ class Matching:
     dropped_covariates: list[str]  # chosen, but constant in this selection
     keys: np.ndarray | None = None  # each unit's record key (tf_eval.data.record_keys)
     count_keys: dict[str, int] | None = None  # the cell key of each of `counts`
+    # The matched pairs (rows of treated unit, comparison unit) when matching 1:1 without
+    # replacement; None otherwise (a comparison unit may serve several: sets, not pairs).
+    pairs: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,8 @@ class Evaluation:
     excluded_keys: dict[str, int] | None = None  # their cell keys, for the gate's noise
     # Every estimator's estimates (tf_eval.method.estimators), the spec's own among them.
     by_estimator: dict[str, list[Estimate]] | None = None
+    # What the evidence checks need beyond the estimates, per outcome (tf_eval.method.sensitivity).
+    sensitivity: list[Sensitivity] | None = None
 
 
 def outcome_covariates(design: pd.DataFrame) -> pd.DataFrame:
@@ -205,9 +211,8 @@ def match_units(
         design = design_matrices(units, usable)
         score = PropensityModel().fit(design.model, treated).predict(design.model)
         keys = units.groupby(exact, sort=True, dropna=False).ngroup().to_numpy() if exact else None
-        weights = (
-            NearestNeighbourMatcher(ratio, caliper, replace).fit(score, treated, keys).weights_
-        )
+        matcher = NearestNeighbourMatcher(ratio, caliper, replace).fit(score, treated, keys)
+        weights = matcher.weights_
         balance = balance_table(design.balance, design.binary, treated, weights, distance=score)
     except ValueError as exc:  # the model's, matcher's and balance's own one-line reasons
         raise EvaluationError(str(exc)) from None
@@ -221,6 +226,7 @@ def match_units(
         [c for c in covariates if c not in usable],
         unit_keys,
         None if unit_keys is None else matched_cell_keys(treated, weights, unit_keys),
+        _pairs(matcher, treated) if ratio == 1 and not replace else None,
     )
 
 
@@ -247,6 +253,13 @@ def store_selection(
                 f"{', '.join(map(str, years)) or 'none'})"
             )
     return la, cohort
+
+
+def _pairs(matcher: NearestNeighbourMatcher, treated: np.ndarray) -> np.ndarray:
+    """Each matched treated unit's row beside its one comparison unit's."""
+    partner = matcher.match_matrix_[:, 0]
+    rows = np.flatnonzero(treated)
+    return np.column_stack([rows[partner >= 0], partner[partner >= 0]])
 
 
 def prepare(
@@ -395,6 +408,10 @@ def evaluate(
             by_estimator[kind].append(estimate)
     report(1.0, "Done")
     family_ids = panel.families["family_id"].to_numpy()
+    checked = [
+        _sensitivity(panel, matching, key, estimate.att)
+        for key, estimate in zip(spec.outcomes, by_estimator[spec.estimator], strict=True)
+    ]
     return Evaluation(
         spec,
         matching,
@@ -405,6 +422,27 @@ def evaluate(
         family_ids,
         panel.excluded_keys,
         by_estimator,
+        checked,
+    )
+
+
+def _sensitivity(panel: Panel, matching: Matching, outcome: str, att: float) -> Sensitivity:
+    """One outcome's outcome SD (its follow-up level among matched people) and, where there are
+    pairs, Rosenbaum's Gamma on the matched families' differences in mean change."""
+    people = panel.people[outcome]
+    rows = people["family_row"].to_numpy()
+    change = (people["post"] - people["pre"]).to_numpy(dtype=float)
+    n = len(matching.treated)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        family_change = np.bincount(rows, change, n) / np.bincount(rows, minlength=n)
+    return sensitivity(
+        outcome,
+        people["post"].to_numpy(dtype=float),
+        family_change,
+        matching.treated[rows].astype(bool),
+        matching.weights[rows],
+        matching.pairs,
+        att,
     )
 
 

@@ -19,6 +19,7 @@ from tf_eval.method.estimate import (
     match_units,
     weighted_difference,
 )
+from tf_eval.method.sensitivity import Sensitivity, sensitivity
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
 
@@ -27,6 +28,8 @@ READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
 class FileMatch:
     matching: Matching
     estimates: list[Estimate]
+    # What the evidence checks need beyond the estimates, per outcome (tf_eval.method.sensitivity).
+    sensitivity: list[Sensitivity] | None = None
 
 
 def read_analysis_file(path: Path) -> pd.DataFrame:
@@ -95,14 +98,15 @@ def match_file(
         raise EvaluationError(f"{path}: {exc}") from None
     clusters = frame[id_column].to_numpy() if id_column else np.arange(len(frame))
     cluster_keys = row_keys(frame[[id_column]]) if id_column else keys
-    estimates = []
+    estimates, checked = [], []
     for column in outcomes:
-        known = frame[column].notna().to_numpy()
+        values = frame[column].to_numpy(dtype=float)
+        known = ~np.isnan(values)
         try:
             estimates.append(
                 weighted_difference(
                     column,
-                    frame[column].to_numpy(dtype=float)[known],
+                    values[known],
                     treated[known],
                     matching.weights[known],
                     clusters[known],
@@ -111,4 +115,16 @@ def match_file(
             )
         except EvaluationError as exc:  # e.g. a cluster too large for CR2
             raise EvaluationError(f"{path}: {exc}") from None
-    return FileMatch(matching, estimates)
+        # Pairs of rows: a pair with a missing outcome drops out (values NaN).
+        checked.append(
+            sensitivity(
+                column,
+                values[known],
+                values,
+                treated[known],
+                matching.weights[known],
+                matching.pairs,
+                estimates[-1].att,
+            )
+        )
+    return FileMatch(matching, estimates, checked)

@@ -214,9 +214,12 @@ def effects_chart(
     follow_up_months: int,
     naive: list[SafeEstimate] | None = None,
     placebo: list[SafeEstimate] | None = None,
+    passing: list[str] | None = None,
 ) -> go.Figure:
     """One panel per outcome (each in its own unit) with each estimate and its 95% interval, a
-    zero line, and withheld estimates named rather than drawn."""
+    zero line, and withheld estimates named rather than drawn. The title counts the outcomes
+    support improved, and, given `passing` (the outcomes whose verdict passes:
+    tf_eval.release.evidence.passing), only those among them."""
     kinds = {"matched": matched, "naive": naive or [], "placebo": placebo or []}
     for estimates in kinds.values():
         for estimate in estimates:
@@ -270,7 +273,8 @@ def effects_chart(
         fig.update_yaxes(ticksuffix=" ", range=[max(drawn, 1) - 0.5, -0.9], row=row, col=1)
     fig.update_xaxes(zeroline=False)
     improved = [headlines.improved(e) for e in matched]
-    good = sum(1 for i in improved if i)
+    counted = [passing is None or e.outcome in passing for e in matched]
+    good = sum(1 for i, ok in zip(improved, counted, strict=True) if i and ok)
     share = f"all {len(matched)}" if good == len(matched) else f"{good} of {len(matched)}"
     title = (
         f"Support improved {share} outcomes in the {follow_up_months} months after "

@@ -29,7 +29,7 @@ from scipy import stats
 from tf_eval.data.record_keys import cell_key
 from tf_eval.governance.rules import Rules, Suppression, current_rules
 from tf_eval.release import perturbation
-from tf_eval.release.precision import released_columns, released_number
+from tf_eval.release.precision import coarse_df, released_columns, released_number
 
 _GATE = object()  # the private token: only this module can construct safe objects
 KEY_SUFFIX = "_key"  # a count column `n` comes with its cell key column `n_key`
@@ -121,6 +121,11 @@ class SafeEstimate(Safe):
     families_treated: int | str
     families_comparison: int | str
     reason: str | None  # why it was withheld
+    # For the evidence checks (tf_eval.release.evidence), None when withheld or not given: the
+    # interval's coarsened degrees of freedom, the outcome's SD and Rosenbaum's Gamma, rounded.
+    df: int | None = None
+    outcome_sd: float | None = None
+    gamma: float | None = None
 
     @property
     def withheld(self) -> bool:
@@ -428,19 +433,6 @@ def estimate_reason(
     return None
 
 
-def coarse_df(df: float, rules: Rules) -> int:
-    """Degrees of freedom as a released interval uses them: rounded down to a multiple of the
-    count rounding base. A t interval with exact df = families - 1 gives the exact family count
-    back ((ci_high - att) / se is the t quantile); rounded down, it tells no more than the rounded
-    count beside it. Bell-McCaffrey df below `estimate_min_families` - 1, the fewest an estimate
-    that may be shown has as families - 1, cannot be a family count: they are only rounded down
-    to a whole number (at least 1), so a small sample's interval is not inflated to t(1)."""
-    if df < rules.estimate_min_families - 1:
-        return max(1, math.floor(df))
-    base = rules.count_rounding
-    return max(1, int(df) // base * base)
-
-
 def _released_estimate(
     numbers: dict[str, float], df: int, people: int | str | None, rules: Rules
 ) -> tuple[float | None, ...]:
@@ -470,6 +462,7 @@ def safe_estimate(
     *,
     keys: tuple[int, int, int, int] | None,
     df_t: int | None = None,
+    sensitivity: tuple[float, float | None] | None = None,
 ) -> SafeEstimate:
     """An estimate (att and se in `numbers`) through the gate. `people` and `families` are
     (treated, comparison); a one-group estimate (compared=False) is judged on its treated
@@ -478,7 +471,9 @@ def safe_estimate(
     families comparison): the counts get cell-key noise. `df_resid` (clusters - parameters)
     decides whether it may be shown; the released 95% interval and p-value are recomputed from
     att and se with `df_t` (the t distribution's: Bell-McCaffrey's; default df_resid) coarsened, and
-    every number is rounded (`released_number`), so none can be inverted to a count."""
+    every number is rounded (`released_number`), so none can be inverted to a count. The
+    outcome's SD and Rosenbaum's Gamma (`sensitivity`) go out only beside a shown estimate, to
+    its significant figures (the SD no finer than its people's count allows, as a mean)."""
     rules = rules or current_rules()
     if keys is None:
         raise ValueError(f"{item}: an estimate's counts need their cell keys")
@@ -503,6 +498,13 @@ def safe_estimate(
     if reason is None and released[0] is None:  # the engine found no estimate (NaN): say so
         reason = NOT_ESTIMABLE
         suppressed.append(Suppression(item, "estimate", reason))
+    extra: dict[str, float | int | None] = {}
+    if reason is None:
+        extra["df"] = coarse_df(dof, rules)
+        if sensitivity is not None:
+            sd, gamma = sensitivity
+            extra["outcome_sd"] = released_number(sd, rules, shown["n_treated"])
+            extra["gamma"] = None if gamma is None else released_number(gamma, rules)
     return SafeEstimate(
         rules,
         tuple(suppressed),
@@ -510,6 +512,7 @@ def safe_estimate(
         *released,
         **shown,
         reason=reason,
+        **extra,
         _token=_GATE,
     )
 

@@ -69,15 +69,24 @@ def interval_words(low: float, high: float, digits: int) -> str:
     return f"between a fall of {size(low)} and a rise of {size(high)}"
 
 
-def headline(estimate: SafeEstimate, follow_up_months: int) -> str:
-    """One sentence for one outcome's matched estimate."""
+def headline(estimate: SafeEstimate, follow_up_months: int, caution: str | None = None) -> str:
+    """One sentence for one outcome's matched estimate; `caution`, its verdict's qualification
+    (tf_eval.release.evidence.Check.caution: "but ...: treat with caution"), makes it no
+    stronger than its evidence."""
     numbers = scaled(estimate)
     if numbers is None:
         return f"{OUTCOMES[estimate.outcome].label}: not shown ({estimate.reason})."
-    return effect_words(estimate.outcome, *numbers, follow_up_months)
+    return effect_words(estimate.outcome, *numbers, follow_up_months, caution)
 
 
-def effect_words(outcome: str, att: float, low: float, high: float, follow_up_months: int) -> str:
+def effect_words(
+    outcome: str,
+    att: float,
+    low: float,
+    high: float,
+    follow_up_months: int,
+    caution: str | None = None,
+) -> str:
     """`headline`'s sentence from numbers already in display units (as the command line's JSON
     gives them), so that the terminal says what the page says."""
     w = WORDING[outcome]
@@ -86,8 +95,9 @@ def effect_words(outcome: str, att: float, low: float, high: float, follow_up_mo
     sentence = (
         f"{w.subject} {verb} {amount} more than in similar families over the "
         f"{follow_up_months} months after the family was identified "
-        f"(95% CI: {interval_words(low, high, w.digits)})."
+        f"(95% CI: {interval_words(low, high, w.digits)})"
     )
+    sentence += f", {caution}." if caution else "."
     if low <= 0 <= high:
         sentence += " The interval includes no difference, so this could be chance."
     return sentence

@@ -24,9 +24,10 @@ from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import build_panel
 from tf_eval.release import charts, register, units
 from tf_eval.release.disclosure import SafeEstimate, SafeTable
+from tf_eval.release.evidence import passing
 from tf_eval.release.overview import Overview, overview
 from tf_eval.release.provenance import Provenance, provenance
-from tf_eval.release.results import SafeResults, safe_evaluation
+from tf_eval.release.results import SafeResults, findings, safe_evaluation
 from tf_eval.release.trends import monthly_trends
 
 Progress = Callable[[float, str], None]
@@ -222,7 +223,12 @@ def pack_charts(contents: PackContents) -> list[Chart]:
         Chart(
             "effects",
             charts.effects_chart(
-                results.estimates, source, follow_up, naive=results.naive, placebo=results.placebo
+                results.estimates,
+                source,
+                follow_up,
+                naive=results.naive,
+                placebo=results.placebo,
+                passing=passing(findings(results)),
             ),
             "Each marker is an effect, its value written above it, with its 95% interval, in the "
             f"outcome's own unit. Estimate ({charts.ESTIMATE_LOOKS['matched']}) compares "

@@ -28,7 +28,7 @@ from tf_eval.release.pack_contents import (
     in_words,
     provenance_summary,
 )
-from tf_eval.release.results import effective_size_sentence, unmatched_warning
+from tf_eval.release.results import effective_size_sentence, findings, unmatched_warning
 
 # --- the PDF --------------------------------------------------------------------------------------
 
@@ -149,8 +149,11 @@ def render_pdf(
     )
     pdf.ln(3)
     pdf.heading("What support changed")
-    for estimate in results.estimates:
-        pdf.bullet(headline(estimate, spec.follow_up_months))
+    checks = findings(results)  # each headline worded no more strongly than its verdict
+    for estimate, check in zip(results.estimates, checks, strict=True):
+        pdf.bullet(
+            f"{headline(estimate, spec.follow_up_months, check.caution)} Verdict: {check.verdict}."
+        )
     counts = dict(
         zip(
             results.matching.counts.frame["group"],

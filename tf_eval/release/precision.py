@@ -1,6 +1,7 @@
 """How finely the disclosure gate releases a number: significant figures, and never finer than
 the count of people it describes allows (tf_eval.release.disclosure applies it to every mean,
-estimate and balance statistic it lets out)."""
+estimate and balance statistic it lets out), and the degrees of freedom a released interval
+uses."""
 
 from __future__ import annotations
 
@@ -59,3 +60,16 @@ def released_columns(
             shown.append(math.nan if rounded is None else rounded)
         out[column] = pd.Series(shown, index=out.index, dtype="float64")
     return out
+
+
+def coarse_df(df: float, rules: Rules) -> int:
+    """Degrees of freedom as a released interval uses them: rounded down to a multiple of the
+    count rounding base. A t interval with exact df = families - 1 gives the exact family count
+    back ((ci_high - att) / se is the t quantile); rounded down, it tells no more than the rounded
+    count beside it. Bell-McCaffrey df below `estimate_min_families` - 1, the fewest an estimate
+    that may be shown has as families - 1, cannot be a family count: they are only rounded down
+    to a whole number (at least 1), so a small sample's interval is not inflated to t(1)."""
+    if df < rules.estimate_min_families - 1:
+        return max(1, math.floor(df))
+    base = rules.count_rounding
+    return max(1, int(df) // base * base)

@@ -24,11 +24,14 @@ from tf_eval.method.estimate import (
 )
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.matchfile import FileMatch
-from tf_eval.release import disclosure, units
+from tf_eval.method.sensitivity import Sensitivity
+from tf_eval.release import disclosure, evidence, units
 from tf_eval.release.disclosure import SafeEstimate, SafeHistogram, SafeTable
 
 
-def safe_estimate(kind: str, e: Estimate) -> SafeEstimate:
+def safe_estimate(kind: str, e: Estimate, sensitivity: Sensitivity | None = None) -> SafeEstimate:
+    """An engine estimate through the gate; a headline estimate's `sensitivity` (the outcome's
+    SD and Rosenbaum's Gamma) goes with it for the evidence checks."""
     return disclosure.safe_estimate(
         f"{kind}:{e.outcome}",
         e.outcome,
@@ -39,7 +42,14 @@ def safe_estimate(kind: str, e: Estimate) -> SafeEstimate:
         e.df_resid,
         df_t=e.df_t,
         keys=e.keys,
+        sensitivity=None if sensitivity is None else (sensitivity.outcome_sd, sensitivity.gamma),
     )
+
+
+def _headlines(estimates: list[Estimate], checked: list[Sensitivity] | None) -> list[SafeEstimate]:
+    """The headline estimates through the gate, each with its outcome's sensitivity inputs."""
+    extra = {s.outcome: s for s in checked or []}
+    return [safe_estimate("estimate", e, extra.get(e.outcome)) for e in estimates]
 
 
 # Propensity-score histograms use these fixed edges: never the data's own extremes.
@@ -146,7 +156,7 @@ def safe_evaluation(evaluation: Evaluation) -> SafeResults:
     return SafeResults(
         asdict(evaluation.spec),
         safe_matching(evaluation.matching),
-        [safe_estimate("estimate", e) for e in evaluation.estimates],
+        _headlines(evaluation.estimates, evaluation.sensitivity),
         [safe_estimate("naive", e) for e in evaluation.naive],
         [safe_estimate("placebo", e) for e in evaluation.placebo],
         disclosure.count_table(excluded, ["families"], "excluded"),
@@ -163,7 +173,7 @@ def safe_file_match(match: FileMatch, options: dict[str, Any]) -> SafeResults:
     return SafeResults(
         options,
         safe_matching(match.matching),
-        [safe_estimate("estimate", e) for e in match.estimates],
+        _headlines(match.estimates, match.sensitivity),
         [],
         [],
         None,
@@ -271,6 +281,17 @@ def families_in_analysis(results: SafeResults) -> list[dict[str, str]]:
     return rows
 
 
+def findings(results: SafeResults) -> list[evidence.Check]:
+    """The evidence checks and verdict of each headline estimate (the same on every surface)."""
+    return evidence.checks(
+        results.estimates,
+        results.placebo,
+        results.matching.balance,
+        matched_share(results.matching),
+        results.options,
+    )
+
+
 def to_json(results: SafeResults, data_source: str | None = None) -> dict[str, Any]:
     """The JSON of `estimate --json` (plus naive, placebo and exclusions when present).
     `data_source` names where the records come from (tf_eval.release.charts.data_source: it says
@@ -300,6 +321,9 @@ def to_json(results: SafeResults, data_source: str | None = None) -> dict[str, A
         },
         "estimates": [_estimate_json(e) for e in results.estimates],
     }
+    # Each headline finding's evidence and verdict (tf_eval.release.evidence), from the released
+    # numbers above only.
+    out["checks"] = [check.as_json() for check in findings(results)]
     warning = unmatched_warning(results.matching)
     if warning:
         out["warnings"] = [warning]

@@ -6,6 +6,7 @@ outcomes' labels, percentage points for shares), and first of all whether the da
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from tf_eval.data.outcomes import OUTCOMES
@@ -56,6 +57,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             "Placebo (the same comparison a year earlier, where there is nothing to find) "
             f"consistent with no difference: {', '.join(clear) or 'none'}."
         )
+    lines += _evidence_lines(result.get("checks", []))
     others: dict[str, list[str]] = {}
     for row in result.get("estimators", []):
         if row["estimator"] != _headline(result):
@@ -98,3 +100,17 @@ def _label(outcome: str) -> str:
 
 def _headline(result: dict[str, Any]) -> str | None:
     return result.get("estimator", {}).get("name")
+
+
+def _evidence_lines(checks: list[dict[str, Any]]) -> list[str]:
+    """Each finding's verdict and its reasons (tf_eval.release.evidence), as the JSON has them."""
+    if not checks:
+        return []
+    lines = ["Evidence (strong, moderate, weak or fails; docs/method.md says how it is judged):"]
+    for row in checks:
+        lines.append(f"  {_label(row['outcome'])}: {row['verdict']}")
+        for reason in row["reasons"]:
+            lines += textwrap.wrap(
+                reason, 100, initial_indent=" " * 4 + "- ", subsequent_indent=" " * 6
+            )
+    return lines
