@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.matchfile import match_file
 from tf_eval.release import disclosure, evidence
 from tf_eval.release.disclosure import safe_estimate
@@ -102,7 +103,7 @@ def test_a_placebo_with_the_estimates_sign_fails_the_finding_in_json_summary_and
     assert row["verdict"] == "fails" and row["placebo_covers_zero"] is False
     assert "already diverging" in row["reasons"][0] and "same direction" in row["reasons"][0]
     summary = "\n".join(summary_lines(result))
-    assert "offending: fails" in summary and "already diverging" in summary
+    assert f"{OUTCOMES['offending'].label}: fails" in summary and "already diverging" in summary
     # The same placebo with the opposite sign is a weak finding, not a failed one.
     opposite = _estimate("offending", 0.012, 0.004, 0.02)
     assert to_json(_with(lalonde, estimate, opposite))["checks"][0]["verdict"] == "weak"
@@ -198,7 +199,7 @@ def test_estimate_json_and_summary_carry_every_outcomes_verdict(default_demo_db:
         assert row["mde"] > 0 and row["holm_p_value"] >= estimate["p_value"]
     summary = run("estimate", "--db", str(default_demo_db)).stdout
     for row in rows:
-        assert f"{row['outcome']}: {row['verdict']}" in summary
+        assert f"{OUTCOMES[row['outcome']].label}: {row['verdict']}" in summary
 
 
 def test_match_file_json_gives_rosenbaums_gamma_for_pairs(tmp_path: Path) -> None:

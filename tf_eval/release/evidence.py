@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from tf_eval import config
 from tf_eval.method.sensitivity import e_values, holm, minimum_detectable_effect
+from tf_eval.release import units
 from tf_eval.release.disclosure import SafeEstimate, SafeTable
 from tf_eval.release.headlines import WORDING, interval_words
 from tf_eval.release.precision import released_number
@@ -95,14 +96,15 @@ def _amount(outcome: str, value: float) -> str:
     w = WORDING.get(outcome)
     if w is None:  # an analysis file's column: its own units
         return f"{abs(value):.3g}"
-    return f"{abs(value) * w.scale:.{w.digits}f}{w.unit}"
+    size = abs(units.shown(value, outcome))
+    return f"{size:.{w.digits}f}" + (f" {units.unit(outcome).name}" if w.says_unit else "")
 
 
 def _interval(outcome: str, e: SafeEstimate) -> str:
     w = WORDING.get(outcome)
-    scale, digits = (w.scale, w.digits) if w else (1.0, 3)
     assert e.ci_low is not None and e.ci_high is not None
-    return interval_words(e.ci_low * scale, e.ci_high * scale, digits)
+    low, high = units.shown(e.ci_low, outcome), units.shown(e.ci_high, outcome)
+    return interval_words(low, high, w.digits if w else 3)
 
 
 def max_abs_smd_after(balance: SafeTable) -> float | None:
