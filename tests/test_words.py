@@ -95,3 +95,10 @@ def test_the_board_pack_names_covariates_in_words(demo_db: Path, tmp_path: Path)
     (chart,) = out.glob("charts/*-balance.svg")
     svg = chart.read_text()
     assert "Local authority LA01" in svg and "la_codeLA01" not in svg
+    # The PDF too: its method paragraph and provenance page said "exactly on la_code, cohort"
+    # and listed the analysis by its settings' names (pre_attendance, pre_level_adjustment).
+    from pypdf import PdfReader
+
+    text = "\n".join(page.extract_text() for page in PdfReader(out / "board-pack.pdf").pages)
+    names = [n for n in (*WORDS, "pre_level_adjustment", "follow_up_months") if "_" in n]
+    assert not [name for name in names if name in text], [n for n in names if n in text]

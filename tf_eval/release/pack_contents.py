@@ -359,10 +359,3 @@ def provenance_summary(prov: dict[str, Any]) -> str:
 
 def generated_words(prov: dict[str, Any]) -> str:
     return f"{datetime.fromisoformat(prov['generated_at']):%Y-%m-%d %H:%M:%S} UTC"
-
-
-def in_words(value: object) -> str:
-    """A setting as people read it: lists joined, no value as 'none'."""
-    if isinstance(value, list | tuple):
-        return ", ".join(map(str, value)) or "none"
-    return "none" if value is None else str(value)

@@ -14,6 +14,7 @@ from fpdf import FPDF
 from tf_eval import config
 from tf_eval.governance.rules import RULE_DESCRIPTIONS
 from tf_eval.method import specs
+from tf_eval.method.covariates import listed_words
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import LATER_JOINERS
@@ -25,7 +26,6 @@ from tf_eval.release.pack_contents import (
     Chart,
     PackContents,
     generated_words,
-    in_words,
     provenance_summary,
 )
 from tf_eval.release.results import effective_size_sentence, findings, unmatched_warning
@@ -60,7 +60,7 @@ def _method(spec: AnalysisSpec) -> str:
         f"gives each family's chance of support, and each supported family is matched to the "
         f"comparison {matches} with the nearest chance,{caliper} "
         f"{'with' if spec.replace else 'without'} replacement and exactly on "
-        f"{', '.join(spec.exact) or 'nothing'}. Every family is followed from the first day of "
+        f"{listed_words(spec.exact)}. Every family is followed from the first day of "
         "the month it was identified, so supported and comparison families are compared over the "
         "same months, however long support took to start. The effect is the change from the "
         f"{config.PRE_WINDOW_MONTHS} months before to the {spec.follow_up_months} months after, "
@@ -221,11 +221,10 @@ def render_pdf(
             ("Demo store", f"seed {data['demo_seed']}, {data['demo_families']:,} families")
         )
     lines += [
-        ("Analysis", prov["analysis"]["name"] or "default analysis"),
-        *(
-            (f"  {key}", "all" if value is None and key in ("la", "cohort") else in_words(value))
-            for key, value in prov["analysis"].items()
-            if key != "name"
+        # In words; manifest.json holds the same settings by their names, for a machine.
+        (
+            "Analysis",
+            f"{prov['analysis']['name'] or 'default analysis'}: {specs.describe(contents.spec)}",
         ),
         ("Disclosure rules", "; ".join(f"{k} {v}" for k, v in rules.items())),
         ("Files", f"{MANIFEST_NAME} lists every file of this pack with its sha256"),
