@@ -87,8 +87,7 @@ def balance_table(
                 float(before),
                 float(after),
                 ratios[0],
-                _ecdf_max(xt, ones_t, xc, ones_c),
-                _ecdf_max(xt, wt, xc, wc),
+                *_ecdf_max(x, flags, w, is_binary),
             )
         )
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -139,17 +138,36 @@ def _weights(weights, n: int) -> np.ndarray:
     return w
 
 
-def _ecdf_max(xt: np.ndarray, wt: np.ndarray, xc: np.ndarray, wc: np.ndarray) -> float:
-    """The largest gap between the groups' weighted empirical CDFs over every observed value
-    (units of weight 0 count for nothing)."""
-    values = np.unique(np.concatenate((xt, xc)))
-
-    def cdf(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        order = np.argsort(x, kind="stable")
-        cumulative = np.concatenate(([0.0], np.cumsum(w[order]))) / w.sum()
-        return cumulative[np.searchsorted(x[order], values, side="right")]
-
-    return float(np.abs(cdf(xt, wt) - cdf(xc, wc)).max())
+def _ecdf_max(
+    x: np.ndarray, flags: np.ndarray, weights: np.ndarray, is_binary: bool
+) -> tuple[float, float]:
+    """The largest gap between the groups' empirical CDFs over every observed value, before
+    (every unit counts once) and after matching (weighted; units of weight 0 count for nothing).
+    A 0/1 variable's CDFs differ only at 0, by the difference in proportions; any other is
+    sorted once for both, which at national scale saves four sorts of 2 million values a
+    covariate."""
+    before = np.ones(x.size)
+    if is_binary:
+        return tuple(  # type: ignore[return-value]
+            abs(
+                float(
+                    np.average(x[flags], weights=w[flags])
+                    - np.average(x[~flags], weights=w[~flags])
+                )
+            )
+            for w in (before, weights)
+        )
+    _, position = np.unique(x, return_inverse=True)
+    levels = int(position.max()) + 1
+    gaps = []
+    for w in (before, weights):
+        cdf_t, cdf_c = (
+            np.cumsum(np.bincount(position[group], weights=w[group], minlength=levels))
+            / w[group].sum()
+            for group in (flags, ~flags)
+        )
+        gaps.append(float(np.abs(cdf_t - cdf_c).max()))
+    return gaps[0], gaps[1]
 
 
 def _weighted_var(x: np.ndarray, w: np.ndarray) -> float:
