@@ -6,6 +6,7 @@ import streamlit as st
 
 import dashboard
 from tf_eval.governance.rules import RULE_DESCRIPTIONS, current_rules
+from tf_eval.release.headlines import suppressed_item_words
 
 st.title("Disclosure control")
 st.write(
@@ -33,7 +34,13 @@ st.caption(
 st.subheader("Suppressed from what you have viewed")
 suppressed = dashboard.session_suppressions()
 rows = [
-    {"page": page, "output": output, "value": s.item, "rule": s.rule, "why": s.reason}
+    {
+        "page": page,
+        "output": output,
+        "value": suppressed_item_words(s.item),
+        "rule": s.rule,
+        "why": s.reason,
+    }
     for (page, output), items in suppressed.items()
     for s in items
 ]

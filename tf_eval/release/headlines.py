@@ -251,3 +251,38 @@ def comparison_rows(
 def _signed(value: float, digits: int) -> str:
     """A number with a true minus sign (a leading '-' would read as a formula in a spreadsheet)."""
     return f"{value:.{digits}f}".replace("-", "\u2212")
+
+
+# Names inside the gate's suppression records (`Suppression.item`), in words: outcomes, sources,
+# groups. Anything else is shown with its underscores turned into spaces.
+_ITEM_WORDS = {
+    **{key: outcome.label for key, outcome in OUTCOMES.items()},
+    "offences": "Proven offences",
+    "benefit_spells": "Out-of-work benefit spells",
+    "ae_attendances": "A&E attendances",
+    "treated": "supported",
+    "treated_matched": "supported, matched",
+    "comparison_pool": "comparison pool",
+    "comparison_matched": "comparison, matched",
+}
+
+
+def suppressed_item_words(item: str) -> str:
+    """A suppression record's item as a person reads it: 'overview:coverage:records[source=
+    benefit_spells, year=2005]' is 'coverage records: Out-of-work benefit spells, 2005' (the
+    output it belongs to is named beside it)."""
+    base, _, labels = item.partition("[")
+    parts = [part for part in base.split(":") if part]
+    names = [_item_word(part) for part in (parts[1:] or parts)]
+    values = [
+        _item_word(label.partition("=")[2])
+        if "=" in label
+        else label.rstrip(")").replace(",", " to ")  # a histogram bin, [from,to)
+        for label in labels.rstrip("]").split(", ")
+        if label
+    ]
+    return " ".join(names) + (f": {', '.join(values)}" if values else "")
+
+
+def _item_word(name: str) -> str:
+    return _ITEM_WORDS.get(name.strip(), name.strip().replace("_", " "))
