@@ -48,7 +48,7 @@ def test_the_page_shows_balance_overlap_and_estimates(page: AppTest) -> None:
     # in words beside the counts it is read against.
     effective = [c.value for c in page.caption if "effective sample size" in c.value]
     assert len(effective) == 1
-    assert metrics["Comparison families used"] in effective[0]
+    assert metrics["Comparisons used"] in effective[0]
 
 
 def test_a_caliper_changes_the_matched_counts(page: AppTest) -> None:

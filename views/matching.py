@@ -115,7 +115,7 @@ for column, (key, label) in zip(
         "treated": "Supported families",
         "treated_matched": "of them matched",
         "comparison_pool": "Comparison pool",
-        "comparison_matched": "Comparison families used",
+        "comparison_matched": "Comparisons used",
     }.items(),
     strict=True,
 ):

@@ -56,8 +56,8 @@ if results is not None:
 
 left, middle, right, last = st.columns(4)
 left.metric("Families identified", f"{table.total('families'):,}")
-middle.metric("People in those families", f"{table.total('people'):,}")
-right.metric("Families attached to support", f"{table.total('supported'):,}")
+middle.metric("People in them", f"{table.total('people'):,}")
+right.metric("Attached to support", f"{table.total('supported'):,}")
 last.metric("Local authorities", f"{table.frame['la_code'].nunique()}")
 st.caption(
     "These totals add up the rounded cells of the chart below, so they can differ by a few "
