@@ -240,29 +240,9 @@ def effects_chart(
             numbers = headlines.scaled(found[0])
             if numbers is None:
                 continue
-            att, low, high = numbers
             fig.add_trace(
-                go.Scatter(
-                    x=[att],
-                    y=[label],
-                    mode="markers+text",
-                    marker={"color": colour, "size": 11, "symbol": ESTIMATE_SYMBOLS[kind]},
-                    text=[f"{att:.3g}"],  # the value, said as well as drawn
-                    textposition="top center",
-                    textfont={"size": 11, "color": colour},
-                    error_x={
-                        "type": "data",
-                        "symmetric": False,
-                        "array": [high - att],
-                        "arrayminus": [att - low],
-                        "color": colour,
-                        "thickness": 2,
-                    },
-                    name=name,
-                    legendgroup=kind,
-                    showlegend=False,
-                    hovertemplate=f"{name}: %{{x:.3g}} (95% CI {low:.3g} to {high:.3g})"
-                    "<extra></extra>",
+                _interval_marker(
+                    numbers, label, name, colour, ESTIMATE_SYMBOLS[kind], legendgroup=kind
                 ),
                 row=row,
                 col=1,
@@ -321,29 +301,8 @@ def comparison_chart(
             numbers = headlines.scaled(next(e for e in estimates if e.outcome == outcome))
             if numbers is None:  # withheld: the table beside the chart says why
                 continue
-            att, low, high = numbers
             fig.add_trace(
-                go.Scatter(
-                    x=[att],
-                    y=[label],
-                    mode="markers+text",
-                    marker={"color": colour, "size": 11, "symbol": symbol},
-                    text=[f"{att:.3g}"],
-                    textposition="top center",
-                    textfont={"size": 11, "color": colour},
-                    error_x={
-                        "type": "data",
-                        "symmetric": False,
-                        "array": [high - att],
-                        "arrayminus": [att - low],
-                        "color": colour,
-                        "thickness": 2,
-                    },
-                    name=_escaped(name),
-                    showlegend=False,
-                    hovertemplate=f"{_escaped(name)}: %{{x:.3g}} (95% CI {low:.3g} to "
-                    f"{high:.3g})<extra></extra>",
-                ),
+                _interval_marker(numbers, label, _escaped(name), colour, symbol),
                 row=row,
                 col=1,
             )
@@ -354,6 +313,40 @@ def comparison_chart(
     safe: list[Safe] = [e for estimates in analyses.values() for e in estimates]
     figure = _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
     return _room_for_labels(figure, labels)
+
+
+def _interval_marker(
+    numbers: tuple[float, float, float],
+    label: str,
+    name: str,
+    colour: str,
+    symbol: str,
+    **extra: str,
+) -> go.Scatter:
+    """One estimate as a marker on row `label` with its 95% interval as error bars, its value
+    written above it (said as well as drawn) and in the hover text."""
+    att, low, high = numbers
+    return go.Scatter(
+        x=[att],
+        y=[label],
+        mode="markers+text",
+        marker={"color": colour, "size": 11, "symbol": symbol},
+        text=[f"{att:.3g}"],
+        textposition="top center",
+        textfont={"size": 11, "color": colour},
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": [high - att],
+            "arrayminus": [att - low],
+            "color": colour,
+            "thickness": 2,
+        },
+        name=name,
+        showlegend=False,
+        hovertemplate=f"{name}: %{{x:.3g}} (95% CI {low:.3g} to {high:.3g})<extra></extra>",
+        **extra,
+    )
 
 
 LABEL_CHAR_PX = 7  # about what a character of a 13 px row label takes
