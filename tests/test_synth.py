@@ -137,7 +137,7 @@ def test_the_truth_kept_by_family_adds_up_to_every_selections_truth(tmp_path: Pa
         mine = rows[
             (rows["outcome"] == row.outcome) & (rows["follow_up_months"] == row.follow_up_months)
         ]
-        if row.la_code is not None:
+        if not pd.isna(row.la_code):
             mine = mine[mine["la_code"] == row.la_code]
         assert mine["effect_sum"].sum() / mine["people"].sum() == pytest.approx(row.true_att)
         checked += 1
