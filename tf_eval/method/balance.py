@@ -148,7 +148,7 @@ def _ecdf_max(
     covariate."""
     before = np.ones(x.size)
     if is_binary:
-        return tuple(  # type: ignore[return-value]
+        gap_before, gap_after = (
             abs(
                 float(
                     np.average(x[flags], weights=w[flags])
@@ -157,6 +157,7 @@ def _ecdf_max(
             )
             for w in (before, weights)
         )
+        return gap_before, gap_after
     _, position = np.unique(x, return_inverse=True)
     levels = int(position.max()) + 1
     gaps = []

@@ -225,12 +225,7 @@ def effects_chart(
         for estimate in estimates:
             _require(estimate, SafeEstimate)
     outcomes = [e.outcome for e in matched]
-    fig = make_subplots(
-        rows=len(outcomes),
-        cols=1,
-        vertical_spacing=0.12 if len(outcomes) > 1 else 0.0,
-        subplot_titles=[f"{OUTCOMES[o].label} ({headlines.display_unit(o)})" for o in outcomes],
-    )
+    fig = _outcome_panels(outcomes)
     for row, outcome in enumerate(outcomes, start=1):
         for kind, estimates in kinds.items():
             label, name, colour = ESTIMATE_KINDS[kind]
@@ -288,12 +283,7 @@ def comparison_chart(
     labels = [_short(name) for name in analyses]
     if len(set(labels)) < len(labels):  # names alike in their first characters: number them
         labels = [f"{i}: {label}" for i, label in enumerate(labels, start=1)]
-    fig = make_subplots(
-        rows=len(outcomes),
-        cols=1,
-        vertical_spacing=0.12 if len(outcomes) > 1 else 0.0,
-        subplot_titles=[f"{OUTCOMES[o].label} ({headlines.display_unit(o)})" for o in outcomes],
-    )
+    fig = _outcome_panels(outcomes)
     for row, outcome in enumerate(outcomes, start=1):
         for (name, estimates), label, (colour, symbol) in zip(
             analyses.items(), labels, COMPARED_LOOKS, strict=True
@@ -313,6 +303,16 @@ def comparison_chart(
     safe: list[Safe] = [e for estimates in analyses.values() for e in estimates]
     figure = _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
     return _room_for_labels(figure, labels)
+
+
+def _outcome_panels(outcomes: list[str]) -> go.Figure:
+    """One panel per outcome, stacked, each titled with the outcome and its unit."""
+    return make_subplots(
+        rows=len(outcomes),
+        cols=1,
+        vertical_spacing=0.12 if len(outcomes) > 1 else 0.0,
+        subplot_titles=[f"{OUTCOMES[o].label} ({headlines.display_unit(o)})" for o in outcomes],
+    )
 
 
 def _interval_marker(
