@@ -1,7 +1,7 @@
 """Monte Carlo check of the method: bias, standard-error calibration and 95% CI coverage of every
 estimator, for each analysis spec an evaluator is likely to run, on the synthetic demo.
 
-    .venv/bin/python studies/monte_carlo.py                       # 100 seeds of 20,000 families
+    .venv/bin/python studies/monte_carlo.py                       # 200 seeds of 20,000 families
     .venv/bin/python studies/monte_carlo.py --seeds 20 --workers 2 --out /tmp/mc.csv
 
 Each seed builds a fresh demo store (tf_eval.data.synth: attachment 0-3 months after
@@ -13,7 +13,7 @@ family). Reports, per spec, estimator and outcome: the mean truth, the bias in M
 terms and in units of the mean standard error, the ratio of the estimates' spread to the mean
 standard error (1 = calibrated), and how often the 95% interval covered the truth; and for the
 headline estimator's placebo, how often its interval excluded 0.
-Not part of the test run (it takes about half an hour on two cores); its table is in
+Not part of the test run (it takes about an hour on two cores); its table is in
 docs/method.md.
 """
 
@@ -151,14 +151,14 @@ def markdown(table: pd.DataFrame, headline: str = PRE_LEVELS) -> str:
             for outcome in OUTCOME_ORDER:
                 r = cells.loc[(spec, kind, outcome)]
                 missing = f" ({int(r.not_computed)} n/c)" if r.not_computed else ""
-                row.append(f"{r.bias_in_se:+.2f}; {r.sd_over_se:.2f}; {r.coverage:.0%}{missing}")
+                row.append(f"{r.bias_in_se:+.2f}; {r.sd_over_se:.2f}; {r.coverage:.1%}{missing}")
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--families", type=int, default=20_000)
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
