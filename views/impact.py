@@ -76,8 +76,9 @@ st.caption(
 dashboard.table(estimator_rows(results.estimators), hide_index=True)
 st.markdown(
     "\n".join(f"- **{e.label}** assumes {e.assumption}." for e in ESTIMATORS.values())
-    + "\n\nThe doubly robust interval is a large-sample one: for one local authority and one "
-    "cohort it is too narrow (method notes, Monte Carlo study)."
+    + "\n\nThe doubly robust interval is a large-sample one: with about a thousand families or "
+    "fewer (one local authority's cohort, say) it is too narrow (method notes, Monte Carlo "
+    "study)."
 )
 
 st.subheader("Where and when")
