@@ -293,8 +293,9 @@ def breakdown(
 ) -> float | None:
     """The largest Mbar (to BREAKDOWN_TOL, rounded down) at which the robust confidence set still
     excludes no effect: 0.0 when it includes 0 even under exact parallel trends, None when it
-    still excludes 0 at BREAKDOWN_MAX. By bisection, as HonestDiD users and diff-diff search for
-    it: the sets grow with Mbar, so 0 once accepted stays accepted."""
+    still excludes 0 at BREAKDOWN_MAX. By bisection, as diff-diff searches for it: Delta^RM(Mbar)
+    grows with Mbar, so once 0 is accepted it stays accepted. 0 is tested exactly, not on the
+    confidence set's grid."""
     beta, l_vec = _validated(beta, sigma, num_pre, num_post, 0.0, l_vec)
     sigma = np.asarray(sigma, dtype=float)
 
