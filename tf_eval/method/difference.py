@@ -144,6 +144,36 @@ def family_difference(
     inference: Inference | None = None,
 ) -> Estimate:
     """`weighted_difference` for the panel, where a person's treatment, weight and covariates are
+    their family's (`family_fit` says how)."""
+    return family_fit(
+        outcome,
+        values,
+        family_row,
+        treated,
+        weights,
+        contrast,
+        adjust,
+        keys,
+        thin=thin,
+        inference=inference,
+    )[0]
+
+
+def family_fit(
+    outcome: str,
+    values: np.ndarray,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    contrast: bool = True,
+    adjust: np.ndarray | None = None,
+    keys: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    thin: np.ndarray | None = None,
+    inference: Inference | None = None,
+    scores: bool = False,
+) -> tuple[Estimate, np.ndarray | None]:
+    """`weighted_difference` for the panel, where a person's treatment, weight and covariates are
     their family's: `values` and `family_row` (their family's row) are per person; `treated`,
     `weights` and `adjust` per family; `keys`, if given, are the people's record keys and the
     families' (for the cell keys of the counts, Estimate.keys).
@@ -157,6 +187,10 @@ def family_difference(
     adjustment and Bell-McCaffrey degrees of freedom the people-level fit's exactly
     (tf_eval.method.cr2). At national scale that is 800,000 rows instead of 3 million and no
     people x covariates matrix (tests/test_regression.py holds it to the people-level fit).
+
+    With `scores` (CR2 only) it returns, beside the estimate, each family's term of the effect's
+    CR2 variance (0 for families not in the fit; their squares sum to se^2), so that fits of
+    several periods on the same families give their joint covariance (tf_eval.method.event_study).
     """
     how = inference or Inference()
     n = len(treated)
@@ -167,7 +201,7 @@ def family_difference(
     t = treated[keep].astype(bool)
     w = weights[keep] * size
     name, x = choose_outcome_model(adjust, thin, keep, int(keep.sum()), contrast, how)
-    fit = _fit(y, t, w, x, keep, contrast, None, size, how.variance)
+    fit = _fit(y, t, w, x, keep, contrast, None, size, how.variance, scores)
     counts = (int(size[t].sum()), int(size[~t].sum()))
     cells = None
     if keys is not None:
@@ -180,7 +214,13 @@ def family_difference(
             cell_key(family[t]),
             cell_key(family[~t]),
         )
-    return _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())), cells, name)
+    estimate = _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())), cells, name)
+    if not scores:
+        return estimate, None
+    terms = np.zeros(n)
+    if fit.scores is not None:
+        terms[keep] = fit.scores
+    return estimate, terms
 
 
 def choose_outcome_model(
@@ -218,6 +258,7 @@ def _fit(
     groups: np.ndarray | None,
     people: np.ndarray | None = None,
     variance: str = "CR2",
+    scores: bool = False,
 ) -> ClusteredFit:
     """The clustered fit of the kept rows (`people` behind each when they are family means); or,
     when they cannot identify the effect (nobody in a group compared, or groups the regression
@@ -233,7 +274,15 @@ def _fit(
         layout = _layout(t, design.shape[1], base) if contrast and groups is None else None
         try:
             return fit_clustered_wls(
-                y, design, w, groups, base, people=people, variance=variance, layout=layout
+                y,
+                design,
+                w,
+                groups,
+                base,
+                people=people,
+                variance=variance,
+                layout=layout,
+                scores=scores and variance == "CR2",
             )
         except ClusterTooLarge as exc:
             raise EvaluationError(str(exc)) from None
