@@ -13,7 +13,7 @@ from scipy import stats
 
 from tf_eval.data import store, synth
 from tf_eval.method import cr2
-from tf_eval.method.difference import choose_outcome_model, family_fit
+from tf_eval.method.difference import choose_outcome_model, family_fit, family_profile
 from tf_eval.method.estimate import (
     AnalysisSpec,
     EvaluationError,
@@ -438,3 +438,34 @@ def test_family_fit_scores_sit_on_each_familys_row() -> None:
     assert terms is not None and terms.shape == (n,)
     assert (terms[weights == 0] == 0).all()
     assert np.sqrt(np.sum(terms**2)) == pytest.approx(estimate.se, rel=1e-10)
+
+
+def test_several_measures_fitted_together_are_each_fitted_alone() -> None:
+    """family_profile (the event study's quarters on one design) gives each measure's estimate,
+    interval, df and CR2 terms as family_fit gives them one at a time, with an outcome model."""
+    rng = np.random.default_rng(21)
+    n = 300
+    treated = rng.random(n) < 0.4
+    weights = np.where(treated, 1.0, rng.choice([0.0, 0.5, 1.0, 2.0], n))
+    model = rng.normal(size=(n, 3)) + 0.3 * treated[:, None]
+    rows = np.repeat(np.arange(n), rng.integers(1, 4, n))
+    values = rng.normal(size=(rows.size, 4)) + model[rows, :1]
+    keys = (rng.integers(0, 256, rows.size), rng.integers(0, 256, n))
+    together, terms = family_profile("y", values, rows, treated, weights, model, keys)
+    for i, estimate in enumerate(together):
+        alone, own = family_fit(
+            "y",
+            values[:, i],
+            rows,
+            treated,
+            weights,
+            True,
+            model,
+            keys,
+            inference=FULL_MODEL,
+            scores=True,
+        )
+        for name in ("att", "se", "ci_low", "ci_high", "p_value", "df_t"):
+            assert getattr(estimate, name) == pytest.approx(getattr(alone, name), rel=1e-9), name
+        assert estimate.keys == alone.keys and estimate.df_resid == alone.df_resid
+        np.testing.assert_allclose(terms[:, i], own, rtol=1e-8, atol=1e-12)

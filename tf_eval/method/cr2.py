@@ -85,7 +85,7 @@ class _Moments:
     """What one coefficient's CR2 variance and Satterthwaite df need, summed over clusters."""
 
     k: int
-    variance: float = 0.0  # sum_j (g_j'e_j)^2
+    variance: float | np.ndarray = 0.0  # sum_j (g_j'e_j)^2, per outcome column of e
     trace: float = 0.0  # sum_j P_jj
     diagonal: float = 0.0  # sum_j P_jj^2
     low_rank_diagonal: float = 0.0  # sum_j (z_j'C z_j)^2 over the clusters not kept aside
@@ -109,7 +109,7 @@ class _Moments:
         keep aside (whose z_j go to `extreme`, the others' to `zz`)."""
         if self.scores is not None:
             self.scores[clusters] = score
-        self.variance += float(score @ score)
+        self.variance = self.variance + np.sum(score**2, axis=0)  # one per outcome column
         self.trace += float(p_jj.sum())
         self.diagonal += float(p_jj @ p_jj)
         apart = p_jj < EXTREME_SHARE * d
@@ -167,11 +167,13 @@ def cr2_inference(
     """The CR2 standard error and Satterthwaite df of each `tested` column of `design`.
 
     `kept` marks the columns in the fit and `bread` is (X'WX)^-1 over them; `residual` is
-    y - X beta (unweighted); `groups` codes clusters 0..G-1 (None: each row its own); `theta` is
-    each row's working variance (None: 1); `layout`, with one-row clusters only (`groups` None),
-    the design's structure (`Part`s covering every row once), which makes it cheaper; `spread`,
-    X'W Theta W X over every column if already formed (`grams`); `condition`, the condition
-    number of X'WX (scaled to unit diagonal), for the rounding tolerance. Only the
+    y - X beta (unweighted; a matrix for several outcomes on the same design, each getting its
+    own standard error and the one df); `groups` codes clusters 0..G-1 (None: each row its
+    own); `theta` is each row's working variance (None: 1); `layout`, with one-row clusters
+    only (`groups` None), the design's structure (`Part`s covering every row once), which
+    makes it cheaper; `spread`, X'W Theta W X over every column if already formed (`grams`);
+    `condition`, the condition number of X'WX (scaled to unit diagonal), for the rounding
+    tolerance. Only the
     tested columns' variances are formed (the estimates report one coefficient), which spares a
     pass over the rows.
 
@@ -196,7 +198,7 @@ def cr2_inference(
     clusters = n if groups is None else int(groups.max()) + 1
     if scores is not None:
         for m in moments.values():
-            m.scores = np.zeros(clusters)
+            m.scores = np.zeros((clusters, *residual.shape[1:]))
     singles, batches = _clusters(groups, n)
     if groups is not None:
         parts = [Part(singles, everything.source, everything.expand)]
@@ -259,7 +261,8 @@ def _singles(
         p_jj = np.where(usable, theta * (w * xm) ** 2, 0.0)
         # z_j = (g_j x_j, g_j w_j theta_j x_j), so z_j'C z_j = g_j^2 (G_j - theta_j), and Z'Z is
         # three weighted cross-products of x.
-        apart = m.add(g * e, p_jj, theta * g**2, g**2 * (g_matrix - theta), clusters)
+        score = g.reshape((-1,) + (1,) * (e.ndim - 1)) * e  # e may hold several outcomes
+        apart = m.add(score, p_jj, theta * g**2, g**2 * (g_matrix - theta), clusters)
         if apart.any():
             full = x[apart] @ expand
             m.extreme.append(
@@ -314,7 +317,7 @@ def _batch(
         p_jj = np.einsum("ct,ct->c", projected**2, kept)
         z = np.hstack([a, b])
         l_jj = np.einsum("ij,ij->i", z @ c, z)
-        score = np.einsum("cs,cs->c", g, e)
+        score = np.einsum("cs,cs...->c...", g, e)
         apart = m.add(score, p_jj, (theta * g**2).sum(axis=1), l_jj, groups[rows[:, 0]])
         m.extreme.append(z[apart])
         m.zz += z[~apart].T @ z[~apart]

@@ -9,6 +9,7 @@ default (`Inference`), and the outcome model shrinks when the data are thin.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -223,6 +224,56 @@ def family_fit(
     return estimate, terms
 
 
+def family_profile(
+    outcome: str,
+    values: np.ndarray,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    adjust: np.ndarray | None,
+    keys: tuple[np.ndarray, np.ndarray],
+) -> tuple[list[Estimate], np.ndarray]:
+    """`family_fit` of several measures of the same people at once (`values`: people x
+    measures, every one known), with CR2 and the outcome model `adjust` whole: one design,
+    one set of weights and families, so the cross-products, CR2's adjustments and the
+    Bell-McCaffrey df are computed once and serve every measure (tf_eval.method.event_study's
+    quarters). Returns an estimate per measure and each family's CR2 terms (families x
+    measures: 0 for a family not in the fit)."""
+    n = len(treated)
+    people = np.bincount(family_row, minlength=n)
+    keep = (people > 0) & (weights > 0)
+    size = people[keep]
+    y = (
+        np.column_stack(
+            [np.bincount(family_row, weights=column, minlength=n)[keep] for column in values.T]
+        )
+        / size[:, None]
+    )
+    t = treated[keep].astype(bool)
+    fit = _fit(y, t, weights[keep] * size, adjust, keep, True, None, size, "CR2", True)
+    person = np.rint(np.bincount(family_row, weights=keys[0], minlength=n)[keep]).astype(np.int64)
+    family = np.asarray(keys[1], dtype=np.int64)[keep]
+    cells = (cell_key(person[t]), cell_key(person[~t]), cell_key(family[t]), cell_key(family[~t]))
+    counts = (int(size[t].sum()), int(size[~t].sum()))
+    name = "none" if adjust is None else "covariates"
+    estimates = [
+        _result(
+            outcome,
+            True,
+            dataclasses.replace(fit, params=fit.params[:, i], bse=fit.bse[:, i], scores=None),
+            counts,
+            (int(t.sum()), int((~t).sum())),
+            cells,
+            name,
+        )
+        for i in range(values.shape[1])
+    ]
+    terms = np.zeros((n, values.shape[1]))
+    if fit.scores is not None:
+        terms[keep] = fit.scores
+    return estimates, terms
+
+
 def choose_outcome_model(
     adjust: np.ndarray | None,
     thin: np.ndarray | None,
@@ -288,7 +339,7 @@ def _fit(
             raise EvaluationError(str(exc)) from None
         except ValueError:  # singular: the groups compared cannot be told apart
             pass
-    nothing = np.full(columns, np.nan)
+    nothing = np.full((columns, *y.shape[1:]), np.nan)
     return ClusteredFit(nothing, nothing, np.ones(columns, bool), clusters - 1, clusters)
 
 

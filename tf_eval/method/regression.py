@@ -110,10 +110,18 @@ def fit_clustered_wls(
     describes a design whose rows repeat or zero some of their columns, which makes CR2 cheaper.
     `scores` (CR2 only) keeps each cluster's term of the effect's variance (`ClusteredFit.scores`),
     for a joint test across fits on the same clusters (tf_eval.method.event_study).
+
+    `y` may be a matrix (rows x outcomes, CR2 only): every column is fitted on the same design,
+    weights and clusters, which share the cross-products, the CR2 adjustments and the degrees of
+    freedom (they depend on the design alone), so many outcomes cost little more than one; the
+    fit's params, bse and scores then have a column per outcome.
     """
     if variance not in VARIANCES:
         raise ValueError(f"unknown variance {variance!r} (choose from {', '.join(VARIANCES)})")
+    if y.ndim > 1 and variance != "CR2":
+        raise ValueError("several outcomes are fitted together under CR2 only")
     n, k = design.shape
+    per_row = (-1,) + (1,) * (y.ndim - 1)  # weights and scales broadcast over y's columns
     theta = None if people is None else 1.0 / people
     spread = None
     if variance == "CR1":
@@ -131,12 +139,15 @@ def fit_clustered_wls(
             "the regression is singular: the groups compared cannot be told apart"
         ) from None
     # Dropped columns get a zero coefficient, so the full design serves without a copy.
-    beta = np.zeros(k)
-    beta[kept] = linalg.cho_solve(factor, (design.T @ (weights * y))[kept] / scale) / scale
+    beta = np.zeros((k, *y.shape[1:]))
+    weighted = design.T @ (weights.reshape(per_row) * y)
+    beta[kept] = linalg.cho_solve(factor, weighted[kept] / scale.reshape(per_row)) / scale.reshape(
+        per_row
+    )
     clusters = n if groups is None else int(groups.max()) + 1
     bread = linalg.cho_solve(factor, np.eye(kept.sum())) / np.outer(scale, scale)
-    params = np.full(k, np.nan)
-    bse = np.full(k, np.nan)
+    params = np.full(beta.shape, np.nan)
+    bse = np.full(beta.shape, np.nan)
     params[kept] = beta[kept]
     if variance == "CR1":
         covariance = _cr1(design, weights, y - design @ beta, groups, kept, bread, people)
@@ -166,6 +177,8 @@ def fit_clustered_wls(
         for column, (se, df) in found.items():
             # No usable cluster at all (every one of leverage 1): no interval either.
             bse[column], dfs[column] = (se, df) if np.isfinite(df) else (np.nan, np.nan)
+            if not np.isfinite(df) and terms is not None and column in terms:
+                terms[column] = np.full_like(terms[column], np.nan)
     effect_scores = None if terms is None else terms.get(protected - 1)
     return ClusteredFit(
         params, bse, kept, float(dfs[protected - 1]), clusters, dfs, variance, effect_scores
