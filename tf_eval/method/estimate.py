@@ -42,6 +42,7 @@ from tf_eval.method.estimators import (
     doubly_robust_estimate,
     matched_estimate,
 )
+from tf_eval.method.event_study import EventStudy, event_study
 from tf_eval.method.matching import NearestNeighbourMatcher
 from tf_eval.method.panel import (
     COMPARISON_POOLS,
@@ -177,6 +178,8 @@ class Evaluation:
     by_estimator: dict[str, list[Estimate]] | None = None
     # What the evidence checks need beyond the estimates, per outcome (tf_eval.method.sensitivity).
     sensitivity: list[Sensitivity] | None = None
+    # Each outcome's difference quarter by quarter and pre-trend test (tf_eval.method.event_study).
+    event_study: list[EventStudy] | None = None
 
 
 def outcome_covariates(design: pd.DataFrame) -> pd.DataFrame:
@@ -397,6 +400,11 @@ def evaluate(
     # The doubly robust ones, each holding a copy of every family's covariates, go one after
     # another in one thread, the regressions in the other, so memory peaks no higher than two.
     done = _run_in_two_queues(tasks, lambda kind: kind == DR_DID)
+    report(0.9, "Following the difference quarter by quarter")
+    quarterly = [
+        event_study(store, panel, treated, weight, model, key, spec.estimator, how)
+        for key in spec.outcomes
+    ]
     by_estimator: dict[str, list[Estimate]] = {key: [] for key in ESTIMATORS}
     naive, placebo = [], []
     for (kind, _), estimate in zip(tasks, done, strict=True):
@@ -423,6 +431,7 @@ def evaluate(
         panel.excluded_keys,
         by_estimator,
         checked,
+        quarterly,
     )
 
 

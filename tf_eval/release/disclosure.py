@@ -20,6 +20,7 @@ a column of record keys) and fails when they are missing: there is no unperturbe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,6 +141,28 @@ class SafeEstimate(Safe):
             f"{r.significant_figures} significant figures, with intervals whose degrees of "
             f"freedom are rounded down to a multiple of {r.count_rounding}; "
             + super().rule_text()[len("Disclosure control: ") :]
+        )
+
+
+@dataclass(frozen=True)
+class SafeEventStudy(Safe):
+    """One outcome's quarters (by their first month from the index date; the reference, 0 by
+    definition, is not among them), each gated as an estimate on its own families, and the
+    pre-trend test's p-value or why it is withheld."""
+
+    outcome: str
+    reference_month: int
+    cells: dict[int, SafeEstimate]
+    pretrend_p_value: float | None
+    pretrend_reason: str | None
+
+    def rule_text(self) -> str:
+        r = self.rules
+        return (
+            f"Each quarter is shown only with at least {r.estimate_min_families} families in each "
+            f"group in that quarter and {r.estimate_min_df} residual degrees of freedom, to "
+            f"{r.significant_figures} significant figures, with intervals whose degrees of "
+            f"freedom are rounded down to a multiple of {r.count_rounding}."
         )
 
 
@@ -472,6 +495,32 @@ def safe_estimate(
         reason=reason,
         **extra,
         _token=_GATE,
+    )
+
+
+def safe_event_study(
+    outcome: str,
+    reference_month: int,
+    cells: dict[int, SafeEstimate],
+    pretrend: tuple[float, Callable[[float], float]] | None,
+    rules: Rules | None = None,
+) -> SafeEventStudy:
+    """Quarters already through `safe_estimate`, and the pre-trend test (its df, and its p-value
+    as a function of df): the p-value goes out only when every quarter before the reference is
+    shown, on the df coarsened as an interval's are, rounded."""
+    rules = rules or current_rules()
+    before = [e for month, e in cells.items() if month < reference_month]
+    p = None if pretrend is None else pretrend[1](coarse_df(pretrend[0], rules))
+    reason = None
+    if any(e.withheld for e in before):
+        reason = "a quarter before the index date is not shown"
+    elif p is None or not math.isfinite(p):
+        reason = "it could not be computed from these families"
+    item = f"event study:{outcome}:pre-trend test"
+    suppressed = (Suppression(item, "estimate", reason),) if reason and before else ()
+    shown = None if reason or p is None else released_number(p, rules)
+    return SafeEventStudy(
+        rules, suppressed, outcome, reference_month, cells, shown, reason, _token=_GATE
     )
 
 
