@@ -32,7 +32,7 @@ SCREENSHOTS = config.PROJECT_ROOT / "tests" / "screenshots"
 # Each page and the charts it must draw once it has finished running.
 PAGES = {
     "Overview": 2,
-    "Outcomes over time": 4,
+    "Outcomes over time": 5,
     "Impact": 2,
     "Matching & balance": 3,
     "Data & linkage": 2,

@@ -148,7 +148,7 @@ class SafeEstimate(Safe):
 class SafeEventStudy(Safe):
     """One outcome's quarters (by their first month from the index date; the reference, 0 by
     definition, is not among them), each gated as an estimate on its own families, and the
-    pre-trend test's p-value or why it is withheld."""
+    pre-trend test's p-value or why it is withheld; `suppressed` holds the quarters' too."""
 
     outcome: str
     reference_month: int
@@ -517,7 +517,8 @@ def safe_event_study(
     elif p is None or not math.isfinite(p):
         reason = "it could not be computed from these families"
     item = f"event study:{outcome}:pre-trend test"
-    suppressed = (Suppression(item, "estimate", reason),) if reason and before else ()
+    suppressed = tuple(s for e in cells.values() for s in e.suppressed)  # the quarters' too
+    suppressed += (Suppression(item, "estimate", reason),) if reason and before else ()
     shown = None if reason or p is None else released_number(p, rules)
     return SafeEventStudy(
         rules, suppressed, outcome, reference_month, cells, shown, reason, _token=_GATE

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tf_eval import config
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import units
-from tf_eval.release.disclosure import SafeEstimate
+from tf_eval.release.disclosure import SafeEstimate, SafeEventStudy
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,24 @@ def trend_versus_effect(outcome: str, follow_up_months: int) -> str:
         f"{follow_up_months}-month follow-up and set against the year before, so it is on the "
         "scale of these monthly gaps, not their sum."
     )
+
+
+def pretrend_words(study: SafeEventStudy) -> str:
+    """What the quarters before support say about one outcome, in a sentence for under the
+    event study's chart (the verdict on Impact and the Overview weighs it with the rest)."""
+    label = OUTCOMES[study.outcome].label
+    p = study.pretrend_p_value
+    if p is None:
+        why = study.pretrend_reason
+        return f"{label}: the test of the quarters before support is not shown ({why})."
+    said = "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
+    if p < config.EVIDENCE_ALPHA:
+        return (
+            f"{label}: families who were later supported were already diverging from the "
+            f"comparison families before support (the quarters before, tested together: {said}), "
+            "so treat its effect with caution."
+        )
+    return f"{label}: no clear difference in the quarters before support (tested together: {said})."
 
 
 def gathered_outcomes() -> list[str]:

@@ -97,8 +97,7 @@ class SafeResults:
     @property
     def suppressed(self) -> tuple[Suppression, ...]:
         parts = [self.matching.suppressed]
-        for study in self.event_study:
-            parts += [study.suppressed] + [e.suppressed for e in study.cells.values()]
+        parts += [study.suppressed for study in self.event_study]  # the quarters' among them
         alternatives = [
             e
             for key, listed in self.estimators.items()
