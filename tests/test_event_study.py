@@ -53,6 +53,13 @@ def hand_made(tmp_path: Path) -> Store:
             "attendance": [
                 {
                     "person_id": child,
+                    "term_start": date(2015, 9, 1),
+                    "term_end": date(2015, 12, 18),
+                    "sessions_possible": 140,
+                    "sessions_missed": 7,
+                },
+                {
+                    "person_id": child,
                     "term_start": date(2016, 1, 4),
                     "term_end": date(2016, 3, 31),
                     "sessions_possible": 120,
@@ -92,13 +99,18 @@ def test_quarterly_measures_by_hand(hand_made: Store) -> None:
     assert work[-3] == pytest.approx(75 / 90)
     assert sum(v for m, v in work.items() if m != -3) == 0
     school = _values(hand_made, "attendance", 12)
-    # Quarter -3 (1 February to 30 April): 60 of the first term's 88 days and 20 of the
-    # second's 101; quarter -6 (November to January): 28 of the first term's days.
-    first, second = 60 / 88, 20 / 101
-    expected = 100 * (1 - (12 * first + 22 * second) / (120 * first + 110 * second))
-    assert school[-3] == pytest.approx(expected)
-    assert school[-6] == pytest.approx(90.0) and school[0] == pytest.approx(80.0)
-    assert -9 not in school  # no term overlaps August to October 2015 in this store
+    # Quarter -6 (November to January), each term shared by its days: 48 of the autumn term's
+    # 109 days and 28 of the spring term's 88.
+    autumn, spring = 48 / 109, 28 / 88
+    expected = 100 * (1 - (7 * autumn + 12 * spring) / (140 * autumn + 120 * spring))
+    assert school[-6] == pytest.approx(expected)
+    # Quarter -3 (February to April) holds 60 of the spring term's days and 20 of the summer
+    # term's 101, but the summer term is under way at the index date (1 May): its one count of
+    # absences covers months of support, so before the index date only the spring term counts,
+    # and the summer term counts from quarter 0 (May to July: 22 of 110 missed).
+    assert school[-3] == pytest.approx(90.0) and school[0] == pytest.approx(80.0)
+    assert school[-9] == pytest.approx(95.0)  # September and October of the autumn term
+    assert -12 not in school  # no term overlaps May to July 2015 in this store
 
 
 def _arrays(rng: np.random.Generator, families: int, quarters: int, people: int = 2):

@@ -68,7 +68,7 @@ REFERENCE_MONTH = -QUARTER_MONTHS  # the last quarter before the index date: 0 b
 
 # A quarter's first and last day from its first month relative to the index date.
 _GRID = """
-    SELECT p.person_id, q.month,
+    SELECT p.person_id, q.month, p.index_date,
            (p.index_date + to_months(q.month))::DATE AS q0,
            (p.index_date + to_months(q.month + 3))::DATE AS q1
     FROM ppl p CROSS JOIN (SELECT unnest(range($first, $last, 3)) AS month) q"""
@@ -107,13 +107,17 @@ _SQL = {
           ON r.person_id = g.person_id AND r.start_date < g.q1 AND r.stop_date > g.q0
         GROUP BY g.person_id, g.month""",
     # % of sessions attended over the terms overlapping the quarter, each shared by its days;
-    # no row for a quarter without school.
+    # no row for a quarter without school. A quarter before the index date counts only terms
+    # that ended before it: a term under way at the index date holds one count of absences for
+    # its whole length, support's months among them, so a share of it before the index date
+    # would carry support's effect into the pre-period (the panel's rule, tf_eval.method.panel).
     "attendance": f"""
         SELECT g.person_id, g.month,
                100 * (1 - sum(t.sessions_missed * {_SHARE} ORDER BY t.term_start)
                       / sum(t.sessions_possible * {_SHARE} ORDER BY t.term_start)) AS value
         FROM ({_GRID}) g JOIN ({{terms}}) t
           ON t.person_id = g.person_id AND t.term_start < g.q1 AND t.term_end >= g.q0
+             AND (g.month >= 0 OR t.term_end < g.index_date)
         GROUP BY g.person_id, g.month""",
 }
 
