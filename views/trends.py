@@ -50,5 +50,4 @@ st.caption(
 results = dashboard.get_results(spec)
 if results is not None and results.event_study:
     dashboard.chart(charts.event_study_chart(results.event_study, source), "gap-by-quarter")
-    for study in results.event_study:
-        st.caption(pretrend_words(study))
+    st.caption(pretrend_words(results.event_study))

@@ -157,22 +157,24 @@ def trend_versus_effect(outcome: str, follow_up_months: int) -> str:
     )
 
 
-def pretrend_words(study: SafeEventStudy) -> str:
-    """What the quarters before support say about one outcome, in a sentence for under the
+def pretrend_words(studies: list[SafeEventStudy]) -> str:
+    """What the quarters before support say, outcome by outcome, in one paragraph for under the
     event study's chart (the verdict on Impact and the Overview weighs it with the rest)."""
-    label = OUTCOMES[study.outcome].label
-    p = study.pretrend_p_value
-    if p is None:
-        why = study.pretrend_reason
-        return f"{label}: the test of the quarters before support is not shown ({why})."
-    said = "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
-    if p < config.EVIDENCE_ALPHA:
-        return (
-            f"{label}: families who were later supported were already diverging from the "
-            f"comparison families before support (the quarters before, tested together: {said}), "
-            "so treat its effect with caution."
-        )
-    return f"{label}: no clear difference in the quarters before support (tested together: {said})."
+    said = []
+    for study in studies:
+        label, p = OUTCOMES[study.outcome].label, study.pretrend_p_value
+        if p is None:
+            said.append(f"{label}: not shown ({study.pretrend_reason})")
+            continue
+        value = "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
+        if p < config.EVIDENCE_ALPHA:
+            said.append(
+                f"{label}: families who were later supported were already diverging from the "
+                f"comparison families before support ({value}), so treat its effect with caution"
+            )
+        else:
+            said.append(f"{label}: no clear difference before support ({value})")
+    return "The quarters before support, tested together: " + "; ".join(said) + "."
 
 
 def gathered_outcomes() -> list[str]:
