@@ -82,6 +82,7 @@ def test_the_json_has_one_check_per_outcome_with_the_contracts_keys(lalonde) -> 
     assert list(row) == KEYS
     assert row["outcome"] == "re78" and row["verdict"] in VERDICTS
     assert row["pretrend_p_value"] is None  # an analysis file has no quarters to test
+    assert to_json(lalonde)["event_study"] == []
     assert row["share_supported_matched"] < 0.8  # the caliper's price ...
     assert any("supported families were matched" in r for r in row["reasons"])  # ... said
     # Pairs exist; the pairs' signed-rank test (no outcome model) is not significant even with
@@ -240,6 +241,13 @@ def test_estimate_json_and_summary_carry_every_outcomes_verdict(default_demo_db:
     assert all(list(r) == KEYS and r["verdict"] in VERDICTS for r in rows)
     assert all(r["rosenbaum_gamma"] is None for r in rows)
     assert all(0 <= r["pretrend_p_value"] <= 1 for r in rows)  # the event study's joint test
+    quarters = output["event_study"]
+    assert {tuple(q) for q in quarters} == {
+        ("outcome", "months_from_index", "att", "se", "ci_low", "ci_high", "suppressed",
+         "reason", "reference")
+    }  # fmt: skip
+    assert len(quarters) == 4 * 12 and sum(q["reference"] for q in quarters) == 4
+    assert [q["months_from_index"] for q in quarters[:12]] == list(range(-24, 12, 3))
     assert all(any("makes no matched pairs" in s for s in r["reasons"]) for r in rows
                if r["e_value_ci"] and r["e_value_ci"] > 1)  # fmt: skip
     for row, estimate in zip(rows, output["estimates"], strict=True):

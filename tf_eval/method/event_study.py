@@ -13,7 +13,8 @@ the index date, read in DuckDB with the outcome definitions of tf_eval.data.outc
 offence in the quarter (0/1), A&E attendances in it, the share of its days on an out-of-work
 benefit (spells merged, `SPELLS`), and the % of sessions attended in terms overlapping it, each
 term shared by its days (`term_share`, as the monthly trends do: a quarter need not hold a
-term's end).
+term's end), except that a quarter before the index date counts only terms that ended before it
+(the panel's rule: a term under way at the index date may hold support's effect).
 
 **Reference quarter.** Every coefficient is the difference in the change from the quarter
 starting 3 months before the index date (months -3 to -1, the last before identification), so
@@ -36,7 +37,7 @@ quarter's fit (Stata's `suest`, with CR2's adjustment), and the Wald statistic W
 With few families W overstates the evidence (V is itself noisy), so W is read as Hotelling's T^2
 on nu degrees of freedom: F = W (nu - q + 1) / (nu q) on (q, nu - q + 1) degrees of freedom,
 with nu the smallest Bell-McCaffrey df among the pre-period coefficients (the least information
-any of them rests on). The Monte Carlo study measures its rejection rate (studies/monte_carlo.py).
+any of them rests on). studies/event_study.py measures its size and power over many demo stores.
 """
 
 from __future__ import annotations
