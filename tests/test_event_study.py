@@ -160,6 +160,7 @@ def test_one_pre_period_quarter_makes_the_joint_test_its_own_t_test() -> None:
     test = es._pretrend(cells, terms)
     assert test is not None and test.restrictions == 1
     assert test.p_value() == pytest.approx(cells[0].p_value, rel=1e-9)
+    assert float((terms.T @ terms)[0, 0]) == pytest.approx(cells[0].se ** 2, rel=1e-10)
 
 
 def test_the_joint_test_rejects_about_five_percent_of_the_time_with_no_pre_trend() -> None:

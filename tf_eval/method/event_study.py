@@ -43,7 +43,7 @@ any of them rests on). studies/event_study.py measures its size and power over m
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -168,6 +168,9 @@ class EventStudy:
     reference_month: int
     cells: list[tuple[int, Estimate]]
     pretrend: PretrendTest | None
+    # The cluster-robust (CR2) covariance of every quarter's coefficient, in `cells` order (None
+    # under CR1): what relative-magnitudes bounds need (tf_eval.method.honest_bounds on main).
+    covariance: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def quarterly_matrix(
@@ -267,6 +270,7 @@ def event_study(
         REFERENCE_MONTH,
         [(months[j], e) for j, e in zip(others, cells, strict=True)],
         pretrend,
+        None if terms is None else terms.T @ terms,
     )
 
 
