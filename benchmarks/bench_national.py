@@ -13,7 +13,8 @@ that its peak memory is its own:
 2. **evaluation**: what `python -m tf_eval estimate` runs - the outcome panel (DuckDB), the
    propensity model, 1:1 matching with replacement exact on LA and quarter, balance, and for the
    four outcomes the three estimators (pre-level adjustment, matched DiD, doubly robust DiD), the
-   naive change and the placebo (20 estimates, in two threads), then the disclosure gate. Stage
+   naive change and the placebo (20 estimates) and the event study (each outcome's difference
+   quarter by quarter and its pre-trend test), in two threads, then the disclosure gate. Stage
    times come from the evaluation's own progress reports; propensity fit and matching are then
    timed alone on the same panel (best of 3);
 3. **the command itself**: `python -m tf_eval estimate --db STORE --json` end to end (start-up,
@@ -180,7 +181,7 @@ def main() -> None:
     for stage, label in (
         ("Building the outcome panel", "panel (DuckDB)"),
         ("Fitting propensity scores and matching", "propensity, matching, balance"),
-        ("Estimating effects", "estimates: 3 estimators, naive, placebo (20)"),
+        ("Estimating effects", "estimates (20) and event study (4 outcomes), two threads"),
         ("Done", "disclosure gate"),
     ):
         line(label, [_seconds(e["stages"][stage]) for e in evaluations])

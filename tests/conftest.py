@@ -81,6 +81,15 @@ def default_demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def divergent_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo variant whose supported families were already diverging over the year before
+    support (synth.PRE_DIVERGENCE_DEMO): the event study's pre-trend test should reject."""
+    path = tmp_path_factory.mktemp("divergent") / "demo.duckdb"
+    synth.build_demo_store(path, 20_000, 3, pre_divergence=synth.PRE_DIVERGENCE_DEMO)
+    return path
+
+
 @pytest.fixture
 def open_view(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], AppTest]:
     """Open a dashboard view (e.g. "views/data.py") on the demo store, as a user would: app.py

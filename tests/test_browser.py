@@ -32,7 +32,7 @@ SCREENSHOTS = config.PROJECT_ROOT / "tests" / "screenshots"
 # Each page and the charts it must draw once it has finished running.
 PAGES = {
     "Overview": 2,
-    "Outcomes over time": 4,
+    "Outcomes over time": 5,
     "Impact": 2,
     "Matching & balance": 3,
     "Data & linkage": 2,
@@ -288,3 +288,47 @@ def test_a_link_to_the_first_pages_own_name_opens_it(server: str) -> None:
         assert page.get_by_text("Page not found").count() == 0
         assert "local authority LA02" in page.locator("h1").first.inner_text()
         browser.close()
+
+
+def test_a_finding_whose_pre_trend_check_fails_carries_its_caution_on_the_overview_and_pack(
+    divergent_db: Path, tmp_path: Path
+) -> None:
+    """Issue 18: on the demo whose supported families were already diverging before support,
+    the findings the event study's pre-trend test fails say so beside the finding, on the
+    Overview in the browser and on the board pack's first page (its PDF text)."""
+    from pypdf import PdfReader
+
+    from tests.test_cli import run
+
+    shutil.copyfile(divergent_db, tmp_path / "demo.duckdb")
+    db = tmp_path / "demo.duckdb"
+    results = safe_evaluation(evaluate(store.Store(db), AnalysisSpec()))
+    failed = [
+        headline(e, 12, c.caution)
+        for e, c in zip(results.estimates, findings(results), strict=True)
+        if c.pretrend_p_value is not None and c.pretrend_p_value < config.EVIDENCE_ALPHA
+    ]
+    assert len(failed) >= 2 and all("already diverging before support" in h for h in failed)
+    caution = "but families who were later supported were already diverging before support"
+    assert any(caution in h for h in failed)
+    accounts = tmp_path / "accounts.json"
+    with _streamlit(
+        {config.DB_ENV_VAR: str(db), config.ACCOUNTS_FILE_ENV_VAR: str(accounts)}
+    ) as url:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1024, "height": 2400})
+            page.goto(url, wait_until="networkidle")
+            _settled(page, 2)
+            shown = " ".join(page.locator("[data-testid=stMarkdownContainer] li").all_inner_texts())
+            for sentence in failed:
+                assert sentence in shown, sentence
+            page.get_by_text(caution).first.wait_for(timeout=10_000)
+            page.screenshot(path=SCREENSHOTS / "overview-pre-trend-caution.png")
+            browser.close()
+    out = tmp_path / "pack"
+    result = run("report", "--db", str(db), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    first = " ".join(PdfReader(out / "board-pack.pdf").pages[0].extract_text().split())
+    for sentence in failed:
+        assert " ".join(sentence.split()) in first, sentence

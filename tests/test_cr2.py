@@ -13,7 +13,7 @@ from scipy import stats
 
 from tf_eval.data import store, synth
 from tf_eval.method import cr2
-from tf_eval.method.difference import choose_outcome_model
+from tf_eval.method.difference import choose_outcome_model, family_fit, family_profile
 from tf_eval.method.estimate import (
     AnalysisSpec,
     EvaluationError,
@@ -403,3 +403,69 @@ def test_a_cluster_too_large_for_cr2_is_refused_in_one_line(tmp_path: Path) -> N
     fine = frame.assign(family=np.arange(n) // 4)  # clusters of 4 rows are no trouble
     fine.to_csv(path, index=False)
     assert np.isfinite(match_file(path, "treat", ["x"], ["y"], id_column="family").estimates[0].se)
+
+
+@pytest.mark.parametrize("name", ["unequal_clusters", "families_means", "matching_weights"])
+def test_cluster_scores_give_the_variance_and_the_covariance_of_two_fits(name: str) -> None:
+    """Each cluster's CR2 term of the effect's variance (for the event study's joint test):
+    their squares sum to the SE squared, and, because the adjustment depends on the design only,
+    the terms of two outcomes on the same design add up to those of their sum, so the joint
+    covariance they give is the one that makes the sum's own CR2 variance (V11 + V22 + 2 V12)."""
+    y, x, w, groups, people, _ = _data(name)
+    other = np.random.default_rng(5).normal(size=y.size) + 0.3 * y
+    one = fit_clustered_wls(y, x, w, groups, protected=2, people=people, scores=True)
+    two = fit_clustered_wls(other, x, w, groups, protected=2, people=people, scores=True)
+    both = fit_clustered_wls(y + other, x, w, groups, protected=2, people=people, scores=True)
+    assert one.scores is not None and one.scores.size == int(groups.max()) + 1
+    assert np.sum(one.scores**2) == pytest.approx(one.bse[1] ** 2, rel=1e-10)
+    np.testing.assert_allclose(both.scores, one.scores + two.scores, rtol=1e-8, atol=1e-12)
+    covariance = float(one.scores @ two.scores)
+    assert both.bse[1] ** 2 == pytest.approx(
+        one.bse[1] ** 2 + two.bse[1] ** 2 + 2 * covariance, rel=1e-9
+    )
+
+
+def test_family_fit_scores_sit_on_each_familys_row() -> None:
+    """family_fit's terms line up with the families given (0 for a family not in the fit) and
+    give the estimate's SE."""
+    rng = np.random.default_rng(12)
+    n = 80
+    treated = np.arange(n) % 3 == 0
+    weights = np.where(np.arange(n) % 7 == 0, 0.0, rng.uniform(0.5, 2, n))
+    rows = np.repeat(np.arange(n), 2)
+    values = rng.normal(size=rows.size)
+    estimate, terms = family_fit("y", values, rows, treated, weights, scores=True)
+    assert terms is not None and terms.shape == (n,)
+    assert (terms[weights == 0] == 0).all()
+    assert np.sqrt(np.sum(terms**2)) == pytest.approx(estimate.se, rel=1e-10)
+
+
+def test_several_measures_fitted_together_are_each_fitted_alone() -> None:
+    """family_profile (the event study's quarters on one design) gives each measure's estimate,
+    interval, df and CR2 terms as family_fit gives them one at a time, with an outcome model."""
+    rng = np.random.default_rng(21)
+    n = 300
+    treated = rng.random(n) < 0.4
+    weights = np.where(treated, 1.0, rng.choice([0.0, 0.5, 1.0, 2.0], n))
+    model = rng.normal(size=(n, 3)) + 0.3 * treated[:, None]
+    rows = np.repeat(np.arange(n), rng.integers(1, 4, n))
+    values = rng.normal(size=(rows.size, 4)) + model[rows, :1]
+    keys = (rng.integers(0, 256, rows.size), rng.integers(0, 256, n))
+    together, terms = family_profile("y", values, rows, treated, weights, model, keys)
+    for i, estimate in enumerate(together):
+        alone, own = family_fit(
+            "y",
+            values[:, i],
+            rows,
+            treated,
+            weights,
+            True,
+            model,
+            keys,
+            inference=FULL_MODEL,
+            scores=True,
+        )
+        for name in ("att", "se", "ci_low", "ci_high", "p_value", "df_t"):
+            assert getattr(estimate, name) == pytest.approx(getattr(alone, name), rel=1e-9), name
+        assert estimate.keys == alone.keys and estimate.df_resid == alone.df_resid
+        np.testing.assert_allclose(terms[:, i], own, rtol=1e-8, atol=1e-12)

@@ -376,8 +376,8 @@ def test_a_tiny_caliper_is_one_clear_line_per_outcome_never_a_traceback(
     lines = out.strip().splitlines()
     # The data, the matched count, the note that nearly every supported family was left out
     # (issue 15, item 5), the headline estimator, one line per outcome (a placebo line only if a
-    # placebo could be shown), each outcome's verdict and reasons (issue 18), then the other two
-    # estimators'.
+    # placebo could be shown, a line of pre-trend tests only if one could), each outcome's
+    # verdict and reasons (issue 18), then the other two estimators'.
     assert lines[0].startswith("Data: SYNTHETIC") and lines[1].startswith("Matched ")
     assert lines[2].startswith("Note: The matching left")
     assert lines[3].startswith("Estimator: Pre-level adjustment (assumes ")
@@ -385,7 +385,7 @@ def test_a_tiny_caliper_is_one_clear_line_per_outcome_never_a_traceback(
         assert "not shown (fewer than 10" in line or "95% CI" in line, line
     evidence = next(i for i, line in enumerate(lines) if line.startswith("Evidence ("))
     others = lines.index("Other estimators (the same units; the JSON has their intervals):")
-    assert evidence in (8, 9) and len(lines) == others + 1 + 4
+    assert evidence in (8, 9, 10) and len(lines) == others + 1 + 4
     verdicts = [x for x in lines[evidence + 1 : others] if not x.startswith(" " * 4)]
     assert len(verdicts) == 4
     for line, shown in zip(verdicts, lines[4:8], strict=True):

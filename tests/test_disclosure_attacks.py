@@ -363,3 +363,70 @@ def test_an_effective_size_by_hand_and_withheld_for_a_small_group() -> None:
     counts, sizes = _effective(np.r_[np.full(4, 3.0), np.ones(5)], np.arange(9) * 13 % 256)
     assert pd.isna(sizes.loc["comparison", "efficiency"])
     assert pd.isna(sizes.loc["comparison", "families"])
+
+
+# --- the event study (issue 18) ------------------------------------------------------------------
+
+
+def _quarter(att: float, families: tuple[int, int]):
+    """An engine estimate of one quarter, with the families in each group given."""
+    from tf_eval.method.difference import Estimate
+
+    return Estimate(
+        "offending", True, att, 0.01, att - 0.02, att + 0.02, 0.5, 200, 200, *families,
+        df_resid=sum(families) - 2, df_t=float(sum(families) - 2), variance="CR2",
+        outcome_model="none", keys=(1, 2, 3, 4),
+    )  # fmt: skip
+
+
+def test_a_quarter_resting_on_fewer_than_ten_families_in_a_group_shows_nothing() -> None:
+    """An attacker who finds a quarter where one group has 9 families (children without a term
+    in it, say) gets no number for it, and no pre-trend test either: the test combines every
+    quarter before support, so it would carry the withheld one."""
+    from tf_eval.method.event_study import EventStudy, PretrendTest
+    from tf_eval.release.results import _event_study
+
+    cells = [(m, _quarter(0.01, (40, 40))) for m in range(-24, 12, 3) if m != -3]
+    cells[2] = (-18, _quarter(0.5, (9, 40)))
+    study = _event_study(EventStudy("offending", -3, cells, PretrendTest(3.0, 7, 78.0)))
+    small = study.cells[-18]
+    assert small.withheld and small.att is None and small.se is None and small.ci_low is None
+    assert "fewer than 10 families" in str(small.reason)
+    assert all(not e.withheld for m, e in study.cells.items() if m != -18)
+    assert study.pretrend_p_value is None
+    assert study.pretrend_reason == "a quarter before the index date is not shown"
+    assert any(s.item == "event study:offending:-18" for s in study.suppressed)
+    # The same quarter after support (where the test does not look) leaves the test shown.
+    cells[2], cells[-1] = (-18, _quarter(0.01, (40, 40))), (9, _quarter(0.5, (9, 40)))
+    after = _event_study(EventStudy("offending", -3, cells, PretrendTest(3.0, 7, 78.0)))
+    assert after.cells[9].withheld and after.pretrend_p_value is not None
+
+
+def test_an_event_studys_intervals_give_back_no_family_count(demo_db: Path) -> None:
+    """One LA x cohort: every shown quarter's interval is rebuilt from its released estimate and
+    SE with degrees of freedom rounded down to a multiple of 5 (so ci_high - att over se gives
+    a t quantile of a coarse df, never the exact families - 1 or Bell-McCaffrey df), and the
+    pre-trend p-value is computed on the coarse df too."""
+    from scipy import stats
+
+    from tf_eval.method.estimate import evaluate
+    from tf_eval.release.precision import coarse_df
+    from tf_eval.release.results import safe_evaluation
+
+    evaluation = evaluate(Store(demo_db), AnalysisSpec(la="LA01", cohort=2016))
+    released = safe_evaluation(evaluation)
+    checked = 0
+    for exact, shown in zip(evaluation.event_study or [], released.event_study, strict=True):
+        for month, e in exact.cells:
+            cell = shown.cells[month]
+            if cell.withheld:
+                continue
+            df = coarse_df(e.df_t, RULES)
+            assert df % RULES.count_rounding == 0 or df < RULES.estimate_min_families - 1
+            half = stats.t.ppf(0.975, df) * float(cell.se)  # type: ignore[arg-type]
+            assert float(cell.ci_high) - float(cell.att) == pytest.approx(half, rel=0.02, abs=1e-4)  # type: ignore[arg-type]
+            checked += 1
+        if shown.pretrend_p_value is not None and exact.pretrend is not None:
+            p = exact.pretrend.p_value(coarse_df(exact.pretrend.df, RULES))
+            assert shown.pretrend_p_value == pytest.approx(p, rel=0.01, abs=1e-3)
+    assert checked >= 20

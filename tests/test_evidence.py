@@ -81,7 +81,8 @@ def test_the_json_has_one_check_per_outcome_with_the_contracts_keys(lalonde) -> 
     (row,) = to_json(lalonde)["checks"]
     assert list(row) == KEYS
     assert row["outcome"] == "re78" and row["verdict"] in VERDICTS
-    assert row["pretrend_p_value"] is None  # the event study is not built yet
+    assert row["pretrend_p_value"] is None  # an analysis file has no quarters to test
+    assert to_json(lalonde)["event_study"] == []
     assert row["share_supported_matched"] < 0.8  # the caliper's price ...
     assert any("supported families were matched" in r for r in row["reasons"])  # ... said
     # Pairs exist; the pairs' signed-rank test (no outcome model) is not significant even with
@@ -89,6 +90,54 @@ def test_the_json_has_one_check_per_outcome_with_the_contracts_keys(lalonde) -> 
     assert row["rosenbaum_gamma"] == 1.0
     assert any("not significant even with no hidden bias" in r for r in row["reasons"])
     assert 1 < row["e_value_ci"] < row["e_value"]
+
+
+def _study(outcome: str, before: list[float], p: float | None, withheld: bool = False):
+    """An event study whose pre-period quarters (-24 to -6) have these differences and whose
+    joint test has p-value `p` (None: not computable)."""
+    months = range(-24, -3, 3)
+    cells = {}
+    for month, att in zip(months, before, strict=True):
+        e = _estimate(outcome, att, att - 0.004, att + 0.004)
+        if withheld and month == -24:
+            e = safe_estimate(
+                "e", outcome, {"att": att, "se": 0.002}, (20, 20), (5, 5), True, 8,
+                keys=(1, 2, 3, 4),
+            )  # fmt: skip
+        cells[month] = e
+    pretrend = None if p is None else (500.0, lambda df: p)
+    return disclosure.safe_event_study(outcome, -3, cells, pretrend)
+
+
+def test_a_pre_trend_with_the_estimates_sign_fails_the_finding(lalonde) -> None:
+    """The event study's joint test below 5%, the quarters before support drifting the way the
+    estimate goes (the supported families' offending falling towards the index date): the
+    finding fails, with the issue's caution; drifting the other way, it is weak; a test not
+    shown is not a check made (moderate); a test that passes lowers nothing."""
+    estimate = _estimate("offending", -0.019, -0.027, -0.011, sd=0.2)
+    falling = [0.012, 0.01, 0.008, 0.006, 0.004, 0.003, 0.001]
+    from tf_eval.release.results import findings
+
+    def check(study):
+        results = dataclasses.replace(_with(lalonde, estimate), event_study=[study])
+        (row,) = findings(results)
+        return row
+
+    failed = check(_study("offending", falling, 0.003))
+    assert failed.verdict == "fails" and failed.pretrend_p_value == 0.003
+    assert "already diverging" in failed.reasons[0] and "same direction" in failed.reasons[0]
+    assert failed.caution == (
+        "but families who were later supported were already diverging before support: "
+        "treat with caution"
+    )
+    assert headline(estimate, 12, failed.caution).endswith("treat with caution.")
+    rising = check(_study("offending", [-v for v in falling], 0.003))
+    assert rising.verdict == "weak" and "opposite direction" in rising.reasons[0]
+    passed = check(_study("offending", falling, 0.4))
+    assert passed.pretrend_p_value == 0.4 and not any("diverging" in r for r in passed.reasons)
+    hidden = check(_study("offending", falling, 0.003, withheld=True))
+    assert hidden.pretrend_p_value is None and hidden.verdict != "strong"
+    assert any("quarter before the index date is not shown" in r for r in hidden.reasons)
 
 
 def test_a_placebo_with_the_estimates_sign_fails_the_finding_in_json_summary_and_headline(
@@ -190,7 +239,15 @@ def test_estimate_json_and_summary_carry_every_outcomes_verdict(default_demo_db:
     rows = output["checks"]
     assert [r["outcome"] for r in rows] == [e["outcome"] for e in output["estimates"]]
     assert all(list(r) == KEYS and r["verdict"] in VERDICTS for r in rows)
-    assert all(r["rosenbaum_gamma"] is None and r["pretrend_p_value"] is None for r in rows)
+    assert all(r["rosenbaum_gamma"] is None for r in rows)
+    assert all(0 <= r["pretrend_p_value"] <= 1 for r in rows)  # the event study's joint test
+    quarters = output["event_study"]
+    assert {tuple(q) for q in quarters} == {
+        ("outcome", "months_from_index", "att", "se", "ci_low", "ci_high", "suppressed",
+         "reason", "reference")
+    }  # fmt: skip
+    assert len(quarters) == 4 * 12 and sum(q["reference"] for q in quarters) == 4
+    assert [q["months_from_index"] for q in quarters[:12]] == list(range(-24, 12, 3))
     assert all(any("makes no matched pairs" in s for s in r["reasons"]) for r in rows
                if r["e_value_ci"] and r["e_value_ci"] > 1)  # fmt: skip
     for row, estimate in zip(rows, output["estimates"], strict=True):

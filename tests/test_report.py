@@ -89,7 +89,8 @@ def test_the_pack_holds_the_pdf_every_chart_as_png_and_svg_and_the_tables(
         assert entry["bytes"] == len(data) and entry["sha256"] == hashlib.sha256(data).hexdigest()
     assert (pack / report.PDF_NAME).read_bytes().startswith(b"%PDF-")
     pngs, svgs = _files(manifest, "chart", ".png"), _files(manifest, "chart", ".svg")
-    assert len(pngs) == len(svgs) == 10
+    assert len(pngs) == len(svgs) == 11  # the event study's (issue 18) among them
+    assert any(p["path"].endswith("-gap-by-quarter.png") for p in pngs)
     assert [p["path"][:-4] for p in pngs] == [s["path"][:-4] for s in svgs]
     for png in pngs:
         width, height = Image.open(pack / png["path"]).size

@@ -1,6 +1,7 @@
 """Outcomes over time: supported and matched comparison families month by month around the index
 date, so the crisis before support and the recovery after are visible, with the gap between
-the groups."""
+the groups; then the gap itself quarter by quarter (the event study), which shows whether the
+groups were already drifting apart before support."""
 
 import streamlit as st
 
@@ -9,7 +10,7 @@ from tf_eval import config
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.release import charts
-from tf_eval.release.headlines import gathered_outcomes, trend_versus_effect
+from tf_eval.release.headlines import gathered_outcomes, pretrend_words, trend_versus_effect
 
 summary = dashboard.get_overview()
 la, cohort = dashboard.selection_sidebar(summary)
@@ -27,7 +28,8 @@ st.caption(
 follow_up = st.radio(
     "Follow-up", config.FOLLOW_UP_MONTHS, horizontal=True, format_func=lambda m: f"{m} months"
 )
-tables = dashboard.get_trends(AnalysisSpec(la=la, cohort=cohort, follow_up_months=int(follow_up)))
+spec = AnalysisSpec(la=la, cohort=cohort, follow_up_months=int(follow_up))
+tables = dashboard.get_trends(spec)
 if tables is None:
     st.stop()
 for outcome, table in tables.items():
@@ -36,3 +38,16 @@ for outcome, table in tables.items():
         f"{OUTCOMES[outcome].label}: {OUTCOMES[outcome].population}. "
         + trend_versus_effect(outcome, int(follow_up))
     )
+
+st.subheader("The gap quarter by quarter")
+st.caption(
+    "Each point is how much more the supported families' outcome changed than their matched "
+    "comparison families' since the quarter before identification (months -3 to -1, 0 by "
+    "definition), from two years before to the end of follow-up, with its 95% interval, as "
+    "the effect on Impact is estimated. Before month 0 support cannot have acted: points there "
+    "away from 0 mean the groups were already drifting apart, and the effect may be that drift."
+)
+results = dashboard.get_results(spec)
+if results is not None and results.event_study:
+    dashboard.chart(charts.event_study_chart(results.event_study, source), "gap-by-quarter")
+    st.caption(pretrend_words(results.event_study))

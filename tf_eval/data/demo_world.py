@@ -19,6 +19,10 @@ synthetic demo"):
   and later joiners alike.
 * **People are born** during the records: a family may have a baby after its index date, who is
   in no outcome's population.
+* **A variant whose supported families were already diverging** (`pre_divergence`, off by
+  default): some families' troubles grow over the year before identification and stay, and those
+  families are likelier to be supported, so the event study's pre-trend test has something to
+  find (tf_eval.method.event_study).
 
 The truth (tf_eval.data.demo_truth) is each supported person's expected effect over the 12 and
 24 months from the index date, computed exactly from the generating rates (no simulation noise),
@@ -54,6 +58,11 @@ LATE_JOIN_CHANCE = 0.40
 # follow-up): the demo identifies families only where both fit in its calendar.
 MONTHS_BEFORE = 2 * config.PRE_WINDOW_MONTHS
 MONTHS_AFTER = max(config.FOLLOW_UP_MONTHS)
+# The pre-divergence variant: this share of families drifts (their crisis grows by
+# `pre_divergence` over the 12 months before identification and stays), and drifting raises the
+# log-odds of prompt support by this much.
+DRIFT_SHARE = 0.3
+DRIFT_SUPPORT = 3.0
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,12 @@ def _crisis(relative_month: np.ndarray) -> np.ndarray:
     peaks in the month of identification, and fades within two or three months after."""
     width = np.where(relative_month <= 0, 4.0, 1.5).astype(np.float32)
     return np.exp(-0.5 * (relative_month / width) ** 2).astype(np.float32)
+
+
+def _drift(relative_month: np.ndarray) -> np.ndarray:
+    """The pre-divergence variant's extra crisis (0-1): rising evenly over the 12 months before
+    identification, then staying."""
+    return np.clip((relative_month + 12) / 12, 0, 1).astype(np.float32)
 
 
 def _recovery(relative_month: np.ndarray) -> np.ndarray:
@@ -262,9 +277,11 @@ def generate_batch(
     truth: TruthSums,
     calendar: DemoCalendar,
     support_shift: float = 0.0,
+    pre_divergence: float = 0.0,
 ) -> dict[str, pd.DataFrame]:
     """`n` families with members and records; adds the supported people's true effects to
-    `truth`.
+    `truth`. `pre_divergence` > 0 makes the variant whose supported families were already
+    diverging before support (module docstring); 0 leaves every draw as it was.
 
     The effects of support are applied by thinning on a random stream of their own, so a build
     with other `effects` and the same seed has the same families, people, pre-period records and
@@ -325,6 +342,10 @@ def generate_batch(
     born = age >= 0
     relative = (t[None, :] - index[fam][:, None]).astype(np.float32)
     crisis = _crisis(relative)
+    drifting = np.zeros(n, dtype=bool)
+    if pre_divergence:  # a stream of its own: the default demo's draws stay as they were
+        drifting = np.random.default_rng(seed.spawn(1)[0]).random(n) < DRIFT_SHARE
+        crisis = crisis + np.float32(pre_divergence) * drifting[fam][:, None] * _drift(relative)
     years_in = (t / 12).astype(np.float32)[None, :]
 
     ae_age = np.select([age < 5, age < 16, age < 26, age < 70], [1.6, 0.8, 1.3, 1.0], 1.5)
@@ -416,6 +437,7 @@ def generate_batch(
         + 1.9 * eligible
         + 0.35 * np.maximum(criteria - 2, 0)
         + 0.05 * (cohort - 2017)
+        + DRIFT_SUPPORT * drifting
     )
     supported = rng.random(n) < 1 / (1 + np.exp(-log_odds))
     lag = rng.choice(LAG_MONTHS, size=n, p=LAG_CHANCES)

@@ -41,6 +41,9 @@ LA_CODES = tuple(a.code for a in LOCAL_AUTHORITIES)
 # The defaults of a build: the planted effects and the calendar of docs/method.md.
 DEFAULT_EFFECTS = PlantedEffects()
 DEFAULT_CALENDAR = DemoCalendar()
+# The pre-divergence variant's strength (tf_eval.data.demo_world): what the tests and the event
+# study's Monte Carlo build to see the pre-trend test reject.
+PRE_DIVERGENCE_DEMO = 0.5
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, load_id: int) -> None:
@@ -91,8 +94,14 @@ def build_demo_store(
     support_shift: float = 0.0,
     calendar: DemoCalendar = DEFAULT_CALENDAR,
     truth: TruthSums | None = None,
+    pre_divergence: float = 0.0,
 ) -> dict[str, int]:
     """Build a complete demo store at `path` and return its row count per table.
+
+    `pre_divergence` (off by default; PRE_DIVERGENCE_DEMO for the variant) makes some families'
+    troubles grow over the year before identification, and those families likelier to be
+    supported: supported families were already diverging before support, which the event study's
+    pre-trend test should find (tf_eval.data.demo_world).
 
     `truth`, if given, collects the planted truth instead of a fresh TruthSums: a study passes
     one kept by family to read each family's truth afterwards (studies/monte_carlo.py).
@@ -129,12 +138,14 @@ def build_demo_store(
                     f"-{min((b + 1) * config.DEMO_BATCH_FAMILIES, families):,} of {families:,}",
                 )
                 size = min(config.DEMO_BATCH_FAMILIES, families - b * config.DEMO_BATCH_FAMILIES)
-                frames = generate_batch(seeds[b], size, effects, truth, calendar, support_shift)
+                frames = generate_batch(
+                    seeds[b], size, effects, truth, calendar, support_shift, pre_divergence
+                )
                 for table, frame in frames.items():
                     _insert(con, table, frame, loads[table])
             report(0.97, "Recording provenance and the planted truth")
             counts = _record_provenance(
-                con, families, seed, effects, loads, truth, support_shift, calendar
+                con, families, seed, effects, loads, truth, support_shift, calendar, pre_divergence
             )
             report(0.98, "Recording what the records cover")
             coverage.record_coverage(con)
@@ -161,9 +172,12 @@ def _record_provenance(
     truth: TruthSums,
     support_shift: float,
     calendar: DemoCalendar,
+    pre_divergence: float = 0.0,
 ) -> dict[str, int]:
     """One `loads` row per table, the store's description and `demo_truth`; returns row counts."""
     shifted = f", support shift {support_shift:+g}" if support_shift else ""
+    if pre_divergence:
+        shifted += f", supported families diverging before support ({pre_divergence:g})"
     description = f"synthetic demo (seed {seed}, {families} families{shifted})"
     parameters = f"tf-eval {config.VERSION} {description} {effects} {calendar}"
     digest = hashlib.sha256(parameters.encode()).hexdigest()
@@ -180,6 +194,7 @@ def _record_provenance(
         "seed": str(seed),
         "families": str(families),
         "support_shift": str(support_shift),
+        **({"pre_divergence": str(pre_divergence)} if pre_divergence else {}),
         "created_at": now.isoformat(timespec="seconds"),
         "tf_eval_version": config.VERSION,
     }

@@ -85,22 +85,31 @@ class _Moments:
     """What one coefficient's CR2 variance and Satterthwaite df need, summed over clusters."""
 
     k: int
-    variance: float = 0.0  # sum_j (g_j'e_j)^2
+    variance: float | np.ndarray = 0.0  # sum_j (g_j'e_j)^2, per outcome column of e
     trace: float = 0.0  # sum_j P_jj
     diagonal: float = 0.0  # sum_j P_jj^2
     low_rank_diagonal: float = 0.0  # sum_j (z_j'C z_j)^2 over the clusters not kept aside
     zz: np.ndarray = field(init=False)  # Z'Z over the clusters not kept aside
     extreme: list[np.ndarray] = field(default_factory=list)  # z_j of those kept aside
+    # Each cluster's g_j'e_j, when asked for (`cr2_inference`'s `scores`), else None.
+    scores: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.zz = np.zeros((2 * self.k, 2 * self.k))
 
     def add(
-        self, score: np.ndarray, p_jj: np.ndarray, d: np.ndarray, l_jj: np.ndarray
+        self,
+        score: np.ndarray,
+        p_jj: np.ndarray,
+        d: np.ndarray,
+        l_jj: np.ndarray,
+        clusters: np.ndarray | slice,
     ) -> np.ndarray:
-        """Clusters' g_j'e_j, P_jj, d_j and z_j'C z_j; returns which to keep aside (whose z_j
-        go to `extreme`, the others' to `zz`)."""
-        self.variance += float(score @ score)
+        """Clusters' g_j'e_j, P_jj, d_j and z_j'C z_j (`clusters`: which ones); returns which to
+        keep aside (whose z_j go to `extreme`, the others' to `zz`)."""
+        if self.scores is not None:
+            self.scores[clusters] = score
+        self.variance = self.variance + np.sum(score**2, axis=0)  # one per outcome column
         self.trace += float(p_jj.sum())
         self.diagonal += float(p_jj @ p_jj)
         apart = p_jj < EXTREME_SHARE * d
@@ -153,17 +162,25 @@ def cr2_inference(
     layout: Sequence[Part] | None = None,
     spread: np.ndarray | None = None,
     condition: float = 1.0,
+    scores: dict[int, np.ndarray] | None = None,
 ) -> dict[int, tuple[float, float]]:
     """The CR2 standard error and Satterthwaite df of each `tested` column of `design`.
 
     `kept` marks the columns in the fit and `bread` is (X'WX)^-1 over them; `residual` is
-    y - X beta (unweighted); `groups` codes clusters 0..G-1 (None: each row its own); `theta` is
-    each row's working variance (None: 1); `layout`, with one-row clusters only (`groups` None),
-    the design's structure (`Part`s covering every row once), which makes it cheaper; `spread`,
-    X'W Theta W X over every column if already formed (`grams`); `condition`, the condition
-    number of X'WX (scaled to unit diagonal), for the rounding tolerance. Only the
+    y - X beta (unweighted; a matrix for several outcomes on the same design, each getting its
+    own standard error and the one df); `groups` codes clusters 0..G-1 (None: each row its
+    own); `theta` is each row's working variance (None: 1); `layout`, with one-row clusters
+    only (`groups` None), the design's structure (`Part`s covering every row once), which
+    makes it cheaper; `spread`, X'W Theta W X over every column if already formed (`grams`);
+    `condition`, the condition number of X'WX (scaled to unit diagonal), for the rounding
+    tolerance. Only the
     tested columns' variances are formed (the estimates report one coefficient), which spares a
-    pass over the rows."""
+    pass over the rows.
+
+    `scores`, if a dict is given, receives for each tested column every cluster's g_j'e_j (the
+    variance is their sum of squares): fits of several outcomes on the same clusters then give
+    their joint cluster-robust covariance, sum_j s_j s_j' (Stata's `suest`, with CR2's
+    adjustment; tf_eval.method.event_study's joint test of the pre-period)."""
     n = design.shape[0]
     theta = np.ones(n) if theta is None else np.asarray(theta, dtype=float)
     place = np.cumsum(kept) - 1  # a kept column's place among the kept ones
@@ -178,18 +195,36 @@ def cr2_inference(
     c = _c_matrix(bread, omega)
     tolerance = max(EIGEN_TOLERANCE, ROUNDING * np.finfo(float).eps * condition)
     moments = {int(place[column]): _Moments(int(kept.sum())) for column in tested}
+    clusters = n if groups is None else int(groups.max()) + 1
+    if scores is not None:
+        for m in moments.values():
+            m.scores = np.zeros((clusters, *residual.shape[1:]))
     singles, batches = _clusters(groups, n)
     if groups is not None:
         parts = [Part(singles, everything.source, everything.expand)]
     for part in parts:
         for rows in _blocks(part.rows):
             x = design[rows][:, part.source]
+            owner = rows if groups is None else groups[rows]
             _singles(
-                x, part.expand, weights, residual, theta, bread, omega, tolerance, rows, moments
+                x,
+                part.expand,
+                weights,
+                residual,
+                theta,
+                bread,
+                omega,
+                tolerance,
+                rows,
+                moments,
+                owner,
             )
     for rows in batches:
         x = design[rows][..., kept]
-        _batch(x, weights, residual, theta, bread, omega, c, tolerance, rows, moments)
+        _batch(x, weights, residual, theta, bread, omega, c, tolerance, rows, moments, groups)
+    if scores is not None:
+        for column in tested:
+            scores[column] = moments[place[column]].scores  # type: ignore[assignment]
     return {
         column: (np.sqrt(moments[place[column]].variance), moments[place[column]].df(c))
         for column in tested
@@ -207,9 +242,10 @@ def _singles(
     tolerance: float,
     rows: slice | np.ndarray,
     moments: dict[int, _Moments],
+    clusters: slice | np.ndarray,
 ) -> None:
-    """One block of one-row clusters, whose kept columns are x @ expand: their part of each
-    tested column's variance and df."""
+    """One block of one-row clusters (`clusters`: which), whose kept columns are x @ expand:
+    their part of each tested column's variance and df."""
     w, e, theta = w[rows], e[rows], theta[rows]
     spread_bread = expand @ bread
     h = np.einsum("ij,ij->i", x @ (spread_bread @ expand.T), x)  # x'Mx
@@ -225,7 +261,8 @@ def _singles(
         p_jj = np.where(usable, theta * (w * xm) ** 2, 0.0)
         # z_j = (g_j x_j, g_j w_j theta_j x_j), so z_j'C z_j = g_j^2 (G_j - theta_j), and Z'Z is
         # three weighted cross-products of x.
-        apart = m.add(g * e, p_jj, theta * g**2, g**2 * (g_matrix - theta))
+        score = g.reshape((-1,) + (1,) * (e.ndim - 1)) * e  # e may hold several outcomes
+        apart = m.add(score, p_jj, theta * g**2, g**2 * (g_matrix - theta), clusters)
         if apart.any():
             full = x[apart] @ expand
             m.extreme.append(
@@ -253,6 +290,7 @@ def _batch(
     tolerance: float,
     rows: np.ndarray,
     moments: dict[int, _Moments],
+    groups: np.ndarray,
 ) -> None:
     """Clusters of the same size s > 1 (`rows`: clusters x s; `x` their kept columns): the
     general formula, with each cluster's s x s matrices stacked."""
@@ -279,7 +317,8 @@ def _batch(
         p_jj = np.einsum("ct,ct->c", projected**2, kept)
         z = np.hstack([a, b])
         l_jj = np.einsum("ij,ij->i", z @ c, z)
-        apart = m.add(np.einsum("cs,cs->c", g, e), p_jj, (theta * g**2).sum(axis=1), l_jj)
+        score = np.einsum("cs,cs...->c...", g, e)
+        apart = m.add(score, p_jj, (theta * g**2).sum(axis=1), l_jj, groups[rows[:, 0]])
         m.extreme.append(z[apart])
         m.zz += z[~apart].T @ z[~apart]
 

@@ -9,6 +9,7 @@ default (`Inference`), and the outcome model shrinks when the data are thin.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,6 +145,36 @@ def family_difference(
     inference: Inference | None = None,
 ) -> Estimate:
     """`weighted_difference` for the panel, where a person's treatment, weight and covariates are
+    their family's (`family_fit` says how)."""
+    return family_fit(
+        outcome,
+        values,
+        family_row,
+        treated,
+        weights,
+        contrast,
+        adjust,
+        keys,
+        thin=thin,
+        inference=inference,
+    )[0]
+
+
+def family_fit(
+    outcome: str,
+    values: np.ndarray,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    contrast: bool = True,
+    adjust: np.ndarray | None = None,
+    keys: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    thin: np.ndarray | None = None,
+    inference: Inference | None = None,
+    scores: bool = False,
+) -> tuple[Estimate, np.ndarray | None]:
+    """`weighted_difference` for the panel, where a person's treatment, weight and covariates are
     their family's: `values` and `family_row` (their family's row) are per person; `treated`,
     `weights` and `adjust` per family; `keys`, if given, are the people's record keys and the
     families' (for the cell keys of the counts, Estimate.keys).
@@ -157,6 +188,10 @@ def family_difference(
     adjustment and Bell-McCaffrey degrees of freedom the people-level fit's exactly
     (tf_eval.method.cr2). At national scale that is 800,000 rows instead of 3 million and no
     people x covariates matrix (tests/test_regression.py holds it to the people-level fit).
+
+    With `scores` (CR2 only) it returns, beside the estimate, each family's term of the effect's
+    CR2 variance (0 for families not in the fit; their squares sum to se^2), so that fits of
+    several periods on the same families give their joint covariance (tf_eval.method.event_study).
     """
     how = inference or Inference()
     n = len(treated)
@@ -167,7 +202,7 @@ def family_difference(
     t = treated[keep].astype(bool)
     w = weights[keep] * size
     name, x = choose_outcome_model(adjust, thin, keep, int(keep.sum()), contrast, how)
-    fit = _fit(y, t, w, x, keep, contrast, None, size, how.variance)
+    fit = _fit(y, t, w, x, keep, contrast, None, size, how.variance, scores)
     counts = (int(size[t].sum()), int(size[~t].sum()))
     cells = None
     if keys is not None:
@@ -180,7 +215,63 @@ def family_difference(
             cell_key(family[t]),
             cell_key(family[~t]),
         )
-    return _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())), cells, name)
+    estimate = _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())), cells, name)
+    if not scores:
+        return estimate, None
+    terms = np.zeros(n)
+    if fit.scores is not None:
+        terms[keep] = fit.scores
+    return estimate, terms
+
+
+def family_profile(
+    outcome: str,
+    values: np.ndarray,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    adjust: np.ndarray | None,
+    keys: tuple[np.ndarray, np.ndarray],
+) -> tuple[list[Estimate], np.ndarray]:
+    """`family_fit` of several measures of the same people at once (`values`: people x
+    measures, every one known), with CR2 and the outcome model `adjust` whole: one design,
+    one set of weights and families, so the cross-products, CR2's adjustments and the
+    Bell-McCaffrey df are computed once and serve every measure (tf_eval.method.event_study's
+    quarters). Returns an estimate per measure and each family's CR2 terms (families x
+    measures: 0 for a family not in the fit)."""
+    n = len(treated)
+    people = np.bincount(family_row, minlength=n)
+    keep = (people > 0) & (weights > 0)
+    size = people[keep]
+    y = (
+        np.column_stack(
+            [np.bincount(family_row, weights=column, minlength=n)[keep] for column in values.T]
+        )
+        / size[:, None]
+    )
+    t = treated[keep].astype(bool)
+    fit = _fit(y, t, weights[keep] * size, adjust, keep, True, None, size, "CR2", True)
+    person = np.rint(np.bincount(family_row, weights=keys[0], minlength=n)[keep]).astype(np.int64)
+    family = np.asarray(keys[1], dtype=np.int64)[keep]
+    cells = (cell_key(person[t]), cell_key(person[~t]), cell_key(family[t]), cell_key(family[~t]))
+    counts = (int(size[t].sum()), int(size[~t].sum()))
+    name = "none" if adjust is None else "covariates"
+    estimates = [
+        _result(
+            outcome,
+            True,
+            dataclasses.replace(fit, params=fit.params[:, i], bse=fit.bse[:, i], scores=None),
+            counts,
+            (int(t.sum()), int((~t).sum())),
+            cells,
+            name,
+        )
+        for i in range(values.shape[1])
+    ]
+    terms = np.zeros((n, values.shape[1]))
+    if fit.scores is not None:
+        terms[keep] = fit.scores
+    return estimates, terms
 
 
 def choose_outcome_model(
@@ -218,6 +309,7 @@ def _fit(
     groups: np.ndarray | None,
     people: np.ndarray | None = None,
     variance: str = "CR2",
+    scores: bool = False,
 ) -> ClusteredFit:
     """The clustered fit of the kept rows (`people` behind each when they are family means); or,
     when they cannot identify the effect (nobody in a group compared, or groups the regression
@@ -233,13 +325,21 @@ def _fit(
         layout = _layout(t, design.shape[1], base) if contrast and groups is None else None
         try:
             return fit_clustered_wls(
-                y, design, w, groups, base, people=people, variance=variance, layout=layout
+                y,
+                design,
+                w,
+                groups,
+                base,
+                people=people,
+                variance=variance,
+                layout=layout,
+                scores=scores and variance == "CR2",
             )
         except ClusterTooLarge as exc:
             raise EvaluationError(str(exc)) from None
         except ValueError:  # singular: the groups compared cannot be told apart
             pass
-    nothing = np.full(columns, np.nan)
+    nothing = np.full((columns, *y.shape[1:]), np.nan)
     return ClusteredFit(nothing, nothing, np.ones(columns, bool), clusters - 1, clusters)
 
 

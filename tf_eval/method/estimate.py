@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,7 @@ from tf_eval.method.estimators import (
     doubly_robust_estimate,
     matched_estimate,
 )
+from tf_eval.method.event_study import EventStudy, event_study
 from tf_eval.method.matching import NearestNeighbourMatcher
 from tf_eval.method.panel import (
     COMPARISON_POOLS,
@@ -177,6 +179,8 @@ class Evaluation:
     by_estimator: dict[str, list[Estimate]] | None = None
     # What the evidence checks need beyond the estimates, per outcome (tf_eval.method.sensitivity).
     sensitivity: list[Sensitivity] | None = None
+    # Each outcome's difference quarter by quarter and pre-trend test (tf_eval.method.event_study).
+    event_study: list[EventStudy] | None = None
 
 
 def outcome_covariates(design: pd.DataFrame) -> pd.DataFrame:
@@ -320,7 +324,7 @@ def evaluate(
     treated, weight, families = matching.treated, matching.weights, matching.keys
     # Every supported family's own change, matched or not: what a naive report would show.
     everyone = np.ones(len(treated))
-    tasks: list[tuple[str, Callable[[], Estimate]]] = []  # (kind, computation), outcome order
+    tasks: list[tuple[str, Callable[[], Any]]] = []  # (kind, computation), outcome order
     for key in spec.outcomes:
         people = panel.people[key]
         rows = people["family_row"].to_numpy()
@@ -396,11 +400,25 @@ def evaluate(
     # algebra release the GIL), which at national scale nearly halves this stage on two cores.
     # The doubly robust ones, each holding a copy of every family's covariates, go one after
     # another in one thread, the regressions in the other, so memory peaks no higher than two.
-    done = _run_in_two_queues(tasks, lambda kind: kind == DR_DID)
+    # The event study (each outcome's difference quarter by quarter) reads the store and fits
+    # a regression per quarter: it goes in the doubly robust queue, the shorter of the two.
+    for key in spec.outcomes:
+        tasks.append(
+            (
+                "event study",
+                partial(
+                    event_study, store, panel, treated, weight, model, key, spec.estimator, how
+                ),
+            )
+        )
+    done = _run_in_two_queues(tasks, lambda kind: kind in (DR_DID, "event study"))
     by_estimator: dict[str, list[Estimate]] = {key: [] for key in ESTIMATORS}
     naive, placebo = [], []
+    quarterly = []
     for (kind, _), estimate in zip(tasks, done, strict=True):
-        if kind == "naive":
+        if kind == "event study":
+            quarterly.append(estimate)
+        elif kind == "naive":
             naive.append(estimate)
         elif kind == "placebo":
             placebo.append(estimate)
@@ -423,6 +441,7 @@ def evaluate(
         panel.excluded_keys,
         by_estimator,
         checked,
+        quarterly,
     )
 
 
@@ -447,12 +466,12 @@ def _sensitivity(panel: Panel, matching: Matching, outcome: str, att: float) -> 
 
 
 def _run_in_two_queues(
-    tasks: list[tuple[str, Callable[[], Estimate]]], first_queue: Callable[[str], bool]
-) -> list[Estimate]:
+    tasks: list[tuple[str, Callable[[], Any]]], first_queue: Callable[[str], bool]
+) -> list[Any]:
     """Each task's result, in the order given: those whose kind `first_queue` picks run one
     after another in one thread, the rest in another (config.ESTIMATE_THREADS of 1: all here)."""
 
-    def run(indices: list[int]) -> dict[int, Estimate]:
+    def run(indices: list[int]) -> dict[int, Any]:
         return {i: tasks[i][1]() for i in indices}
 
     picked = [i for i, (kind, _) in enumerate(tasks) if first_queue(kind)]

@@ -15,7 +15,7 @@ few passes over the rows and no copy of the design is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import linalg, sparse, stats
@@ -45,6 +45,9 @@ class ClusteredFit:
     # Each column's t degrees of freedom (NaN where not computed); None: `df` serves every one.
     dfs: np.ndarray | None = None
     variance: str = "CR2"
+    # Under CR2, when asked for (`fit_clustered_wls`'s `scores`): each cluster's term of the
+    # effect's variance (their sum of squares is bse of the last protected column, squared).
+    scores: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def column_df(self, column: int) -> float:
         """The t distribution's degrees of freedom for one column: Bell-McCaffrey's under CR2,
@@ -87,6 +90,7 @@ def fit_clustered_wls(
     variance: str = "CR2",
     tested: tuple[int, ...] = (),
     layout: list[Part] | None = None,
+    scores: bool = False,
 ) -> ClusteredFit:
     """Regress `y` on the columns of `design` with positive `weights`, clustered by `groups`
     (codes 0..G-1), or with each row its own cluster when `groups` is None.
@@ -104,10 +108,20 @@ def fit_clustered_wls(
     `variance` is "CR2" (Satterthwaite df for the last protected column and the columns in
     `tested`) or "CR1" (clusters - 1 df for every column). `layout` (tf_eval.method.cr2.Part)
     describes a design whose rows repeat or zero some of their columns, which makes CR2 cheaper.
+    `scores` (CR2 only) keeps each cluster's term of the effect's variance (`ClusteredFit.scores`),
+    for a joint test across fits on the same clusters (tf_eval.method.event_study).
+
+    `y` may be a matrix (rows x outcomes, CR2 only): every column is fitted on the same design,
+    weights and clusters, which share the cross-products, the CR2 adjustments and the degrees of
+    freedom (they depend on the design alone), so many outcomes cost little more than one; the
+    fit's params, bse and scores then have a column per outcome.
     """
     if variance not in VARIANCES:
         raise ValueError(f"unknown variance {variance!r} (choose from {', '.join(VARIANCES)})")
+    if y.ndim > 1 and variance != "CR2":
+        raise ValueError("several outcomes are fitted together under CR2 only")
     n, k = design.shape
+    per_row = (-1,) + (1,) * (y.ndim - 1)  # weights and scales broadcast over y's columns
     theta = None if people is None else 1.0 / people
     spread = None
     if variance == "CR1":
@@ -125,12 +139,15 @@ def fit_clustered_wls(
             "the regression is singular: the groups compared cannot be told apart"
         ) from None
     # Dropped columns get a zero coefficient, so the full design serves without a copy.
-    beta = np.zeros(k)
-    beta[kept] = linalg.cho_solve(factor, (design.T @ (weights * y))[kept] / scale) / scale
+    beta = np.zeros((k, *y.shape[1:]))
+    weighted = design.T @ (weights.reshape(per_row) * y)
+    beta[kept] = linalg.cho_solve(factor, weighted[kept] / scale.reshape(per_row)) / scale.reshape(
+        per_row
+    )
     clusters = n if groups is None else int(groups.max()) + 1
     bread = linalg.cho_solve(factor, np.eye(kept.sum())) / np.outer(scale, scale)
-    params = np.full(k, np.nan)
-    bse = np.full(k, np.nan)
+    params = np.full(beta.shape, np.nan)
+    bse = np.full(beta.shape, np.nan)
     params[kept] = beta[kept]
     if variance == "CR1":
         covariance = _cr1(design, weights, y - design @ beta, groups, kept, bread, people)
@@ -138,17 +155,34 @@ def fit_clustered_wls(
             bse[kept] = np.sqrt(np.diag(covariance))
         return ClusteredFit(params, bse, kept, clusters - 1, clusters, None, variance)
     dfs = np.full(k, np.nan)
+    terms: dict[int, np.ndarray] | None = {} if scores else None
     if clusters > 1:
         wanted = [c for c in dict.fromkeys((protected - 1, *tested)) if kept[c]]
         residual = y - design @ beta
         condition = float(np.linalg.cond(scaled))
         found = cr2_inference(
-            design, kept, weights, residual, bread, groups, theta, wanted, layout, spread, condition
+            design,
+            kept,
+            weights,
+            residual,
+            bread,
+            groups,
+            theta,
+            wanted,
+            layout,
+            spread,
+            condition,
+            terms,
         )
         for column, (se, df) in found.items():
             # No usable cluster at all (every one of leverage 1): no interval either.
             bse[column], dfs[column] = (se, df) if np.isfinite(df) else (np.nan, np.nan)
-    return ClusteredFit(params, bse, kept, float(dfs[protected - 1]), clusters, dfs, variance)
+            if not np.isfinite(df) and terms is not None and column in terms:
+                terms[column] = np.full_like(terms[column], np.nan)
+    effect_scores = None if terms is None else terms.get(protected - 1)
+    return ClusteredFit(
+        params, bse, kept, float(dfs[protected - 1]), clusters, dfs, variance, effect_scores
+    )
 
 
 def _cr1(

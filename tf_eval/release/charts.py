@@ -17,7 +17,14 @@ from plotly.subplots import make_subplots
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.covariates import covariate_words
 from tf_eval.release import headlines
-from tf_eval.release.disclosure import Safe, SafeEstimate, SafeHistogram, SafeTable, combined_note
+from tf_eval.release.disclosure import (
+    Safe,
+    SafeEstimate,
+    SafeEventStudy,
+    SafeHistogram,
+    SafeTable,
+    combined_note,
+)
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -552,6 +559,70 @@ def trend_chart(table: SafeTable, outcome: str, source: str) -> go.Figure:
     fig.update_yaxes(title=axis, rangemode="normal" if outcome == "attendance" else "tozero")
     title = f"{OUTCOMES[outcome].label} month by month: supported and matched comparison families"
     return _finish(fig, title, source, 470, table, legend_on_top=True)
+
+
+def event_study_chart(studies: list[SafeEventStudy], source: str) -> go.Figure:
+    """One panel per outcome: the difference between supported and matched comparison families
+    in the change since the quarter before identification (the reference, hollow, 0 by
+    definition), quarter by quarter with 95% intervals, each quarter drawn at its middle month;
+    a withheld quarter is a gap. Each panel's title gives the pre-trend test's p-value."""
+    for study in studies:
+        _require(study, SafeEventStudy)
+    titles = []
+    for study in studies:
+        p = study.pretrend_p_value
+        test = "not shown" if p is None else ("p < 0.001" if p < 0.001 else f"p = {p:.3g}")
+        unit = headlines.display_unit(study.outcome)
+        titles.append(f"{OUTCOMES[study.outcome].label} ({unit}); before support: {test}")
+    fig = make_subplots(
+        rows=max(len(studies), 1), cols=1, vertical_spacing=0.1, subplot_titles=titles
+    )
+    for row, study in enumerate(studies, start=1):
+        shown = [(m, headlines.scaled(e)) for m, e in sorted(study.cells.items())]
+        shown = [(m, n) for m, n in shown if n is not None]
+        x = [m + 1 for m, _ in shown]
+        att = [n[0] for _, n in shown]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=att,
+                mode="markers",
+                marker={"color": PALETTE[0], "size": 8},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [n[2] - n[0] for _, n in shown],
+                    "arrayminus": [n[0] - n[1] for _, n in shown],
+                    "color": PALETTE[0],
+                },
+                showlegend=False,
+                hovertemplate="quarter from month %{x}: %{y:.3g}<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[study.reference_month + 1],
+                y=[0],
+                mode="markers",
+                marker={"color": "white", "size": 8, "line": {"color": PALETTE[0], "width": 2}},
+                showlegend=False,
+                hovertemplate="reference quarter: 0 by definition<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+        fig.add_hline(y=0, line_color="#555555", line_width=1, row=row, col=1)
+        fig.add_vline(x=-0.5, line_dash="dash", line_color="#555555", row=row, col=1)
+        fig.update_xaxes(dtick=3, row=row, col=1)
+    fig.update_xaxes(
+        title="Months from the month the family was identified (0); each quarter at its middle",
+        row=max(len(studies), 1),
+        col=1,
+    )
+    title = "The gap between supported and matched comparison families, quarter by quarter"
+    return _finish(fig, title, source, 170 + 190 * len(studies), combined_note(list(studies)))
 
 
 def retention_chart(table: SafeTable, source: str) -> go.Figure:

@@ -20,6 +20,7 @@ a column of record keys) and fails when they are missing: there is no unperturbe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,7 @@ from scipy import stats
 from tf_eval.data.record_keys import cell_key
 from tf_eval.governance.rules import Rules, Suppression, current_rules
 from tf_eval.release import perturbation
+from tf_eval.release.mean_rules import mean_reason, released_mean
 from tf_eval.release.precision import coarse_df, released_columns, released_number
 
 _GATE = object()  # the private token: only this module can construct safe objects
@@ -143,6 +145,28 @@ class SafeEstimate(Safe):
 
 
 @dataclass(frozen=True)
+class SafeEventStudy(Safe):
+    """One outcome's quarters (by their first month from the index date; the reference, 0 by
+    definition, is not among them), each gated as an estimate on its own families, and the
+    pre-trend test's p-value or why it is withheld; `suppressed` holds the quarters' too."""
+
+    outcome: str
+    reference_month: int
+    cells: dict[int, SafeEstimate]
+    pretrend_p_value: float | None
+    pretrend_reason: str | None
+
+    def rule_text(self) -> str:
+        r = self.rules
+        return (
+            f"Each quarter is shown only with at least {r.estimate_min_families} families in each "
+            f"group in that quarter and {r.estimate_min_df} residual degrees of freedom, to "
+            f"{r.significant_figures} significant figures, with intervals whose degrees of "
+            f"freedom are rounded down to a multiple of {r.count_rounding}."
+        )
+
+
+@dataclass(frozen=True)
 class SafeHistogram(Safe):
     """Counts in fixed bins (edges chosen by the caller, never from the data's extremes); bins
     under the floor are merged with a neighbour, and whatever still falls short is suppressed."""
@@ -245,32 +269,6 @@ def count(
 # --- rates and magnitudes -----------------------------------------------------------------------
 
 
-def _value_reason(values: np.ndarray, binary: bool, rules: Rules) -> tuple[str, str] | None:
-    """Why a group's mean of per-person `values` may not be shown, or None when it may."""
-    n = values.size
-    if n < rules.count_threshold:
-        return "threshold", f"fewer than {rules.count_threshold} people"
-    if binary:
-        ones = int((values > 0).sum())
-        if min(ones, n - ones) < rules.proportion_min:
-            return "proportion", f"fewer than {rules.proportion_min} people with or without it"
-        return None
-    if np.ptp(values) == 0:  # a mean of 0 (or of 2 for everyone) tells each member's value
-        return "all-same", "every person in the group has the same value"
-    magnitudes = np.sort(np.abs(values))[::-1]
-    total = magnitudes.sum()
-    if magnitudes[: rules.dominance_n].sum() >= rules.dominance_k * total:
-        return "dominance", (
-            f"the {rules.dominance_n} largest contributors make up "
-            f"{rules.dominance_k:.0%} or more of the total"
-        )
-    if total - magnitudes[:2].sum() < rules.p_ratio * magnitudes[0]:
-        return "p-ratio", (
-            f"the rest of the group sums to under {rules.p_ratio:.0%} of the largest contributor"
-        )
-    return None
-
-
 def _record_keys(group: pd.DataFrame, key: str, item: str) -> np.ndarray:
     if key not in group.columns:
         raise ValueError(
@@ -278,23 +276,6 @@ def _record_keys(group: pd.DataFrame, key: str, item: str) -> np.ndarray:
             "its records' keys"
         )
     return perturbation.check_keys(group[key].to_numpy(), len(group))
-
-
-def _released_mean(
-    y: np.ndarray, w: np.ndarray, cell: int, binary: bool, rules: Rules, ceiling: float | None
-) -> tuple[float, int]:
-    """A group's weighted mean as released: its sum plus cell-key noise scaled by the largest
-    single contribution, over its total weight, kept within the values' natural range (0-1 for
-    a rate; not below 0 for values that are never negative; not above `ceiling`) and rounded to
-    the decimal place of the noise's size. Returns (mean, decimals)."""
-    total = float(w.sum())
-    contributions = np.abs(w * y)
-    largest = float(contributions.max()) if contributions.size else 0.0
-    noisy = (float((w * y).sum()) + perturbation.sum_noise(cell, largest, rules)) / total
-    low = 0.0 if binary or (y >= 0).all() else -math.inf
-    high = 1.0 if binary else (math.inf if ceiling is None else ceiling)
-    places = perturbation.decimals(rules.sum_perturbation * largest / total)
-    return round(min(max(noisy, low), high), places), places
 
 
 def mean_table(
@@ -322,13 +303,13 @@ def mean_table(
         finite = np.isfinite(values)
         values = values[finite]
         cell = cell_key(_record_keys(group, key, item)[finite])
-        why = _value_reason(values, binary, rules)
+        why = mean_reason(values, binary, rules)
         label = ", ".join(f"{k}={v}" for k, v in zip(by, labels, strict=True))
         mean = math.nan
         if why:
             suppressed.append(Suppression(f"{item}:{value}[{label}]", *why))
         else:
-            mean = _released_mean(values, np.ones(values.size), cell, binary, rules, None)[0]
+            mean = released_mean(values, np.ones(values.size), cell, binary, rules, None)[0]
         rows.append(
             {
                 **dict(zip(by, labels, strict=True)),
@@ -390,7 +371,7 @@ def weighted_mean_table(
         w = group[weight].to_numpy(dtype=float)
         cell = cell_key(_record_keys(group, key, item))
         named = dict(zip(by, labels, strict=True))
-        why = _value_reason(y, binary, rules)
+        why = mean_reason(y, binary, rules)
         mean = low = high = math.nan
         if why:
             where = ", ".join(f"{k}={v}" for k, v in named.items())
@@ -401,7 +382,7 @@ def weighted_mean_table(
             per_cluster = pd.Series(w * (y - exact)).groupby(group[cluster].to_numpy()).sum()
             g = len(per_cluster)
             se = math.sqrt(g / max(g - 1, 1) * float((per_cluster**2).sum())) / total
-            mean, places = _released_mean(y, w, cell, binary, rules, ceiling)
+            mean, places = released_mean(y, w, cell, binary, rules, ceiling)
             low, high = perturbation.round_out(mean - 1.96 * se, mean + 1.96 * se, places)
         rows.append(
             {
@@ -514,6 +495,33 @@ def safe_estimate(
         reason=reason,
         **extra,
         _token=_GATE,
+    )
+
+
+def safe_event_study(
+    outcome: str,
+    reference_month: int,
+    cells: dict[int, SafeEstimate],
+    pretrend: tuple[float, Callable[[float], float]] | None,
+    rules: Rules | None = None,
+) -> SafeEventStudy:
+    """Quarters already through `safe_estimate`, and the pre-trend test (its df, and its p-value
+    as a function of df): the p-value goes out only when every quarter before the reference is
+    shown, on the df coarsened as an interval's are, rounded."""
+    rules = rules or current_rules()
+    before = [e for month, e in cells.items() if month < reference_month]
+    p = None if pretrend is None else pretrend[1](coarse_df(pretrend[0], rules))
+    reason = None
+    if any(e.withheld for e in before):
+        reason = "a quarter before the index date is not shown"
+    elif p is None or not math.isfinite(p):
+        reason = "it could not be computed from these families"
+    item = f"event study:{outcome}:pre-trend test"
+    suppressed = tuple(s for e in cells.values() for s in e.suppressed)  # the quarters' too
+    suppressed += (Suppression(item, "estimate", reason),) if reason and before else ()
+    shown = None if reason or p is None else released_number(p, rules)
+    return SafeEventStudy(
+        rules, suppressed, outcome, reference_month, cells, shown, reason, _token=_GATE
     )
 
 

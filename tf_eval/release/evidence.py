@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from tf_eval import config
 from tf_eval.method.sensitivity import e_values, holm, minimum_detectable_effect
 from tf_eval.release import units
-from tf_eval.release.disclosure import SafeEstimate, SafeTable
+from tf_eval.release.disclosure import SafeEstimate, SafeEventStudy, SafeTable
 from tf_eval.release.headlines import WORDING, interval_words
 from tf_eval.release.precision import released_number
 
 VERDICTS = ("strong", "moderate", "weak", "fails")  # best first
 # How the headline's sentence ends for each verdict below strong, after its most serious reason.
 PASSED = (
-    "Every check passed: no difference a year before support, clear of chance with the other "
+    "Every check passed: no difference a year before support and no drift apart in the quarters "
+    "before it, clear of chance with the other "
     "outcomes read together, balanced and nearly complete matching, large enough a comparison, "
     "and more than a modest hidden difference needed to explain it away."
 )
@@ -42,7 +43,8 @@ class Check:
 
     outcome: str
     placebo_covers_zero: bool | None
-    # The event study's joint test of pre-trends (issue 18, item 1): not built yet, always None.
+    # The event study's joint test that the quarters before the index date show no difference
+    # (tf_eval.method.event_study); None when withheld or there is none (an analysis file).
     pretrend_p_value: float | None
     max_abs_smd_after: float | None
     share_supported_matched: float | None
@@ -126,21 +128,25 @@ def checks(
     balance: SafeTable,
     share_matched: float | None,
     options: dict[str, object],
+    event_study: list[SafeEventStudy] | None = None,
 ) -> list[Check]:
-    """One `Check` per headline estimate, from released results only. `placebo` is empty for an
-    analysis file (no earlier window to test)."""
+    """One `Check` per headline estimate, from released results only. `placebo` and
+    `event_study` are empty for an analysis file (no earlier window to test)."""
     shown = [e for e in estimates if not e.withheld and e.p_value is not None]
     adjusted = dict(
         zip((e.outcome for e in shown), holm([float(e.p_value) for e in shown]), strict=True)  # type: ignore[arg-type]
     )
     smd = max_abs_smd_after(balance)
     by_outcome = {p.outcome: p for p in placebo}
+    studies = {s.outcome: s for s in event_study or []}
     out = []
     for e in estimates:
         rules = e.rules
         common = {
             "outcome": e.outcome,
-            "pretrend_p_value": None,
+            "pretrend_p_value": (
+                studies[e.outcome].pretrend_p_value if e.outcome in studies else None
+            ),
             "max_abs_smd_after": smd,
             "share_supported_matched": share_matched,
         }
@@ -176,9 +182,7 @@ def checks(
         holm_p = released_number(adjusted[e.outcome], rules)
         findings = _Findings()
         _placebo(findings, e, before, covers)
-        # The event study's pre-trend test (issue 18, item 1) plugs in here: a joint p-value of
-        # the pre-period coefficients below EVIDENCE_ALPHA will give "fails" when their drift has
-        # the estimate's sign, "weak" otherwise, as the placebo does.
+        _pretrend(findings, e, studies.get(e.outcome))
         crosses = low <= 0 <= high
         _significance(findings, e, crosses, holm_p, len(shown))
         _balance(findings, smd, share_matched)
@@ -242,6 +246,58 @@ def _placebo(
                 "the groups are not alike, though that difference does not explain this estimate.",
                 "the groups were already diverging before support",
             )
+
+
+def drift(study: SafeEventStudy) -> float | None:
+    """The direction of the gap's drift before the index date, from the released quarters: the
+    least-squares slope of the differences before the index date against their months, the
+    reference quarter's 0 among them (positive: the supported families' outcome was rising
+    relative to the comparison's). None when a quarter before is withheld."""
+    points = [(m, e.att) for m, e in study.cells.items() if m < study.reference_month]
+    if not points or any(att is None for _, att in points):
+        return None
+    points.append((study.reference_month, 0.0))
+    mean_m = sum(m for m, _ in points) / len(points)
+    mean_y = sum(float(y) for _, y in points) / len(points)  # type: ignore[arg-type]
+    top = sum((m - mean_m) * (float(y) - mean_y) for m, y in points)  # type: ignore[arg-type]
+    return top / sum((m - mean_m) ** 2 for m, _ in points)
+
+
+def _pretrend(findings: _Findings, e: SafeEstimate, study: SafeEventStudy | None) -> None:
+    """The event study's joint test: a p-value below EVIDENCE_ALPHA fails the finding when the
+    drift before support has the estimate's sign (continued, it could be the estimate), and makes
+    it weak otherwise, as the placebo does; withheld, the check is not made (moderate)."""
+    if study is None:
+        return
+    p = study.pretrend_p_value
+    if p is None:
+        findings.add(
+            "moderate",
+            f"The test of the quarters before support is not shown ({study.pretrend_reason}), "
+            "so whether the groups were already drifting apart is not checked.",
+            "whether the groups were already drifting apart is not checked",
+        )
+        return
+    if p >= config.EVIDENCE_ALPHA:
+        return
+    slope = drift(study) or 0.0
+    said = f"the quarters before the index date differ: joint test p = {p:g}"
+    if slope * float(e.att or 0) > 0:
+        findings.add(
+            "fails",
+            "Families who were later supported were already diverging from the comparison "
+            f"families before support, in the same direction as this estimate ({said}), so the "
+            "estimate may be that earlier drift, not the effect of support.",
+            "families who were later supported were already diverging before support",
+        )
+    else:
+        findings.add(
+            "weak",
+            "Families who were later supported were already diverging from the comparison "
+            f"families before support, in the opposite direction ({said}): the groups are not "
+            "alike, though that drift does not explain this estimate.",
+            "the groups were already diverging before support",
+        )
 
 
 def _significance(

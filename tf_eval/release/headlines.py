@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tf_eval import config
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import units
-from tf_eval.release.disclosure import SafeEstimate
+from tf_eval.release.disclosure import SafeEstimate, SafeEventStudy
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,26 @@ def trend_versus_effect(outcome: str, follow_up_months: int) -> str:
         f"{follow_up_months}-month follow-up and set against the year before, so it is on the "
         "scale of these monthly gaps, not their sum."
     )
+
+
+def pretrend_words(studies: list[SafeEventStudy]) -> str:
+    """What the quarters before support say, outcome by outcome, in one paragraph for under the
+    event study's chart (the verdict on Impact and the Overview weighs it with the rest)."""
+    said = []
+    for study in studies:
+        label, p = OUTCOMES[study.outcome].label, study.pretrend_p_value
+        if p is None:
+            said.append(f"{label}: not shown ({study.pretrend_reason})")
+            continue
+        value = "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
+        if p < config.EVIDENCE_ALPHA:
+            said.append(
+                f"{label}: families who were later supported were already diverging from the "
+                f"comparison families before support ({value}), so treat its effect with caution"
+            )
+        else:
+            said.append(f"{label}: no clear difference before support ({value})")
+    return "The quarters before support, tested together: " + "; ".join(said) + "."
 
 
 def gathered_outcomes() -> list[str]:

@@ -27,7 +27,7 @@ from tf_eval.release.disclosure import SafeEstimate, SafeTable
 from tf_eval.release.evidence import passing
 from tf_eval.release.overview import Overview, overview
 from tf_eval.release.provenance import Provenance, provenance
-from tf_eval.release.results import SafeResults, findings, safe_evaluation
+from tf_eval.release.results import SafeResults, event_study_json, findings, safe_evaluation
 from tf_eval.release.trends import monthly_trends
 
 Progress = Callable[[float, str], None]
@@ -197,6 +197,29 @@ def _shown(column: str, estimate: SafeEstimate) -> object:
     return value
 
 
+def _event_study_table(results: SafeResults) -> Table:
+    """The event study's quarters (the JSON's `event_study` rows) and, per outcome, the p-value
+    of the test that the quarters before the index date show no difference."""
+    header = ["outcome", "unit", "months_from_index", "att", "se", "ci_low", "ci_high"]
+    header += ["reference", "withheld_because", "pretrend_p_value"]
+    tests = {s.outcome: s.pretrend_p_value for s in results.event_study}
+    rows = [
+        [row["outcome"], units.unit(row["outcome"]).name, row["months_from_index"]]
+        + [_cell(row[k]) for k in ("att", "se", "ci_low", "ci_high")]
+        + [row["reference"], row["reason"] or "", _cell(tests[row["outcome"]])]
+        for row in event_study_json(results)
+    ]
+    title = "The gap between supported and matched comparison families, quarter by quarter"
+    notes = (
+        "Each row is a quarter, by its first month from the month families were identified; "
+        "att is the difference in the change since the reference quarter (months -3 to -1, "
+        "0 by definition), in the row's unit.",
+        "pretrend_p_value tests the quarters before month -3 together (0 for every one of them); "
+        "a quarter is shown only with enough families in each group in that quarter.",
+    )
+    return Table("gap-by-quarter", title, header, rows, (), notes)
+
+
 def _overlap_table(results: SafeResults) -> Table:
     rows = []
     for group, histogram in results.matching.overlap.items():
@@ -250,6 +273,20 @@ def pack_charts(contents: PackContents) -> list[Chart]:
                 "to the end of follow-up. Both groups worsen before and recover after; the gap "
                 "between them after month 0 is what support adds.",
                 _safe_table(f"trend-{key}", f"Monthly {key}, supported and comparison", table),
+            )
+        )
+    if results.event_study:
+        found.append(
+            Chart(
+                "gap-by-quarter",
+                charts.event_study_chart(results.event_study, source),
+                "Each point is how much more supported families' outcome changed than their "
+                "matched comparison families' since the quarter before identification (months -3 "
+                "to -1, hollow, 0 by definition), quarter by quarter with its 95% interval. Before "
+                "month 0 support cannot have acted: points there away from 0, and a small p-value "
+                "in a panel's title (the quarters before, tested together), mean the groups were "
+                "already drifting apart, and the effect may be that drift.",
+                _event_study_table(results),
             )
         )
     found += [

@@ -23,10 +23,11 @@ from tf_eval.method.estimate import (
     Matching,
 )
 from tf_eval.method.estimators import ESTIMATORS
+from tf_eval.method.event_study import EventStudy
 from tf_eval.method.matchfile import FileMatch
 from tf_eval.method.sensitivity import Sensitivity
 from tf_eval.release import disclosure, evidence, units
-from tf_eval.release.disclosure import SafeEstimate, SafeHistogram, SafeTable
+from tf_eval.release.disclosure import SafeEstimate, SafeEventStudy, SafeHistogram, SafeTable
 
 
 def safe_estimate(kind: str, e: Estimate, sensitivity: Sensitivity | None = None) -> SafeEstimate:
@@ -89,10 +90,14 @@ class SafeResults:
     # Every estimator's estimates, side by side (tf_eval.method.estimators); the headline
     # `estimates` are those of options["estimator"]. Empty for an analysis file.
     estimators: dict[str, list[SafeEstimate]] = field(default_factory=dict)
+    # Each outcome's difference quarter by quarter and pre-trend test (tf_eval.method.event_study);
+    # empty for an analysis file, which has no quarters.
+    event_study: list[SafeEventStudy] = field(default_factory=list)
 
     @property
     def suppressed(self) -> tuple[Suppression, ...]:
         parts = [self.matching.suppressed]
+        parts += [study.suppressed for study in self.event_study]  # the quarters' among them
         alternatives = [
             e
             for key, listed in self.estimators.items()
@@ -164,7 +169,30 @@ def safe_evaluation(evaluation: Evaluation) -> SafeResults:
             key: [safe_estimate(f"estimate:{key}", e) for e in listed]
             for key, listed in (evaluation.by_estimator or {}).items()
         },
+        [_event_study(study) for study in evaluation.event_study or []],
     )
+
+
+def _event_study(study: EventStudy) -> SafeEventStudy:
+    """One outcome's quarters through the gate, each as an estimate on its own families in that
+    quarter, and the pre-trend test's p-value."""
+    cells = {
+        month: disclosure.safe_estimate(
+            f"event study:{e.outcome}:{month:+d}",
+            e.outcome,
+            {k: getattr(e, k) for k in ("att", "se", "ci_low", "ci_high", "p_value")},
+            (e.n_treated, e.n_comparison),
+            (e.families_treated, e.families_comparison),
+            e.compared,
+            e.df_resid,
+            df_t=e.df_t,
+            keys=e.keys,
+        )
+        for month, e in study.cells
+    }
+    test = study.pretrend
+    pretrend = None if test is None else (test.df, test.p_value)
+    return disclosure.safe_event_study(study.outcome, study.reference_month, cells, pretrend)
 
 
 def safe_file_match(match: FileMatch, options: dict[str, Any]) -> SafeResults:
@@ -289,7 +317,34 @@ def findings(results: SafeResults) -> list[evidence.Check]:
         results.matching.balance,
         matched_share(results.matching),
         results.options,
+        results.event_study,
     )
+
+
+def event_study_json(results: SafeResults) -> list[dict[str, Any]]:
+    """Every outcome's quarters, the reference quarter (0 by definition, `reference`: true)
+    among them, in the unit the pages show (tf_eval.release.units)."""
+    rows = []
+    for study in results.event_study:
+        cells: dict[int, SafeEstimate | None] = {**study.cells, study.reference_month: None}
+        for month in sorted(cells):
+            e = cells[month]
+            numbers = {k: None for k in ("att", "se", "ci_low", "ci_high")}
+            if e is None:
+                numbers["att"] = 0.0
+            else:
+                numbers = {k: units.shown(getattr(e, k), e.outcome) for k in numbers}
+            rows.append(
+                {
+                    "outcome": study.outcome,
+                    "months_from_index": month,
+                    **numbers,
+                    "suppressed": e is not None and e.withheld,
+                    "reason": None if e is None else e.reason,
+                    "reference": e is None,
+                }
+            )
+    return rows
 
 
 def to_json(results: SafeResults, data_source: str | None = None) -> dict[str, Any]:
@@ -324,6 +379,9 @@ def to_json(results: SafeResults, data_source: str | None = None) -> dict[str, A
     # Each headline finding's evidence and verdict (tf_eval.release.evidence), from the released
     # numbers above only.
     out["checks"] = [check.as_json() for check in findings(results)]
+    # The difference quarter by quarter from 24 months before the index date (tf_eval.method.
+    # event_study); empty for an analysis file (it has no dates).
+    out["event_study"] = event_study_json(results)
     warning = unmatched_warning(results.matching)
     if warning:
         out["warnings"] = [warning]

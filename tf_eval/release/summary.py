@@ -57,6 +57,14 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             "Placebo (the same comparison a year earlier, where there is nothing to find) "
             f"consistent with no difference: {', '.join(clear) or 'none'}."
         )
+    tested = [r for r in result.get("checks", []) if r.get("pretrend_p_value") is not None]
+    if tested:
+        lines.append(
+            "Quarters before support (the event study's joint test that the groups did not "
+            "already differ; the JSON's event_study has every quarter): "
+            + ", ".join(f"{_label(r['outcome'])} {_p(r['pretrend_p_value'])}" for r in tested)
+            + "."
+        )
     lines += _evidence_lines(result.get("checks", []))
     others: dict[str, list[str]] = {}
     for row in result.get("estimators", []):
