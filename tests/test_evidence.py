@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.method.honest_bounds import BREAKDOWN_MAX
 from tf_eval.method.matchfile import match_file
 from tf_eval.release import disclosure, evidence
 from tf_eval.release.disclosure import safe_estimate
@@ -32,6 +33,7 @@ KEYS = [
     "e_value",
     "e_value_ci",
     "rosenbaum_gamma",
+    "trend_breakdown",
     "holm_p_value",
     "verdict",
     "reasons",
@@ -138,6 +140,39 @@ def test_a_pre_trend_with_the_estimates_sign_fails_the_finding(lalonde) -> None:
     hidden = check(_study("offending", falling, 0.003, withheld=True))
     assert hidden.pretrend_p_value is None and hidden.verdict != "strong"
     assert any("quarter before the index date is not shown" in r for r in hidden.reasons)
+
+
+def test_the_trend_breakdown_is_rounded_down_shown_only_with_every_quarter_and_said() -> None:
+    """The relative-magnitudes breakdown value leaves the gate rounded down to two figures (never
+    claiming more robustness than found), not at all when any quarter is withheld, and reaches
+    the finding as a sentence and its JSON row; at BREAKDOWN_MAX it reads "at least"."""
+    estimate = _estimate("offending", -0.05, -0.06, -0.04, sd=0.2)
+    placebo = _estimate("offending", 0.001, -0.01, 0.012)
+    balance, pooled = _balance(0.08), {"ratio": 1, "replace": True}
+    flat = [0.0] * 7
+    months = range(-24, -3, 3)
+    cells = {m: _estimate("offending", 0.0, -0.004, 0.004) for m in months}
+    study = disclosure.safe_event_study(
+        "offending", -3, cells, (500.0, lambda df: 0.6), breakdown=1.789
+    )
+    assert study.trend_breakdown == 1.7
+    (row,) = evidence.checks([estimate], [placebo], balance, 1.0, pooled, [study])
+    assert row.trend_breakdown == 1.7 and row.as_json()["trend_breakdown"] == 1.7
+    assert any(
+        r.startswith("Quarter by quarter:") and "more than 1.7 times" in r for r in row.reasons
+    )
+    hidden = _study("offending", flat, 0.6, withheld=True)
+    withheld = disclosure.safe_event_study("offending", -3, hidden.cells, None, breakdown=1.789)
+    assert withheld.trend_breakdown is None
+    most = disclosure.safe_event_study("offending", -3, cells, None, breakdown=BREAKDOWN_MAX)
+    (row,) = evidence.checks([estimate], [placebo], balance, 1.0, pooled, [most])
+    assert any(
+        "even if the difference in trends after support were 10 times" in r for r in row.reasons
+    )
+    # An interval across 0 has nothing to explain away: no sentence.
+    chance = _estimate("offending", -0.005, -0.015, 0.005, sd=0.2)
+    (row,) = evidence.checks([chance], [placebo], balance, 1.0, pooled, [study])
+    assert row.trend_breakdown == 1.7 and not any("Quarter by quarter" in r for r in row.reasons)
 
 
 def test_a_placebo_with_the_estimates_sign_fails_the_finding_in_json_summary_and_headline(

@@ -6,17 +6,14 @@ once the event study is released.
 
 from __future__ import annotations
 
-import math
-
 from tf_eval.method.honest_bounds import BREAKDOWN_MAX
+from tf_eval.release.precision import rounded_down
 
 
 def _times(value: float) -> str:
     """A breakdown value to two significant figures, rounded down, so the sentence never claims
     more robustness than was found."""
-    digits = 1 - math.floor(math.log10(value))
-    shown = math.floor(value * 10**digits) / 10**digits
-    return f"{shown:.{max(digits, 0)}f}"
+    return f"{rounded_down(value):g}"
 
 
 def breakdown_sentence(breakdown: float | None, period: str = "quarter") -> str:

@@ -31,7 +31,7 @@ from tf_eval.data.record_keys import cell_key
 from tf_eval.governance.rules import Rules, Suppression, current_rules
 from tf_eval.release import perturbation
 from tf_eval.release.mean_rules import mean_reason, released_mean
-from tf_eval.release.precision import coarse_df, released_columns, released_number
+from tf_eval.release.precision import coarse_df, released_columns, released_number, rounded_down
 
 _GATE = object()  # the private token: only this module can construct safe objects
 KEY_SUFFIX = "_key"  # a count column `n` comes with its cell key column `n_key`
@@ -148,13 +148,15 @@ class SafeEstimate(Safe):
 class SafeEventStudy(Safe):
     """One outcome's quarters (by their first month from the index date; the reference, 0 by
     definition, is not among them), each gated as an estimate on its own families, and the
-    pre-trend test's p-value or why it is withheld; `suppressed` holds the quarters' too."""
+    pre-trend test's p-value or why it is withheld, and the relative-magnitudes breakdown value
+    (`trend_breakdown`); `suppressed` holds the quarters' too."""
 
     outcome: str
     reference_month: int
     cells: dict[int, SafeEstimate]
     pretrend_p_value: float | None
     pretrend_reason: str | None
+    trend_breakdown: float | None = None
 
     def rule_text(self) -> str:
         r = self.rules
@@ -504,10 +506,12 @@ def safe_event_study(
     cells: dict[int, SafeEstimate],
     pretrend: tuple[float, Callable[[float], float]] | None,
     rules: Rules | None = None,
+    breakdown: float | None = None,
 ) -> SafeEventStudy:
     """Quarters already through `safe_estimate`, and the pre-trend test (its df, and its p-value
     as a function of df): the p-value goes out only when every quarter before the reference is
-    shown, on the df coarsened as an interval's are, rounded."""
+    shown, on the df coarsened as an interval's are, rounded; `breakdown` (to two significant
+    figures, rounded down; BREAKDOWN_MAX means at least that) only when every quarter is."""
     rules = rules or current_rules()
     before = [e for month, e in cells.items() if month < reference_month]
     p = None if pretrend is None else pretrend[1](coarse_df(pretrend[0], rules))
@@ -520,8 +524,10 @@ def safe_event_study(
     suppressed = tuple(s for e in cells.values() for s in e.suppressed)  # the quarters' too
     suppressed += (Suppression(item, "estimate", reason),) if reason and before else ()
     shown = None if reason or p is None else released_number(p, rules)
+    every = breakdown is not None and not any(e.withheld for e in cells.values())
+    bound = rounded_down(breakdown) if every else None  # type: ignore[arg-type]
     return SafeEventStudy(
-        rules, suppressed, outcome, reference_month, cells, shown, reason, _token=_GATE
+        rules, suppressed, outcome, reference_month, cells, shown, reason, bound, _token=_GATE
     )
 
 

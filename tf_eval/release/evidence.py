@@ -19,8 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tf_eval import config
+from tf_eval.method.honest_bounds import BREAKDOWN_MAX
 from tf_eval.method.sensitivity import e_values, holm, minimum_detectable_effect
 from tf_eval.release import units
+from tf_eval.release.bounds_words import breakdown_sentence
 from tf_eval.release.disclosure import SafeEstimate, SafeEventStudy, SafeTable
 from tf_eval.release.headlines import WORDING, interval_words
 from tf_eval.release.precision import released_number
@@ -52,6 +54,10 @@ class Check:
     e_value: float | None
     e_value_ci: float | None
     rosenbaum_gamma: float | None
+    # How many times the largest quarter-to-quarter drift before support a drift after it must be
+    # to explain the event study's average effect away (Rambachan and Roth's relative magnitudes;
+    # BREAKDOWN_MAX means at least that); None when not computed or withheld.
+    trend_breakdown: float | None
     holm_p_value: float | None
     verdict: str
     reasons: list[str]
@@ -149,6 +155,9 @@ def checks(
             ),
             "max_abs_smd_after": smd,
             "share_supported_matched": share_matched,
+            "trend_breakdown": (
+                studies[e.outcome].trend_breakdown if e.outcome in studies else None
+            ),
         }
         before = by_outcome.get(e.outcome)
         covers = (
@@ -190,6 +199,8 @@ def checks(
         _power(findings, e, crosses, mde)
         verdict, reasons, clause = findings.verdict()
         reasons += _sensitivity_sentences(e, crosses, mde, evalue, evalue_ci, options)
+        if not crosses and common["trend_breakdown"] is not None:
+            reasons.append(_trend_sentence(float(common["trend_breakdown"])))  # type: ignore[arg-type]
         if verdict == "strong":
             reasons.insert(0, PASSED)
         out.append(
@@ -207,6 +218,13 @@ def checks(
             )
         )
     return out
+
+
+def _trend_sentence(breakdown: float) -> str:
+    """The relative-magnitudes breakdown value in words, for the event study's average quarter
+    after support."""
+    sentence = breakdown_sentence(None if breakdown >= BREAKDOWN_MAX else breakdown)
+    return "Quarter by quarter: " + sentence[0].lower() + sentence[1:]
 
 
 def _placebo(

@@ -36,6 +36,15 @@ def released_number(
     return float(round(value, digits)) + 0.0  # + 0.0: never a negative zero
 
 
+def rounded_down(value: float, figures: int = 2) -> float:
+    """A non-negative value to `figures` significant figures, rounded down: for a robustness
+    bound, which must never claim more than was found."""
+    if value <= 0:
+        return 0.0
+    digits = figures - 1 - math.floor(math.log10(value))
+    return math.floor(value * 10**digits) / 10**digits
+
+
 def released_columns(
     frame: pd.DataFrame,
     columns: tuple[str, ...],
