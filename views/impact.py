@@ -52,9 +52,10 @@ st.caption(
 st.subheader("How far each finding can be trusted")
 st.caption(
     "Each finding's verdict (strong, moderate, weak or fails) is the worst its checks give: the "
-    "placebo, chance (with the outcomes read together), balance, how many supported families "
-    "were matched, how much hidden bias it would take to explain it away, and whether the "
-    "comparison is large enough. The chart's title counts only strong and moderate findings."
+    "placebo, the drift quarter by quarter before support, chance (with the outcomes read "
+    "together), balance, how many supported families were matched, how much hidden bias it "
+    "would take to explain it away, and whether the comparison is large enough. The chart's "
+    "title counts only strong and moderate findings."
 )
 for estimate, check in zip(results.estimates, checks, strict=True):
     st.markdown(
