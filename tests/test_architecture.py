@@ -228,8 +228,8 @@ def _fields_are_safe(cls: type) -> bool:
             continue  # safe objects (or lists of them) by label
         if dataclasses.is_dataclass(kind) and _fields_are_safe(kind):
             continue
-        # Non-data fields: the store's description, options chosen, covariate names, settings
-        # (a day something is counted as of).
+        # Non-data fields: the store's description, options chosen, the synthetic demo's
+        # planted effects, covariate names, settings (a day something is counted as of).
         if kind in (dict[str, str], dict[str, typing.Any], list[str], int, date, AnalysisSpec):
             continue
         return False

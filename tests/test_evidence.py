@@ -231,6 +231,26 @@ def test_a_finding_passing_every_check_is_strong() -> None:
     assert any("could reliably detect" in r for r in row.reasons)  # the MDE beside a null
 
 
+def test_a_planted_effect_below_the_mde_is_said_and_caps_the_verdict() -> None:
+    """On the synthetic demo the power check compares the planted effect with the minimum
+    detectable effect: below it, the finding says so and is no better than moderate; above it,
+    nothing is said; a council's store (no planted effect) is not checked."""
+    estimate = _estimate("offending", -0.05, -0.06, -0.04, sd=0.2)
+    placebo = _estimate("offending", 0.001, -0.01, 0.012)
+    balance, pooled = _balance(0.08), {"ratio": 1, "replace": True}
+    mde = evidence.checks([estimate], [placebo], balance, 1.0, pooled)[0].mde
+    assert mde is not None and 0.013 < mde < 0.015  # (1.96 + 0.84) x 0.0051
+    small = evidence.checks(
+        [estimate], [placebo], balance, 1.0, pooled, planted={"offending": -0.004}
+    )[0]
+    assert small.verdict == "moderate"
+    assert any("planted in this synthetic demo (0.4 percentage points)" in r for r in small.reasons)
+    large = evidence.checks(
+        [estimate], [placebo], balance, 1.0, pooled, planted={"offending": -0.05}
+    )[0]
+    assert large.verdict == "strong" and not any("planted" in r for r in large.reasons)
+
+
 def test_holm_is_across_the_outcomes_read_together(lalonde) -> None:
     """Four p-values of 0.02 each: alone each is below 0.05; read together, Holm makes each
     0.08, and the verdict says it could be chance."""
@@ -289,6 +309,8 @@ def test_estimate_json_and_summary_carry_every_outcomes_verdict(default_demo_db:
         crosses = estimate["ci_low"] <= 0 <= estimate["ci_high"]
         assert (row["e_value_ci"] == 1.0) == crosses
         assert row["mde"] > 0 and row["holm_p_value"] >= estimate["p_value"]
+        # In the estimates' own unit (percentage points for shares): (t + t) x SE, about 2.8 SE.
+        assert 2.6 < row["mde"] / estimate["se"] < 3.0
     summary = run("estimate", "--db", str(default_demo_db)).stdout
     for row in rows:
         assert f"{OUTCOMES[row['outcome']].label}: {row['verdict']}" in summary

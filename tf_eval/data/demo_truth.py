@@ -10,10 +10,26 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
+from tf_eval.data.store import Store
+
 COLUMNS = ["outcome", "follow_up_months", "la_code", "cohort", "true_att"]
 
 
 FAMILY_COLUMNS = ["family_id", "outcome", "follow_up_months", "effect_sum", "people"]
+
+
+def planted_effects(
+    store: Store, follow_up_months: int, la: str | None, cohort: int | None
+) -> dict[str, float]:
+    """The demo's planted effect of each outcome for one selection (empty for a council's store,
+    which has no `demo_truth` rows): what the power check compares with the smallest effect the
+    comparison can detect."""
+    found = store.query(
+        "SELECT outcome, true_att FROM demo_truth WHERE follow_up_months = $months "
+        "AND la_code IS NOT DISTINCT FROM $la AND cohort IS NOT DISTINCT FROM $cohort",
+        {"months": follow_up_months, "la": la, "cohort": cohort},
+    )
+    return dict(zip(found["outcome"], found["true_att"].astype(float), strict=True))
 
 
 class TruthSums:

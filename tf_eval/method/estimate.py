@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
+from tf_eval.data.demo_truth import planted_effects
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.data.record_keys import record_keys
 from tf_eval.data.store import Store
@@ -181,6 +182,9 @@ class Evaluation:
     sensitivity: list[Sensitivity] | None = None
     # Each outcome's difference quarter by quarter and pre-trend test (tf_eval.method.event_study).
     event_study: list[EventStudy] | None = None
+    # The demo's planted effect per outcome for this selection (tf_eval.data.demo_truth), for the
+    # power check; empty for a council's store.
+    planted: dict[str, float] = field(default_factory=dict)
 
 
 def outcome_covariates(design: pd.DataFrame) -> pd.DataFrame:
@@ -442,6 +446,7 @@ def evaluate(
         by_estimator,
         checked,
         quarterly,
+        planted_effects(store, spec.follow_up_months, spec.la, spec.cohort),
     )
 
 

@@ -135,9 +135,12 @@ def checks(
     share_matched: float | None,
     options: dict[str, object],
     event_study: list[SafeEventStudy] | None = None,
+    planted: dict[str, float] | None = None,
 ) -> list[Check]:
     """One `Check` per headline estimate, from released results only. `placebo` and
-    `event_study` are empty for an analysis file (no earlier window to test)."""
+    `event_study` are empty for an analysis file (no earlier window to test); `planted` holds
+    the synthetic demo's planted effects, which the power check compares with the minimum
+    detectable effect."""
     shown = [e for e in estimates if not e.withheld and e.p_value is not None]
     adjusted = dict(
         zip((e.outcome for e in shown), holm([float(e.p_value) for e in shown]), strict=True)  # type: ignore[arg-type]
@@ -196,7 +199,7 @@ def checks(
         _significance(findings, e, crosses, holm_p, len(shown))
         _balance(findings, smd, share_matched)
         _sensitivity(findings, e, crosses, evalue_ci)
-        _power(findings, e, crosses, mde)
+        _power(findings, e, crosses, mde, (planted or {}).get(e.outcome))
         verdict, reasons, clause = findings.verdict()
         reasons += _sensitivity_sentences(e, crosses, mde, evalue, evalue_ci, options)
         if not crosses and common["trend_breakdown"] is not None:
@@ -389,9 +392,20 @@ def _sensitivity(
         )
 
 
-def _power(findings: _Findings, e: SafeEstimate, crosses: bool, mde: float | None) -> None:
+def _power(
+    findings: _Findings, e: SafeEstimate, crosses: bool, mde: float | None, planted: float | None
+) -> None:
     if mde is None:
         return
+    if planted is not None and abs(planted) < mde:
+        findings.add(
+            "moderate",
+            f"The effect planted in this synthetic demo ({_amount(e.outcome, abs(planted))}) is "
+            f"smaller than the minimum detectable effect ({_amount(e.outcome, mde)}, at 80% "
+            "power): a comparison this small would often miss it, or overstate it when it "
+            "finds it.",
+            "the comparison is too small to detect the effect planted in the demo reliably",
+        )
     if not crosses and abs(float(e.att or 0)) < mde:
         findings.add(
             "moderate",

@@ -94,6 +94,10 @@ class SafeResults:
     # Each outcome's difference quarter by quarter and pre-trend test (tf_eval.method.event_study);
     # empty for an analysis file, which has no quarters.
     event_study: list[SafeEventStudy] = field(default_factory=list)
+    # The synthetic demo's planted effect per outcome (engine units, outcome -> float), for the
+    # power check: a constant of the demo's generator, not a statistic of anyone's records, so
+    # like `options` it needs no gate; empty for a council's store.
+    planted: dict[str, Any] = field(default_factory=dict)
 
     @property
     def suppressed(self) -> tuple[Suppression, ...]:
@@ -171,6 +175,7 @@ def safe_evaluation(evaluation: Evaluation) -> SafeResults:
             for key, listed in (evaluation.by_estimator or {}).items()
         },
         [_event_study(study) for study in evaluation.event_study or []],
+        dict(evaluation.planted),
     )
 
 
@@ -342,6 +347,7 @@ def findings(results: SafeResults) -> list[evidence.Check]:
         matched_share(results.matching),
         results.options,
         results.event_study,
+        results.planted,
     )
 
 
@@ -402,7 +408,11 @@ def to_json(results: SafeResults, data_source: str | None = None) -> dict[str, A
     }
     # Each headline finding's evidence and verdict (tf_eval.release.evidence), from the released
     # numbers above only.
-    out["checks"] = [check.as_json() for check in findings(results)]
+    # The minimum detectable effect in the unit every estimate is shown in (units.py).
+    out["checks"] = [
+        {**check.as_json(), "mde": units.shown(check.mde, check.outcome)}
+        for check in findings(results)
+    ]
     # The difference quarter by quarter from 24 months before the index date (tf_eval.method.
     # event_study); empty for an analysis file (it has no dates).
     out["event_study"] = event_study_json(results)
