@@ -31,11 +31,14 @@ from tf_eval.release import disclosure, evidence, units
 from tf_eval.release.disclosure import SafeEstimate, SafeEventStudy, SafeHistogram, SafeTable
 
 
-def safe_estimate(kind: str, e: Estimate, sensitivity: Sensitivity | None = None) -> SafeEstimate:
-    """An engine estimate through the gate; a headline estimate's `sensitivity` (the outcome's
-    SD and Rosenbaum's Gamma) goes with it for the evidence checks."""
+def safe_estimate(
+    kind: str, e: Estimate, sensitivity: Sensitivity | None = None, item: str | None = None
+) -> SafeEstimate:
+    """An engine estimate through the gate, named `item` (default "kind:outcome") in what it
+    suppresses; a headline estimate's `sensitivity` (the outcome's SD and Rosenbaum's Gamma)
+    goes with it for the evidence checks."""
     return disclosure.safe_estimate(
-        f"{kind}:{e.outcome}",
+        item or f"{kind}:{e.outcome}",
         e.outcome,
         {k: getattr(e, k) for k in ("att", "se", "ci_low", "ci_high", "p_value")},
         (e.n_treated, e.n_comparison),
@@ -183,17 +186,7 @@ def _event_study(study: EventStudy) -> SafeEventStudy:
     """One outcome's quarters through the gate, each as an estimate on its own families in that
     quarter, and the pre-trend test's p-value."""
     cells = {
-        month: disclosure.safe_estimate(
-            f"event study:{e.outcome}:{month:+d}",
-            e.outcome,
-            {k: getattr(e, k) for k in ("att", "se", "ci_low", "ci_high", "p_value")},
-            (e.n_treated, e.n_comparison),
-            (e.families_treated, e.families_comparison),
-            e.compared,
-            e.df_resid,
-            df_t=e.df_t,
-            keys=e.keys,
-        )
+        month: safe_estimate("event study", e, item=f"event study:{e.outcome}:{month:+d}")
         for month, e in study.cells
     }
     test = study.pretrend
