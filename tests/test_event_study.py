@@ -242,3 +242,34 @@ def test_the_divergence_demo_fails_its_findings(divergent_db: Path) -> None:
         }
         for o in AnalysisSpec().outcomes
     ]
+
+
+def test_beyond_the_cap_the_event_study_runs_on_a_fixed_sample_of_about_that_many_families(
+    default_demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At national scale the event study takes a fixed sample of the matched families (bits
+    8-23 of their pseudonyms): about the cap of them, supported and comparison alike, the same
+    on every run, with weights as matched; under the cap nothing changes. With the cap at a
+    quarter of the demo's matched families, each quarter rests on about a quarter of them and its
+    pre-period estimates stay near 0."""
+    store = Store(default_demo_db)
+    evaluation = evaluate(store, AnalysisSpec())
+    weights, treated = evaluation.matching.weights, evaluation.matching.treated.astype(bool)
+    ids = evaluation.family_ids
+    matched = int((weights > 0).sum())
+    assert np.array_equal(es.sample(weights, ids), weights)  # under the cap (200,000)
+    monkeypatch.setattr(config, "EVENT_STUDY_MAX_FAMILIES", matched // 4)
+    kept = es.sample(weights, ids)
+    assert np.array_equal(kept, es.sample(weights, ids))
+    assert np.all((kept == weights) | (kept == 0))
+    inside = kept > 0
+    assert 0.85 < inside.sum() / (matched // 4) < 1.15
+    for group in (treated, ~treated):
+        share = inside[group].sum() / (weights[group] > 0).sum()
+        assert 0.2 < share < 0.3
+    sampled = evaluate(store, AnalysisSpec())
+    (offending,) = [s for s in sampled.event_study if s.outcome == "offending"]
+    families = max(e.families_treated + e.families_comparison for _, e in offending.cells)
+    assert families <= 1.15 * (matched // 4)
+    before = [e for month, e in offending.cells if month < es.REFERENCE_MONTH]
+    assert all(abs(e.att) < 3.5 * e.se for e in before)

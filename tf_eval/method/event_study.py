@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+from tf_eval import config
 from tf_eval.data.coverage import StudyCalendar, study_calendar
 from tf_eval.data.outcomes import SPELLS, term_share, terms_sql
 from tf_eval.data.record_keys import record_keys
@@ -241,8 +242,10 @@ def event_study(
     estimator: str,
     inference: Inference | None = None,
 ) -> EventStudy:
-    """One outcome's event study on the matched families (weights > 0) of `panel`."""
+    """One outcome's event study on the matched families (weights > 0) of `panel`; with more
+    than config.EVENT_STUDY_MAX_FAMILIES of them, on a fixed sample of that many (`sample`)."""
     how = inference or Inference()
+    weights = sample(weights, panel.families["family_id"].to_numpy())
     months = quarters(panel.follow_up_months)
     people = panel.people[outcome]
     matched = weights[people["family_row"].to_numpy()] > 0
@@ -272,6 +275,23 @@ def event_study(
         pretrend,
         None if terms is None else terms.T @ terms,
     )
+
+
+def sample(weights: np.ndarray, family_ids: np.ndarray) -> np.ndarray:
+    """The matching weights with families outside a fixed sample set to 0, when more than
+    config.EVENT_STUDY_MAX_FAMILIES are matched: the event study is a diagnostic whose precision
+    at that size is ample (its pre-trend test is never short of power there), while its cost grows
+    with every family (at national scale it doubled the evaluation's time). Each family is in or
+    out by bits 8-23 of its pseudonym (not the low 8, its record key for the cell-key noise), so
+    the same store always gives the same sample; treated and comparison families are sampled
+    alike, with their weights as matched, so the weighted differences estimate the same
+    quantities and the intervals are the sample's."""
+    matched = int((weights > 0).sum())
+    if matched <= config.EVENT_STUDY_MAX_FAMILIES:
+        return weights
+    share = config.EVENT_STUDY_MAX_FAMILIES / matched
+    draw = (np.asarray(family_ids, dtype=np.int64) >> 8) & 0xFFFF
+    return np.where(draw < share * 0x10000, weights, 0.0)
 
 
 def _fits(
