@@ -164,6 +164,28 @@ def test_estimate_options_reach_the_engine(default_demo_db: Path) -> None:
     )
 
 
+def test_an_expected_effect_below_the_mde_is_said_in_the_unit_shown(default_demo_db: Path) -> None:
+    """`--expect` takes an effect in the unit the outcome is shown in (percentage points for
+    worklessness) and, on a selection too small to detect it, the finding says so in that unit;
+    an expected effect larger than the MDE says nothing, and the planted one of the demo still
+    speaks for the outcomes not named."""
+    small = ["--la", "LA03", "--cohort", "2017", "--json", "--db", str(default_demo_db)]
+
+    def reasons(*expect: str) -> dict[str, list[str]]:
+        result = run("estimate", *small, *expect)
+        assert result.returncode == 0, result.stderr
+        return {c["outcome"]: c["reasons"] for c in json.loads(result.stdout)["checks"]}
+
+    said = reasons("--expect", "worklessness=-1")
+    assert any(
+        r.startswith("The effect you expect (1.0 percentage points) is smaller")
+        for r in said["worklessness"]
+    )
+    assert any("planted in this synthetic demo" in r for r in said["offending"])
+    large = reasons("--expect", "worklessness=-50")
+    assert not any("is smaller than the minimum detectable" in r for r in large["worklessness"])
+
+
 def test_estimate_prints_a_readable_summary_without_json(default_demo_db: Path) -> None:
     result = run("estimate", "--db", str(default_demo_db), "--outcome", "attendance")
     assert result.returncode == 0, result.stderr
@@ -181,6 +203,10 @@ def test_estimate_prints_a_readable_summary_without_json(default_demo_db: Path) 
         (["estimate", "--follow-up-months", "18"], "invalid choice: 18"),
         (["estimate", "--exact", "postcode"], "cannot match exactly on 'postcode'"),
         (["estimate", "--la", "LA99"], "unknown local authority 'LA99'"),
+        (["estimate", "--expect", "happiness=2"], "--expect: unknown outcome 'happiness'"),
+        (["estimate", "--expect", "worklessness=lots"], "--expect: 'lots' is not a number"),
+        (["estimate", "--expect", "worklessness"], "is not OUTCOME=EFFECT"),
+        (["estimate", "--expect", "worklessness=0"], "must be a non-zero number"),
         (
             [
                 "match-file",

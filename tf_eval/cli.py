@@ -28,7 +28,7 @@ from tf_eval.governance import access, audit, private, rules, untrusted
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate, store_selection
 from tf_eval.method.matchfile import match_file
-from tf_eval.release import charts, pack_contents, provenance, register, report
+from tf_eval.release import charts, pack_contents, provenance, register, report, units
 from tf_eval.release.results import SafeResults, safe_evaluation, safe_file_match, to_json
 from tf_eval.release.summary import summary_lines
 
@@ -167,7 +167,11 @@ def _estimate(args: argparse.Namespace) -> int:
         raise
     finally:
         current.close()
-    return _release(safe_evaluation(evaluation), "estimate", path, args.json, str(spec), source)
+    results = safe_evaluation(evaluation)
+    if args.expect:  # in the unit shown, back to the engine's
+        stated = {o: value / units.unit(o).scale for o, value in args.expect}
+        results = replace(results, stated=stated)
+    return _release(results, "estimate", path, args.json, str(spec), source)
 
 
 def _match_file(args: argparse.Namespace) -> int:

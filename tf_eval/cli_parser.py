@@ -50,6 +50,26 @@ def _bounded_int(low: int, high: int):
     return parse
 
 
+def _expected_effect(text: str) -> tuple[str, float]:
+    """OUTCOME=EFFECT, the effect in the unit the outcome's estimates are shown in."""
+    outcome, equals, number = text.partition("=")
+    if not equals:
+        raise argparse.ArgumentTypeError(f"'{text}' is not OUTCOME=EFFECT (e.g. worklessness=-2)")
+    if outcome not in OUTCOMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown outcome '{outcome}' (choose from {', '.join(OUTCOMES)})"
+        )
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{number}' is not a number") from None
+    if not math.isfinite(value) or value == 0:
+        raise argparse.ArgumentTypeError(
+            f"the effect expected on {outcome} must be a non-zero number"
+        )
+    return outcome, value
+
+
 def _positive_number(text: str) -> float:
     try:
         value = float(text)
@@ -235,6 +255,15 @@ def build() -> argparse.ArgumentParser:
         help="who supported families are compared with: families not yet supported when their "
         "follow-up ends (default), or only those among them supported later "
         "(not-yet-supported or later-joiners)",
+    )
+    estimate.add_argument(
+        "--expect",
+        action="append",
+        type=_expected_effect,
+        metavar="OUTCOME=EFFECT",
+        help="an effect you expect, in the unit the outcome is shown in (worklessness=-2: 2 "
+        "percentage points less), repeatable: a finding whose comparison is too small to detect "
+        "it reliably says so",
     )
     _add_matching_flags(
         estimate,

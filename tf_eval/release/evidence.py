@@ -136,11 +136,12 @@ def checks(
     options: dict[str, object],
     event_study: list[SafeEventStudy] | None = None,
     planted: dict[str, float] | None = None,
+    stated: dict[str, float] | None = None,
 ) -> list[Check]:
     """One `Check` per headline estimate, from released results only. `placebo` and
     `event_study` are empty for an analysis file (no earlier window to test); `planted` holds
-    the synthetic demo's planted effects, which the power check compares with the minimum
-    detectable effect."""
+    the synthetic demo's planted effects and `stated` the effects an evaluator expects (used
+    first), which the power check compares with the minimum detectable effect."""
     shown = [e for e in estimates if not e.withheld and e.p_value is not None]
     adjusted = dict(
         zip((e.outcome for e in shown), holm([float(e.p_value) for e in shown]), strict=True)  # type: ignore[arg-type]
@@ -199,7 +200,11 @@ def checks(
         _significance(findings, e, crosses, holm_p, len(shown))
         _balance(findings, smd, share_matched)
         _sensitivity(findings, e, crosses, evalue_ci)
-        _power(findings, e, crosses, mde, (planted or {}).get(e.outcome))
+        expected = (stated or {}).get(e.outcome)
+        source = "you expect" if expected is not None else "planted in this synthetic demo"
+        if expected is None:
+            expected = (planted or {}).get(e.outcome)
+        _power(findings, e, crosses, mde, expected, source)
         verdict, reasons, clause = findings.verdict()
         reasons += _sensitivity_sentences(e, crosses, mde, evalue, evalue_ci, options)
         if not crosses and common["trend_breakdown"] is not None:
@@ -393,18 +398,24 @@ def _sensitivity(
 
 
 def _power(
-    findings: _Findings, e: SafeEstimate, crosses: bool, mde: float | None, planted: float | None
+    findings: _Findings,
+    e: SafeEstimate,
+    crosses: bool,
+    mde: float | None,
+    expected: float | None,
+    source: str,
 ) -> None:
+    """The MDE against the estimate, and against the effect expected (`source` says whose:
+    "you expect" or "planted in this synthetic demo")."""
     if mde is None:
         return
-    if planted is not None and abs(planted) < mde:
+    if expected is not None and abs(expected) < mde:
         findings.add(
             "moderate",
-            f"The effect planted in this synthetic demo ({_amount(e.outcome, abs(planted))}) is "
-            f"smaller than the minimum detectable effect ({_amount(e.outcome, mde)}, at 80% "
-            "power): a comparison this small would often miss it, or overstate it when it "
-            "finds it.",
-            "the comparison is too small to detect the effect planted in the demo reliably",
+            f"The effect {source} ({_amount(e.outcome, abs(expected))}) is smaller than the "
+            f"minimum detectable effect ({_amount(e.outcome, mde)}, at 80% power): a comparison "
+            "this small would often miss it, or overstate it when it finds it.",
+            f"the comparison is too small to detect the effect {source} reliably",
         )
     if not crosses and abs(float(e.att or 0)) < mde:
         findings.add(

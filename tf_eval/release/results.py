@@ -101,6 +101,9 @@ class SafeResults:
     # power check: a constant of the demo's generator, not a statistic of anyone's records, so
     # like `options` it needs no gate; empty for a council's store.
     planted: dict[str, Any] = field(default_factory=dict)
+    # The effects an evaluator said they expect (`estimate --expect`; engine units), which the
+    # power check uses before any planted one: a choice, like `options`, not data.
+    stated: dict[str, Any] = field(default_factory=dict)
 
     @property
     def suppressed(self) -> tuple[Suppression, ...]:
@@ -341,6 +344,7 @@ def findings(results: SafeResults) -> list[evidence.Check]:
         results.options,
         results.event_study,
         results.planted,
+        results.stated,
     )
 
 
