@@ -524,8 +524,8 @@ def safe_event_study(
     suppressed = tuple(s for e in cells.values() for s in e.suppressed)  # the quarters' too
     suppressed += (Suppression(item, "estimate", reason),) if reason and before else ()
     shown = None if reason or p is None else released_number(p, rules)
-    every = breakdown is not None and not any(e.withheld for e in cells.values())
-    bound = rounded_down(breakdown) if every else None  # type: ignore[arg-type]
+    every = not any(e.withheld for e in cells.values())
+    bound = rounded_down(breakdown) if breakdown is not None and every else None
     return SafeEventStudy(
         rules, suppressed, outcome, reference_month, cells, shown, reason, bound, _token=_GATE
     )

@@ -152,16 +152,14 @@ def checks(
     out = []
     for e in estimates:
         rules = e.rules
+        study = studies.get(e.outcome)
+        breakdown = None if study is None else study.trend_breakdown
         common = {
             "outcome": e.outcome,
-            "pretrend_p_value": (
-                studies[e.outcome].pretrend_p_value if e.outcome in studies else None
-            ),
+            "pretrend_p_value": None if study is None else study.pretrend_p_value,
             "max_abs_smd_after": smd,
             "share_supported_matched": share_matched,
-            "trend_breakdown": (
-                studies[e.outcome].trend_breakdown if e.outcome in studies else None
-            ),
+            "trend_breakdown": breakdown,
         }
         before = by_outcome.get(e.outcome)
         covers = (
@@ -195,7 +193,7 @@ def checks(
         holm_p = released_number(adjusted[e.outcome], rules)
         findings = _Findings()
         _placebo(findings, e, before, covers)
-        _pretrend(findings, e, studies.get(e.outcome))
+        _pretrend(findings, e, study)
         crosses = low <= 0 <= high
         _significance(findings, e, crosses, holm_p, len(shown))
         _balance(findings, smd, share_matched)
@@ -207,8 +205,8 @@ def checks(
         _power(findings, e, crosses, mde, expected, source)
         verdict, reasons, clause = findings.verdict()
         reasons += _sensitivity_sentences(e, crosses, mde, evalue, evalue_ci, options)
-        if not crosses and common["trend_breakdown"] is not None:
-            reasons.append(_trend_sentence(float(common["trend_breakdown"])))  # type: ignore[arg-type]
+        if not crosses and breakdown is not None:
+            reasons.append(_trend_sentence(breakdown))
         if verdict == "strong":
             reasons.insert(0, PASSED)
         out.append(
