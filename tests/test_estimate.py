@@ -1,6 +1,9 @@
 """The estimates: the shared estimator against a hand-written formula, and the whole evaluation
 against the truth planted in the demo store."""
 
+import threading
+import time
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -14,6 +17,7 @@ from tf_eval.method.estimate import (
     AnalysisSpec,
     EvaluationError,
     Inference,
+    _run_shared,
     evaluate,
     weighted_difference,
 )
@@ -201,3 +205,44 @@ def test_a_panel_built_once_serves_many_evaluations_unchanged(demo_db: Path) -> 
     assert reused.estimates == evaluate(shared, AnalysisSpec(caliper=0.1)).estimates
     with pytest.raises(ValueError, match="another follow-up"):
         evaluate(shared, AnalysisSpec(follow_up_months=24), panel=panel)
+
+
+def test_the_estimates_share_two_threads_and_never_run_two_heavy_ones_at_once() -> None:
+    """The evaluation's scheduler: results come back in the order given, whichever thread ran
+    them; the kinds in `first` start first; no two `heavy` tasks overlap (each holds copies of
+    every family's covariates: at national scale two at once broke the memory budget)."""
+    running, most, started = [0], [0], []
+    guard = threading.Lock()
+
+    def task(kind: str, value: int) -> int:
+        with guard:
+            started.append(kind)
+            if kind == "heavy":
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+        time.sleep(0.02)
+        with guard:
+            running[0] -= kind == "heavy"
+        return value
+
+    kinds = ["light", "heavy", "light", "heavy", "heavy", "light", "heavy", "first"]
+    tasks = [(kind, partial(task, kind, i)) for i, kind in enumerate(kinds)]
+    assert _run_shared(tasks, ("first", "heavy"), heavy=("heavy",)) == list(range(len(kinds)))
+    assert most[0] == 1
+    assert "first" in started[:2]
+
+
+def test_a_failing_estimate_stops_the_others_and_is_raised() -> None:
+    done = []
+
+    def fail() -> None:
+        raise EvaluationError("cannot be computed")
+
+    def slow(i: int) -> None:
+        time.sleep(0.01)
+        done.append(i)
+
+    tasks = [("light", fail)] + [("light", partial(slow, i)) for i in range(20)]
+    with pytest.raises(EvaluationError, match="cannot be computed"):
+        _run_shared(tasks, (), heavy=())
+    assert len(done) < 20

@@ -11,6 +11,7 @@ tf_eval.method.difference; its names are re-exported here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -324,7 +325,7 @@ def evaluate(
     how = inference or Inference()
     panel, matching = prepare(store, spec, report, panel)
     report(0.7, "Estimating effects")
-    model = OutcomeModel(outcome_covariates(matching.covariates))
+    model = OutcomeModel.of(outcome_covariates(matching.covariates))
     treated, weight, families = matching.treated, matching.weights, matching.keys
     # Every supported family's own change, matched or not: what a naive report would show.
     everyone = np.ones(len(treated))
@@ -372,9 +373,7 @@ def evaluate(
         tasks.append(
             (
                 DR_DID,
-                partial(
-                    doubly_robust_estimate, key, change, rows, treated, model.design, keys, how
-                ),
+                partial(doubly_robust_estimate, key, change, rows, treated, model, keys, how),
             )
         )
         # The placebo: the headline estimator applied a year earlier, to the change between the
@@ -384,7 +383,7 @@ def evaluate(
         some = (keys[0][has], families)
         if spec.estimator == DR_DID:
             placebo_task = partial(
-                doubly_robust_estimate, key, earlier, rows[has], treated, model.design, some, how
+                doubly_robust_estimate, key, earlier, rows[has], treated, model, some, how
             )
         else:
             placebo_task = partial(
@@ -401,11 +400,13 @@ def evaluate(
             )
         tasks.append(("placebo", placebo_task))
     # The estimates are independent: two threads share the work (numpy's and scipy's linear
-    # algebra release the GIL), which at national scale nearly halves this stage on two cores.
-    # The doubly robust ones, each holding a copy of every family's covariates, go one after
-    # another in one thread, the regressions in the other, so memory peaks no higher than two.
-    # The event study (each outcome's difference quarter by quarter) reads the store and fits
-    # a regression per quarter: it goes in the doubly robust queue, the shorter of the two.
+    # algebra and DuckDB release the GIL), each taking the next task as it finishes one
+    # (`_run_shared`), the longest kinds first: the event study (each outcome's difference
+    # quarter by quarter, read from the store), then the doubly robust ones, then the
+    # regressions. A doubly robust estimate holds copies of every family's covariates and a
+    # matched DiD one of the outcome model without the outcome's own level (the pre-level
+    # adjustment reads the shared array): no two of these run at once, so at national scale
+    # memory peaks no higher than one of them beside a lighter task.
     for key in spec.outcomes:
         tasks.append(
             (
@@ -415,7 +416,7 @@ def evaluate(
                 ),
             )
         )
-    done = _run_in_two_queues(tasks, lambda kind: kind in (DR_DID, "event study"))
+    done = _run_shared(tasks, ("event study", DR_DID), heavy=(DR_DID, MATCHED_DID))
     by_estimator: dict[str, list[Estimate]] = {key: [] for key in ESTIMATORS}
     naive, placebo = [], []
     quarterly = []
@@ -470,20 +471,44 @@ def _sensitivity(panel: Panel, matching: Matching, outcome: str, att: float) -> 
     )
 
 
-def _run_in_two_queues(
-    tasks: list[tuple[str, Callable[[], Any]]], first_queue: Callable[[str], bool]
+def _run_shared(
+    tasks: list[tuple[str, Callable[[], Any]]], first: tuple[str, ...], heavy: tuple[str, ...]
 ) -> list[Any]:
-    """Each task's result, in the order given: those whose kind `first_queue` picks run one
-    after another in one thread, the rest in another (config.ESTIMATE_THREADS of 1: all here)."""
+    """Each task's result, in the order given. config.ESTIMATE_THREADS threads take the tasks,
+    the kinds in `first` before the rest (in that order), each thread the next one it may start
+    as soon as it is free, so neither waits while the other has work; no two tasks of the
+    kinds in `heavy` run at once. The first error stops both threads and is raised."""
+    rank = {kind: i for i, kind in enumerate(first)}
+    pending = sorted(range(len(tasks)), key=lambda i: (rank.get(tasks[i][0], len(first)), i))
+    results: dict[int, Any] = {}
+    state = {"heavy": False, "failed": False}
+    turn = threading.Condition()
 
-    def run(indices: list[int]) -> dict[int, Any]:
-        return {i: tasks[i][1]() for i in indices}
+    def take() -> int | None:
+        with turn:
+            while pending and not state["failed"]:
+                for i in pending:
+                    if not (state["heavy"] and tasks[i][0] in heavy):
+                        pending.remove(i)
+                        state["heavy"] |= tasks[i][0] in heavy
+                        return i
+                turn.wait()
+            return None
 
-    picked = [i for i, (kind, _) in enumerate(tasks) if first_queue(kind)]
-    rest = [i for i, (kind, _) in enumerate(tasks) if not first_queue(kind)]
-    if config.ESTIMATE_THREADS < 2:
-        results = run(picked + rest)
-    else:
-        with ThreadPoolExecutor(2) as pool:
-            results = {k: v for part in pool.map(run, (picked, rest)) for k, v in part.items()}
+    def work() -> None:
+        while (i := take()) is not None:
+            try:
+                results[i] = tasks[i][1]()
+            except BaseException:
+                state["failed"] = True
+                raise
+            finally:
+                with turn:
+                    state["heavy"] &= tasks[i][0] not in heavy
+                    turn.notify_all()
+
+    threads = max(1, min(config.ESTIMATE_THREADS, 2))
+    with ThreadPoolExecutor(threads) as pool:
+        for running in [pool.submit(work) for _ in range(threads)]:
+            running.result()
     return [results[i] for i in range(len(tasks))]

@@ -71,20 +71,32 @@ ESTIMATORS: dict[str, Estimator] = {
 
 @dataclass(frozen=True)
 class OutcomeModel:
-    """The outcome model's columns (`design`: the propensity covariates and their squares), from
-    which each estimator takes its own (`columns`)."""
+    """The outcome model's columns (the propensity covariates and their squares: `names`) as one
+    read-only array of every family (`values`), converted once: each estimator takes its own
+    columns (`columns`), and at national scale converting the table again for every estimate
+    cost 12 s of the evaluation."""
 
-    design: pd.DataFrame
+    names: pd.Index
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, design: pd.DataFrame) -> OutcomeModel:
+        values = design.to_numpy(dtype=float)
+        values.flags.writeable = False
+        return cls(design.columns, values)
 
     def columns(self, outcome: str, own_level: bool) -> tuple[np.ndarray, np.ndarray]:
         """The model for `outcome` (with or without its own pre-window level and its square) as
-        an array, and the positions of the pre-window levels kept."""
-        names = self.design.columns
-        own = names.isin([f"pre_{outcome}", f"pre_{outcome}^2"])
-        kept = names[~own] if not own_level else names
-        x = self.design[kept].to_numpy(dtype=float)
-        thin = np.flatnonzero(kept.str.fullmatch(r"pre_[a-z_]+"))
-        return x, thin
+        an array (with its own level: the shared array itself, never written to), and the
+        positions of the pre-window levels kept."""
+        kept = np.ones(len(self.names), dtype=bool)
+        if not own_level:
+            kept = ~self.names.isin([f"pre_{outcome}", f"pre_{outcome}^2"])
+        x = self.values if kept.all() else self.values[:, kept]
+        return x, np.flatnonzero(self.names[kept].str.fullmatch(PRE_LEVEL_COLUMN))
+
+
+PRE_LEVEL_COLUMN = r"pre_[a-z_]+"  # a pre-window level (not its square)
 
 
 def matched_estimate(
@@ -110,7 +122,7 @@ def doubly_robust_estimate(
     values: np.ndarray,
     family_row: np.ndarray,
     treated: np.ndarray,
-    covariates: pd.DataFrame,
+    model: OutcomeModel,
     keys: tuple[np.ndarray, np.ndarray],
     inference: Inference,
 ) -> Estimate:
@@ -124,7 +136,7 @@ def doubly_robust_estimate(
     size = people[keep]
     y = np.bincount(family_row, weights=values, minlength=n)[keep] / size
     t = treated[keep].astype(bool)
-    name, x = _dr_covariates(covariates, keep, inference)
+    name, x = _dr_covariates(model, keep, inference)
     parameters = 2 * (x.shape[1] + 1)
     df = max(int(keep.sum()) - parameters, 1)
     try:
@@ -162,15 +174,16 @@ def doubly_robust_estimate(
 
 
 def _dr_covariates(
-    covariates: pd.DataFrame, keep: np.ndarray, inference: Inference
+    model: OutcomeModel, keep: np.ndarray, inference: Inference
 ) -> tuple[str, np.ndarray]:
     """The richest covariate set with enough families per parameter (two models, each with an
     intercept and a coefficient per varying covariate): all, else the pre-window levels, else
     none."""
     families = int(keep.sum())
-    pre = covariates.columns[covariates.columns.str.fullmatch(r"pre_[a-z_]+")]
-    for name, columns in (("covariates", covariates.columns), ("pre-levels", pre)):
-        x = covariates.loc[keep, columns].to_numpy(dtype=float)
+    rows = model.values if keep.all() else model.values[keep]  # read, never written to
+    pre = np.asarray(model.names.str.fullmatch(PRE_LEVEL_COLUMN), dtype=bool)
+    for name, columns in (("covariates", np.ones_like(pre)), ("pre-levels", pre)):
+        x = rows if columns.all() else rows[:, columns]
         varying = x[:, x.max(axis=0) > x.min(axis=0)] if x.size else x
         if families >= inference.min_families_per_parameter * 2 * (varying.shape[1] + 1):
             return name, varying
