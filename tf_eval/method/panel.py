@@ -112,8 +112,10 @@ FROM included i LEFT JOIN (
 ORDER BY i.family_row
 """
 
-# Each person is one group (person_id is unique in ppl); their family columns ride along.
-_FAMILY = "any_value(p.family_id) AS family_id, any_value(p.family_row) AS family_row"
+# Everyone in the panel's families, in person order, with their `rowid` in ppl (the row DuckDB
+# stored them in): each outcome's frame is its population's rows of this, with the measures below
+# filled in.
+_EVERYONE = "SELECT rowid, person_id, family_id, family_row, age FROM ppl ORDER BY person_id"
 
 _WINDOWS = {
     "placebo": ("w_placebo", "w_pre"),
@@ -121,22 +123,26 @@ _WINDOWS = {
     "post": ("w_index", "w_end"),
 }
 
+# Each measure query returns one row per person of the population with a record in their windows
+# (by their `rowid` in ppl), in any order; `_measure_frame` puts them in person order and
+# gives everyone else theirs (no event, no day on benefit: 0; no school term: no value). At
+# national scale a row for everyone, sorted in DuckDB, cost twice as much.
+
 
 def _counts(table: str, date: str, any_event: bool) -> str:
-    """Events per person and window (or whether there was any), 0 when there were none."""
+    """Events per person and window (or whether there was any)."""
     columns = []
     for window, (start, stop) in _WINDOWS.items():
-        count = f"count(r.{date}) FILTER (WHERE r.{date} >= {start} AND r.{date} < {stop})"
+        count = f"count(*) FILTER (WHERE r.{date} >= {start} AND r.{date} < {stop})"
         columns.append(
             f"({count} > 0)::DOUBLE AS {window}" if any_event else f"{count}::DOUBLE AS {window}"
         )
     return f"""
-        SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
-        FROM ppl p LEFT JOIN {table} r
+        SELECT p.rowid, {", ".join(columns)}
+        FROM ppl p JOIN {table} r
           ON r.person_id = p.person_id AND r.{date} >= p.w_placebo AND r.{date} < p.w_end
         WHERE {{population}}
-        GROUP BY p.person_id
-        ORDER BY p.person_id"""
+        GROUP BY p.rowid"""
 
 
 def _attendance(terms: str) -> str:
@@ -152,40 +158,32 @@ def _attendance(terms: str) -> str:
             f"AS {window}"
         )
     return f"""
-        SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
+        SELECT p.rowid, {", ".join(columns)}
         FROM ppl p JOIN ({terms}) r
           ON r.person_id = p.person_id AND r.term_end >= p.w_placebo AND r.term_end < p.w_end
         WHERE {{population}}
-        GROUP BY p.person_id
-        ORDER BY p.person_id"""
+        GROUP BY p.rowid"""
 
 
 def _worklessness() -> str:
     """Share of each window's days on an out-of-work benefit, from the person's spells cut so
     that no day counts twice (tf_eval.data.outcomes.SPELLS: an open spell runs to the end of the
-    study calendar). A person with no spell has no joined row: DuckDB's greatest()/least() skip
-    NULLs, so that case is caught before any clamping."""
+    study calendar)."""
     columns = []
     for window, (start, stop) in _WINDOWS.items():
         days = (
             f"greatest(0, datediff('day', greatest(r.start_date, {start}), "
             f"least(r.stop_date, {stop})))"
         )
-        columns.append(
-            f"coalesce(sum(CASE WHEN r.person_id IS NOT NULL THEN {days} END), 0)"
-            f" / any_value(datediff('day', {start}, {stop})) AS {window}"
-        )
+        columns.append(f"sum({days}) / any_value(datediff('day', {start}, {stop})) AS {window}")
     return f"""
-        SELECT p.person_id, {_FAMILY}, {", ".join(columns)}
-        FROM ppl p LEFT JOIN ({SPELLS}) r
+        SELECT p.rowid, {", ".join(columns)}
+        FROM ppl p JOIN ({SPELLS}) r
           ON r.person_id = p.person_id AND r.start_date < p.w_end AND r.stop_date > p.w_placebo
         WHERE {{population}}
-        GROUP BY p.person_id
-        ORDER BY p.person_id"""
+        GROUP BY p.rowid"""
 
 
-# Every measure comes back in person order: DuckDB's parallel GROUP BY returns rows in any order,
-# and the same selection must give the same output to the last digit (docs/disclosure-control.md).
 _MEASURES = {
     "offending": _counts("offences", "offence_date", any_event=True),
     "worklessness": _worklessness(),
@@ -197,6 +195,40 @@ def _population(key: str) -> str:
     outcome = OUTCOMES[key]
     upper = "" if outcome.max_age is None else f" AND p.age <= {outcome.max_age}"
     return f"p.age >= {outcome.min_age}{upper}"
+
+
+def _measure_frame(
+    everyone: dict[str, np.ndarray], key: str, found: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """One outcome's people (its population among `everyone`, in person order: person_id,
+    family_id, family_row) with their measure in each window: from `found` (a measure query's
+    rows), else 0, or no value for school attendance (no term there). The same records give the
+    same frame to the last digit, whatever order DuckDB returned them in. `everyone["row"]` is
+    each rowid's row of everyone (`_everyone`)."""
+    outcome = OUTCOMES[key]
+    age = everyone["age"]
+    inside = age >= outcome.min_age
+    if outcome.max_age is not None:
+        inside &= age <= outcome.max_age
+    columns = {name: everyone[name][inside] for name in _FRAME_KEYS}
+    size = columns["person_id"].size
+    frame_row = np.zeros(inside.size, dtype=np.int64)  # everyone's row -> this frame's
+    frame_row[inside] = np.arange(size)
+    at = frame_row[everyone["row"][np.asarray(found["rowid"])]]
+    for window in _WINDOWS:
+        columns[window] = np.full(size, np.nan if key == "attendance" else 0.0)
+        columns[window][at] = np.ma.filled(np.ma.asarray(found[window], dtype=float), np.nan)
+    return pd.DataFrame(columns, copy=False)
+
+
+def _everyone(found: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """_EVERYONE's result with `row`: the row of everyone's at each rowid of ppl."""
+    row = np.empty(found["rowid"].size, dtype=np.int64)
+    row[found["rowid"]] = np.arange(row.size)
+    return {**found, "row": row}
+
+
+_FRAME_KEYS = ("person_id", "family_id", "family_row")
 
 
 @dataclass(frozen=True)
@@ -255,18 +287,20 @@ def build_panel(
         cursor.execute(_INCLUDED)
         cursor.execute(_PEOPLE, windows)
         families = cursor.execute(_FAMILIES).df()
+        everyone = _everyone(cursor.execute(_EVERYONE).fetchnumpy())
         measures = {
-            key: cursor.execute(
-                sql.format(population=_population(key)),
-                {"records_to": calendar.end} if "$records_to" in sql else None,
-            ).df()
+            key: _measure_frame(
+                everyone,
+                key,
+                cursor.execute(
+                    sql.format(population=_population(key)),
+                    {"records_to": calendar.end} if "$records_to" in sql else None,
+                ).fetchnumpy(),
+            )
             for key, sql in {"attendance": _attendance(terms_sql(store)), **_MEASURES}.items()
         }
     _add_pre_levels(families, measures)
-    outcome_people = {
-        key: frame.dropna(subset=["pre", "post"]).reset_index(drop=True)
-        for key, frame in measures.items()
-    }
+    outcome_people = {key: _with_both_windows(frame) for key, frame in measures.items()}
     return Panel(
         families,
         outcome_people,
@@ -276,6 +310,13 @@ def build_panel(
         comparison,
         calendar,
     )
+
+
+def _with_both_windows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The people with a value in the pre-window and the follow-up (only school attendance can
+    lack one); the frame itself when all have (at national scale a copy of each cost seconds)."""
+    known = frame["pre"].notna().to_numpy() & frame["post"].notna().to_numpy()
+    return frame if known.all() else frame.loc[known].reset_index(drop=True)
 
 
 def _add_pre_levels(families: pd.DataFrame, measures: dict[str, pd.DataFrame]) -> None:
