@@ -112,7 +112,7 @@ def weighted_difference(
     groups = pd.factorize(families[keep])[0]
     clusters = int(groups.max()) + 1 if groups.size else 0
     name, x = choose_outcome_model(adjust, thin, keep, clusters, contrast, how)
-    fit = _fit(y, t, w, x, keep, contrast, groups, None, how.variance)
+    fit = _fit(y, t, w, x, contrast, groups, None, how.variance)
     in_treated = np.bincount(groups[t], minlength=fit.clusters) > 0
     in_comparison = np.bincount(groups[~t], minlength=fit.clusters) > 0
     people = (int(t.sum()), int((~t).sum()))
@@ -202,7 +202,7 @@ def family_fit(
     t = treated[keep].astype(bool)
     w = weights[keep] * size
     name, x = choose_outcome_model(adjust, thin, keep, int(keep.sum()), contrast, how)
-    fit = _fit(y, t, w, x, keep, contrast, None, size, how.variance, scores)
+    fit = _fit(y, t, w, x, contrast, None, size, how.variance, scores)
     counts = (int(size[t].sum()), int(size[~t].sum()))
     cells = None
     if keys is not None:
@@ -250,7 +250,8 @@ def family_profile(
         / size[:, None]
     )
     t = treated[keep].astype(bool)
-    fit = _fit(y, t, weights[keep] * size, adjust, keep, True, None, size, "CR2", True)
+    kept = None if adjust is None else adjust[keep]
+    fit = _fit(y, t, weights[keep] * size, kept, True, None, size, "CR2", True)
     person = np.rint(np.bincount(family_row, weights=keys[0], minlength=n)[keep]).astype(np.int64)
     family = np.asarray(keys[1], dtype=np.int64)[keep]
     cells = (cell_key(person[t]), cell_key(person[~t]), cell_key(family[t]), cell_key(family[~t]))
@@ -285,18 +286,27 @@ def choose_outcome_model(
     """The richest outcome model the data can carry: all of `adjust`'s columns, else those in
     `thin`, else none, whichever first has at least `inference.min_families_per_parameter`
     families per regression parameter (intercept, treatment, and each covariate that varies
-    among the rows kept with its interaction). A mean (contrast=False) has no outcome model."""
+    among the rows kept with its interaction). A mean (contrast=False) has no outcome model.
+    Returns its name and its columns' rows kept (`adjust[keep]`: what the fit takes)."""
     if adjust is None or not contrast:
         return "none", None
-    candidates = [("covariates", adjust)]
+    kept = adjust[keep]
+    candidates = [("covariates", kept)]
     if thin is not None:
-        candidates.append(("pre-levels", adjust[:, thin]))
+        # C order, as every other design: the layout decides the BLAS kernel and so the last digit
+        candidates.append(("pre-levels", np.ascontiguousarray(kept[:, thin])))
     for name, x in candidates:
-        rows = x[keep]
-        varying = int((rows.max(axis=0) > rows.min(axis=0)).sum()) if rows.size else 0
+        varying = int((x.max(axis=0) > x.min(axis=0)).sum()) if x.size else 0
         if families >= inference.min_families_per_parameter * (2 + 2 * varying):
             return name, x
     return "none", None
+
+
+def model_columns(name: str, adjust: np.ndarray, thin: np.ndarray | None) -> np.ndarray | None:
+    """The outcome model `name` (of choose_outcome_model) on every row of `adjust`."""
+    if name == "covariates":
+        return adjust
+    return adjust[:, thin] if name == "pre-levels" and thin is not None else None
 
 
 def _fit(
@@ -304,7 +314,6 @@ def _fit(
     t: np.ndarray,
     w: np.ndarray,
     adjust: np.ndarray | None,
-    keep: np.ndarray,
     contrast: bool,
     groups: np.ndarray | None,
     people: np.ndarray | None = None,
@@ -321,7 +330,7 @@ def _fit(
         2 * adjust.shape[1] if adjust is not None and contrast else 0
     )
     if t.any() and (not contrast or not t.all()):
-        design, base = _design(t, w, adjust, keep, contrast)
+        design, base = _design(t, w, adjust, contrast)
         layout = _layout(t, design.shape[1], base) if contrast and groups is None else None
         try:
             return fit_clustered_wls(
@@ -344,13 +353,14 @@ def _fit(
 
 
 def _design(
-    t: np.ndarray, w: np.ndarray, adjust: np.ndarray | None, keep: np.ndarray, contrast: bool
+    t: np.ndarray, w: np.ndarray, adjust: np.ndarray | None, contrast: bool
 ) -> tuple[np.ndarray, int]:
-    """The regressors of the kept rows: intercept, treatment (for a contrast), then the outcome
-    model's covariates (`adjust`, a contrast only) centred at the treated group's weighted mean
-    and their interactions with treatment; with the number of leading columns that must stay."""
+    """The regressors of the rows fitted: intercept, treatment (for a contrast), then the outcome
+    model's covariates (`adjust`, those rows', a contrast only) centred at the treated group's
+    weighted mean and their interactions with treatment; with the number of leading columns that
+    must stay."""
     base = 2 if contrast else 1
-    x = adjust[keep] if adjust is not None and contrast else None
+    x = adjust if adjust is not None and contrast else None
     extra = 0 if x is None else x.shape[1]
     design = np.empty((t.size, base + 2 * extra))
     design[:, 0] = 1.0

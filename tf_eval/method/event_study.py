@@ -60,6 +60,7 @@ from tf_eval.method.difference import (
     choose_outcome_model,
     family_fit,
     family_profile,
+    model_columns,
 )
 from tf_eval.method.estimators import PRE_LEVELS, OutcomeModel
 from tf_eval.method.panel import PLACEBO_MONTHS, Panel
@@ -263,7 +264,8 @@ def event_study(
     with_reference = np.zeros(len(treated), dtype=bool)
     with_reference[rows[np.isfinite(grid[:, reference])]] = True
     keep = with_reference & (weights > 0)
-    name, chosen = choose_outcome_model(x, thin, keep, int(keep.sum()), True, how)
+    name, _ = choose_outcome_model(x, thin, keep, int(keep.sum()), True, how)
+    chosen = model_columns(name, x, thin)
     cells, terms = _fits(outcome, change[:, others], rows, treated, weights, chosen, keys, how)
     cells = [dataclasses.replace(e, outcome_model=name) for e in cells]
     before = [i for i, m in enumerate(months[j] for j in others) if m < REFERENCE_MONTH]
