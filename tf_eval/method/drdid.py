@@ -104,6 +104,7 @@ def dr_did(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
     y, d, w, design = _prepare(change, treated, covariates, weights)
+    del covariates  # only the standardised design from here: the caller's copy can go
     comparison = 1.0 - d
     n = y.shape[0]
     comparison_gram = _comparison_gram(design, d, w)

@@ -138,9 +138,13 @@ def doubly_robust_estimate(
     t = treated[keep].astype(bool)
     name, x = _dr_covariates(model, keep, inference)
     parameters = 2 * (x.shape[1] + 1)
+    # dr_did works on its own standardised copy of the covariates: handed the only reference to
+    # these rows (none kept here), it lets them go while it iterates (550 MB at national scale).
+    handed = [x]
+    del x
     df = max(int(keep.sum()) - parameters, 1)
     try:
-        fit = dr_did(y, t, x, size.astype(float))
+        fit = dr_did(y, t, handed.pop(), size.astype(float))
         att, se = fit.att, fit.se
     except ValueError:  # cannot be computed here: withheld with its reason downstream
         att, se = np.nan, np.nan
