@@ -13,7 +13,12 @@ from scipy import stats
 
 from tf_eval.data import store, synth
 from tf_eval.method import cr2
-from tf_eval.method.difference import choose_outcome_model, family_fit, family_profile
+from tf_eval.method.difference import (
+    choose_outcome_model,
+    family_differences,
+    family_fit,
+    family_profile,
+)
 from tf_eval.method.estimate import (
     AnalysisSpec,
     EvaluationError,
@@ -194,6 +199,55 @@ def test_the_estimators_give_clubsandwichs_interval() -> None:
         assert (estimate.ci_low, estimate.ci_high) == pytest.approx((att - half, att + half))
         assert estimate.p_value == pytest.approx(reference["satterthwaite_p"][1], rel=1e-6)
         assert (estimate.variance, estimate.outcome_model) == ("CR2", "covariates")
+
+
+@pytest.mark.parametrize("variance", ["CR2", "CR1"])
+def test_an_estimate_and_its_placebo_fitted_together_are_each_fitted_alone(variance: str) -> None:
+    """family_differences (an estimate and its placebo on the same people, one fit under CR2)
+    gives each measure's estimate as family_difference alone does, with the thin-data rule
+    choosing the same outcome model for both."""
+    rng = np.random.default_rng(11)
+    families = 240
+    treated = rng.random(families) < 0.4
+    weights = np.where(treated, 1.0, rng.gamma(1.5, 1, families))
+    weights[rng.random(families) < 0.2] = 0.0  # unmatched families
+    adjust = np.column_stack([rng.normal(size=families), rng.poisson(2, families)]).astype(float)
+    row = rng.permutation(np.repeat(np.arange(families), rng.integers(1, 6, families)))
+    change = rng.normal(size=row.size) + 0.4 * treated[row] + adjust[row, 0]
+    placebo = rng.exponential(size=row.size) - adjust[row, 1]
+    keys = (rng.integers(0, 256, row.size), rng.integers(0, 256, families))
+    for per_parameter in (0.0, 40.0):  # the whole model; too thin for it: the pre-levels alone
+        how = Inference(variance, per_parameter)
+        together = family_differences(
+            "x",
+            np.column_stack([change, placebo]),
+            row,
+            treated,
+            weights,
+            adjust,
+            keys,
+            thin=np.array([1]),
+            inference=how,
+        )
+        for joint, values in zip(together, (change, placebo), strict=True):
+            alone = family_difference(
+                "x",
+                values,
+                row,
+                treated,
+                weights,
+                True,
+                adjust,
+                keys,
+                thin=np.array([1]),
+                inference=how,
+            )
+            assert joint.outcome_model == alone.outcome_model
+            assert joint.outcome_model == ("covariates" if per_parameter == 0 else "pre-levels")
+            for field in ("att", "se", "ci_low", "ci_high", "p_value", "df_t"):
+                assert getattr(joint, field) == pytest.approx(getattr(alone, field), rel=1e-10)
+            same = ("n_treated", "n_comparison", "families_treated", "families_comparison", "keys")
+            assert [getattr(joint, f) for f in same] == [getattr(alone, f) for f in same]
 
 
 @pytest.mark.parametrize("block_rows", [cr2.BLOCK_ROWS, 7])

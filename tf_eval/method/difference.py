@@ -160,6 +160,44 @@ def family_difference(
     )[0]
 
 
+def family_differences(
+    outcome: str,
+    values: np.ndarray,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    adjust: np.ndarray | None = None,
+    keys: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    thin: np.ndarray | None = None,
+    inference: Inference | None = None,
+) -> list[Estimate]:
+    """`family_difference` (a contrast) of each column of `values` (people x measures, every one
+    known: an estimate and its placebo on the same people). Under CR2 they are fitted together,
+    sharing the design, its cross-products, CR2's adjustments and the degrees of freedom (which
+    depend on the design alone): at national scale a second fit cost 1.5-2 s."""
+    how = inference or Inference()
+    if how.variance != "CR2":
+        return [
+            family_difference(
+                outcome,
+                column,
+                family_row,
+                treated,
+                weights,
+                True,
+                adjust,
+                keys,
+                thin=thin,
+                inference=how,
+            )
+            for column in values.T
+        ]
+    return _family_fits(
+        outcome, values, family_row, treated, weights, True, adjust, keys, thin, how
+    )[0]
+
+
 def family_fit(
     outcome: str,
     values: np.ndarray,
@@ -194,11 +232,38 @@ def family_fit(
     several periods on the same families give their joint covariance (tf_eval.method.event_study).
     """
     how = inference or Inference()
+    fit_scores = scores and how.variance == "CR2"
+    estimates, fit, keep = _family_fits(
+        outcome, values, family_row, treated, weights, contrast, adjust, keys, thin, how, fit_scores
+    )
+    if not scores:
+        return estimates[0], None
+    terms = np.zeros(len(treated))
+    if fit.scores is not None:
+        terms[keep] = fit.scores
+    return estimates[0], terms
+
+
+def _family_fits(
+    outcome: str,
+    values: np.ndarray,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    contrast: bool,
+    adjust: np.ndarray | None,
+    keys: tuple[np.ndarray, np.ndarray] | None,
+    thin: np.ndarray | None,
+    how: Inference,
+    scores: bool = False,
+) -> tuple[list[Estimate], ClusteredFit, np.ndarray]:
+    """`family_fit` of `values` (per person, or people x measures under CR2): an estimate per
+    measure, the fit and the families kept."""
     n = len(treated)
     people = np.bincount(family_row, minlength=n)
     keep = (people > 0) & (weights > 0) & (treated if not contrast else True)
     size = people[keep]
-    y = np.bincount(family_row, weights=values, minlength=n)[keep] / size
+    y = _family_means(values, family_row, keep, size)
     t = treated[keep].astype(bool)
     w = weights[keep] * size
     name, x = choose_outcome_model(adjust, thin, keep, int(keep.sum()), contrast, how)
@@ -215,13 +280,32 @@ def family_fit(
             cell_key(family[t]),
             cell_key(family[~t]),
         )
-    estimate = _result(outcome, contrast, fit, counts, (int(t.sum()), int((~t).sum())), cells, name)
-    if not scores:
-        return estimate, None
-    terms = np.zeros(n)
-    if fit.scores is not None:
-        terms[keep] = fit.scores
-    return estimate, terms
+    families = (int(t.sum()), int((~t).sum()))
+    if y.ndim == 1:
+        return [_result(outcome, contrast, fit, counts, families, cells, name)], fit, keep
+    estimates = [
+        _result(outcome, contrast, _measure(fit, i), counts, families, cells, name)
+        for i in range(y.shape[1])
+    ]
+    return estimates, fit, keep
+
+
+def _family_means(
+    values: np.ndarray, family_row: np.ndarray, keep: np.ndarray, size: np.ndarray
+) -> np.ndarray:
+    """Each kept family's mean of `values` (per person, or people x measures)."""
+    n = keep.size
+    if values.ndim == 1:
+        return np.bincount(family_row, weights=values, minlength=n)[keep] / size
+    totals = [np.bincount(family_row, weights=column, minlength=n)[keep] for column in values.T]
+    return np.column_stack(totals) / size[:, None]
+
+
+def _measure(fit: ClusteredFit, column: int) -> ClusteredFit:
+    """One measure's fit out of a fit of several."""
+    return dataclasses.replace(
+        fit, params=fit.params[:, column], bse=fit.bse[:, column], scores=None
+    )
 
 
 def family_profile(
@@ -243,12 +327,7 @@ def family_profile(
     people = np.bincount(family_row, minlength=n)
     keep = (people > 0) & (weights > 0)
     size = people[keep]
-    y = (
-        np.column_stack(
-            [np.bincount(family_row, weights=column, minlength=n)[keep] for column in values.T]
-        )
-        / size[:, None]
-    )
+    y = _family_means(values, family_row, keep, size)
     t = treated[keep].astype(bool)
     kept = None if adjust is None else adjust[keep]
     fit = _fit(y, t, weights[keep] * size, kept, True, None, size, "CR2", True)
@@ -261,7 +340,7 @@ def family_profile(
         _result(
             outcome,
             True,
-            dataclasses.replace(fit, params=fit.params[:, i], bse=fit.bse[:, i], scores=None),
+            _measure(fit, i),
             counts,
             (int(t.sum()), int((~t).sum())),
             cells,

@@ -44,6 +44,7 @@ from tf_eval.method.estimators import (
     OutcomeModel,
     doubly_robust_estimate,
     matched_estimate,
+    matched_estimates,
 )
 from tf_eval.method.event_study import EventStudy, event_study
 from tf_eval.method.matching import NearestNeighbourMatcher
@@ -330,6 +331,7 @@ def evaluate(
     # Every supported family's own change, matched or not: what a naive report would show.
     everyone = np.ones(len(treated))
     tasks: list[tuple[str, Callable[[], Any]]] = []  # (kind, computation), outcome order
+    joint: set[int] = set()  # tasks giving an estimate and its placebo
     for key in spec.outcomes:
         people = panel.people[key]
         rows = people["family_row"].to_numpy()
@@ -352,35 +354,30 @@ def evaluate(
                 ),
             )
         )
+        # The placebo: the headline estimator applied a year earlier, to the change between the
+        # placebo and pre-windows, where support cannot have acted (docs/method.md).
+        has = people["placebo"].notna().to_numpy()
+        earlier = (people["pre"] - people["placebo"]).to_numpy()[has]
+        some = (keys[0][has], families)
+        # Where the placebo's people are the headline's (all but school attendance), a matched
+        # headline and its placebo are one fit of two measures: `joint` holds those tasks.
+        together = spec.estimator != DR_DID and has.all()
         for estimator in (MATCHED_DID, PRE_LEVELS):
-            tasks.append(
-                (
-                    estimator,
-                    partial(
-                        matched_estimate,
-                        estimator,
-                        key,
-                        change,
-                        rows,
-                        treated,
-                        weight,
-                        model,
-                        keys,
-                        how,
-                    ),
-                )
-            )
+            args = (key, change, rows, treated, weight, model, keys, how)
+            if together and estimator == spec.estimator:
+                joint.add(len(tasks))
+                args = (key, (change, earlier), rows, treated, weight, model, keys, how)
+                tasks.append((estimator, partial(matched_estimates, estimator, *args)))
+            else:
+                tasks.append((estimator, partial(matched_estimate, estimator, *args)))
         tasks.append(
             (
                 DR_DID,
                 partial(doubly_robust_estimate, key, change, rows, treated, model, keys, how),
             )
         )
-        # The placebo: the headline estimator applied a year earlier, to the change between the
-        # placebo and pre-windows, where support cannot have acted (docs/method.md).
-        has = people["placebo"].notna().to_numpy()
-        earlier = (people["pre"] - people["placebo"]).to_numpy()[has]
-        some = (keys[0][has], families)
+        if together:
+            continue
         if spec.estimator == DR_DID:
             placebo_task = partial(
                 doubly_robust_estimate, key, earlier, rows[has], treated, model, some, how
@@ -420,8 +417,11 @@ def evaluate(
     by_estimator: dict[str, list[Estimate]] = {key: [] for key in ESTIMATORS}
     naive, placebo = [], []
     quarterly = []
-    for (kind, _), estimate in zip(tasks, done, strict=True):
-        if kind == "event study":
+    for i, ((kind, _), estimate) in enumerate(zip(tasks, done, strict=True)):
+        if i in joint:
+            by_estimator[kind].append(estimate[0])
+            placebo.append(estimate[1])
+        elif kind == "event study":
             quarterly.append(estimate)
         elif kind == "naive":
             naive.append(estimate)

@@ -26,7 +26,12 @@ import pandas as pd
 from scipy import stats
 
 from tf_eval.data.record_keys import cell_key
-from tf_eval.method.difference import Estimate, Inference, family_difference
+from tf_eval.method.difference import (
+    Estimate,
+    Inference,
+    family_difference,
+    family_differences,
+)
 from tf_eval.method.drdid import dr_did
 
 
@@ -114,6 +119,33 @@ def matched_estimate(
     x, thin = model.columns(outcome, own_level=estimator == PRE_LEVELS)
     return family_difference(
         outcome, values, family_row, treated, weights, True, x, keys, thin=thin, inference=inference
+    )
+
+
+def matched_estimates(
+    estimator: str,
+    outcome: str,
+    measures: tuple[np.ndarray, ...],
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    model: OutcomeModel,
+    keys: tuple[np.ndarray, np.ndarray],
+    inference: Inference,
+) -> list[Estimate]:
+    """`matched_estimate` of each of `measures` (values of the same people: a change and its
+    placebo), fitted together (`family_differences`)."""
+    x, thin = model.columns(outcome, own_level=estimator == PRE_LEVELS)
+    return family_differences(
+        outcome,
+        np.column_stack(measures),
+        family_row,
+        treated,
+        weights,
+        x,
+        keys,
+        thin=thin,
+        inference=inference,
     )
 
 
