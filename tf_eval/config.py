@@ -70,8 +70,9 @@ EVIDENCE_ALPHA = 0.05
 # at most this many quarters after the index date: 4 (a 12-month follow-up) take about 0.3 s per
 # outcome, 8 (24 months) about 16 s, as its exact test enumerates C(2T, T) vertices per point.
 BOUNDS_MAX_POST_QUARTERS = 4
-# The event study (tf_eval.method.event_study) runs on at most about this many matched families: a
-# fixed sample beyond it (its `sample` says why; docs/performance.md measures what it saves).
+# The event study (tf_eval.method.event_study) reads the records of at most about this many of
+# the selection's families, drawn before matching, and uses the matched ones among them: a fixed
+# sample beyond it (its `sample` says why; docs/performance.md measures what it saves).
 EVENT_STUDY_MAX_FAMILIES = 200_000
 EVIDENCE_POWER = 0.8
 # The verdict's thresholds: the largest |SMD| after matching for "strong", and above which the

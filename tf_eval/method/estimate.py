@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -46,7 +46,13 @@ from tf_eval.method.estimators import (
     matched_estimate,
     matched_estimates,
 )
-from tf_eval.method.event_study import EventStudy, event_study
+from tf_eval.method.event_study import (
+    EventStudy,
+    QuarterlyReads,
+    event_study,
+    read_quarters,
+    sample,
+)
 from tf_eval.method.matching import NearestNeighbourMatcher
 from tf_eval.method.panel import (
     COMPARISON_POOLS,
@@ -283,6 +289,15 @@ def prepare(
     if given, is this spec's panel built earlier (the dashboard keeps it while an evaluator
     changes only the matching)."""
     report = progress or (lambda fraction, message: None)
+    panel = selection_panel(store, spec, report, panel)
+    return panel, match_panel(panel, spec, report)
+
+
+def selection_panel(
+    store: Store, spec: AnalysisSpec, report: Progress, panel: Panel | None = None
+) -> Panel:
+    """`prepare`'s panel (`panel` itself, if given and built for this spec), checked against
+    the differencing floor."""
     la, _ = store_selection(store, spec.la, spec.cohort)
     if la != spec.la:
         raise EvaluationError(f"local authority {spec.la!r} is written {la!r} in the store")
@@ -297,9 +312,14 @@ def prepare(
     check_selection(
         {"la": spec.la, "cohort": spec.cohort}, supported, len(panel.families) - supported
     )
+    return panel
+
+
+def match_panel(panel: Panel, spec: AnalysisSpec, report: Progress) -> Matching:
+    """`prepare`'s matching of the panel's families."""
     report(0.5, "Fitting propensity scores and matching")
     families = panel.families
-    matching = match_units(
+    return match_units(
         families,
         families["treated"].to_numpy(),
         list(spec.covariates),
@@ -309,7 +329,6 @@ def prepare(
         spec.replace,
         record_keys(families["family_id"]),
     )
-    return panel, matching
 
 
 def evaluate(
@@ -324,7 +343,32 @@ def evaluate(
     computed."""
     report = progress or (lambda fraction, message: None)
     how = inference or Inference()
-    panel, matching = prepare(store, spec, report, panel)
+    panel = selection_panel(store, spec, report, panel)
+    # The event study's records need no matching: one thread reads them, outcome by outcome,
+    # while this one matches (at national scale seconds of DuckDB's work beside numpy's). A
+    # failure anywhere cancels the reads not yet started and waits for the one under way.
+    reader = ThreadPoolExecutor(1)
+    try:
+        chosen = sample(panel.families["family_id"].to_numpy())
+        reads = {
+            key: reader.submit(read_quarters, store, panel, key, chosen) for key in spec.outcomes
+        }
+        matching = match_panel(panel, spec, report)
+        return _estimate(store, spec, panel, matching, reads, report, how)
+    finally:
+        reader.shutdown(wait=True, cancel_futures=True)
+
+
+def _estimate(
+    store: Store,
+    spec: AnalysisSpec,
+    panel: Panel,
+    matching: Matching,
+    reads: dict[str, Future[QuarterlyReads]],
+    report: Progress,
+    how: Inference,
+) -> Evaluation:
+    """`evaluate`'s estimates on the matched panel, the event study's from `reads`."""
     report(0.7, "Estimating effects")
     model = OutcomeModel.of(outcome_covariates(matching.covariates))
     treated, weight, families = matching.treated, matching.weights, matching.keys
@@ -398,22 +442,19 @@ def evaluate(
         tasks.append(("placebo", placebo_task))
     # The estimates are independent: two threads share the work (numpy's and scipy's linear
     # algebra and DuckDB release the GIL), each taking the next task as it finishes one
-    # (`_run_shared`), the longest kinds first: the event study (each outcome's difference
-    # quarter by quarter, read from the store), then the doubly robust ones, then the
-    # regressions. A doubly robust estimate holds copies of every family's covariates and a
-    # matched DiD one of the outcome model without the outcome's own level (the pre-level
-    # adjustment reads the shared array): no two of these run at once, so at national scale
-    # memory peaks no higher than one of them beside a lighter task.
+    # (`_run_shared`): first the event study (each outcome's difference quarter by quarter,
+    # which lets its records go), then the doubly robust estimates, the longest, then the
+    # regressions. A doubly robust estimate holds copies of every family's covariates: no two
+    # run at once, so at national scale memory peaks at one of them beside a regression (which
+    # copies the outcome model's rows of the matched families alone).
     for key in spec.outcomes:
         tasks.append(
             (
                 "event study",
-                partial(
-                    event_study, store, panel, treated, weight, model, key, spec.estimator, how
-                ),
+                partial(_event_study, reads, store, panel, treated, weight, model, key, spec, how),
             )
         )
-    done = _run_shared(tasks, ("event study", DR_DID), heavy=(DR_DID, MATCHED_DID))
+    done = _run_shared(tasks, ("event study", DR_DID), heavy=(DR_DID,))
     by_estimator: dict[str, list[Estimate]] = {key: [] for key in ESTIMATORS}
     naive, placebo = [], []
     quarterly = []
@@ -449,6 +490,22 @@ def evaluate(
         quarterly,
         planted_effects(store, spec.follow_up_months, spec.la, spec.cohort),
     )
+
+
+def _event_study(
+    reads: dict[str, Future[QuarterlyReads]],
+    store: Store,
+    panel: Panel,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    model: OutcomeModel,
+    outcome: str,
+    spec: AnalysisSpec,
+    how: Inference,
+) -> EventStudy:
+    """One outcome's event study from its records read during the matching (let go once used)."""
+    read = reads.pop(outcome).result()
+    return event_study(store, panel, treated, weights, model, outcome, spec.estimator, how, read)
 
 
 def _sensitivity(panel: Panel, matching: Matching, outcome: str, att: float) -> Sensitivity:

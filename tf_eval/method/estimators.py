@@ -90,14 +90,20 @@ class OutcomeModel:
         values.flags.writeable = False
         return cls(design.columns, values)
 
-    def columns(self, outcome: str, own_level: bool) -> tuple[np.ndarray, np.ndarray]:
+    def columns(
+        self, outcome: str, own_level: bool, families: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The model for `outcome` (with or without its own pre-window level and its square) as
-        an array (with its own level: the shared array itself, never written to), and the
-        positions of the pre-window levels kept."""
+        an array, and the positions of the pre-window levels kept. Every family's row (with its
+        own level: the shared array itself, never written to), or a copy of the rows of
+        `families` (a mask) alone."""
         kept = np.ones(len(self.names), dtype=bool)
         if not own_level:
             kept = ~self.names.isin([f"pre_{outcome}", f"pre_{outcome}^2"])
-        x = self.values if kept.all() else self.values[:, kept]
+        if families is not None:
+            x = self.values[families] if kept.all() else self.values[np.ix_(families, kept)]
+        else:
+            x = self.values if kept.all() else self.values[:, kept]
         return x, np.flatnonzero(self.names[kept].str.fullmatch(PRE_LEVEL_COLUMN))
 
 
@@ -116,10 +122,9 @@ def matched_estimate(
     inference: Inference,
 ) -> Estimate:
     """The matched DiD or the pre-level adjustment of `values` (each person's change)."""
-    x, thin = model.columns(outcome, own_level=estimator == PRE_LEVELS)
-    return family_difference(
-        outcome, values, family_row, treated, weights, True, x, keys, thin=thin, inference=inference
-    )
+    return matched_estimates(
+        estimator, outcome, (values,), family_row, treated, weights, model, keys, inference
+    )[0]
 
 
 def matched_estimates(
@@ -134,19 +139,24 @@ def matched_estimates(
     inference: Inference,
 ) -> list[Estimate]:
     """`matched_estimate` of each of `measures` (values of the same people: a change and its
-    placebo), fitted together (`family_differences`)."""
-    x, thin = model.columns(outcome, own_level=estimator == PRE_LEVELS)
-    return family_differences(
-        outcome,
-        np.column_stack(measures),
-        family_row,
-        treated,
-        weights,
-        x,
-        keys,
-        thin=thin,
-        inference=inference,
-    )
+    placebo), fitted together (`family_differences`) when there are several.
+
+    Only the matched families (weights > 0) and their people go to the fit, numbered afresh: the
+    same numbers, with a copy of the outcome model's rows of those families alone (at national
+    scale, half the memory of a copy of every family's)."""
+    matched = weights > 0
+    inside = matched[family_row]
+    rows = (np.cumsum(matched) - 1)[family_row[inside]]
+    x, thin = model.columns(outcome, estimator == PRE_LEVELS, matched)
+    args = (rows, treated[matched], weights[matched])
+    kept_keys = (keys[0][inside], np.asarray(keys[1])[matched])
+    if len(measures) == 1:
+        estimate = family_difference(
+            outcome, measures[0][inside], *args, True, x, kept_keys, thin=thin, inference=inference
+        )
+        return [estimate]
+    values = np.column_stack([measure[inside] for measure in measures])
+    return family_differences(outcome, values, *args, x, kept_keys, thin=thin, inference=inference)
 
 
 def doubly_robust_estimate(

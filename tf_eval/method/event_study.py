@@ -7,8 +7,9 @@ comparison families' between the pre-window and the follow-up. It cannot say *wh
 opened. If it opened before support, the estimate may be that earlier drift rather than the
 effect of support; this shows the timing (docs/method.md, "The event study").
 
-**Measures.** Each person of an outcome's population (the panel's people, in matched families
-only: the cost follows the matched sample, not the store) gets one value per quarter relative to
+**Measures.** Each person of an outcome's population (the panel's people, in the families it
+reads: all, or at national scale a fixed sample, `sample`; read while the matching runs, and
+the matched ones used) gets one value per quarter relative to
 the index date, read in DuckDB with the outcome definitions of tf_eval.data.outcomes: any proven
 offence in the quarter (0/1), A&E attendances in it, the share of its days on an out-of-work
 benefit (spells merged, `SPELLS`), and the % of sessions attended in terms overlapping it, each
@@ -233,6 +234,29 @@ def quarterly_values(
     )
 
 
+@dataclass(frozen=True)
+class QuarterlyReads:
+    """One outcome's quarterly values for the people of the families the event study reads
+    (`families`, per panel family: `sample`): `people` (person_id, family_row; by person_id) and
+    `grid` (people x quarters, as `quarterly_matrix`)."""
+
+    families: np.ndarray
+    people: pd.DataFrame
+    grid: np.ndarray
+
+
+def read_quarters(store: Store, panel: Panel, outcome: str, families: np.ndarray) -> QuarterlyReads:
+    """The quarterly values of `outcome`'s people in `families` (a mask of the panel's). It needs
+    no matching: `tf_eval.method.estimate.evaluate` reads them while the matching runs."""
+    people = panel.people[outcome]
+    people = people.loc[families[people["family_row"].to_numpy()], ["person_id", "family_row"]]
+    people = people.sort_values("person_id").reset_index(drop=True)
+    index_dates = panel.families["index_date"].to_numpy()[people["family_row"].to_numpy()]
+    frame = pd.DataFrame({"person_id": people["person_id"], "index_date": index_dates})
+    grid = quarterly_matrix(store, outcome, frame, quarters(panel.follow_up_months), panel.calendar)
+    return QuarterlyReads(families, people, grid)
+
+
 def event_study(
     store: Store,
     panel: Panel,
@@ -242,19 +266,18 @@ def event_study(
     outcome: str,
     estimator: str,
     inference: Inference | None = None,
+    read: QuarterlyReads | None = None,
 ) -> EventStudy:
-    """One outcome's event study on the matched families (weights > 0) of `panel`; with more
-    than config.EVENT_STUDY_MAX_FAMILIES of them, on a fixed sample of that many (`sample`)."""
+    """One outcome's event study on the matched families (weights > 0) of `panel` among those
+    `sample` keeps, from `read` (`read_quarters` of that sample; read here if not given)."""
     how = inference or Inference()
-    weights = sample(weights, panel.families["family_id"].to_numpy())
+    if read is None:
+        read = read_quarters(store, panel, outcome, sample(panel.families["family_id"].to_numpy()))
+    weights = np.where(read.families, weights, 0.0)
     months = quarters(panel.follow_up_months)
-    people = panel.people[outcome]
-    matched = weights[people["family_row"].to_numpy()] > 0
-    people = people.loc[matched, ["person_id", "family_id", "family_row"]]
-    people = people.sort_values("person_id").reset_index(drop=True)
-    index_dates = panel.families["index_date"].to_numpy()[people["family_row"].to_numpy()]
-    frame = pd.DataFrame({"person_id": people["person_id"], "index_date": index_dates})
-    grid = quarterly_matrix(store, outcome, frame, months, panel.calendar)
+    matched = weights[read.people["family_row"].to_numpy()] > 0
+    people = read.people.loc[matched].reset_index(drop=True)
+    grid = read.grid[matched]
     reference = months.index(REFERENCE_MONTH)
     change = grid - grid[:, [reference]]  # NaN where either quarter has no value
     others = [i for i in range(len(months)) if i != reference]
@@ -279,21 +302,21 @@ def event_study(
     )
 
 
-def sample(weights: np.ndarray, family_ids: np.ndarray) -> np.ndarray:
-    """The matching weights with families outside a fixed sample set to 0, when more than
-    config.EVENT_STUDY_MAX_FAMILIES are matched: the event study is a diagnostic whose precision
-    at that size is ample (its pre-trend test is never short of power there), while its cost grows
-    with every family (at national scale it doubled the evaluation's time). Each family is in or
-    out by bits 8-23 of its pseudonym (not the low 8, its record key for the cell-key noise), so
-    the same store always gives the same sample; treated and comparison families are sampled
-    alike, with their weights as matched, so the weighted differences estimate the same
-    quantities and the intervals are the sample's."""
-    matched = int((weights > 0).sum())
-    if matched <= config.EVENT_STUDY_MAX_FAMILIES:
-        return weights
-    share = config.EVENT_STUDY_MAX_FAMILIES / matched
-    draw = (np.asarray(family_ids, dtype=np.int64) >> 8) & 0xFFFF
-    return np.where(draw < share * 0x10000, weights, 0.0)
+def sample(family_ids: np.ndarray) -> np.ndarray:
+    """Which of the panel's families the event study reads (a mask): all of them, or with more
+    than config.EVENT_STUDY_MAX_FAMILIES a fixed sample of about that many, its matched families
+    then taking part with their weights as matched. The event study is a diagnostic whose
+    precision at that size is ample (its pre-trend test is never short of power there), while
+    its cost grows with every family; drawn before matching, it lets the records be read while
+    the matching runs. Each family is in or out by bits 8-23 of its pseudonym (not the low 8,
+    its record key for the cell-key noise), so the same store always gives the same sample,
+    supported and comparison families alike: the weighted differences estimate the same
+    quantities, with the sample's intervals."""
+    ids = np.asarray(family_ids, dtype=np.int64)
+    if ids.size <= config.EVENT_STUDY_MAX_FAMILIES:
+        return np.ones(ids.size, dtype=bool)
+    share = config.EVENT_STUDY_MAX_FAMILIES / ids.size
+    return ((ids >> 8) & 0xFFFF) < share * 0x10000
 
 
 def _fits(
@@ -355,7 +378,10 @@ __all__ = [
     "REFERENCE_MONTH",
     "EventStudy",
     "PretrendTest",
+    "QuarterlyReads",
     "event_study",
     "quarterly_values",
+    "read_quarters",
+    "sample",
     "quarters",
 ]
