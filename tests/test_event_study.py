@@ -16,7 +16,8 @@ from tf_eval import config
 from tf_eval.data.store import Store
 from tf_eval.method import event_study as es
 from tf_eval.method.difference import Inference
-from tf_eval.method.estimate import AnalysisSpec, evaluate
+from tf_eval.method.estimate import AnalysisSpec, evaluate, outcome_covariates, prepare
+from tf_eval.method.estimators import PRE_LEVELS, OutcomeModel
 from tf_eval.release.results import event_study_json, findings, safe_evaluation
 
 from .tiny_store import tiny_store
@@ -250,14 +251,15 @@ def test_beyond_the_cap_the_event_study_reads_a_fixed_sample_of_about_that_many_
     """At national scale the event study reads a fixed sample of the selection's families (bits
     8-23 of their pseudonyms), drawn before matching so that the reading can run beside it:
     about the cap of them, supported and comparison alike, the same on every run; it then uses
-    the matched ones among them, with their weights as matched. Under the cap it reads every
-    family. With the cap at a quarter of the demo's families, each quarter rests on about a
-    quarter of the matched families and its pre-period estimates stay near 0."""
+    the matched ones among them, with their weights as matched (the same quarters as reading
+    them afterwards); under the cap nothing is sampled. With the cap at a quarter of the demo's
+    families, each quarter rests on about a quarter of the matched families and its pre-period
+    estimates stay near 0."""
     store = Store(default_demo_db)
     evaluation = evaluate(store, AnalysisSpec())
     weights, treated = evaluation.matching.weights, evaluation.matching.treated.astype(bool)
     ids = evaluation.family_ids
-    assert es.sample(ids).all()  # under the cap (200,000)
+    assert es.sample(ids).all()  # under the cap (200,000): the matched families are read
     monkeypatch.setattr(config, "EVENT_STUDY_MAX_FAMILIES", ids.size // 4)
     chosen = es.sample(ids)
     assert np.array_equal(chosen, es.sample(ids))
@@ -270,5 +272,11 @@ def test_beyond_the_cap_the_event_study_reads_a_fixed_sample_of_about_that_many_
     (offending,) = [s for s in sampled.event_study if s.outcome == "offending"]
     families = max(e.families_treated + e.families_comparison for _, e in offending.cells)
     assert 0.9 * (chosen & matched).sum() <= families <= (chosen & matched).sum()
+    panel, matching = prepare(store, AnalysisSpec())
+    model = OutcomeModel.of(outcome_covariates(matching.covariates))
+    afterwards = es.event_study(
+        store, panel, matching.treated, matching.weights, model, "offending", PRE_LEVELS
+    )
+    assert afterwards == offending
     before = [e for month, e in offending.cells if month < es.REFERENCE_MONTH]
     assert all(abs(e.att) < 3.5 * e.se for e in before)

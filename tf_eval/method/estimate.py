@@ -344,14 +344,17 @@ def evaluate(
     report = progress or (lambda fraction, message: None)
     how = inference or Inference()
     panel = selection_panel(store, spec, report, panel)
-    # The event study's records need no matching: one thread reads them, outcome by outcome,
-    # while this one matches (at national scale seconds of DuckDB's work beside numpy's). A
-    # failure anywhere cancels the reads not yet started and waits for the one under way.
+    # Beyond the event study's cap its sample is drawn before matching and its records need no
+    # matching: one thread reads them, outcome by outcome, while this one matches (at national
+    # scale seconds of DuckDB's work beside numpy's). Under the cap the event study reads the
+    # matched families alone, later. A failure anywhere cancels the reads not yet started and
+    # waits for the one under way.
     reader = ThreadPoolExecutor(1)
     try:
         chosen = sample(panel.families["family_id"].to_numpy())
         reads = {
-            key: reader.submit(read_quarters, store, panel, key, chosen) for key in spec.outcomes
+            key: reader.submit(read_quarters, store, panel, key, chosen)
+            for key in (spec.outcomes if not chosen.all() else ())
         }
         matching = match_panel(panel, spec, report)
         return _estimate(store, spec, panel, matching, reads, report, how)
@@ -503,8 +506,9 @@ def _event_study(
     spec: AnalysisSpec,
     how: Inference,
 ) -> EventStudy:
-    """One outcome's event study from its records read during the matching (let go once used)."""
-    read = reads.pop(outcome).result()
+    """One outcome's event study, from its records read during the matching if they were (let
+    go once used)."""
+    read = reads.pop(outcome).result() if outcome in reads else None
     return event_study(store, panel, treated, weights, model, outcome, spec.estimator, how, read)
 
 

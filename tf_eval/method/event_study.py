@@ -7,9 +7,9 @@ comparison families' between the pre-window and the follow-up. It cannot say *wh
 opened. If it opened before support, the estimate may be that earlier drift rather than the
 effect of support; this shows the timing (docs/method.md, "The event study").
 
-**Measures.** Each person of an outcome's population (the panel's people, in the families it
-reads: all, or at national scale a fixed sample, `sample`; read while the matching runs, and
-the matched ones used) gets one value per quarter relative to
+**Measures.** Each person of an outcome's population (the panel's people, in the matched
+families; at national scale in a fixed sample of families, `sample`, read while the matching
+runs) gets one value per quarter relative to
 the index date, read in DuckDB with the outcome definitions of tf_eval.data.outcomes: any proven
 offence in the quarter (0/1), A&E attendances in it, the share of its days on an out-of-work
 benefit (spells merged, `SPELLS`), and the % of sessions attended in terms overlapping it, each
@@ -269,10 +269,12 @@ def event_study(
     read: QuarterlyReads | None = None,
 ) -> EventStudy:
     """One outcome's event study on the matched families (weights > 0) of `panel` among those
-    `sample` keeps, from `read` (`read_quarters` of that sample; read here if not given)."""
+    `sample` keeps, from `read` (`read_quarters` of that sample), or reading those families'
+    records here."""
     how = inference or Inference()
     if read is None:
-        read = read_quarters(store, panel, outcome, sample(panel.families["family_id"].to_numpy()))
+        chosen = sample(panel.families["family_id"].to_numpy()) & (weights > 0)
+        read = read_quarters(store, panel, outcome, chosen)
     weights = np.where(read.families, weights, 0.0)
     months = quarters(panel.follow_up_months)
     matched = weights[read.people["family_row"].to_numpy()] > 0
