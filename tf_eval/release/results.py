@@ -14,7 +14,6 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.governance.rules import Suppression
-from tf_eval.method import honest_bounds
 from tf_eval.method.balance import effective_sizes
 from tf_eval.method.estimate import (
     COMPARISON_WORDS,
@@ -195,29 +194,8 @@ def _event_study(study: EventStudy) -> SafeEventStudy:
     test = study.pretrend
     pretrend = None if test is None else (test.df, test.p_value)
     return disclosure.safe_event_study(
-        study.outcome, study.reference_month, cells, pretrend, breakdown=_trend_breakdown(study)
+        study.outcome, study.reference_month, cells, pretrend, breakdown=study.trend_breakdown
     )
-
-
-def _trend_breakdown(study: EventStudy) -> float | None:
-    """How many times the largest quarter-to-quarter drift before support a drift after it must
-    be to bring the average post-support quarter's robust interval to no effect (Rambachan and
-    Roth's relative magnitudes; BREAKDOWN_MAX: at least that). None without the quarters'
-    covariance, with a quarter not estimable, or with more than BOUNDS_MAX_POST_QUARTERS after
-    the index date (the search's cost grows as C(2T, T))."""
-    months = [month for month, _ in study.cells]
-    beta = np.array([e.att for _, e in study.cells])
-    post = sum(month >= 0 for month in months)
-    pre = len(months) - post
-    if study.covariance is None or not np.isfinite(beta).all() or pre < 1:
-        return None
-    if not 1 <= post <= config.BOUNDS_MAX_POST_QUARTERS:
-        return None
-    try:
-        found = honest_bounds.breakdown(beta, study.covariance, pre, post)
-    except ValueError:  # a covariance not positive definite: no bound, nothing shown
-        return None
-    return honest_bounds.BREAKDOWN_MAX if found is None else found
 
 
 def safe_file_match(match: FileMatch, options: dict[str, Any]) -> SafeResults:
