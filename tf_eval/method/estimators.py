@@ -143,7 +143,7 @@ def matched_estimates(
 
     Only the matched families (weights > 0) and their people go to the fit, numbered afresh: the
     same numbers, with a copy of the outcome model's rows of those families alone (at national
-    scale, half the memory of a copy of every family's)."""
+    scale 40% of a copy of every family's: the matched DiD's was 520 MB)."""
     matched = weights > 0
     inside = matched[family_row]
     rows = (np.cumsum(matched) - 1)[family_row[inside]]

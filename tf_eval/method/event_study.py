@@ -7,15 +7,15 @@ comparison families' between the pre-window and the follow-up. It cannot say *wh
 opened. If it opened before support, the estimate may be that earlier drift rather than the
 effect of support; this shows the timing (docs/method.md, "The event study").
 
-**Measures.** Each person of an outcome's population (the panel's people, in the matched
-families; at national scale in a fixed sample of families, `sample`, read while the matching
-runs) gets one value per quarter relative to
-the index date, read in DuckDB with the outcome definitions of tf_eval.data.outcomes: any proven
-offence in the quarter (0/1), A&E attendances in it, the share of its days on an out-of-work
-benefit (spells merged, `SPELLS`), and the % of sessions attended in terms overlapping it, each
-term shared by its days (`term_share`, as the monthly trends do: a quarter need not hold a
-term's end), except that a quarter before the index date counts only terms that ended before it
-(the panel's rule: a term under way at the index date may hold support's effect).
+**Measures.** Each person of an outcome's population (the panel's people, in the matched families;
+at national scale in a fixed sample of families, `sample`, read while the matching runs) gets one
+value per quarter relative to the index date, read in DuckDB with the outcome definitions of
+tf_eval.data.outcomes: any proven offence in the quarter (0/1), A&E attendances in it, the share of
+its days on an out-of-work benefit (spells merged, `SPELLS`), and the % of sessions attended in
+terms overlapping it, each term shared by its days (`term_share`, as the monthly trends do: a
+quarter need not hold a term's end), except that a quarter before the index date counts only terms
+that ended before it (the panel's rule: a term under way at the index date may hold support's
+effect).
 
 **Reference quarter.** Every coefficient is the difference in the change from the quarter
 starting 3 months before the index date (months -3 to -1, the last before identification), so
