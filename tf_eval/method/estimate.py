@@ -454,7 +454,14 @@ def _estimate(
         tasks.append(
             (
                 "event study",
-                partial(_event_study, reads, store, panel, treated, weight, model, key, spec, how),
+                partial(
+                    _event_study,
+                    reads,
+                    key,
+                    partial(
+                        event_study, store, panel, treated, weight, model, key, spec.estimator, how
+                    ),
+                ),
             )
         )
     done = _run_shared(tasks, ("event study", DR_DID), heavy=(DR_DID,))
@@ -496,20 +503,11 @@ def _estimate(
 
 
 def _event_study(
-    reads: dict[str, Future[QuarterlyReads]],
-    store: Store,
-    panel: Panel,
-    treated: np.ndarray,
-    weights: np.ndarray,
-    model: OutcomeModel,
-    outcome: str,
-    spec: AnalysisSpec,
-    how: Inference,
+    reads: dict[str, Future[QuarterlyReads]], outcome: str, study: Callable[..., EventStudy]
 ) -> EventStudy:
-    """One outcome's event study, from its records read during the matching if they were (let
-    go once used)."""
-    read = reads.pop(outcome).result() if outcome in reads else None
-    return event_study(store, panel, treated, weights, model, outcome, spec.estimator, how, read)
+    """`study` (an outcome's event_study) from its records read during the matching if they
+    were (let go once used)."""
+    return study(read=reads.pop(outcome).result() if outcome in reads else None)
 
 
 def _sensitivity(panel: Panel, matching: Matching, outcome: str, att: float) -> Sensitivity:
