@@ -289,9 +289,10 @@ def build_panel(
         cursor.execute(_INCLUDED)
         cursor.execute(_PEOPLE, windows)
         queries = {"attendance": _attendance(terms_sql(store)), **_MEASURES}
-        # One thread runs the queries in turn while this one turns each result into a frame
-        # (at national scale 4 s of numpy and pandas that DuckDB's work now hides).
-        with ThreadPoolExecutor(1) as reader:
+        # One thread runs the queries in turn while this one turns each result into a frame (at
+        # national scale about 1.3 s less); a failure cancels the queries not yet started.
+        reader = ThreadPoolExecutor(1)
+        try:
             families_read = reader.submit(lambda: cursor.execute(_FAMILIES).df())
             everyone_read = reader.submit(lambda: cursor.execute(_EVERYONE).fetchnumpy())
             found = {
@@ -308,6 +309,8 @@ def build_panel(
             measures = {
                 key: _measure_frame(everyone, key, read.result()) for key, read in found.items()
             }
+        finally:
+            reader.shutdown(wait=True, cancel_futures=True)
     _add_pre_levels(families, measures)
     outcome_people = {key: _with_both_windows(frame) for key, frame in measures.items()}
     return Panel(
