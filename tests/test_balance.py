@@ -198,3 +198,24 @@ def test_ecdf_maxima_variance_ratios_and_effective_sizes_by_hand() -> None:
     assert np.isnan(table.loc["b", "variance_ratio_before"])
     # Kish: treated 4 units of weight 1 -> 4; comparison weights 2, 1 -> 3^2 / 5 = 1.8.
     assert effective_sizes(TREATED, WEIGHTS) == pytest.approx({"treated": 4.0, "comparison": 1.8})
+
+
+@pytest.mark.parametrize("levels", [50, None])
+def test_ecdf_maxima_equal_a_brute_force_count_whether_values_repeat_or_not(levels) -> None:
+    # With 50 distinct values (-0.0 and 0.0 among them, which are one value) the table ranks them
+    # by hashing; with every value distinct, by sorting: both must give every gap's maximum.
+    rng = np.random.default_rng(7)
+    n = 20_000 if levels else 3_000
+    x = rng.integers(-3, levels - 3, n) / 4.0 if levels else rng.normal(size=n)
+    if levels:
+        x[x == 0] = np.where(rng.random((x == 0).sum()) < 0.5, -0.0, 0.0)
+    treated = (rng.random(n) < 0.3).astype(int)
+    weights = np.where(treated == 1, 1.0, rng.poisson(0.7, n).astype(float))
+    table = _rows(balance_table(pd.DataFrame({"x": x}), frozenset(), treated, weights))
+    values = np.unique(x)
+    for when, w in (("before", np.ones(n)), ("after", weights)):
+        t, c = treated == 1, treated == 0
+        below = x[:, None] <= values[None, :]
+        cdf_t = (w[t] @ below[t]) / w[t].sum()
+        cdf_c = (w[c] @ below[c]) / w[c].sum()
+        assert table.loc["x", f"ecdf_max_{when}"] == pytest.approx(np.abs(cdf_t - cdf_c).max())
