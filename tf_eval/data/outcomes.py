@@ -109,36 +109,31 @@ def age_sql(
     return f"(CASE WHEN {months} > 0 THEN {months} // 12 ELSE -1 END)"
 
 
-# Each school term with its last day (`term_end`, inclusive) and its length in days. A term
+# Each school term with its last day (`term_end`, inclusive). A term
 # recorded without its end ends the day before the child's next term starts, and at most
 # config.TERM_MAX_MONTHS after its own start. The estimates count a term in the window it ends
 # in (tf_eval.method.panel: a term under way at the index date may already hold support's effect,
 # so it is never pre-period); the monthly trends share it between the months it covers by their
 # days (`term_share`).
 TERMS = f"""
-    SELECT person_id, term_start, term_end, sessions_possible, sessions_missed,
-           datediff('day', term_start, term_end) + 1 AS term_days
-    FROM (
-        SELECT person_id, term_start, term_end, sessions_possible, sessions_missed
-        FROM attendance WHERE term_end IS NOT NULL
-        UNION ALL
-        -- Only terms without an end look for the child's next term (an as-of join, not a window
-        -- over every term: at national scale that sort took most of the panel's time).
-        SELECT a.person_id, a.term_start,
-               least(coalesce(n.term_start, DATE '9999-12-31') - 1,
-                     (a.term_start + to_months({config.TERM_MAX_MONTHS}))::DATE - 1),
-               a.sessions_possible, a.sessions_missed
-        FROM (SELECT * FROM attendance WHERE term_end IS NULL) a
-        ASOF LEFT JOIN (SELECT person_id, term_start FROM attendance) n
-          ON a.person_id = n.person_id AND n.term_start > a.term_start
-    )"""
+    SELECT person_id, term_start, term_end, sessions_possible, sessions_missed
+    FROM attendance WHERE term_end IS NOT NULL
+    UNION ALL
+    -- Only terms without an end look for the child's next term (an as-of join, not a window over
+    -- every term: at national scale that sort took most of the panel's time).
+    SELECT a.person_id, a.term_start,
+           least(coalesce(n.term_start, DATE '9999-12-31') - 1,
+                 (a.term_start + to_months({config.TERM_MAX_MONTHS}))::DATE - 1),
+           a.sessions_possible, a.sessions_missed
+    FROM (SELECT * FROM attendance WHERE term_end IS NULL) a
+    ASOF LEFT JOIN (SELECT person_id, term_start FROM attendance) n
+      ON a.person_id = n.person_id AND n.term_start > a.term_start"""
 
 
 # TERMS when every term has its end: the table itself. The as-of join for missing ends costs
 # seconds at national scale even when it finds none, so `terms_sql` asks the store first.
 TERMS_WITH_ENDS = """
-    SELECT person_id, term_start, term_end, sessions_possible, sessions_missed,
-           datediff('day', term_start, term_end) + 1 AS term_days
+    SELECT person_id, term_start, term_end, sessions_possible, sessions_missed
     FROM attendance"""
 
 
@@ -152,12 +147,14 @@ def terms_sql(store: Store) -> str:
 
 
 def term_share(term: str, start: str, stop: str) -> str:
-    """SQL: the share of the days of term `term` (an alias of TERMS) in the window [start, stop)."""
+    """SQL: the share of the days of term `term` (an alias of TERMS) in the window [start, stop).
+    The term's length is worked out here, on the terms a query kept, rather than in TERMS: at
+    national scale that was 80 million lengths for the event study's 2.5 million terms."""
     days = (
         f"greatest(0, datediff('day', greatest({term}.term_start, {start}), "
         f"least({term}.term_end + 1, {stop})))"
     )
-    return f"({days} / {term}.term_days)"
+    return f"({days} / (datediff('day', {term}.term_start, {term}.term_end) + 1))"
 
 
 # Benefit spells cut so that no day is counted twice: each spell keeps only the days after the
@@ -166,7 +163,9 @@ def term_share(term: str, start: str, stop: str) -> str:
 # overlapped. One window pass, not gaps-and-islands' two. `stop_date` is the day after the last
 # day; an open spell (no end) runs to the end of the study calendar ($records_to,
 # tf_eval.data.coverage). A spell wholly inside earlier ones keeps no days (start >= stop).
-SPELLS = """
+# {people}: a condition on person_id that keeps only the spells of the people a query will read,
+# before the window sorts them (`spells_sql`).
+_SPELLS = """
     SELECT person_id, greatest(start_date, coalesce(earlier_stop, start_date)) AS start_date,
            stop_date
     FROM (
@@ -176,6 +175,15 @@ SPELLS = """
         FROM (
             SELECT person_id, start_date,
                    least(coalesce(end_date, $records_to), $records_to) + 1 AS stop_date
-            FROM benefit_spells WHERE start_date <= $records_to
+            FROM benefit_spells WHERE start_date <= $records_to{people}
         )
     )"""
+
+
+def spells_sql(people: str | None = None) -> str:
+    """The SQL of the spells cut so that no day counts twice, of everyone or, with `people` (a
+    relation with a person_id column), of those people only. A person's pieces depend only on
+    their own spells, so leaving others out changes nothing but the sort's size: at national
+    scale the event study's sample has a tenth of the spells, and its read took 3 s, not 1."""
+    keep = "" if people is None else f" AND person_id IN (SELECT person_id FROM {people})"
+    return _SPELLS.format(people=keep)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.data.coverage import StudyCalendar, study_calendar
-from tf_eval.data.outcomes import OUTCOMES, SPELLS, age_sql, terms_sql
+from tf_eval.data.outcomes import OUTCOMES, age_sql, spells_sql, terms_sql
 from tf_eval.data.record_keys import cell_key_sql
 from tf_eval.data.store import INDEX_DATE, Store
 
@@ -169,7 +169,7 @@ def _attendance(terms: str) -> str:
 
 def _worklessness() -> str:
     """Share of each window's days on an out-of-work benefit, from the person's spells cut so
-    that no day counts twice (tf_eval.data.outcomes.SPELLS: an open spell runs to the end of the
+    that no day counts twice (tf_eval.data.outcomes.spells_sql: an open spell runs to the end of the
     study calendar)."""
     columns = []
     for window, (start, stop) in _WINDOWS.items():
@@ -180,7 +180,7 @@ def _worklessness() -> str:
         columns.append(f"sum({days}) / any_value(datediff('day', {start}, {stop})) AS {window}")
     return f"""
         SELECT p.rowid, {", ".join(columns)}
-        FROM ppl p JOIN ({SPELLS}) r
+        FROM ppl p JOIN ({spells_sql()}) r
           ON r.person_id = p.person_id AND r.start_date < p.w_end AND r.stop_date > p.w_placebo
         WHERE {{population}}
         GROUP BY p.rowid"""
