@@ -230,7 +230,8 @@ def _dr_covariates(
     pre = np.asarray(model.names.str.fullmatch(PRE_LEVEL_COLUMN), dtype=bool)
     for name, columns in (("covariates", np.ones_like(pre)), ("pre-levels", pre)):
         x = rows if columns.all() else rows[:, columns]
-        varying = x[:, x.max(axis=0) > x.min(axis=0)] if x.size else x
+        varies = x.max(axis=0) > x.min(axis=0) if x.size else np.ones(x.shape[1], dtype=bool)
+        varying = x if varies.all() else x[:, varies]  # no copy when every column varies
         if families >= inference.min_families_per_parameter * 2 * (varying.shape[1] + 1):
             return name, varying
     return "none", np.empty((families, 0))
