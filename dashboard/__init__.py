@@ -6,6 +6,7 @@ beyond drawing, split by concern.
 - `signin`: who is signed in, and which pages their role opens.
 - `trail`: the audit trail of who did and saw what.
 - `results`: every result a page shows, through the disclosure gate and cached.
+- `expected`: the effects an evaluator expects, which the findings' power checks use.
 - `selection`: the sidebar's local authority and cohort, kept across pages and in the URL.
 - `widgets`: charts, tables, and the line shown instead of a traceback.
 - `server`: the web server's middleware (closes /_stcore/metrics) and owner-only files.
@@ -16,6 +17,7 @@ no data.
 """
 
 from dashboard.connection import check_disclosure_rules, db_path
+from dashboard.expected import expected_form
 from dashboard.first_run import ensure_store
 from dashboard.results import (
     describe,
@@ -60,6 +62,7 @@ __all__ = [
     "db_path",
     "describe",
     "ensure_store",
+    "expected_form",
     "get_board_pack",
     "get_breakdown",
     "get_overview",

@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.connection import close_replaced_stores, db_path, get_store, open_store
+from dashboard.expected import expected
 from dashboard.trail import audited, current_user, record_once, remember, utc_today
 from tf_eval.data import ingest, pseudonymise, store
 from tf_eval.data.coverage import NoCalendarError
@@ -91,7 +92,7 @@ def get_results(spec: AnalysisSpec) -> SafeResults | None:
         return None
     record_once("estimate", {"output": "estimates", "spec": str(spec)})
     remember("estimates", results.suppressed)
-    return results
+    return dataclasses.replace(results, stated=expected())  # the effects expected, if any
 
 
 def get_breakdown(
@@ -226,10 +227,12 @@ def _board_pack(
     spec: AnalysisSpec,
     name: str | None,
     who: tuple[str, str],
+    stated: tuple[tuple[str, float], ...],
     _contents: pack_contents.PackContents,
 ) -> report.BoardPack:
-    """One pack per store version, spec, name (the contents follow from those three) and user:
-    the export is logged under whoever takes the pack, not only whoever built it first."""
+    """One pack per store version, spec, name and effects expected (the contents follow from
+    those) and user: the export is logged under whoever takes the pack, not only whoever built
+    it first."""
     return report.archive(_contents, Path(path), *who, name)
 
 
@@ -253,7 +256,10 @@ def get_board_pack(spec: AnalysisSpec, name: str | None) -> report.BoardPack | N
                 spec, get_overview(("by_la_cohort", "coverage")), results, trends, get_provenance()
             )
             st.write("Drawing the charts and writing the PDF (about 15 seconds the first time)")
-            pack = _board_pack(str(current.path), modified, spec, name, current_user(), contents)
+            stated = tuple(sorted(results.stated.items()))
+            pack = _board_pack(
+                str(current.path), modified, spec, name, current_user(), stated, contents
+            )
         except report.ReportError as exc:
             status.update(label="The board pack cannot be built", state="error")
             st.error(f"{exc}.", icon=":material/error:")

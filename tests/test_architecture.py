@@ -288,6 +288,7 @@ NOT_FROM_THE_STORE = {
     "describe": "a spec's settings in words",
     "saved_specs": "saved analysis settings, no data",
     "save_spec": "saves settings",
+    "expected_form": "the effects an evaluator expects: their own numbers, not the store's",
     "session_suppressions": "what the gate withheld and why (no values)",
     "audit_choices": "user names and action names in the audit trail",
     "audit_entries": "the audit trail: who did what, never a record about a person "

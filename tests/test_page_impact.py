@@ -55,3 +55,43 @@ def test_impact_says_each_findings_verdict_and_its_reasons(page: AppTest) -> Non
     for outcome in OUTCOMES.values():
         assert any(f"**{outcome.label}: {verdict}.**" in shown for verdict in VERDICTS)
     assert "How far each finding can be trusted" in " ".join(h.value for h in page.subheader)
+
+
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def _shown(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_effects_an_evaluator_expects_feed_the_power_checks_on_every_page(page: AppTest) -> None:
+    """Issue 18's power check against the effect expected, set on the Impact page (as
+    `estimate --expect` does on the command line) and kept for the Overview."""
+    assert "The effect you expect" not in _shown(page)
+    boxes = {box.label: box for box in page.number_input}
+    # 0.01 percentage points of attendance: far below what any comparison here can detect.
+    boxes["School attendance (percentage points)"].set_value(0.01)
+    _button(page, "Check against these").click().run()
+    assert not page.exception
+    assert "The effect you expect (0.01 percentage points)" in _shown(page)
+    assert page.session_state["expected_effects"] == {"attendance": 0.01}
+    page.switch_page("views/overview.py").run()
+    assert "effect you expect" in _shown(page)
+    page.switch_page("views/impact.py").run()  # the form starts from what was chosen
+    assert {b.label: b.value for b in page.number_input}[
+        "School attendance (percentage points)"
+    ] == pytest.approx(0.01)
+    _button(page, "Clear").click().run()
+    assert "The effect you expect" not in _shown(page)
+    assert page.session_state["expected_effects"] == {}
+
+
+def test_an_expected_effect_of_zero_gets_one_line_and_changes_nothing(page: AppTest) -> None:
+    boxes = {box.label: box for box in page.number_input}
+    boxes["Offending (percentage points)"].set_value(0.0)
+    _button(page, "Check against these").click().run()
+    assert not page.exception
+    (error,) = page.error
+    assert error.value.startswith("An expected effect must be a number other than 0 (Offending)")
+    assert "expected_effects" not in page.session_state

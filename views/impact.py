@@ -63,6 +63,7 @@ for estimate, check in zip(results.estimates, checks, strict=True):
         f"{headline(estimate, spec.follow_up_months, check.caution)}\n"
         + "\n".join(f"- {reason}" for reason in check.reasons)
     )
+dashboard.expected_form(spec.outcomes)
 
 st.subheader("Three estimators, side by side")
 headline_estimator = ESTIMATORS[spec.estimator]

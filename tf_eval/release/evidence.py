@@ -99,13 +99,18 @@ def passing(rows: list[Check]) -> list[str]:
     return [row.outcome for row in rows if row.verdict in ("strong", "moderate")]
 
 
-def _amount(outcome: str, value: float) -> str:
-    """A size in the outcome's display units (percentage points for proportions)."""
+def _amount(outcome: str, value: float, small: bool = False) -> str:
+    """A size in the outcome's display units (percentage points for proportions). With `small`
+    (an effect someone expects, not an estimate), one that would round to 0 keeps two
+    significant figures: "0.0" would misquote it."""
     w = WORDING.get(outcome)
     if w is None:  # an analysis file's column: its own units
         return f"{abs(value):.3g}"
     size = abs(units.shown(value, outcome))
-    return f"{size:.{w.digits}f}" + (f" {units.unit(outcome).name}" if w.says_unit else "")
+    number = f"{size:.{w.digits}f}"
+    if small and size > 0 and float(number) == 0:
+        number = f"{size:.2g}"
+    return number + (f" {units.unit(outcome).name}" if w.says_unit else "")
 
 
 def _interval(outcome: str, e: SafeEstimate) -> str:
@@ -410,9 +415,9 @@ def _power(
     if expected is not None and abs(expected) < mde:
         findings.add(
             "moderate",
-            f"The effect {source} ({_amount(e.outcome, abs(expected))}) is smaller than the "
-            f"minimum detectable effect ({_amount(e.outcome, mde)}, at 80% power): a comparison "
-            "this small would often miss it, or overstate it when it finds it.",
+            f"The effect {source} ({_amount(e.outcome, abs(expected), small=True)}) is smaller "
+            f"than the minimum detectable effect ({_amount(e.outcome, mde)}, at 80% power): a "
+            "comparison this small would often miss it, or overstate it when it finds it.",
             f"the comparison is too small to detect the effect {source} reliably",
         )
     if not crosses and abs(float(e.att or 0)) < mde:
