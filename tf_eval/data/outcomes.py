@@ -1,8 +1,15 @@
-"""The four outcomes (docs/method.md): who counts, what is measured, which way is good, and the
-rules that read agencies' records the same way everywhere (ages, school terms, benefit spells).
+"""The outcomes (docs/method.md): who counts, what is measured, which way is good, and the rules
+that read agencies' records the same way everywhere (ages, school terms, benefit spells).
 
 Both the synthetic generator (to compute the planted truth) and the evaluation engine read these
 definitions, so the truth and the estimate always describe the same people.
+
+An outcome counted from dated records ("any proven offence in the window", "A&E attendances in
+the window") is one entry with its `Events`: the table, the date that places a
+record in a window, and which records count. The panel, the event study and the monthly trends
+each read every such outcome with one query of their own parameterised by it, so adding one is an
+entry here (and its wording, unit and demo truth), not a query in each of them. School attendance
+and worklessness have measures of their own (terms, spells).
 
 Age is in whole years at the index date, from a birth date taken as the first day of the birth
 month (July when the month is unknown: config.UNKNOWN_BIRTH_MONTH). Someone born in the index
@@ -23,6 +30,21 @@ from tf_eval.data.store import Store
 
 
 @dataclass(frozen=True)
+class Events:
+    """A measure counted from dated records of the outcome's source table: those dated by `date`
+    in the window and meeting `where` (SQL on the record, whose alias is `r`; empty: every
+    record), as 0/1 for whether there was any (`any`) or as how many."""
+
+    date: str
+    where: str = ""
+    any: bool = True
+
+    def condition(self) -> str:
+        """`where` as a SQL condition to add with AND ("true" when every record counts)."""
+        return f"({self.where})" if self.where else "true"
+
+
+@dataclass(frozen=True)
 class Outcome:
     key: str
     label: str
@@ -32,6 +54,8 @@ class Outcome:
     measure: str
     unit: str
     good_direction: Literal["up", "down"]
+    source: str  # the store's table the measure reads (tf_eval.data.coverage: the calendar)
+    events: Events | None = None  # None: a measure of its own (attendance, worklessness)
 
 
 OUTCOMES: dict[str, Outcome] = {
@@ -46,6 +70,7 @@ OUTCOMES: dict[str, Outcome] = {
             "% of possible sessions attended",
             "percentage points",
             "up",
+            "attendance",
         ),
         Outcome(
             "offending",
@@ -56,6 +81,8 @@ OUTCOMES: dict[str, Outcome] = {
             "any proven offence in the window (0/1)",
             "proportion (0-1)",
             "down",
+            "offences",
+            Events("offence_date"),
         ),
         Outcome(
             "worklessness",
@@ -66,6 +93,7 @@ OUTCOMES: dict[str, Outcome] = {
             "share of window days on an out-of-work benefit",
             "share of days (0-1)",
             "down",
+            "benefit_spells",
         ),
         Outcome(
             "ae_use",
@@ -76,6 +104,8 @@ OUTCOMES: dict[str, Outcome] = {
             "A&E attendances in the window",
             "attendances per person",
             "down",
+            "ae_attendances",
+            Events("arrival_date", any=False),
         ),
     )
 }
