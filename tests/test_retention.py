@@ -171,7 +171,7 @@ def test_what_a_purge_prints_is_disclosure_controlled(copy_of: Path, capsys) -> 
     result = retention.purge(copy_of, 7, AS_OF)
     shown = provenance.removed_table(result).shown("removed")
     assert all(n == "c" or (n % 5 == 0 and (n == 0 or n >= 10)) for n in shown)
-    assert result.removed["families"] > 300 and result.removed["social_care"] == 0
+    assert result.removed["families"] > 300 and result.removed["social_care"] > 0
 
 
 def test_the_estimates_still_run_on_what_remains(copy_of: Path) -> None:

@@ -23,6 +23,7 @@ DEMO_SOURCES = (
     "offences",
     "benefit_spells",
     "ae_attendances",
+    "social_care",
 )
 
 
@@ -72,6 +73,7 @@ def test_the_store_covers_the_design_calendar_and_places(demo_db: Path) -> None:
             ("offences", "offence_date"),
             ("benefit_spells", "coalesce(end_date, DATE '2022-12-31')"),
             ("ae_attendances", "arrival_date"),
+            ("social_care", "start_date"),
         ]:
             low, high = con.execute(f"SELECT min({column}), max({column}) FROM {table}").fetchall()[
                 0
