@@ -19,6 +19,8 @@ from tf_eval.method.estimate import (
     Inference,
     _run_shared,
     evaluate,
+    match_units,
+    too_rare,
     weighted_difference,
 )
 from tf_eval.method.panel import build_panel
@@ -165,6 +167,30 @@ def test_a_small_selection_withholds_estimates(default_demo_db: Path) -> None:
         "disclosure"
     ]["suppressed"]
     assert "la_code" in result["dropped_covariates"]
+
+
+def test_a_rare_pre_level_is_left_out_rather_than_separating_the_model() -> None:
+    """A pre-window level above zero in fewer than config.PRE_LEVEL_MIN_FAMILIES families of a
+    group (here 3 supported families, no comparison one) would separate the propensity model;
+    among `rare` it is left out and reported, anywhere else it is refused as before."""
+    rng = np.random.default_rng(5)
+    n = 400
+    treated = np.arange(n) % 2 == 0
+    units = pd.DataFrame(
+        {
+            "common": rng.normal(size=n) + 0.3 * treated,
+            "rare": np.where(np.isin(np.arange(n), [0, 2, 4]), 0.5, 0.0),
+            "often": (rng.random(n) < 0.2).astype(float),  # above zero in ~40 of each group
+        }
+    )
+    kept = match_units(
+        units, treated, ["common", "rare", "often"], [], 1, None, True, rare=("rare", "often")
+    )
+    assert kept.dropped_covariates == ["rare"] and "often" in kept.covariates.columns
+    assert too_rare(units["rare"].to_numpy(), treated)
+    assert not too_rare(units["often"].to_numpy(), treated)
+    with pytest.raises(EvaluationError, match="perfectly predicted by 'rare'"):
+        match_units(units, treated, ["common", "rare"], [], 1, None, True)
 
 
 @pytest.mark.parametrize(

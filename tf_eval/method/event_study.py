@@ -45,6 +45,7 @@ any of them rests on). studies/event_study.py measures its size and power over m
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -395,15 +396,18 @@ def _fits(
 
 def _pretrend(cells: list[Estimate], terms: np.ndarray) -> PretrendTest | None:
     """The joint Wald test of the pre-period coefficients (module docstring); None when one of
-    them could not be estimated."""
+    them could not be estimated, or their covariance is singular to working precision (a rare
+    outcome whose few events leave the quarters' differences all but tied together)."""
     b = np.array([e.att for e in cells])
     dfs = np.array([e.df_t for e in cells])
     if not (np.isfinite(b).all() and np.isfinite(dfs).all() and np.isfinite(terms).all()):
         return None
     covariance = terms.T @ terms
     try:
-        statistic = float(b @ linalg.solve(covariance, b, assume_a="pos"))
-    except (linalg.LinAlgError, ValueError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", linalg.LinAlgWarning)
+            statistic = float(b @ linalg.solve(covariance, b, assume_a="pos"))
+    except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
         return None
     return PretrendTest(statistic, len(cells), float(dfs.min()))
 
