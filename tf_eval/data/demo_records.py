@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from tf_eval.data import demo_care
+
 if TYPE_CHECKING:
     from tf_eval.data.demo_world import Months, Terms
 
@@ -36,6 +38,7 @@ class Batch:
     offences: np.ndarray  # offences per person and month
     ae: np.ndarray  # A&E attendances per person and month
     on_benefit: np.ndarray  # on benefit per person and month
+    disposals: demo_care.Disposals  # custody and convictions per cell of `offences`
     care: pd.DataFrame  # social care episodes: person row, episode_type, start_date, end_date
 
 
@@ -84,13 +87,14 @@ def frames(
         }
     )
     p_idx, dates = _events(months, b.offences, rng)
+    # Disposals come from demo_care; this draw once made them, and is kept so that every record
+    # drawn after it is what it was for a seed.
+    rng.random(p_idx.size)
     frames["offences"] = pd.DataFrame(
         {
             "person_id": b.person_id[p_idx],
             "offence_date": dates,
-            "disposal": rng.choice(
-                ["caution", "conviction", "custody"], p_idx.size, p=[0.35, 0.55, 0.10]
-            ),
+            "disposal": demo_care.disposal_words(b.offences, b.disposals),
         }
     )
     p_idx, dates = _events(months, b.ae, rng)

@@ -24,6 +24,10 @@ synthetic demo"):
   families are likelier to be supported, so the event study's pre-trend test has something to
   find (tf_eval.method.event_study).
 
+Children's social care and the disposals of offences (custody) are generated in
+tf_eval.data.demo_care, on random streams of their own, and the batch is written as the store's
+tables by tf_eval.data.demo_records.
+
 The truth (tf_eval.data.demo_truth) is each supported person's expected effect over the 12 and
 24 months from the index date, computed exactly from the generating rates (no simulation noise),
 in the units of each outcome's definition and for the people tf-eval measures.
@@ -44,7 +48,13 @@ from tf_eval import config
 from tf_eval.data import demo_care
 from tf_eval.data.demo_records import Batch, frames
 from tf_eval.data.demo_truth import TruthSums
-from tf_eval.data.outcomes import OFFENDING_MIN_AGE, SCHOOL_AGES, WORKING_AGES, age_at
+from tf_eval.data.outcomes import (
+    OFFENDING_MIN_AGE,
+    SCHOOL_AGES,
+    WORKING_AGES,
+    age_at,
+    in_population,
+)
 
 # School terms: (first month of year 0-11, months long, sessions possible).
 TERMS = ((8, 4, 140), (0, 3, 124), (3, 4, 116))
@@ -143,10 +153,11 @@ class PlantedEffects:
     ae_ratio: float = 0.85  # A&E attendance rate multiplied by this
     looked_after_ratio: float = 0.60  # chance of starting to be looked after multiplied by this
     child_protection_ratio: float = 0.80  # chance of a child protection plan multiplied by this
+    custody_ratio: float = 0.85  # chance that an offence ends in custody multiplied by this
 
 
 # Support doing nothing: a build with these is the same families' counterfactual.
-NO_EFFECTS = PlantedEffects(0, 1, 1, 1, 1, 1, 1)
+NO_EFFECTS = PlantedEffects(0, 1, 1, 1, 1, 1, 1, 1)
 
 
 def _crisis(relative_month: np.ndarray) -> np.ndarray:
@@ -460,6 +471,7 @@ def generate_batch(
     ae[cells] = effect_rng.binomial(ae[cells], ae_factor[cells])
     off_factor = 1 - (1 - effects.offending_ratio) * ramp
     cells = offences > 0
+    without_support = offences.copy()
     offences[cells] = effect_rng.binomial(offences[cells], off_factor[cells])
     term_absence_1 = np.clip(
         terms.mean(np.maximum(absence - effects.absence_points * ramp, 0.005)), 0, 1
@@ -473,13 +485,17 @@ def generate_batch(
     on_benefit[joiners] = simulate_benefit(
         uniform[joiners], entry_1[joiners], exit_1[joiners], working[joiners]
     )
-    # Social care, on streams of its own (tf_eval.data.demo_care).
+    # Social care and disposals, on streams of their own (tf_eval.data.demo_care).
     care_rngs = demo_care.streams(seed)
     ratios = {
         "looked_after": effects.looked_after_ratio,
         "child_protection_plan": effects.child_protection_ratio,
     }
     care = demo_care.social_care(care_rngs, months, age, need_p, crisis, ramp, ratios)
+    chances = demo_care.disposal_chances(age)
+    custody_factor = 1 - (1 - effects.custody_ratio) * ramp
+    disposals = demo_care.disposals(care_rngs, without_support, offences, chances, custody_factor)
+    del without_support
 
     # Truth: each supported person's expected effect over each follow-up from the index date.
     possible_at_end = terms.at_end(terms.possible)
@@ -513,6 +529,24 @@ def generate_batch(
         )
         effects_by_outcome["worklessness"] = (member & adult, effect)
 
+        def window(values: np.ndarray, start: np.ndarray = start, months: int = follow_up):
+            return _window_sum(values, start, months)
+
+        for outcome, episode_type in demo_care.CARE_OUTCOMES.items():
+            effects_by_outcome[outcome] = (
+                member & in_population(outcome, at_index),
+                demo_care.any_start_effect(care, episode_type, window),
+            )
+        custody = demo_care.offence_effects(off_rate, off_factor, chances, custody_factor, window)
+        for outcome, which in (
+            ("custody_adult", "custody"),
+            ("custody_juvenile", "custody"),
+            ("juvenile_conviction", "conviction"),
+        ):
+            effects_by_outcome[outcome] = (
+                member & in_population(outcome, at_index),
+                custody[which],
+            )
         for outcome, (who, values) in effects_by_outcome.items():
             truth.add(
                 outcome, follow_up, la[fam][who], cohort[fam][who], values[who], family_id[fam][who]
@@ -534,6 +568,7 @@ def generate_batch(
         offences,
         ae,
         on_benefit,
+        disposals,
         care.episodes,
     )
     return frames(months, rng, batch, terms)

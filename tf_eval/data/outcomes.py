@@ -107,12 +107,80 @@ OUTCOMES: dict[str, Outcome] = {
             "ae_attendances",
             Events("arrival_date", any=False),
         ),
+        # The national Troubled Families impact study's headline outcomes (2019).
+        Outcome(
+            "looked_after",
+            "Children looked after",
+            "children aged 0-17",
+            0,
+            17,
+            "any period looked after starting in the window (0/1)",
+            "proportion (0-1)",
+            "down",
+            "social_care",
+            Events("start_date", "r.episode_type = 'looked_after'"),
+        ),
+        Outcome(
+            "child_protection",
+            "Child protection plans",
+            "children aged 0-17",
+            0,
+            17,
+            "any child protection plan starting in the window (0/1)",
+            "proportion (0-1)",
+            "down",
+            "social_care",
+            Events("start_date", "r.episode_type = 'child_protection_plan'"),
+        ),
+        Outcome(
+            "custody_adult",
+            "Adults given custody",
+            "adults aged 18+",
+            18,
+            None,
+            "any custodial sentence for an offence in the window (0/1)",
+            "proportion (0-1)",
+            "down",
+            "offences",
+            Events("offence_date", "r.disposal = 'custody'"),
+        ),
+        Outcome(
+            "custody_juvenile",
+            "Juveniles given custody",
+            "young people aged 10-17",
+            10,
+            17,
+            "any custodial sentence for an offence in the window (0/1)",
+            "proportion (0-1)",
+            "down",
+            "offences",
+            Events("offence_date", "r.disposal = 'custody'"),
+        ),
+        Outcome(
+            "juvenile_conviction",
+            "Juvenile convictions",
+            "young people aged 10-17",
+            10,
+            17,
+            "any conviction or custodial sentence for an offence in the window (0/1)",
+            "proportion (0-1)",
+            "down",
+            "offences",
+            Events("offence_date", "r.disposal IN ('conviction', 'custody')"),
+        ),
     )
 }
 
 SCHOOL_AGES = (OUTCOMES["attendance"].min_age, OUTCOMES["attendance"].max_age)
 OFFENDING_MIN_AGE = OUTCOMES["offending"].min_age
 WORKING_AGES = (OUTCOMES["worklessness"].min_age, OUTCOMES["worklessness"].max_age)
+
+
+def in_population(key: str, age: np.ndarray) -> np.ndarray:
+    """Whether each age at the index date (`age_at`) is in outcome `key`'s population."""
+    outcome = OUTCOMES[key]
+    inside = np.asarray(age) >= outcome.min_age
+    return inside if outcome.max_age is None else inside & (np.asarray(age) <= outcome.max_age)
 
 
 def age_at(

@@ -40,15 +40,14 @@ ATTACHED_LATE = (
 )
 NEVER_SUPPORTED = "never supported (the comparison is later joiners only)"
 OUTSIDE_RECORDS = "windows reach outside the records"
-# Family-level covariates the panel provides (beside la_code, cohort and index_quarter).
+# Family-level covariates the panel provides (beside la_code, cohort and index_quarter): household
+# sizes, and each outcome's pre-window level (school attendance's with whether there is a pupil).
 FAMILY_COVARIATES = (
     "n_adults",
     "n_children",
     "pre_attendance",
     "has_pupil",
-    "pre_offending",
-    "pre_worklessness",
-    "pre_ae_use",
+    *(f"pre_{key}" for key in OUTCOMES if key != "attendance"),
 )
 
 # Who is compared (docs/method.md, "Who is compared"). Every family is followed from its index
