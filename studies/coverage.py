@@ -72,9 +72,7 @@ METHODS = {
     "CR2 + BM df, full model": Inference("CR2", 0),
     "CR2 + BM df, thin-data rule": Inference(),
 }
-NO_EFFECT = synth.PlantedEffects(
-    absence_points=0, offending_ratio=1, benefit_exit_ratio=1, benefit_entry_ratio=1, ae_ratio=1
-)
+NO_EFFECT = synth.NO_EFFECTS
 
 
 def selection_truths(settings: list[Setting], families: int, seed: int = 1) -> list[dict]:

@@ -55,10 +55,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def counterfactual_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same families with support doing nothing: demo_db's counterfactual."""
     path = tmp_path_factory.mktemp("counterfactual") / "demo.duckdb"
-    no_effect = synth.PlantedEffects(
-        absence_points=0, offending_ratio=1, benefit_exit_ratio=1, benefit_entry_ratio=1, ae_ratio=1
-    )
-    synth.build_demo_store(path, FAMILIES, SEED, effects=no_effect)
+    synth.build_demo_store(path, FAMILIES, SEED, effects=synth.NO_EFFECTS)
     return path
 
 

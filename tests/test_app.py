@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from tf_eval import config
 from tf_eval.data import synth
+from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.governance import audit, rules
 
 APP = str(config.PROJECT_ROOT / "app.py")
@@ -116,7 +117,7 @@ def test_a_bad_disclosure_config_stops_the_dashboard(
 def test_overview_leads_with_the_effects_in_plain_words(app: AppTest) -> None:
     sentences = app.markdown[0].value
     assert "School attendance rose" in sentences and "more than in similar families" in sentences
-    assert sentences.count("95% CI") == 4
+    assert sentences.count("95% CI") == len(OUTCOMES)
     effects = _figures(app)[0]
     assert effects["layout"]["title"]["text"].startswith("Support improved")
     footnote = effects["layout"]["annotations"][-1]["text"].replace("<br>", " ")

@@ -22,6 +22,7 @@ from playwright.sync_api import sync_playwright
 from dashboard import INTERNAL_ERROR
 from tf_eval import config
 from tf_eval.data import store
+from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.governance import access
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.release.headlines import headline
@@ -32,7 +33,7 @@ SCREENSHOTS = config.PROJECT_ROOT / "tests" / "screenshots"
 # Each page and the charts it must draw once it has finished running.
 PAGES = {
     "Overview": 2,
-    "Outcomes over time": 5,
+    "Outcomes over time": len(OUTCOMES) + 1,  # one per outcome, and the event study
     "Impact": 2,
     "Matching & balance": 3,
     "Data & linkage": 2,

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from tf_eval import config
 from tf_eval.data import store, synth
 from tf_eval.method import cr2
 from tf_eval.method.difference import (
@@ -390,14 +391,19 @@ def test_cr2_intervals_cover_where_cr1_intervals_fall_short() -> None:
 def test_a_family_of_leverage_one_gets_no_adjustment_on_every_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One LA x cohort of a 6,000-family demo (seed 11, found by searching seeds for the case),
-    the attendance placebo with the whole outcome model: families of leverage exactly 1, so G_j
-    is 0 but for rounding. Taken as 0 (the
-    rounding tolerance), the family means, their two halves and the people-level fit agree; at
-    0 the adjustment 1 / sqrt(rounding) makes the df noise and the paths disagree."""
+    """One LA x cohort of a 6,000-family demo (seed 11, found by searching seeds for the case,
+    with the covariates of the first four outcomes and every pre-level kept, as then), the
+    attendance placebo with the whole outcome model: families of leverage exactly 1, so G_j is 0
+    but for rounding. Taken as 0 (the rounding tolerance), the family means, their two halves
+    and the people-level fit agree; at 0 the adjustment 1 / sqrt(rounding) makes the df noise
+    and the paths disagree."""
+    monkeypatch.setattr(config, "PRE_LEVEL_MIN_FAMILIES", 0)
     path = tmp_path / "demo.duckdb"
     synth.build_demo_store(path, 6000, 11)
-    panel, matching = prepare(store.Store(path), AnalysisSpec(la="LA02", cohort=2017))
+    first_four = ("pre_offending", "pre_worklessness", "pre_ae_use")
+    covariates = ("la_code", "cohort", "n_adults", "n_children", "pre_attendance", "has_pupil")
+    spec = AnalysisSpec(la="LA02", cohort=2017, covariates=(*covariates, *first_four))
+    panel, matching = prepare(store.Store(path), spec)
     model = outcome_covariates(matching.covariates).to_numpy(float)
     people = panel.people["attendance"]
     has = people["placebo"].notna().to_numpy()

@@ -114,6 +114,42 @@ def test_quarterly_measures_by_hand(hand_made: Store) -> None:
     assert -12 not in school  # no term overlaps May to July 2015 in this store
 
 
+def test_the_national_studys_outcomes_quarter_by_quarter(tmp_path: Path) -> None:
+    """Issue 19's outcomes read by the same query as every outcome counted from records: a
+    looked-after start (not a child in need one) in its quarter, an episode under way counting
+    only where it starts; custody alone for custody, a conviction or custody for convictions,
+    whichever the person's age."""
+    child, adult = 12, 11
+    hand_made = tiny_store(
+        tmp_path / "national.duckdb",
+        [(1, date(2016, 5, 10), None)],
+        [(adult, 1, 1980, 3, "adult"), (child, 1, 2003, 1, "child")],
+        {
+            "social_care": [
+                {"person_id": child, "episode_type": "looked_after",
+                 "start_date": date(2015, 11, 30), "end_date": None},  # month -6, open
+                {"person_id": child, "episode_type": "child_in_need",
+                 "start_date": date(2016, 6, 1), "end_date": None},  # month 1: neither
+                {"person_id": child, "episode_type": "child_protection_plan",
+                 "start_date": date(2016, 5, 1), "end_date": date(2016, 9, 1)},  # month 0
+            ],
+            "offences": [
+                {"person_id": child, "offence_date": date(2016, 8, 1), "disposal": "custody"},
+                {"person_id": child, "offence_date": date(2016, 4, 30), "disposal": "conviction"},
+                {"person_id": adult, "offence_date": date(2017, 2, 1), "disposal": "custody"},
+                {"person_id": adult, "offence_date": date(2015, 5, 1), "disposal": "caution"},
+            ],
+        },
+    )  # fmt: skip
+    looked_after = _values(hand_made, "looked_after", child)
+    assert {m for m, v in looked_after.items() if v} == {-6}  # its start, not its months after
+    assert {m for m, v in _values(hand_made, "child_protection", child).items() if v} == {0}
+    assert {m for m, v in _values(hand_made, "custody_juvenile", child).items() if v} == {3}
+    assert {m for m, v in _values(hand_made, "juvenile_conviction", child).items() if v} == {-3, 3}
+    assert {m for m, v in _values(hand_made, "custody_adult", adult).items() if v} == {9}
+    assert set(_values(hand_made, "custody_adult", adult).values()) == {0.0, 1.0}  # any, 0/1
+
+
 def _arrays(rng: np.random.Generator, families: int, quarters: int, people: int = 2):
     treated = np.arange(families) % 2 == 0
     weights = np.where(treated, 1.0, rng.choice([0.0, 1.0, 2.0], families))

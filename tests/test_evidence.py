@@ -301,7 +301,8 @@ def test_estimate_json_and_summary_carry_every_outcomes_verdict(default_demo_db:
         ("outcome", "months_from_index", "att", "se", "ci_low", "ci_high", "suppressed",
          "reason", "reference")
     }  # fmt: skip
-    assert len(quarters) == 4 * 12 and sum(q["reference"] for q in quarters) == 4
+    n = len(OUTCOMES)
+    assert len(quarters) == n * 12 and sum(q["reference"] for q in quarters) == n
     assert [q["months_from_index"] for q in quarters[:12]] == list(range(-24, 12, 3))
     assert all(any("makes no matched pairs" in s for s in r["reasons"]) for r in rows
                if r["e_value_ci"] and r["e_value_ci"] > 1)  # fmt: skip

@@ -27,6 +27,7 @@ import pytest
 from tf_eval import cli, config
 from tf_eval.data import ingest, pseudonymise, store, synth
 from tf_eval.data.contracts import CONTRACTS, SOURCES
+from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 
 KEY = "tests-only-pseudonym-key-0123456789abcdef"
@@ -152,7 +153,7 @@ def test_loaded_extracts_give_the_demo_estimates(
         results.append(evaluate(current, spec))
         current.close()
     direct, ingested = ([*r.estimates, *r.naive, *r.placebo] for r in results)
-    assert len(direct) == len(ingested) == 12
+    assert len(direct) == len(ingested) == 3 * len(OUTCOMES)
     for a, b in zip(direct, ingested, strict=True):
         assert (b.outcome, b.n_treated, b.n_comparison) == (a.outcome, a.n_treated, a.n_comparison)
         assert b.att == pytest.approx(a.att, rel=1e-9), a.outcome
@@ -353,6 +354,7 @@ def test_a_store_being_written_is_not_written_again(tmp_path: Path) -> None:
 
 FAMILY = "family_ref,la_code,identified_on"
 PERSON = "person_ref,family_ref,birth_year,sex,role"
+CARE = "person_ref,episode_type,start_date,end_date"
 FUTURE = (date.today() + timedelta(days=400)).isoformat()
 NOT_UTF8 = csv_bytes(FAMILY, "FAM-9,LA01,2015-01-01") + "FAM-é,LA01,2015-01-01\n".encode("latin-1")
 
@@ -567,6 +569,64 @@ BROKEN: dict[str, tuple[str, bytes, list[str]]] = {
         ),
         ["line 2, term_end: '2015-08-31' is before term_start '2015-09-01'"],
     ),
+    "not an episode type": (
+        "social_care",
+        csv_bytes(CARE, "P-0001005,in_care,2016-05-16,", "P-0001007,Looked_After,2017-02-13,"),
+        [
+            "social_care.csv line 2, episode_type: 'in_care' is not child_in_need, "
+            "child_protection_plan or looked_after",
+            "line 3, episode_type: 'Looked_After' is not child_in_need",
+        ],
+    ),
+    "episode ends before it starts": (
+        "social_care",
+        csv_bytes(CARE, "P-0001005,child_protection_plan,2016-06-20,2016-06-19"),
+        ["line 2, end_date: '2016-06-19' is before start_date '2016-06-20'"],
+    ),
+    "episode of an unknown person": (
+        "social_care",
+        csv_bytes(
+            CARE, "P-0001005,child_in_need,2016-05-16,", "P-9999999,looked_after,2017-01-09,"
+        ),
+        [
+            "social_care.csv: 1 of 2 records (50.0%) name a person not in the store",
+            "line 3, person_ref: 'P-9999999' is not a person in the store",
+        ],
+    ),
+    "episode dates": (
+        "social_care",
+        csv_bytes(
+            CARE,
+            "P-0001005,child_in_need,16/05/2016,",
+            "P-0001007,looked_after,2017-02-30,",
+            f"P-0001007,child_in_need,2017-03-01,{FUTURE}",
+            "P-0001002,looked_after,,",
+        ),
+        [
+            "line 2, start_date: '16/05/2016' is not a date written YYYY-MM-DD",
+            "line 3, start_date: '2017-02-30' is not a real date",
+            f"line 4, end_date: '{FUTURE}' is in the future",
+            "line 5, start_date: is empty; expected a date YYYY-MM-DD",
+        ],
+    ),
+    "episode repeated": (
+        "social_care",
+        csv_bytes(
+            CARE,
+            "P-0001005,looked_after,2016-05-16,2016-09-01",
+            "P-0001005,child_in_need,2016-05-16,",  # another kind the same day: fine
+            "P-0001005,looked_after,2016-05-16,",
+        ),
+        [
+            "line 4, person_ref: repeats line 2 (same person_ref and episode_type and "
+            "start_date; each must be unique)"
+        ],
+    ),
+    "episode type missing": (
+        "social_care",
+        csv_bytes("person_ref,start_date,end_date", "P-0001005,2016-05-16,"),
+        ["social_care.csv line 1, episode_type: column is missing"],
+    ),
 }
 
 
@@ -722,6 +782,25 @@ def test_the_samples_follow_their_contracts_and_load(tmp_path: Path) -> None:
     assert query(db, "SELECT count(*) AS n FROM ae_attendances")["n"][0] == 3  # repeats count
 
 
+def test_social_care_episodes_load_with_their_kind_and_open_ends(tmp_path: Path) -> None:
+    db = tmp_path / "care.duckdb"
+    for source in ("families", "people", "social_care"):
+        load(SAMPLES / f"{source}.csv", source, db)
+    episodes = query(
+        db,
+        "SELECT episode_type, start_date, end_date FROM social_care ORDER BY start_date",
+    )
+    assert episodes["episode_type"].tolist() == [
+        "child_in_need",
+        "child_in_need",
+        "child_protection_plan",
+        "looked_after",
+    ]
+    assert episodes["end_date"].isna().tolist() == [False, True, False, True]
+    covered = query(db, "SELECT * FROM coverage WHERE source = 'social_care'")
+    assert len(covered) == 1  # recorded by the load (too few children for any months)
+
+
 def test_the_data_stewards_guide_documents_every_column() -> None:
     guide = (config.PROJECT_ROOT / "docs" / "guides" / "data-steward.md").read_text()
     section = guide.split("## Loading agency extracts", 1)[1].split("\n## ", 1)[0]
@@ -816,3 +895,18 @@ def test_unknown_people_refuse_an_outcome_file_unless_a_share_is_allowed(
     monkeypatch.setenv(config.MAX_UNLINKED_SHARE_ENV_VAR, "lots")
     with pytest.raises(ingest.IngestError, match="must be a share from 0 to 0.5"):
         load(SAMPLES / "offences.csv", "offences", db)
+
+
+def test_a_store_that_cannot_be_upgraded_is_left_as_it_was(tmp_path: Path) -> None:
+    """A version-2 store whose social_care rows have no episode_type (no tf-eval load wrote
+    them) refuses a load in one line, and stays byte-identical: the upgrade is the load's."""
+    from tests.test_store import _version_2_store
+
+    db = tmp_path / "old.duckdb"
+    _version_2_store(db, episodes=1)
+    with duckdb.connect(str(db)) as con:
+        con.execute("INSERT INTO store_info VALUES ('kind', 'real')")
+    before = sha(db)
+    with pytest.raises(store.StoreError, match="cannot bring the store up to schema version 3"):
+        load(SAMPLES / "social_care.csv", "social_care", db)
+    assert sha(db) == before and not work_files(db)

@@ -343,3 +343,95 @@ def test_household_sizes_count_only_people_born_by_the_index_date(hand_made) -> 
     date) did not see, so a family's selection differed from what its covariates said."""
     row = build_panel(hand_made).families.set_index("family_id").loc[4]
     assert (row["n_children"], row["n_adults"]) == (4, 1)  # 43-46 born; 47 an adult
+
+
+# Hand-made records for the outcomes of the national impact study (issue 19): one comparison
+# family identified on 20 May 2017, index 2017-05-01. Windows: placebo 2015-05-01..2016-04-30,
+# pre 2016-05-01..2017-04-30, follow-up 2017-05-01..2018-04-30 (24 months: ..2019-04-30).
+_NATIONAL_PEOPLE = [
+    (61, 6, 2010, 6, "child"),  # 6: a child (0-17), too young for the 10-17 outcomes
+    (62, 6, 1999, 5, "child"),  # 18 years 0 months at the index date: an adult (18+)
+    (63, 6, 1999, 6, "child"),  # 17 years 11 months: a child and a juvenile (10-17)
+    (64, 6, 2007, 6, "child"),  # 9 years 11 months: a child, not yet a juvenile
+    (65, 6, 2007, 5, "child"),  # 10 years 0 months: a juvenile
+    (66, 6, 1980, 1, "adult"),
+]
+
+
+def _episode(person: int, kind: str, start: date, end: date | None = None) -> dict:
+    return {"person_id": person, "episode_type": kind, "start_date": start, "end_date": end}
+
+
+def _offence(person: int, day: date, disposal: str) -> dict:
+    return {"person_id": person, "offence_date": day, "disposal": disposal}
+
+
+_NATIONAL_RECORDS = {
+    "social_care": [
+        _episode(61, "looked_after", date(2015, 5, 1), date(2015, 8, 1)),  # placebo's first day
+        # Looked after from before the pre-window's end and still open through the follow-up:
+        # a start in the pre-window, none in the follow-up.
+        _episode(61, "looked_after", date(2017, 4, 30)),
+        _episode(61, "child_protection_plan", date(2017, 5, 1), date(2017, 9, 30)),  # index day
+        _episode(63, "looked_after", date(2016, 5, 1), date(2016, 12, 1)),  # pre's first day
+        _episode(63, "child_in_need", date(2017, 6, 1)),  # neither outcome counts it
+        _episode(64, "looked_after", date(2018, 4, 30), date(2018, 4, 30)),  # follow-up's last
+        _episode(64, "looked_after", date(2018, 5, 1)),  # the day after: only in 24 months
+        _episode(62, "looked_after", date(2017, 7, 1)),  # 18 at the index date: not a child
+    ],
+    "offences": [
+        _offence(62, date(2017, 5, 1), "custody"),  # an adult's custody on the index date
+        _offence(63, date(2016, 6, 1), "caution"),  # pre-window: offending, not a conviction
+        _offence(63, date(2017, 8, 15), "conviction"),  # a conviction, not custody
+        _offence(64, date(2017, 6, 1), "custody"),  # aged 9: in no offending population
+        _offence(65, date(2018, 4, 30), "custody"),  # the follow-up's last day
+        _offence(66, date(2016, 4, 30), "custody"),  # the placebo window's last day
+        _offence(66, date(2016, 6, 1), "conviction"),  # not custody
+        _offence(66, date(2017, 6, 1), "caution"),  # not custody
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def national(tmp_path_factory) -> store.Store:
+    path = tmp_path_factory.mktemp("national") / "national.duckdb"
+    families = [(6, date(2017, 5, 20), None)]
+    return tiny_store(path, families, _NATIONAL_PEOPLE, _NATIONAL_RECORDS, _CALENDAR)
+
+
+@pytest.mark.parametrize(
+    "outcome, expected",
+    [
+        # (placebo, pre, follow-up) of each person in the population, and nobody else.
+        ("looked_after", {61: (1, 1, 0), 62: None, 63: (0, 1, 0), 64: (0, 0, 1), 65: (0, 0, 0)}),
+        ("child_protection", {61: (0, 0, 1), 63: (0, 0, 0), 64: (0, 0, 0), 65: (0, 0, 0)}),
+        ("custody_adult", {62: (0, 0, 1), 66: (1, 0, 0)}),
+        ("custody_juvenile", {63: (0, 0, 0), 65: (0, 0, 1)}),
+        ("juvenile_conviction", {63: (0, 0, 1), 65: (0, 0, 1)}),
+        ("offending", {62: (0, 0, 1), 63: (0, 1, 1), 65: (0, 0, 1), 66: (1, 1, 1)}),
+    ],
+)
+def test_the_national_studys_outcomes_by_hand(
+    national: store.Store, outcome: str, expected: dict[int, tuple[int, int, int] | None]
+) -> None:
+    """Events on the windows' first and last days count; an episode under way at a window's
+    start does not (only a start counts); custody is neither a conviction's nor a caution's
+    record, a conviction counts for juvenile convictions and so does custody; the populations
+    are fixed by age at the index date (0-17, 18+, 10-17)."""
+    got = _measures(build_panel(national), outcome)
+    assert got == {person: values for person, values in expected.items() if values}
+
+
+def test_a_24_month_follow_up_counts_starts_to_its_last_day(national: store.Store) -> None:
+    longer = build_panel(national, follow_up_months=24)
+    assert _measures(longer, "looked_after")[64] == (0, 0, 1)  # both starts, counted once
+    assert _measures(longer, "child_protection")[61] == (0, 0, 1)
+
+
+def test_the_new_outcomes_pre_levels_are_family_covariates(national: store.Store) -> None:
+    family = build_panel(national).families.iloc[0]
+    # Children 61, 63, 64, 65: two started being looked after in the pre-window.
+    assert family["pre_looked_after"] == pytest.approx(0.5)
+    assert family["pre_custody_adult"] == 0 and family["pre_juvenile_conviction"] == 0
+    for key in ("looked_after", "child_protection", "custody_adult", "custody_juvenile"):
+        assert f"pre_{key}" in FAMILY_COVARIATES

@@ -122,5 +122,6 @@ def test_the_board_pack_is_built_for_the_selection_and_says_so(
     reader = PdfReader(tmp_path / report.PDF_NAME)
     first = " ".join(reader.pages[0].extract_text().split())
     assert f"(local authority {LA}, all cohorts)" in first
-    effects = " ".join(reader.pages[1].extract_text().split())
+    pages = [" ".join(page.extract_text().split()) for page in reader.pages]
+    effects = next(page for page in pages if "Figure 1 of" in page)  # after the opening
     assert f"Selection: local authority {LA}, all cohorts" in effects

@@ -90,7 +90,8 @@ def test_schema_rejects_impossible_rows(tmp_path: Path) -> None:
 
 def test_a_version_1_store_is_brought_up_to_date_keeping_its_rows(tmp_path: Path) -> None:
     """Version 2 added people.birth_month and attendance.term_end (both optional): a store made
-    before gets them, empty, at its next load (create_schema), and its rows stay."""
+    before gets them, empty, at its next load (create_schema), and its rows stay (and then
+    version 3's social_care.episode_type)."""
     path = tmp_path / "old.duckdb"
     con = store.connect(path, read_only=False)
     for table, columns in store.SCHEMA.items():
@@ -110,7 +111,58 @@ def test_a_version_1_store_is_brought_up_to_date_keeping_its_rows(tmp_path: Path
     with pytest.raises(duckdb.ConstraintException):  # the new columns' checks hold too
         con.execute("UPDATE people SET birth_month = 0")
     con.close()
-    assert store.Store(path).query("SELECT max(version) AS v FROM schema_version")["v"][0] == 2
+    assert store.Store(path).query("SELECT max(version) AS v FROM schema_version")["v"][0] == 3
+
+
+def _version_2_store(path: Path, episodes: int = 0) -> None:
+    """A store as tf-eval wrote it at schema version 2: social_care without episode_type."""
+    con = store.connect(path, read_only=False)
+    for table, columns in store.SCHEMA.items():
+        if table == "social_care":
+            columns = "person_id BIGINT NOT NULL, start_date DATE NOT NULL, end_date DATE, "
+            columns += "load_id INTEGER NOT NULL"
+        con.execute(f"CREATE TABLE {table} ({columns})")
+    con.execute("INSERT INTO schema_version VALUES (1, current_timestamp)")
+    con.execute("INSERT INTO schema_version VALUES (2, current_timestamp)")
+    con.execute("INSERT INTO families VALUES (1, 'LA01', DATE '2015-03-02', 1)")
+    for i in range(episodes):
+        con.execute("INSERT INTO social_care VALUES (?, DATE '2016-01-04', NULL, 1)", [i])
+    con.close()
+
+
+def test_a_version_2_store_gets_episode_types_at_its_next_load(tmp_path: Path) -> None:
+    """Version 3 added social_care.episode_type. No extract could fill social_care before, so
+    an older store's table is empty and is simply rebuilt; the store opens only once it is."""
+    path = tmp_path / "old.duckdb"
+    _version_2_store(path)
+    with pytest.raises(store.StoreError, match="version 2; this tf-eval expects 3 .* next load"):
+        store.Store(path)
+    con = store.connect(path, read_only=False)
+    store.create_schema(con)
+    with pytest.raises(duckdb.ConstraintException):  # the new column is required and checked
+        con.execute("INSERT INTO social_care VALUES (1, 'foster', DATE '2016-01-04', NULL, 1)")
+    con.execute("INSERT INTO social_care VALUES (1, 'looked_after', DATE '2016-01-04', NULL, 1)")
+    con.close()
+    opened = store.Store(path)
+    assert opened.query("SELECT count(*) AS n FROM families")["n"][0] == 1
+    assert opened.query("SELECT max(version) AS v FROM schema_version")["v"][0] == 3
+
+
+def test_episodes_without_a_type_stop_the_upgrade_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    _version_2_store(path, episodes=2)
+    con = store.connect(path, read_only=False)
+    with pytest.raises(store.StoreError) as stopped:
+        store.create_schema(con)
+    assert str(stopped.value) == (
+        "cannot bring the store up to schema version 3: its social_care table holds 2 rows "
+        "without episode_type, which that version requires (no tf-eval load wrote them: remove "
+        "them, or rebuild the store from its extracts)"
+    )
+    # Rolled back: the store is still the version-2 store it was, its rows kept.
+    assert con.execute("SELECT max(version) FROM schema_version").fetchall() == [(2,)]
+    assert con.execute("SELECT count(*) FROM social_care").fetchall() == [(2,)]
+    con.close()
 
 
 def test_db_path_comes_from_flag_then_environment_then_default(monkeypatch) -> None:

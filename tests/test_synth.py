@@ -23,6 +23,7 @@ DEMO_SOURCES = (
     "offences",
     "benefit_spells",
     "ae_attendances",
+    "social_care",
 )
 
 
@@ -72,6 +73,7 @@ def test_the_store_covers_the_design_calendar_and_places(demo_db: Path) -> None:
             ("offences", "offence_date"),
             ("benefit_spells", "coalesce(end_date, DATE '2022-12-31')"),
             ("ae_attendances", "arrival_date"),
+            ("social_care", "start_date"),
         ]:
             low, high = con.execute(f"SELECT min({column}), max({column}) FROM {table}").fetchall()[
                 0
@@ -112,6 +114,9 @@ def test_the_planted_truth_is_stored_in_design_units(demo_db: Path) -> None:
     assert 1 < truth["attendance"] < 5  # percentage points
     assert -0.2 < truth["offending"] < 0 and -0.2 < truth["worklessness"] < 0  # shares
     assert -1 < truth["ae_use"] < 0  # attendances per person per year
+    for key in ("looked_after", "child_protection", "custody_adult", "custody_juvenile"):
+        assert -0.02 < truth[key] < 0, key  # shares of people, rare events
+    assert -0.03 < truth["juvenile_conviction"] < 0
 
 
 def test_the_truth_kept_by_family_adds_up_to_every_selections_truth(tmp_path: Path) -> None:
@@ -176,7 +181,13 @@ def test_supported_families_had_worse_records_before(demo_db: Path, outcome: str
         assert treated > pool
 
 
-@pytest.mark.parametrize("outcome", list(OUTCOMES))
+# For 10-17s the crisis's fall after identification is offset by their ageing into the years of
+# most offending (and some are 9 in part of the pre-window, too young to offend): their naive
+# change is not far enough from the truth to show in a store of this size, nor in the default.
+CRISIS_SHOWS = [key for key in OUTCOMES if key not in ("custody_juvenile", "juvenile_conviction")]
+
+
+@pytest.mark.parametrize("outcome", CRISIS_SHOWS)
 def test_the_crisis_makes_a_naive_before_after_miss_the_truth(demo_db: Path, outcome: str) -> None:
     """The crisis around identification moves every family's outcomes: supported families' own
     before/after change is far from what support did (more than 3 of its standard errors)."""
@@ -234,3 +245,99 @@ def test_a_support_shift_changes_only_who_is_supported_and_is_recorded(tmp_path:
     assert 0.16 < supported(national) < 0.25
     assert store.Store(national).info()["support_shift"] == "-1.0"
     assert store.Store(usual).info()["support_shift"] == "0.0"
+
+
+def test_the_national_outcomes_truth_is_a_brute_force_sum_over_the_generating_rates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The truths of the outcomes from social care and disposals (tf_eval.data.demo_care),
+    recomputed person by person and month by month in plain Python from the rates the generator
+    drew (recorded as it ran) and from the store (who was supported, ages at the index date, the
+    windows): each supported family's sums (TruthSums by family) and each LA's stored truth."""
+    from tf_eval.data import demo_care
+    from tf_eval.data.demo_truth import TruthSums
+
+    recorded: dict[str, object] = {}
+    social_care, offence_effects = demo_care.social_care, demo_care.offence_effects
+
+    def record_care(*args, **kwargs):
+        recorded["care"] = social_care(*args, **kwargs)
+        return recorded["care"]
+
+    def record_offences(off_rate, off_factor, chances, custody_factor, window):
+        recorded["offences"] = (off_rate, off_factor, chances, custody_factor)
+        return offence_effects(off_rate, off_factor, chances, custody_factor, window)
+
+    monkeypatch.setattr(demo_care, "social_care", record_care)
+    monkeypatch.setattr(demo_care, "offence_effects", record_offences)
+    path = tmp_path / "small.duckdb"
+    sums = TruthSums(synth.LA_CODES, by_family=True)
+    synth.build_demo_store(path, 400, 3, truth=sums)  # one batch: rows in the people's order
+    with duckdb.connect(str(path), read_only=True) as con:
+        people = con.execute(
+            """SELECT p.rowid AS row, p.person_id, p.family_id, p.birth_year, p.birth_month,
+                      f.la_code, f.identified_on
+               FROM people p JOIN families f USING (family_id)
+               JOIN programme g USING (family_id)
+               WHERE g.attached_on <= f.identified_on + INTERVAL 3 MONTH
+               ORDER BY p.rowid"""
+        ).df()
+        stored = con.execute(
+            "SELECT * FROM demo_truth WHERE la_code IS NOT NULL AND cohort IS NULL"
+        ).df()
+    care = recorded["care"]
+    off_rate, off_factor, (custody, conviction), custody_factor = recorded["offences"]
+    ages = {  # the outcomes' populations, by age at the index date
+        "looked_after": (0, 17),
+        "child_protection": (0, 17),
+        "custody_adult": (18, 999),
+        "custody_juvenile": (10, 17),
+        "juvenile_conviction": (10, 17),
+    }
+    expected: dict[tuple[str, int, int], list[float]] = {}
+    by_la: dict[tuple[str, int, str], list[float]] = {}
+    for p in people.itertuples():
+        index = (p.identified_on.year - 2012) * 12 + p.identified_on.month - 1  # from 2012-01
+        lived = (p.identified_on.year * 12 + p.identified_on.month) - (
+            p.birth_year * 12 + p.birth_month
+        )
+        age = lived // 12 if lived > 0 else -1
+        for months in (12, 24):
+            window = range(index, index + months)
+            effects = {}
+            for outcome, kind in demo_care.CARE_OUTCOMES.items():
+                none_without, none_with = 1.0, 1.0
+                for m in window:
+                    chance = float(care.chance[kind][p.row, m])
+                    none_without *= 1 - chance
+                    none_with *= 1 - chance * float(care.factor[kind][p.row, m])
+                effects[outcome] = none_without - none_with
+            jailed = [0.0, 0.0]
+            convicted = [0.0, 0.0]
+            for m in window:
+                rate, kept = float(off_rate[p.row, m]), float(off_factor[p.row, m])
+                jail, court = float(custody[p.row, m]), float(conviction[p.row, m])
+                jailed[0] += rate * jail
+                jailed[1] += rate * kept * jail * float(custody_factor[p.row, m])
+                convicted[0] += rate * (jail + court)
+                convicted[1] += rate * kept * (jail + court)
+            jail_effect = np.exp(-jailed[0]) - np.exp(-jailed[1])
+            effects["custody_adult"] = effects["custody_juvenile"] = jail_effect
+            effects["juvenile_conviction"] = np.exp(-convicted[0]) - np.exp(-convicted[1])
+            for outcome, effect in effects.items():
+                low, high = ages[outcome]
+                if low <= age <= high:
+                    expected.setdefault((outcome, months, p.family_id), []).append(effect)
+                    by_la.setdefault((outcome, months, p.la_code), []).append(effect)
+    families = sums.family_frame().set_index(["outcome", "follow_up_months", "family_id"])
+    checked = 0
+    for key, effects in expected.items():
+        row = families.loc[key]
+        assert row["people"] == len(effects), key
+        assert row["effect_sum"] == pytest.approx(sum(effects), rel=1e-6, abs=1e-12), key
+        checked += 1
+    own = families.loc[list(ages)]
+    assert checked == len(own) > 300  # and no family's truth the brute force does not give
+    stored = stored.set_index(["outcome", "follow_up_months", "la_code"])["true_att"]
+    for key, effects in by_la.items():
+        assert stored[key] == pytest.approx(np.mean(effects), rel=1e-6), key

@@ -89,15 +89,16 @@ def test_the_page_draws_one_chart_per_outcome(demo_db: Path, monkeypatch) -> Non
         json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ")
         for c in at.get("plotly_chart")
     ]
-    assert len(titles) == 5 and all("month by month" in t for t in titles[:4])
-    assert "quarter by quarter" in titles[4]  # the event study, under the monthly charts
+    n = len(OUTCOMES)
+    assert len(titles) == n + 1 and all("month by month" in t for t in titles[:n])
+    assert "quarter by quarter" in titles[n]  # the event study, under the monthly charts
     at.radio[0].set_value(24).run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     months = [
         x for trace in spec["data"] for x in (trace["x"] if isinstance(trace["x"], list) else [])
     ]
     assert max(months) == 23  # the longer follow-up reaches further
-    quarters = json.loads(at.get("plotly_chart")[4].proto.spec)
+    quarters = json.loads(at.get("plotly_chart")[n].proto.spec)
     middles = [x for trace in quarters["data"] for x in trace["x"]]
     assert min(middles) == -23 and max(middles) == 22  # quarters -24 to 21, at their middles
     assert any(

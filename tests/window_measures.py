@@ -38,6 +38,14 @@ ppl AS (
 )
 """
 
+# Whether a person has any record of `table` meeting `which`, dated by `date` in the window, for
+# the people aged `ages` at the index date.
+_ANY = """
+        SELECT ppl.person_id, ppl.family_id, ppl.treated, (count(r.person_id) > 0)::DOUBLE AS value
+        FROM ppl LEFT JOIN {table} r
+          ON r.person_id = ppl.person_id AND {which} AND r.{date} >= w0 AND r.{date} < w1
+        WHERE age BETWEEN {ages} GROUP BY ALL"""
+
 MEASURES = {
     "ae_use": """
         SELECT ppl.person_id, ppl.family_id, ppl.treated, count(a.person_id)::DOUBLE AS value
@@ -68,6 +76,27 @@ MEASURES = {
                / datediff('day', w0, w1) AS value
         FROM ppl
         WHERE age BETWEEN 18 AND 64""",
+    "looked_after": _ANY.format(
+        table="social_care",
+        which="r.episode_type = 'looked_after'",
+        date="start_date",
+        ages="0 AND 17",
+    ),
+    "child_protection": _ANY.format(
+        table="social_care",
+        which="r.episode_type = 'child_protection_plan'",
+        date="start_date",
+        ages="0 AND 17",
+    ),
+    "custody_adult": _ANY.format(
+        table="offences", which="r.disposal = 'custody'", date="offence_date", ages="18 AND 200"
+    ),
+    "custody_juvenile": _ANY.format(
+        table="offences", which="r.disposal = 'custody'", date="offence_date", ages="10 AND 17"
+    ),
+    "juvenile_conviction": _ANY.format(
+        table="offences", which="r.disposal <> 'caution'", date="offence_date", ages="10 AND 17"
+    ),
 }
 
 

@@ -61,6 +61,11 @@ ESTIMATE_THREADS = 2
 # estimate uses the full model (covariates, squares, interactions with treatment) only with at
 # least this many families per parameter, else the pre-window levels alone, else no covariates.
 OUTCOME_MODEL_MIN_FAMILIES_PER_PARAMETER = 10
+# An outcome's pre-window level joins the propensity model of a selection only where at least
+# this many supported and this many comparison families have it above zero: a rare event's
+# (custody, a child looked after) in a few families tells the model little and can separate it
+# (tf_eval.method.estimate.match_units; it is then left out and reported).
+PRE_LEVEL_MIN_FAMILIES = 10
 
 # The evidence beside every finding (tf_eval.method.sensitivity, tf_eval.release.evidence;
 # docs/method.md says why each threshold). Tests are two-sided at this level, with this power for

@@ -137,7 +137,8 @@ if unmatched:
     st.warning(unmatched, icon=":material/warning:")
 if matching.dropped_covariates:
     st.info(
-        "Left out because they do not vary in this selection: "
+        "Left out because they do not vary in this selection, or (a level the year before) "
+        f"fewer than {config.PRE_LEVEL_MIN_FAMILIES} supported or comparison families had it: "
         + listed_words(matching.dropped_covariates)
         + ".",
         icon=":material/info:",

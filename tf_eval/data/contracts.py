@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
+from tf_eval.data.store import EPISODE_TYPES
 from tf_eval.governance import untrusted
 
 # 1-64 characters, none a control character, no space at either end (it would change the hash).
@@ -183,6 +184,29 @@ CONTRACTS: dict[str, Contract] = {
         Contract(
             "ae_attendances",
             (PERSON_REF, Column("arrival_date", "date", _DATE_WORDS)),
+            refers_to="person_ref",
+            strict=False,
+        ),
+        Contract(
+            "social_care",
+            (
+                PERSON_REF,
+                Column(
+                    "episode_type",
+                    "choice",
+                    "child_in_need, child_protection_plan or looked_after",
+                    choices=EPISODE_TYPES,
+                ),
+                Column("start_date", "date", _DATE_WORDS),
+                Column(
+                    "end_date",
+                    "date",
+                    "a date YYYY-MM-DD, or empty while the episode goes on",
+                    True,
+                ),
+            ),
+            key=("person_ref", "episode_type", "start_date"),
+            ordered=(("start_date", "end_date"),),
             refers_to="person_ref",
             strict=False,
         ),

@@ -22,20 +22,24 @@ import duckdb
 import pandas as pd
 
 from tf_eval import config
+from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.data.store import Store, StoreError
 
-# The dates that place each source's records in months (a record may have two: a spell's or a
-# term's start and end, a programme row's attachment and end), and the unit counted.
+# The dates that place each source's records in months (a record may have two: a spell's, a
+# term's or a care episode's start and end, a programme row's attachment and end), and the unit
+# counted.
 _DATES: dict[str, tuple[str, tuple[str, ...]]] = {
     "attendance": ("person_id", ("term_start", "term_end")),
     "offences": ("person_id", ("offence_date",)),
     "benefit_spells": ("person_id", ("start_date", "end_date")),
     "ae_attendances": ("person_id", ("arrival_date",)),
+    "social_care": ("person_id", ("start_date", "end_date")),
     "programme": ("family_id", ("attached_on", "ended_on")),
     "families": ("family_id", ("identified_on",)),
 }
 SOURCES = tuple(_DATES)
-OUTCOME_SOURCES = ("attendance", "offences", "benefit_spells", "ae_attendances")
+# The sources the outcomes read (tf_eval.data.outcomes), each once.
+OUTCOME_SOURCES = tuple(dict.fromkeys(o.source for o in OUTCOMES.values()))
 
 
 class NoCalendarError(StoreError):
@@ -157,9 +161,9 @@ def study_calendar(store: Store, covered: dict[str, Coverage] | None = None) -> 
     outcomes = [covered[source] for source in OUTCOME_SOURCES if source in covered]
     if not outcomes:
         raise NoCalendarError(
-            "the store has no study calendar: no outcome source (attendance, offences, "
-            f"benefit_spells, ae_attendances) has a month with records of {config.COUNT_THRESHOLD}"
-            " or more people; load outcome records first"
+            f"the store has no study calendar: no outcome source ({', '.join(OUTCOME_SOURCES)}) "
+            f"has a month with records of {config.COUNT_THRESHOLD} or more people; load outcome "
+            "records first"
         )
     first = max(c.first_month for c in outcomes)
     last = min(c.last_month for c in outcomes)

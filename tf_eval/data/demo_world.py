@@ -24,6 +24,10 @@ synthetic demo"):
   families are likelier to be supported, so the event study's pre-trend test has something to
   find (tf_eval.method.event_study).
 
+Children's social care and the disposals of offences (custody) are generated in
+tf_eval.data.demo_care, on random streams of their own, and the batch is written as the store's
+tables by tf_eval.data.demo_records.
+
 The truth (tf_eval.data.demo_truth) is each supported person's expected effect over the 12 and
 24 months from the index date, computed exactly from the generating rates (no simulation noise),
 in the units of each outcome's definition and for the people tf-eval measures.
@@ -41,8 +45,16 @@ import numpy as np
 import pandas as pd
 
 from tf_eval import config
+from tf_eval.data import demo_care
+from tf_eval.data.demo_records import Batch, frames
 from tf_eval.data.demo_truth import TruthSums
-from tf_eval.data.outcomes import OFFENDING_MIN_AGE, SCHOOL_AGES, WORKING_AGES, age_at
+from tf_eval.data.outcomes import (
+    OFFENDING_MIN_AGE,
+    SCHOOL_AGES,
+    WORKING_AGES,
+    age_at,
+    in_population,
+)
 
 # School terms: (first month of year 0-11, months long, sessions possible).
 TERMS = ((8, 4, 140), (0, 3, 124), (3, 4, 116))
@@ -139,6 +151,13 @@ class PlantedEffects:
     benefit_exit_ratio: float = 1.35  # monthly chance of leaving benefit multiplied by this
     benefit_entry_ratio: float = 0.80  # monthly chance of starting a claim multiplied by this
     ae_ratio: float = 0.85  # A&E attendance rate multiplied by this
+    looked_after_ratio: float = 0.60  # chance of starting to be looked after multiplied by this
+    child_protection_ratio: float = 0.80  # chance of a child protection plan multiplied by this
+    custody_ratio: float = 0.85  # chance that an offence ends in custody multiplied by this
+
+
+# Support doing nothing: a build with these is the same families' counterfactual.
+NO_EFFECTS = PlantedEffects(0, 1, 1, 1, 1, 1, 1, 1)
 
 
 def _crisis(relative_month: np.ndarray) -> np.ndarray:
@@ -209,7 +228,7 @@ def _age(birth: np.ndarray, month: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class _Terms:
+class Terms:
     """School terms per person and term-start month, and how long each term is."""
 
     possible: np.ndarray  # people x months: sessions possible, in a term's first month only
@@ -234,7 +253,7 @@ class _Terms:
         return out
 
 
-def _terms(months: Months, age: np.ndarray, rng: np.random.Generator) -> _Terms:
+def _terms(months: Months, age: np.ndarray, rng: np.random.Generator) -> Terms:
     """Terms wholly inside the records, with sessions for children aged 5-15 at the term's start."""
     share = np.zeros(months.n)
     start = np.full(months.n, -1, dtype=np.int64)
@@ -249,7 +268,7 @@ def _terms(months: Months, age: np.ndarray, rng: np.random.Generator) -> _Terms:
             start[span], length[first], sessions[first] = first, months_long, possible
     pupil = (age >= SCHOOL_AGES[0]) & (age <= SCHOOL_AGES[1]) & (sessions > 0)
     drawn = sessions - rng.integers(0, 7, age.shape, dtype=np.int16)
-    return _Terms(np.where(pupil, drawn, 0).astype(np.int16), share, start, length)
+    return Terms(np.where(pupil, drawn, 0).astype(np.int16), share, start, length)
 
 
 def _expected_benefit_share(
@@ -452,6 +471,7 @@ def generate_batch(
     ae[cells] = effect_rng.binomial(ae[cells], ae_factor[cells])
     off_factor = 1 - (1 - effects.offending_ratio) * ramp
     cells = offences > 0
+    without_support = offences.copy()
     offences[cells] = effect_rng.binomial(offences[cells], off_factor[cells])
     term_absence_1 = np.clip(
         terms.mean(np.maximum(absence - effects.absence_points * ramp, 0.005)), 0, 1
@@ -465,6 +485,17 @@ def generate_batch(
     on_benefit[joiners] = simulate_benefit(
         uniform[joiners], entry_1[joiners], exit_1[joiners], working[joiners]
     )
+    # Social care and disposals, on streams of their own (tf_eval.data.demo_care).
+    care_rngs = demo_care.streams(seed)
+    ratios = {
+        "looked_after": effects.looked_after_ratio,
+        "child_protection_plan": effects.child_protection_ratio,
+    }
+    care = demo_care.social_care(care_rngs, months, age, need_p, crisis, ramp, ratios)
+    chances = demo_care.disposal_chances(age)
+    custody_factor = 1 - (1 - effects.custody_ratio) * ramp
+    disposals = demo_care.disposals(care_rngs, without_support, offences, chances, custody_factor)
+    del without_support
 
     # Truth: each supported person's expected effect over each follow-up from the index date.
     possible_at_end = terms.at_end(terms.possible)
@@ -497,14 +528,33 @@ def generate_batch(
             before, rows, start[rows], follow_up, (entry, exit_, working), months.days
         )
         effects_by_outcome["worklessness"] = (member & adult, effect)
+
+        def window(values: np.ndarray, start: np.ndarray = start, months: int = follow_up):
+            return _window_sum(values, start, months)
+
+        for outcome, episode_type in demo_care.CARE_OUTCOMES.items():
+            effects_by_outcome[outcome] = (
+                member & in_population(outcome, at_index),
+                demo_care.any_start_effect(care, episode_type, window),
+            )
+        custody = demo_care.offence_effects(off_rate, off_factor, chances, custody_factor, window)
+        for outcome, which in (
+            ("custody_adult", "custody"),
+            ("custody_juvenile", "custody"),
+            ("juvenile_conviction", "conviction"),
+        ):
+            effects_by_outcome[outcome] = (
+                member & in_population(outcome, at_index),
+                custody[which],
+            )
         for outcome, (who, values) in effects_by_outcome.items():
             truth.add(
                 outcome, follow_up, la[fam][who], cohort[fam][who], values[who], family_id[fam][who]
             )
 
-    batch = _Batch(
+    batch = Batch(
         family_id,
-        la,
+        np.array([a.code for a in LOCAL_AUTHORITIES])[la],
         identified,
         day,
         attach,
@@ -518,122 +568,7 @@ def generate_batch(
         offences,
         ae,
         on_benefit,
+        disposals,
+        care.episodes,
     )
-    return _frames(months, rng, batch, terms)
-
-
-@dataclass
-class _Batch:
-    """What a batch generated, per family and per person, for writing as records."""
-
-    family_id: np.ndarray
-    la: np.ndarray
-    identified: np.ndarray
-    day: np.ndarray  # day of the month (0-27) of identification and attachment
-    attach: np.ndarray  # month index of attachment (beyond the records: never)
-    person_id: np.ndarray
-    fam: np.ndarray  # each person's family row
-    birth_year: np.ndarray
-    birth_month: np.ndarray
-    sex: np.ndarray
-    is_child: np.ndarray
-    missed: np.ndarray  # sessions missed per person and term-start month
-    offences: np.ndarray  # offences per person and month
-    ae: np.ndarray  # A&E attendances per person and month
-    on_benefit: np.ndarray  # on benefit per person and month
-
-
-def _frames(
-    months: Months, rng: np.random.Generator, b: _Batch, terms: _Terms
-) -> dict[str, pd.DataFrame]:
-    """The batch's records, one frame per store table."""
-    frames = {
-        "families": pd.DataFrame(
-            {
-                "family_id": b.family_id,
-                "la_code": np.array([a.code for a in LOCAL_AUTHORITIES])[b.la],
-                "identified_on": b.identified,
-            }
-        ),
-        "people": pd.DataFrame(
-            {
-                "person_id": b.person_id,
-                "family_id": b.family_id[b.fam],
-                "birth_year": b.birth_year.astype(np.int16),
-                "birth_month": b.birth_month.astype(np.int16),
-                "sex": b.sex,
-                "role": np.where(b.is_child, "child", "adult"),
-            }
-        ),
-    }
-    joined = b.attach < months.n
-    attached_on = months.start[b.attach[joined]] + b.day[joined]
-    ended_on = attached_on + rng.integers(120, 541, joined.sum())
-    frames["programme"] = pd.DataFrame(
-        {
-            "family_id": b.family_id[joined],
-            "attached_on": attached_on,
-            "ended_on": np.where(ended_on <= months.last_day, ended_on, np.datetime64("NaT")),
-        }
-    )
-    p_idx, m_idx = np.nonzero(terms.possible)
-    last = m_idx + terms.length[m_idx]
-    frames["attendance"] = pd.DataFrame(
-        {
-            "person_id": b.person_id[p_idx],
-            "term_start": months.start[m_idx],
-            "term_end": months.start[last - 1] + months.days[last - 1] - 1,
-            "sessions_possible": terms.possible[p_idx, m_idx],
-            "sessions_missed": b.missed[p_idx, m_idx],
-        }
-    )
-    p_idx, dates = _events(months, b.offences, rng)
-    frames["offences"] = pd.DataFrame(
-        {
-            "person_id": b.person_id[p_idx],
-            "offence_date": dates,
-            "disposal": rng.choice(
-                ["caution", "conviction", "custody"], p_idx.size, p=[0.35, 0.55, 0.10]
-            ),
-        }
-    )
-    p_idx, dates = _events(months, b.ae, rng)
-    frames["ae_attendances"] = pd.DataFrame(
-        {"person_id": b.person_id[p_idx], "arrival_date": dates}
-    )
-    frames["benefit_spells"] = _spells(months, b.on_benefit, b.person_id, rng)
-    return frames
-
-
-def _events(
-    months: Months, counts: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """One (person row, date) per event from monthly counts (people x months), each event on a
-    random day of its month."""
-    person, month = np.nonzero(counts)
-    repeat = counts[person, month]
-    person, month = np.repeat(person, repeat), np.repeat(month, repeat)
-    offsets = (rng.random(month.size) * months.days[month]).astype(np.int64)
-    return person, months.start[month] + offsets
-
-
-def _spells(
-    months: Months, on: np.ndarray, person_id: np.ndarray, rng: np.random.Generator
-) -> pd.DataFrame:
-    """Runs of on-benefit months as spells; a spell still open in the last month has no end."""
-    edges = np.diff(on.astype(np.int8), axis=1, prepend=0, append=0)
-    p_idx, first = np.nonzero(edges == 1)
-    _, stop = np.nonzero(edges == -1)  # same row-major order, so pairs line up
-    end = months.start[stop - 1] + months.days[stop - 1] - 1
-    end = np.where(stop < months.n, end, np.datetime64("NaT"))
-    # A claim already running when records begin started earlier (mean stay about eight months).
-    start = months.start[first] - np.where(
-        first == 0, 30 * rng.geometric(0.12, first.size), 0
-    ).astype("timedelta64[D]")
-    year = start.astype("datetime64[Y]").astype(np.int64) + 1970
-    uc_share = np.clip((year - 2015) / 4, 0, 0.9)
-    legacy = rng.choice(["JSA", "ESA", "IS"], first.size, p=[0.40, 0.35, 0.25])
-    benefit = np.where(rng.random(first.size) < uc_share, "UC", legacy)
-    return pd.DataFrame(
-        {"person_id": person_id[p_idx], "start_date": start, "end_date": end, "benefit": benefit}
-    )
+    return frames(months, rng, batch, terms)

@@ -15,10 +15,11 @@
    Any refusal or failure before that rename leaves the store byte-identical.
 
 References must resolve: a person's family and a programme row's family, always. A record of an
-outcome source (attendance, offences, benefit_spells, ae_attendances) that names a person the
-store does not know refuses the file too, unless the data steward allows a small unlinked share
-(TF_EVAL_MAX_UNLINKED_SHARE, config.py): records up to that share are then dropped, and how many
-the file offered and how many were kept is recorded per load (`linkage`, `linkage_report`).
+outcome source (attendance, offences, benefit_spells, ae_attendances, social_care) that names a
+person the store does not know refuses the file too, unless the data steward allows a small
+unlinked share (TF_EVAL_MAX_UNLINKED_SHARE, config.py): records up to that share are then
+dropped, and how many the file offered and how many were kept is recorded per load (`linkage`,
+`linkage_report`).
 
 Every load and every refusal is also written to the audit log (without identifiers).
 """

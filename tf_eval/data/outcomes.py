@@ -1,8 +1,15 @@
-"""The four outcomes (docs/method.md): who counts, what is measured, which way is good, and the
-rules that read agencies' records the same way everywhere (ages, school terms, benefit spells).
+"""The outcomes (docs/method.md): who counts, what is measured, which way is good, and the rules
+that read agencies' records the same way everywhere (ages, school terms, benefit spells).
 
 Both the synthetic generator (to compute the planted truth) and the evaluation engine read these
 definitions, so the truth and the estimate always describe the same people.
+
+An outcome counted from dated records ("any proven offence in the window", "A&E attendances in
+the window") is one entry with its `Events`: the table, the date that places a
+record in a window, and which records count. The panel, the event study and the monthly trends
+each read every such outcome with one query of their own parameterised by it, so adding one is an
+entry here (and its wording, unit and demo truth), not a query in each of them. School attendance
+and worklessness have measures of their own (terms, spells).
 
 Age is in whole years at the index date, from a birth date taken as the first day of the birth
 month (July when the month is unknown: config.UNKNOWN_BIRTH_MONTH). Someone born in the index
@@ -23,6 +30,21 @@ from tf_eval.data.store import Store
 
 
 @dataclass(frozen=True)
+class Events:
+    """A measure counted from dated records of the outcome's source table: those dated by `date`
+    in the window and meeting `where` (SQL on the record, whose alias is `r`; empty: every
+    record), as 0/1 for whether there was any (`any`) or as how many."""
+
+    date: str
+    where: str = ""
+    any: bool = True
+
+    def condition(self) -> str:
+        """`where` as a SQL condition to add with AND ("true" when every record counts)."""
+        return f"({self.where})" if self.where else "true"
+
+
+@dataclass(frozen=True)
 class Outcome:
     key: str
     label: str
@@ -32,6 +54,8 @@ class Outcome:
     measure: str
     unit: str
     good_direction: Literal["up", "down"]
+    source: str  # the store's table the measure reads (tf_eval.data.coverage: the calendar)
+    events: Events | None = None  # None: a measure of its own (attendance, worklessness)
 
 
 OUTCOMES: dict[str, Outcome] = {
@@ -46,6 +70,7 @@ OUTCOMES: dict[str, Outcome] = {
             "% of possible sessions attended",
             "percentage points",
             "up",
+            "attendance",
         ),
         Outcome(
             "offending",
@@ -56,6 +81,8 @@ OUTCOMES: dict[str, Outcome] = {
             "any proven offence in the window (0/1)",
             "proportion (0-1)",
             "down",
+            "offences",
+            Events("offence_date"),
         ),
         Outcome(
             "worklessness",
@@ -66,6 +93,7 @@ OUTCOMES: dict[str, Outcome] = {
             "share of window days on an out-of-work benefit",
             "share of days (0-1)",
             "down",
+            "benefit_spells",
         ),
         Outcome(
             "ae_use",
@@ -76,6 +104,69 @@ OUTCOMES: dict[str, Outcome] = {
             "A&E attendances in the window",
             "attendances per person",
             "down",
+            "ae_attendances",
+            Events("arrival_date", any=False),
+        ),
+        # The national Troubled Families impact study's headline outcomes (2019).
+        Outcome(
+            "looked_after",
+            "Children looked after",
+            "children aged 0-17",
+            0,
+            17,
+            "any period looked after starting in the window (0/1)",
+            "proportion (0-1)",
+            "down",
+            "social_care",
+            Events("start_date", "r.episode_type = 'looked_after'"),
+        ),
+        Outcome(
+            "child_protection",
+            "Child protection plans",
+            "children aged 0-17",
+            0,
+            17,
+            "any child protection plan starting in the window (0/1)",
+            "proportion (0-1)",
+            "down",
+            "social_care",
+            Events("start_date", "r.episode_type = 'child_protection_plan'"),
+        ),
+        Outcome(
+            "custody_adult",
+            "Adults given custody",
+            "adults aged 18+",
+            18,
+            None,
+            "any custodial sentence for an offence in the window (0/1)",
+            "proportion (0-1)",
+            "down",
+            "offences",
+            Events("offence_date", "r.disposal = 'custody'"),
+        ),
+        Outcome(
+            "custody_juvenile",
+            "Juveniles given custody",
+            "young people aged 10-17",
+            10,
+            17,
+            "any custodial sentence for an offence in the window (0/1)",
+            "proportion (0-1)",
+            "down",
+            "offences",
+            Events("offence_date", "r.disposal = 'custody'"),
+        ),
+        Outcome(
+            "juvenile_conviction",
+            "Juvenile convictions",
+            "young people aged 10-17",
+            10,
+            17,
+            "any conviction or custodial sentence for an offence in the window (0/1)",
+            "proportion (0-1)",
+            "down",
+            "offences",
+            Events("offence_date", "r.disposal IN ('conviction', 'custody')"),
         ),
     )
 }
@@ -83,6 +174,13 @@ OUTCOMES: dict[str, Outcome] = {
 SCHOOL_AGES = (OUTCOMES["attendance"].min_age, OUTCOMES["attendance"].max_age)
 OFFENDING_MIN_AGE = OUTCOMES["offending"].min_age
 WORKING_AGES = (OUTCOMES["worklessness"].min_age, OUTCOMES["worklessness"].max_age)
+
+
+def in_population(key: str, age: np.ndarray) -> np.ndarray:
+    """Whether each age at the index date (`age_at`) is in outcome `key`'s population."""
+    outcome = OUTCOMES[key]
+    inside = np.asarray(age) >= outcome.min_age
+    return inside if outcome.max_age is None else inside & (np.asarray(age) <= outcome.max_age)
 
 
 def age_at(

@@ -23,11 +23,14 @@ import pandas as pd
 from tf_eval import config
 from tf_eval.governance import private, strength
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The tables each later version changed: create_schema rebuilds them in a store of the version
 # before (DuckDB cannot add a column with a CHECK in place).
 # 2: people.birth_month and attendance.term_end (both optional; tf_eval.data.outcomes).
-_MIGRATIONS: dict[int, tuple[str, ...]] = {2: ("people", "attendance")}
+# 3: social_care.episode_type (required: no extract could load the table before it had one).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {2: ("people", "attendance"), 3: ("social_care",)}
+# The kinds of children's social care episode (social_care.episode_type).
+EPISODE_TYPES = ("child_in_need", "child_protection_plan", "looked_after")
 
 # A family's index date, in SQL over `families`: the first day of the month it was identified.
 # Supported and comparison families alike are followed from it (tf_eval.method.panel, config.py),
@@ -92,8 +95,11 @@ SCHEMA: dict[str, str] = {
         person_id BIGINT NOT NULL,
         arrival_date DATE NOT NULL,
         load_id INTEGER NOT NULL""",
-    "social_care": """
+    # Children's social care: one row per episode, open while end_date is NULL.
+    "social_care": f"""
         person_id BIGINT NOT NULL,
+        episode_type VARCHAR NOT NULL
+            CHECK (episode_type IN ({", ".join(f"'{t}'" for t in EPISODE_TYPES)})),
         start_date DATE NOT NULL,
         end_date DATE CHECK (end_date IS NULL OR end_date >= start_date),
         load_id INTEGER NOT NULL""",
@@ -167,7 +173,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         elif max(versions) < SCHEMA_VERSION and max(versions) + 1 in _MIGRATIONS:
             for version in range(max(versions) + 1, SCHEMA_VERSION + 1):
                 for table in _MIGRATIONS[version]:
-                    _rebuild_table(con, table)
+                    _rebuild_table(con, table, version)
                 con.execute("INSERT INTO schema_version VALUES (?, current_timestamp)", [version])
         elif max(versions) != SCHEMA_VERSION:
             raise StoreError(
@@ -180,12 +186,34 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
-def _rebuild_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Give `table` its current schema, keeping its rows (new columns empty)."""
+def _rebuild_table(con: duckdb.DuckDBPyConnection, table: str, version: int) -> None:
+    """Give `table` its current schema, keeping its rows (new columns empty). A new column that
+    must be filled cannot be filled for rows already there: then the upgrade stops with one line
+    (create_schema rolls it back)."""
+    old = _columns(con, table)
     con.execute(f"CREATE TABLE _rebuilt ({SCHEMA[table]})")
+    required = [c for c, nullable in _columns(con, "_rebuilt").items() if not nullable]
+    new = [c for c in required if c not in old]
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    if new and rows:
+        raise StoreError(
+            f"cannot bring the store up to schema version {version}: its {table} table holds "
+            f"{rows:,} rows without {new[0]}, which that version requires (no tf-eval load wrote "
+            "them: remove them, or rebuild the store from its extracts)"
+        )
     con.execute(f"INSERT INTO _rebuilt BY NAME SELECT * FROM {table}")
     con.execute(f"DROP TABLE {table}")
     con.execute(f"ALTER TABLE _rebuilt RENAME TO {table}")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, bool]:
+    """The columns of `table` in the open store, each with whether it may be NULL."""
+    rows = con.execute(
+        "SELECT column_name, is_nullable FROM duckdb_columns() WHERE table_name = ? "
+        "AND database_name = current_database() AND schema_name = current_schema()",
+        [table],
+    ).fetchall()
+    return dict(rows)
 
 
 def db_key() -> str | None:

@@ -22,21 +22,28 @@ import pandas as pd
 from tf_eval import config
 from tf_eval.data import contracts, coverage, store
 from tf_eval.data.demo_truth import TruthSums
-from tf_eval.data.demo_world import LOCAL_AUTHORITIES, DemoCalendar, PlantedEffects, generate_batch
+from tf_eval.data.demo_world import (
+    LOCAL_AUTHORITIES,
+    NO_EFFECTS,
+    DemoCalendar,
+    PlantedEffects,
+    generate_batch,
+)
 from tf_eval.governance import private
 
 Progress = Callable[[float, str], None]
 
 __all__ = [
     "DEMO_TABLES",
+    "NO_EFFECTS",
     "DemoCalendar",
     "PlantedEffects",
     "build_demo_store",
     "write_demo_extracts",
 ]
 
-# The record tables the demo fills (social care is optional and not generated).
-DEMO_TABLES = tuple(t for t in store.RECORD_TABLES if t != "social_care")
+# The record tables the demo fills: all of them.
+DEMO_TABLES = store.RECORD_TABLES
 LA_CODES = tuple(a.code for a in LOCAL_AUTHORITIES)
 # The defaults of a build: the planted effects and the calendar of docs/method.md.
 DEFAULT_EFFECTS = PlantedEffects()

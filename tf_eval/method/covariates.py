@@ -19,6 +19,11 @@ WORDS = {
     "pre_offending": "Offending, year before",
     "pre_worklessness": "Worklessness, year before",
     "pre_ae_use": "A&E use, year before",
+    "pre_looked_after": "Children looked after, year before",
+    "pre_child_protection": "Child protection plans, year before",
+    "pre_custody_adult": "Adults given custody, year before",
+    "pre_custody_juvenile": "Juveniles given custody, year before",
+    "pre_juvenile_conviction": "Juvenile convictions, year before",
 }
 
 # The balance table's first row: the propensity score itself (balance.balance_table's name).

@@ -483,15 +483,20 @@ def _result(
     outcome_model: str,
 ) -> Estimate:
     effect = 1 if contrast else 0
+    att, se = float(fit.params[effect]), float(fit.bse[effect])
     low, high = fit.conf_int(effect)
+    p_value = fit.p_value(effect)
+    if se == 0:  # nothing varied: no event among these people (a rare outcome in a small
+        # selection, a source with no records). No estimate, rather than a certain 0.
+        att = se = low = high = p_value = float("nan")
     return Estimate(
         outcome=outcome,
         compared=contrast,
-        att=float(fit.params[effect]),
-        se=float(fit.bse[effect]),
+        att=att,
+        se=se,
         ci_low=low,
         ci_high=high,
-        p_value=fit.p_value(effect),
+        p_value=p_value,
         n_treated=people[0],
         n_comparison=people[1],
         families_treated=int(families[0]),

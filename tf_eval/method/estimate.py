@@ -85,6 +85,10 @@ __all__ = [
 Progress = Callable[[float, str], None]
 
 DEFAULT_COVARIATES = ("la_code", "cohort", *FAMILY_COVARIATES)
+# The outcomes' pre-window levels: in a small selection a rare event's (custody, a child looked
+# after) may be above zero in a few families of a group, or of one group only, and is then left
+# out of the matching (`match_units`, `too_rare`) rather than separating the model.
+PRE_LEVELS_COVARIATES = tuple(c for c in FAMILY_COVARIATES if c.startswith("pre_"))
 # Columns a matched pair may be required to share.
 EXACT_KEYS = ("la_code", "index_quarter", "cohort", "has_pupil")
 # LA x cohort by default: every family's windows already start at its own identification month,
@@ -166,7 +170,7 @@ class Matching:
     covariates: pd.DataFrame  # the propensity model's design, one row per unit
     balance: pd.DataFrame
     counts: dict[str, int]
-    dropped_covariates: list[str]  # chosen, but constant in this selection
+    dropped_covariates: list[str]  # chosen, but constant (or too rare) in this selection
     keys: np.ndarray | None = None  # each unit's record key (tf_eval.data.record_keys)
     count_keys: dict[str, int] | None = None  # the cell key of each of `counts`
     # The matched pairs (rows of treated unit, comparison unit) when matching 1:1 without
@@ -213,14 +217,22 @@ def match_units(
     caliper: float | None,
     replace: bool,
     unit_keys: np.ndarray | None = None,
+    rare: tuple[str, ...] = (),
 ) -> Matching:
     """Propensity score, nearest-neighbour matching and balance for one set of units (families
     of the panel, or rows of an analysis file). `unit_keys`, the units' record keys, go with
-    the result for the disclosure gate's noise on its counts."""
+    the result for the disclosure gate's noise on its counts. A chosen covariate that does not
+    vary is left out (`dropped_covariates`), and so is one of `rare`, an outcome's pre-window
+    level, that too few units of one group have above zero (`too_rare`)."""
     if treated.all() or not treated.any():
         side = "treated" if not treated.any() else "comparison"
         raise EvaluationError(f"there are no {side} units to compare")
-    usable = [c for c in covariates if units[c].nunique(dropna=False) > 1]
+    usable = [
+        c
+        for c in covariates
+        if units[c].nunique(dropna=False) > 1
+        and not (c in rare and too_rare(units[c].to_numpy(dtype=float), treated))
+    ]
     if not usable:
         raise EvaluationError("no chosen covariate varies in this selection")
     try:
@@ -244,6 +256,16 @@ def match_units(
         None if unit_keys is None else matched_cell_keys(treated, weights, unit_keys),
         _pairs(matcher, treated) if ratio == 1 and not replace else None,
     )
+
+
+def too_rare(values: np.ndarray, treated: np.ndarray) -> bool:
+    """Whether fewer than config.PRE_LEVEL_MIN_FAMILIES units of either group have `values`
+    above zero: a rare event's pre-window level in a small selection, which tells the propensity
+    model little and, in the few families of one group alone, separates it (the model would
+    refuse the analysis)."""
+    above = values > 0
+    fewest = min(int(above[treated].sum()), int(above[~treated].sum()))
+    return fewest < config.PRE_LEVEL_MIN_FAMILIES
 
 
 def store_selection(
@@ -328,6 +350,7 @@ def match_panel(panel: Panel, spec: AnalysisSpec, report: Progress) -> Matching:
         spec.caliper,
         spec.replace,
         record_keys(families["family_id"]),
+        PRE_LEVELS_COVARIATES,
     )
 
 

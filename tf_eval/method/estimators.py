@@ -190,6 +190,8 @@ def doubly_robust_estimate(
         att, se = fit.att, fit.se
     except ValueError:  # cannot be computed here: withheld with its reason downstream
         att, se = np.nan, np.nan
+    if se == 0:  # nothing varied (no event at all): no estimate, as difference._result says
+        att, se = np.nan, np.nan
     half = stats.t.ppf(0.975, df) * se
     p_value = float(2 * stats.t.sf(abs(att / se), df)) if se > 0 else np.nan
     person = np.rint(np.bincount(family_row, weights=keys[0], minlength=n)[keep]).astype(np.int64)

@@ -10,9 +10,10 @@ effect of support; this shows the timing (docs/method.md, "The event study").
 **Measures.** Each person of an outcome's population (the panel's people, in the matched families;
 at national scale in a fixed sample of families, `sample`, read while the matching runs) gets one
 value per quarter relative to the index date, read in DuckDB with the outcome definitions of
-tf_eval.data.outcomes: any proven offence in the quarter (0/1), A&E attendances in it, the share of
-its days on an out-of-work benefit (spells merged, `spells_sql`), and the % of sessions attended in
-terms overlapping it, each term shared by its days (`term_share`, as the monthly trends do: a
+tf_eval.data.outcomes: for an outcome counted from its records, whether there was any in the
+quarter (0/1) or how many (any proven offence, A&E attendances); the share of its days on an
+out-of-work benefit (spells merged, `spells_sql`); and the % of sessions attended in terms
+overlapping it, each term shared by its days (`term_share`, as the monthly trends do: a
 quarter need not hold a term's end), except that a quarter before the index date counts only terms
 that ended before it (the panel's rule: a term under way at the index date may hold support's
 effect).
@@ -44,6 +45,7 @@ any of them rests on). studies/event_study.py measures its size and power over m
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,7 +54,7 @@ from scipy import linalg, stats
 
 from tf_eval import config
 from tf_eval.data.coverage import StudyCalendar, study_calendar
-from tf_eval.data.outcomes import spells_sql, term_share, terms_sql
+from tf_eval.data.outcomes import OUTCOMES, spells_sql, term_share, terms_sql
 from tf_eval.data.record_keys import record_keys
 from tf_eval.data.store import Store
 from tf_eval.method import honest_bounds
@@ -96,12 +98,16 @@ _SPREAD = """
 _EVENTS = f"""
     SELECT p.person_id, {_QUARTER.format(d="r.{date}")} AS month, count(*)::DOUBLE AS value
     FROM ppl p JOIN {{table}} r ON r.person_id = p.person_id
-    WHERE {_INSIDE.format(d="r.{date}")}
+    WHERE {_INSIDE.format(d="r.{date}")} AND {{where}}
     GROUP BY ALL ORDER BY 1, 2"""
 _SHARE = term_share("g", "g.q0", "g.q1")
 _SQL = {
-    "offending": _EVENTS.format(date="offence_date", table="offences"),
-    "ae_use": _EVENTS.format(date="arrival_date", table="ae_attendances"),
+    # Every outcome counted from its records (tf_eval.data.outcomes.Events): events per quarter.
+    **{
+        key: _EVENTS.format(date=o.events.date, table=o.source, where=o.events.condition())
+        for key, o in OUTCOMES.items()
+        if o.events is not None
+    },
     # Days on benefit in the quarter, from spells cut so that no day counts twice (whole days:
     # their sum is exact in any order).
     "worklessness": _SPREAD.format(
@@ -206,7 +212,8 @@ def quarterly_matrix(
     if key != "attendance":
         values = np.zeros(shape)
         values[row, column] = found["value"]
-        if key == "offending":
+        events = OUTCOMES[key].events
+        if events is not None and events.any:
             values = (values > 0).astype(float)
         elif key == "worklessness":  # days on benefit over the quarter's days
             index = people["index_date"].to_numpy().astype("datetime64[M]")
@@ -393,15 +400,18 @@ def _fits(
 
 def _pretrend(cells: list[Estimate], terms: np.ndarray) -> PretrendTest | None:
     """The joint Wald test of the pre-period coefficients (module docstring); None when one of
-    them could not be estimated."""
+    them could not be estimated, or their covariance is singular to working precision (a rare
+    outcome whose few events leave the quarters' differences all but tied together)."""
     b = np.array([e.att for e in cells])
     dfs = np.array([e.df_t for e in cells])
     if not (np.isfinite(b).all() and np.isfinite(dfs).all() and np.isfinite(terms).all()):
         return None
     covariance = terms.T @ terms
     try:
-        statistic = float(b @ linalg.solve(covariance, b, assume_a="pos"))
-    except (linalg.LinAlgError, ValueError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", linalg.LinAlgWarning)
+            statistic = float(b @ linalg.solve(covariance, b, assume_a="pos"))
+    except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
         return None
     return PretrendTest(statistic, len(cells), float(dfs.min()))
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.data.coverage import StudyCalendar, study_calendar
-from tf_eval.data.outcomes import OUTCOMES, age_sql, spells_sql, terms_sql
+from tf_eval.data.outcomes import OUTCOMES, Events, age_sql, spells_sql, terms_sql
 from tf_eval.data.record_keys import cell_key_sql
 from tf_eval.data.store import INDEX_DATE, Store
 
@@ -40,15 +40,14 @@ ATTACHED_LATE = (
 )
 NEVER_SUPPORTED = "never supported (the comparison is later joiners only)"
 OUTSIDE_RECORDS = "windows reach outside the records"
-# Family-level covariates the panel provides (beside la_code, cohort and index_quarter).
+# Family-level covariates the panel provides (beside la_code, cohort and index_quarter): household
+# sizes, and each outcome's pre-window level (school attendance's with whether there is a pupil).
 FAMILY_COVARIATES = (
     "n_adults",
     "n_children",
     "pre_attendance",
     "has_pupil",
-    "pre_offending",
-    "pre_worklessness",
-    "pre_ae_use",
+    *(f"pre_{key}" for key in OUTCOMES if key != "attendance"),
 )
 
 # Who is compared (docs/method.md, "Who is compared"). Every family is followed from its index
@@ -131,18 +130,20 @@ _WINDOWS = {
 # national scale a row for everyone, sorted in DuckDB, cost twice as much.
 
 
-def _counts(table: str, date: str, any_event: bool) -> str:
-    """Events per person and window (or whether there was any)."""
+def _counts(table: str, events: Events) -> str:
+    """Events per person and window (or whether there was any), of the records of `table` that
+    `events` counts."""
     columns = []
     for window, (start, stop) in _WINDOWS.items():
-        count = f"count(*) FILTER (WHERE r.{date} >= {start} AND r.{date} < {stop})"
+        count = f"count(*) FILTER (WHERE r.{events.date} >= {start} AND r.{events.date} < {stop})"
         columns.append(
-            f"({count} > 0)::DOUBLE AS {window}" if any_event else f"{count}::DOUBLE AS {window}"
+            f"({count} > 0)::DOUBLE AS {window}" if events.any else f"{count}::DOUBLE AS {window}"
         )
     return f"""
         SELECT p.rowid, {", ".join(columns)}
         FROM ppl p JOIN {table} r
-          ON r.person_id = p.person_id AND r.{date} >= p.w_placebo AND r.{date} < p.w_end
+          ON r.person_id = p.person_id AND r.{events.date} >= p.w_placebo
+             AND r.{events.date} < p.w_end AND {events.condition()}
         WHERE {{population}}
         GROUP BY p.rowid"""
 
@@ -186,11 +187,16 @@ def _worklessness() -> str:
         GROUP BY p.rowid"""
 
 
-_MEASURES = {
-    "offending": _counts("offences", "offence_date", any_event=True),
-    "worklessness": _worklessness(),
-    "ae_use": _counts("ae_attendances", "arrival_date", any_event=False),
-}
+# The measures of their own; every other outcome is counted from its records (`_counts`).
+_MEASURES = {"worklessness": _worklessness()}
+
+
+def _measure_sql(key: str) -> str:
+    """The measure query of one outcome other than school attendance (`_attendance`)."""
+    outcome = OUTCOMES[key]
+    if outcome.events is None:
+        return _MEASURES[key]
+    return _counts(outcome.source, outcome.events)
 
 
 def _population(key: str) -> str:
@@ -288,7 +294,10 @@ def build_panel(
         ).fetchall()
         cursor.execute(_INCLUDED)
         cursor.execute(_PEOPLE, windows)
-        queries = {"attendance": _attendance(terms_sql(store)), **_MEASURES}
+        queries = {
+            key: _attendance(terms_sql(store)) if key == "attendance" else _measure_sql(key)
+            for key in OUTCOMES
+        }
         # One thread runs the queries in turn while this one turns each result into a frame (at
         # national scale about 1.3 s less); a failure cancels the queries not yet started.
         reader = ThreadPoolExecutor(1)

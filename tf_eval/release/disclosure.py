@@ -37,7 +37,7 @@ _GATE = object()  # the private token: only this module can construct safe objec
 KEY_SUFFIX = "_key"  # a count column `n` comes with its cell key column `n_key`
 # Why an estimate the engine could not compute (a model with no solution on these families: no
 # balancing weights, collinear covariates, groups it cannot tell apart) is not shown.
-NOT_ESTIMABLE = "it could not be estimated from these families (the model has no solution here)"
+NOT_ESTIMABLE = "it could not be estimated from these families (no solution, or none had the event)"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,11 @@ WORDING = {
     "offending": Wording("The share of people with a proven offence", True, 1),
     "worklessness": Wording("The share of days adults spent on out-of-work benefits", True, 1),
     "ae_use": Wording("A&E attendances per person", False, 2),
+    "looked_after": Wording("The share of children who started being looked after", True, 2),
+    "child_protection": Wording("The share of children put on a child protection plan", True, 2),
+    "custody_adult": Wording("The share of adults given a custodial sentence", True, 2),
+    "custody_juvenile": Wording("The share of 10-17s given a custodial sentence", True, 2),
+    "juvenile_conviction": Wording("The share of 10-17s convicted", True, 2),
 }
 assert set(WORDING) == set(OUTCOMES)
 
@@ -123,6 +128,11 @@ TREND_AXIS = {
     "offending": (100, "% with a proven offence that month"),
     "worklessness": (100, "% on an out-of-work benefit mid-month"),
     "ae_use": (1, "A&E attendances per person that month"),
+    "looked_after": (100, "% who started being looked after that month"),
+    "child_protection": (100, "% put on a child protection plan that month"),
+    "custody_adult": (100, "% given a custodial sentence that month"),
+    "custody_juvenile": (100, "% given a custodial sentence that month"),
+    "juvenile_conviction": (100, "% convicted that month"),
 }
 assert set(TREND_AXIS) == set(OUTCOMES)
 
@@ -137,6 +147,11 @@ EFFECT_WINDOW = {
     "offending": ("total", "the share of people with any proven offence"),
     "worklessness": ("average", "the share of days adults spent on out-of-work benefits"),
     "ae_use": ("total", "A&E attendances per person"),
+    "looked_after": ("total", "the share of children who started being looked after"),
+    "child_protection": ("total", "the share of children put on a child protection plan"),
+    "custody_adult": ("total", "the share of adults given a custodial sentence"),
+    "custody_juvenile": ("total", "the share of 10-17s given a custodial sentence"),
+    "juvenile_conviction": ("total", "the share of 10-17s convicted"),
 }
 assert set(EFFECT_WINDOW) == set(OUTCOMES)
 
@@ -281,6 +296,7 @@ _ITEM_WORDS = {
     "offences": "Proven offences",
     "benefit_spells": "Out-of-work benefit spells",
     "ae_attendances": "A&E attendances",
+    "social_care": "Children's social care episodes",
     "treated": "supported",
     "treated_matched": "supported, matched",
     "comparison_pool": "comparison pool",

@@ -18,6 +18,7 @@ RECORD_DATES = {
     "offences": "offence_date",
     "benefit_spells": "start_date",
     "ae_attendances": "arrival_date",
+    "social_care": "start_date",
 }
 
 

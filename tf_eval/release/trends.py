@@ -20,7 +20,7 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.data.coverage import StudyCalendar, study_calendar
-from tf_eval.data.outcomes import term_share, terms_sql
+from tf_eval.data.outcomes import OUTCOMES, term_share, terms_sql
 from tf_eval.data.record_keys import record_keys
 from tf_eval.data.store import Store
 from tf_eval.method.estimate import AnalysisSpec, Matching, prepare
@@ -40,27 +40,27 @@ _EVENTS = """
         SELECT p.person_id, {relative} AS month, count(*) AS n
         FROM ppl p JOIN {table} r ON r.person_id = p.person_id
         WHERE r.{date} >= p.index_date - to_months(-$first)
-          AND r.{date} < p.index_date + to_months($last)
+          AND r.{date} < p.index_date + to_months($last) AND {where}
         GROUP BY ALL
     )
     SELECT g.person_id, g.family_id, g.month, {value} AS value
     FROM ({grid}) g LEFT JOIN events e USING (person_id, month)"""
 _SHARE = term_share("t", "g.m0", "g.m1")  # a term's share of days in the calendar month
 _SQL = {
-    "offending": _EVENTS.format(
-        relative=_RELATIVE.format(d="r.offence_date"),
-        table="offences",
-        date="offence_date",
-        value="(coalesce(e.n, 0) > 0)::DOUBLE",
-        grid=_GRID,
-    ),
-    "ae_use": _EVENTS.format(
-        relative=_RELATIVE.format(d="r.arrival_date"),
-        table="ae_attendances",
-        date="arrival_date",
-        value="coalesce(e.n, 0)::DOUBLE",
-        grid=_GRID,
-    ),
+    # Every outcome counted from its records (tf_eval.data.outcomes.Events): whether there was
+    # any that month (0/1), or how many.
+    **{
+        key: _EVENTS.format(
+            relative=_RELATIVE.format(d=f"r.{o.events.date}"),
+            table=o.source,
+            date=o.events.date,
+            where=o.events.condition(),
+            value="(coalesce(e.n, 0) > 0)::DOUBLE" if o.events.any else "coalesce(e.n, 0)::DOUBLE",
+            grid=_GRID,
+        )
+        for key, o in OUTCOMES.items()
+        if o.events is not None
+    },
     "worklessness": f"""
         SELECT g.person_id, g.family_id, g.month, (count(r.start_date) > 0)::DOUBLE AS value
         FROM ({_GRID}) g
@@ -81,7 +81,8 @@ _SQL = {
           ON t.person_id = g.person_id AND t.term_start < g.m1 AND t.term_end >= g.m0
         GROUP BY ALL""",
 }
-BINARY = {"offending", "worklessness"}
+# Means of 0/1 values: the gate applies the rate rules to them.
+BINARY = {"worklessness"} | {k for k, o in OUTCOMES.items() if o.events and o.events.any}
 CEILING = {"attendance": 100.0}  # a percentage: no mean above it, noise or not
 
 

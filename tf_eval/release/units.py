@@ -1,6 +1,7 @@
 """The one unit each outcome's effects are given in, on every surface: the pages and charts, the
-command line's JSON and summary, and the board pack's tables. Shares (offending, worklessness) are
-in percentage points, as the pages have always shown them: a JSON that said -0.0194 beside a page
+command line's JSON and summary, and the board pack's tables. Shares (offending, worklessness, the
+shares of children looked after or on a plan and of people given custody or convicted) are in
+percentage points, as the pages have always shown them: a JSON that said -0.0194 beside a page
 that said 1.9 read as two different findings.
 
 The engine works in each measure's own unit (`Outcome.unit`: a proportion for offending). The
@@ -28,6 +29,11 @@ UNITS = {
     "offending": Unit(PERCENTAGE_POINTS, 100),
     "worklessness": Unit(PERCENTAGE_POINTS, 100),
     "ae_use": Unit(OUTCOMES["ae_use"].unit, 1),
+    "looked_after": Unit(PERCENTAGE_POINTS, 100),
+    "child_protection": Unit(PERCENTAGE_POINTS, 100),
+    "custody_adult": Unit(PERCENTAGE_POINTS, 100),
+    "custody_juvenile": Unit(PERCENTAGE_POINTS, 100),
+    "juvenile_conviction": Unit(PERCENTAGE_POINTS, 100),
 }
 assert set(UNITS) == set(OUTCOMES)
 
