@@ -11,10 +11,11 @@ that its peak memory is its own:
 
 1. **store build**: `synth.build_demo_store`;
 2. **evaluation**: what `python -m tf_eval estimate` runs - the outcome panel (DuckDB), the
-   propensity model, 1:1 matching with replacement exact on LA and quarter, balance, and for the
-   four outcomes the three estimators (pre-level adjustment, matched DiD, doubly robust DiD), the
-   naive change and the placebo (20 estimates) and the event study (each outcome's difference
-   quarter by quarter and its pre-trend test), in two threads, then the disclosure gate. Stage
+   propensity model, 1:1 matching with replacement exact on LA and cohort, balance, and for each
+   outcome (tf_eval.data.outcomes) the three estimators (pre-level adjustment, matched DiD, doubly
+   robust DiD), the naive change and the placebo (five estimates) and the event study (its
+   difference quarter by quarter and its pre-trend test), in two threads, then the disclosure
+   gate. Stage
    times come from the evaluation's own progress reports; propensity fit and matching are then
    timed alone on the same panel (best of 3);
 3. **the command itself**: `python -m tf_eval estimate --db STORE --json` end to end (start-up,
@@ -178,17 +179,19 @@ def main() -> None:
     line("store build", [_seconds(b["seconds"]) if b else "(reused)" for b in builds])
     line("store build, peak memory", [f"{b['peak_mib']:,.0f} MiB" if b else "" for b in builds])
     line("store file", [f"{rows[n]['file_mib']:,.0f} MiB" for n in sizes])
+    outcomes = len(evaluations[-1]["estimates"])
     for stage, label in (
         ("Building the outcome panel", "panel (DuckDB)"),
         ("Fitting propensity scores and matching", "propensity, matching, balance"),
-        ("Estimating effects", "estimates (20) and event study (4 outcomes), two threads"),
+        ("Estimating effects", f"estimates ({5 * outcomes}) and event studies, two threads"),
         ("Done", "disclosure gate"),
     ):
         line(label, [_seconds(e["stages"][stage]) for e in evaluations])
     line("propensity fit alone (best of 3)", [_seconds(e["propensity_fit"]) for e in evaluations])
     line("1:1 matching alone (best of 3)", [_seconds(e["matching"]) for e in evaluations])
     line(
-        "**evaluation, all four outcomes**", [f"**{_seconds(e['seconds'])}**" for e in evaluations]
+        f"**evaluation, all {outcomes} outcomes**",
+        [f"**{_seconds(e['seconds'])}**" for e in evaluations],
     )
     line("evaluation, peak memory", [f"{e['peak_mib']:,.0f} MiB" for e in evaluations])
     commands = [rows[n]["command"] for n in sizes]
