@@ -15,9 +15,8 @@ that its peak memory is its own:
    outcome (tf_eval.data.outcomes) the three estimators (pre-level adjustment, matched DiD, doubly
    robust DiD), the naive change and the placebo (five estimates) and the event study (its
    difference quarter by quarter and its pre-trend test), in two threads, then the disclosure
-   gate. Stage
-   times come from the evaluation's own progress reports; propensity fit and matching are then
-   timed alone on the same panel (best of 3);
+   gate. Stage times come from the evaluation's own progress reports; propensity fit and
+   matching are then timed alone on the same panel (best of 3);
 3. **the command itself**: `python -m tf_eval estimate --db STORE --json` end to end (start-up,
    audit log and output included).
 
