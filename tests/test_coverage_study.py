@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from tf_eval import config
+from tf_eval.data.outcomes import OUTCOMES
 
 STUDY = Path(__file__).resolve().parent.parent / "studies" / "coverage.py"
 
@@ -27,7 +28,8 @@ def coverage():
 def test_one_seed_of_one_la_x_cohort(coverage) -> None:
     setting = coverage.SETTINGS["cell"]
     rows = pd.DataFrame(coverage.one_seed(3, setting))
-    assert len(rows) == len(coverage.METHODS) * 2 * 4  # methods x (matched, placebo) x outcomes
+    # methods x (matched, placebo) x outcomes
+    assert len(rows) == len(coverage.METHODS) * 2 * len(OUTCOMES)
     assert 120 <= rows["selected"].iloc[0] <= 250  # about 170 families in the cell
     by = rows.set_index(["method", "kind", "outcome"])
     cr1, cr2 = by.loc["CR1, full model"], by.loc["CR2 + BM df, full model"]
@@ -41,13 +43,14 @@ def test_one_seed_of_one_la_x_cohort(coverage) -> None:
     thin = by.loc["CR2 + BM df, thin-data rule"]
     rule = config.OUTCOME_MODEL_MIN_FAMILIES_PER_PARAMETER
     for row in thin.itertuples():
-        # About 100 matched families cannot carry the full model's 20-odd parameters; the rule
-        # keeps the pre-levels (2 + 2 x 4 parameters) only when they can.
+        # About 100 matched families cannot carry the full model's parameters; the rule keeps
+        # the pre-levels (2 + 2 x those that vary, at least the first four outcomes') only when
+        # they can.
         assert row.model in ("pre-levels", "none"), row
         assert row.model == "none" or row.families >= rule * (2 + 2 * 4), row
     table = coverage.summarise(rows, {k: 0.0 for k in rows["outcome"].unique()})
     pooled = table[(table["outcome"] == "all") & (table["kind"] == "placebo")]
     assert len(pooled) == len(coverage.METHODS)
-    assert pooled["estimates"].tolist() == [4] * len(coverage.METHODS)
+    assert pooled["estimates"].tolist() == [len(OUTCOMES)] * len(coverage.METHODS)
     assert all(0 <= c <= 1 for c in pooled["coverage"])
     assert all(math.isfinite(w) for w in pooled["width"])
