@@ -95,3 +95,18 @@ def test_an_expected_effect_of_zero_gets_one_line_and_changes_nothing(page: AppT
     (error,) = page.error
     assert error.value.startswith("An expected effect must be a number other than 0 (Offending)")
     assert "expected_effects" not in page.session_state
+
+
+def test_the_national_studys_figures_stand_beside_this_selections_estimates(page: AppTest) -> None:
+    """Issue 19's national comparison: the four outcomes the national study reported and this
+    tool measures, each with the published shares, their difference and the gated estimate."""
+    from tf_eval.release.national import FIGURES
+
+    assert "Beside the national study" in [h.value for h in page.subheader]
+    table = next(d.value for d in page.dataframe if "National" in d.value)
+    looked_after = table.set_index("Outcome").loc["Children looked after"]
+    assert looked_after["National"] == "2.5% \u2192 1.7% (\u22120.8, \u221232%)"
+    assert len(table) == len(FIGURES)
+    estimates = table["Here, 12 months"]
+    assert all(" to " in cell or cell.startswith("not shown: ") for cell in estimates)
+    assert any("designs differ" in c.value for c in page.caption)

@@ -7,7 +7,7 @@ import dashboard
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.method.estimators import ESTIMATORS
-from tf_eval.release import charts
+from tf_eval.release import charts, national
 from tf_eval.release.evidence import passing
 from tf_eval.release.headlines import breakdown_rows, display_unit, estimator_rows, headline
 from tf_eval.release.results import findings
@@ -64,6 +64,14 @@ for estimate, check in zip(results.estimates, checks, strict=True):
         + "\n".join(f"- {reason}" for reason in check.reasons)
     )
 dashboard.expected_form(spec.outcomes)
+
+st.subheader("Beside the national study")
+st.caption(
+    f"The national Troubled Families impact study's figures ({national.SOURCE}) beside this "
+    f"selection's estimates, for the outcomes both measure. {national.COLUMNS} A negative "
+    f"difference is a fall. {national.CAVEAT}"
+)
+dashboard.table(national.comparison_rows(results.estimates, spec.follow_up_months), hide_index=True)
 
 st.subheader("Three estimators, side by side")
 headline_estimator = ESTIMATORS[spec.estimator]

@@ -210,7 +210,7 @@ def estimator_rows(estimators: dict[str, list[SafeEstimate]]) -> list[dict[str, 
             if numbers is None:
                 row[ESTIMATORS[key].short] = "not shown"
             else:
-                att, low, high = (_signed(v, w.digits) for v in numbers)
+                att, low, high = (signed(v, w.digits) for v in numbers)
                 row[ESTIMATORS[key].short] = f"{att} ({low} to {high})"
     return list(rows.values())
 
@@ -238,7 +238,7 @@ def breakdown_rows(
         rows.append(
             {
                 dimension: group,
-                f"Effect ({unit})": _signed(numbers[0], w.digits),
+                f"Effect ({unit})": signed(numbers[0], w.digits),
                 "95% interval": interval_words(numbers[1], numbers[2], w.digits),
                 "Reading": reading,
             }
@@ -264,14 +264,14 @@ def comparison_rows(
         cells = [
             "not shown"
             if numbers is None
-            else f"{_signed(numbers[0], digits)} ({_signed(numbers[1], digits)} to "
-            f"{_signed(numbers[2], digits)})"
+            else f"{signed(numbers[0], digits)} ({signed(numbers[1], digits)} to "
+            f"{signed(numbers[2], digits)})"
             for numbers in pair
         ]
         difference = (
             "not shown"
             if None in pair
-            else _signed(round(pair[1][0] - pair[0][0], digits) + 0.0, digits)
+            else signed(round(pair[1][0] - pair[0][0], digits) + 0.0, digits)
         )
         rows.append(
             {
@@ -284,7 +284,7 @@ def comparison_rows(
     return rows
 
 
-def _signed(value: float, digits: int) -> str:
+def signed(value: float, digits: int) -> str:
     """A number with a true minus sign (a leading '-' would read as a formula in a spreadsheet)."""
     return f"{value:.{digits}f}".replace("-", "\u2212")
 
