@@ -48,7 +48,7 @@ from dashboard.signin import (
     user_sidebar,
 )
 from dashboard.trail import audit_choices, audit_entries, session_suppressions, utc_today
-from dashboard.widgets import INTERNAL_ERROR, chart, table
+from dashboard.widgets import INTERNAL_ERROR, chart, table, theme_tabs, themed_charts
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -82,6 +82,8 @@ __all__ = [
     "session_suppressions",
     "sign_in",
     "table",
+    "theme_tabs",
+    "themed_charts",
     "user_sidebar",
     "utc_today",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from tf_eval.data.outcomes import THEME_KEYS, by_theme
 from tf_eval.governance import untrusted
 
 # Shown instead of a traceback when a page has a bug (app.py); tests look for it.
@@ -40,3 +41,24 @@ def chart(figure, name: str) -> None:
             "toImageButtonOptions": {"format": "png", "scale": 2, "filename": f"tf-eval-{name}"},
         },
     )
+
+
+def theme_tabs(outcomes: list[str]) -> list[tuple[Any, list[str], str]]:
+    """A tab per theme of the outcomes given (education, crime and justice, ...), each with the
+    count of its outcomes, so nine outcomes' charts are read a theme at a time, not as one long
+    column: (the tab to draw in, its outcomes, a name for the charts' files). One theme needs no
+    tabs: its outcomes are drawn on the page."""
+    groups = by_theme(outcomes)
+    names = [THEME_KEYS[theme] for theme in groups]
+    if len(groups) == 1:
+        return [(st.container(), next(iter(groups.values())), names[0])]
+    tabs = st.tabs([f"{theme} ({len(keys)})" for theme, keys in groups.items()])
+    return list(zip(tabs, groups.values(), names, strict=True))
+
+
+def themed_charts(figures: dict[str, Any], outcomes: list[str], name: str) -> None:
+    """Charts keyed by theme (tf_eval.release.charts.effects_by_theme), each in its theme's tab,
+    saved as `name-THEME`."""
+    for tab, _, key in theme_tabs(outcomes):
+        with tab:
+            chart(figures[key], f"{name}-{key}")

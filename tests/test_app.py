@@ -12,10 +12,11 @@ from streamlit.testing.v1 import AppTest
 
 from tf_eval import config
 from tf_eval.data import synth
-from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.outcomes import OUTCOMES, THEMES, by_theme
 from tf_eval.governance import audit, rules
 
 APP = str(config.PROJECT_ROOT / "app.py")
+THEMED = len(by_theme(OUTCOMES))  # the Overview's effects charts: one per theme, in tabs
 
 
 def _figures(at: AppTest) -> list[dict]:
@@ -46,7 +47,7 @@ def app(demo_db: Path, monkeypatch) -> AppTest:
 def test_overview_renders_with_titled_charts(app: AppTest) -> None:
     assert not app.exception
     titles = [figure["layout"]["title"]["text"] for figure in _figures(app)]
-    assert titles[1:] == ["Families by local authority and cohort"]
+    assert titles[THEMED:] == ["Families by local authority and cohort"]
     for figure in _figures(app):
         footnote = figure["layout"]["annotations"][-1]["text"].replace("<br>", " ")
         assert "SYNTHETIC" in footnote and "rounded to the nearest 5" in footnote
@@ -59,7 +60,7 @@ def test_demo_data_is_labelled_synthetic(app: AppTest) -> None:
 
 
 def test_every_count_shown_is_rounded_and_none_is_small(app: AppTest) -> None:
-    shown = np.concatenate([_shown_counts(figure) for figure in _figures(app)[1:]])
+    shown = np.concatenate([_shown_counts(figure) for figure in _figures(app)[THEMED:]])
     metrics = [float(metric.value.replace(",", "")) for metric in app.metric[:3]]
     for value in np.concatenate([shown, metrics]):
         assert value % config.COUNT_ROUNDING == 0
@@ -67,9 +68,9 @@ def test_every_count_shown_is_rounded_and_none_is_small(app: AppTest) -> None:
 
 
 def test_choosing_a_measure_changes_the_chart(app: AppTest) -> None:
-    families = _shown_counts(_figures(app)[1]).sum()
+    families = _shown_counts(_figures(app)[THEMED]).sum()
     app.radio[0].set_value("people").run()
-    figure = _figures(app)[1]
+    figure = _figures(app)[THEMED]
     assert figure["layout"]["title"]["text"] == "People by local authority and cohort"
     assert _shown_counts(figure).sum() > families
 
@@ -93,7 +94,7 @@ def test_first_run_builds_the_demo_store_with_progress(tmp_path: Path, monkeypat
     assert default.exists()
     assert any("Synthetic demo store ready" in toast.value for toast in at.toast)
     assert not at.main.info, "the building notice is cleared once the store is ready"
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == THEMED + 1
     assert "demo built" in audit.read(default)["action"].tolist()
 
 
@@ -118,10 +119,30 @@ def test_overview_leads_with_the_effects_in_plain_words(app: AppTest) -> None:
     sentences = app.markdown[0].value
     assert "School attendance rose" in sentences and "more than in similar families" in sentences
     assert sentences.count("95% CI") == len(OUTCOMES)
-    effects = _figures(app)[0]
-    assert effects["layout"]["title"]["text"].startswith("Support improved")
-    footnote = effects["layout"]["annotations"][-1]["text"].replace("<br>", " ")
-    assert "at least 10 families in each group" in footnote
+    for effects in _figures(app)[:THEMED]:
+        footnote = effects["layout"]["annotations"][-1]["text"].replace("<br>", " ")
+        assert "at least 10 families in each group" in footnote
+
+
+def test_overview_groups_the_outcomes_by_theme(app: AppTest) -> None:
+    """Issue 19 item 4: the headlines under their themes, in order, and a tab per theme whose
+    chart holds that theme's outcomes only, its title counting them by theme."""
+    sentences = app.markdown[0].value
+    places = [sentences.index(f"**{theme}**") for theme in THEMES.values()]
+    assert places == sorted(places)
+    for theme, outcomes in by_theme(OUTCOMES).items():
+        block = sentences[sentences.index(f"**{theme}**") :].split("\n\n")[0]
+        assert block.count("95% CI") + block.count("not shown") == len(outcomes)
+    groups = by_theme(OUTCOMES)
+    assert [tab.label for tab in app.tabs] == [f"{t} ({len(k)})" for t, k in groups.items()]
+    for figure, (theme, outcomes) in zip(_figures(app), groups.items(), strict=False):
+        panels = [a["text"] for a in figure["layout"]["annotations"][: len(outcomes)]]
+        assert [p.split(" (")[0] for p in panels] == [OUTCOMES[k].label for k in outcomes]
+        title = figure["layout"]["title"]["text"].replace("<br>", " ")
+        single = f"{OUTCOMES[outcomes[0]].label}: "
+        assert (
+            title.startswith(single) if len(outcomes) == 1 else f"{theme.lower()} outcomes" in title
+        )
 
 
 def test_every_chart_downloads_as_a_png_at_twice_the_size(app: AppTest) -> None:

@@ -22,7 +22,7 @@ import pytest
 import dashboard
 from tf_eval import config
 from tf_eval.method.estimate import AnalysisSpec
-from tf_eval.release import charts, pack_contents, pack_pdf, report, results
+from tf_eval.release import charts, pack_contents, pack_pdf, report, results, time_charts
 from tf_eval.release.disclosure import Safe, SafeTable
 
 ROOT = config.PROJECT_ROOT
@@ -31,6 +31,7 @@ VIEW_FILES = [
     ROOT / "app.py",
     *sorted((ROOT / "views").glob("*.py")),
     ROOT / "tf_eval/release/charts.py",
+    ROOT / "tf_eval/release/time_charts.py",
 ]
 # Ways to reach data without the gate.
 FORBIDDEN_IMPORTS = {"duckdb", "pandas", "numpy", "tf_eval.data.store", "tf_eval.method.panel"}
@@ -159,7 +160,7 @@ def test_the_public_api_is_small_documented_and_importable() -> None:
 def test_views_never_reach_the_store_or_build_their_own_tables(path: Path) -> None:
     tree = ast.parse(path.read_text(), filename=str(path))
     imported = _imports(tree)
-    allowed = {"pandas", "numpy"} if path.name == "charts.py" else set()  # reads safe frames
+    allowed = {"pandas", "numpy"} if path.name.endswith("charts.py") else set()  # safe frames
     assert not (imported & (FORBIDDEN_IMPORTS - allowed)), imported & FORBIDDEN_IMPORTS
     # Pages take the dashboard's listed names (`import dashboard`), never its plumbing modules.
     plumbing = {f"dashboard.{m.name}" for m in pkgutil.iter_modules(dashboard.__path__)}
@@ -183,15 +184,17 @@ def _holds_safe(annotation: object) -> bool:
     return bool(arguments) and all(_holds_safe(a) for a in arguments)
 
 
-# Functions of charts.py that draw nothing: a footnote's words about the source and selection.
-SOURCE_WORDS = {"data_source", "selection_source", "whole_store_source"}
+# Functions of charts.py that draw nothing: a footnote's words about the source and selection,
+# and the house look and check every chart is finished with (given a figure already built).
+SOURCE_WORDS = {"data_source", "selection_source", "whole_store_source", "finish", "require"}
 
 
 def test_every_chart_takes_only_safe_objects() -> None:
     builders = [
         f
-        for name, f in inspect.getmembers(charts, inspect.isfunction)
-        if not name.startswith("_") and f.__module__ == charts.__name__ and name not in SOURCE_WORDS
+        for module in (charts, time_charts)
+        for name, f in inspect.getmembers(module, inspect.isfunction)
+        if not name.startswith("_") and f.__module__ == module.__name__ and name not in SOURCE_WORDS
     ]
     assert builders
     for builder in builders:
@@ -285,6 +288,8 @@ NOT_FROM_THE_STORE = {
     "selection_sidebar": "the LA and cohort chosen (labels from the gated overview)",
     "page_title": "the page heading with the selection in words",
     "chart": "draws a chart built from safe objects",
+    "theme_tabs": "a tab per theme of the outcomes given (outcome names, no data)",
+    "themed_charts": "draws charts built from safe objects, a theme per tab",
     "describe": "a spec's settings in words",
     "saved_specs": "saved analysis settings, no data",
     "save_spec": "saves settings",

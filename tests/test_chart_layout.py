@@ -66,7 +66,7 @@ def test_no_legend_is_drawn_below_a_chart_where_the_footnote_is(figures) -> None
 
 
 def test_the_effects_chart_labels_its_rows(figures) -> None:
-    effects = figures["effects"]
+    effects = figures["effects-crime"]  # four outcomes' panels
     rows = {tuple(trace.y) for trace in effects.data}
     assert rows == {("Estimate",), ("Naive change",), ("Placebo",)}
     assert all(axis.showticklabels is not False for axis in effects.select_yaxes())
@@ -75,7 +75,7 @@ def test_the_effects_chart_labels_its_rows(figures) -> None:
 def test_estimate_naive_change_and_placebo_differ_by_shape_and_say_their_values(figures):
     """Issue 17 item 7: told apart by colour only before; now each kind has its own marker
     shape as well, each row its label, and each dot its value written beside it."""
-    effects = figures["effects"]
+    effects = figures["effects-crime"]  # four outcomes' panels
     symbols = {trace.y[0]: trace.marker.symbol for trace in effects.data}
     assert len(set(symbols.values())) == 3, symbols
     for trace in effects.data:

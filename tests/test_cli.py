@@ -12,10 +12,10 @@ import pytest
 from tests.test_synth import DEMO_SOURCES
 from tf_eval import config
 from tf_eval.data import store
-from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.outcomes import OUTCOMES, THEMES, by_theme
 from tf_eval.governance import audit
 from tf_eval.method.estimate import AnalysisSpec, evaluate
-from tf_eval.release import headlines
+from tf_eval.release import headlines, national
 from tf_eval.release.results import safe_evaluation
 from tf_eval.release.units import shown as in_shown_unit
 
@@ -483,10 +483,30 @@ def test_the_estimate_summary_says_what_the_page_says_and_that_the_data_are_synt
         current.close()
     for estimate in safe.estimates:  # the Overview page's sentence, word for word
         sentence = headlines.headline(estimate, 12)
-        assert any(line.startswith(sentence) for line in lines), sentence
+        assert any(line.startswith(f"  {sentence}") for line in lines), sentence
     offending = next(line for line in lines if "proven offence" in line)
     assert "percentage points" in offending and "Naive change:" in offending
     assert any(line.startswith("Placebo") for line in lines)
+    # Issue 19: the effects under their themes, in order, each under its own theme's heading
+    themes = [line[:-1] for line in lines if line[:-1] in THEMES.values()]
+    assert themes == list(THEMES.values())
+    for theme, outcomes in by_theme(OUTCOMES).items():
+        first = lines.index(f"{theme}:") + 1
+        under = lines[first : first + len(outcomes)]
+        for outcome, line in zip(outcomes, under, strict=True):
+            estimate = next(e for e in safe.estimates if e.outcome == outcome)
+            assert line.startswith(f"  {headlines.headline(estimate, 12)}")
+    # and the national study's figures for the four outcomes both measure, as the JSON has them
+    beside = output["national_study"]
+    assert [row["outcome"] for row in beside["outcomes"]] == list(national.FIGURES)
+    assert beside["caveat"] == national.CAVEAT
+    start = next(i for i, line in enumerate(lines) if line.startswith("National study"))
+    for row, line in zip(beside["outcomes"], lines[start + 1 :], strict=False):
+        assert line.startswith(f"  {OUTCOMES[row['outcome']].label}: ")
+        assert (
+            f"{row['comparison_percent']:.1f}%" in line
+            and f"{row['relative_percent']:+.0f}%" in line
+        )
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,7 @@ def test_the_breakdown_by_group_is_a_table(open_view) -> None:
     page = open_view("views/impact.py")
     assert not page.exception
     table = next(d.value for d in page.dataframe if "Local authority" in d.value.columns)
-    drawn = page.get("plotly_chart")[1].proto.spec
+    drawn = page.get("plotly_chart")[-1].proto.spec
     assert len(table) >= 4
     assert all(f'"{group}"' in drawn for group in table["Local authority"])  # the chart's groups
     assert "Effect (percentage points)" in table.columns and "95% interval" in table.columns

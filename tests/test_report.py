@@ -23,12 +23,12 @@ from tests.conftest import FAMILIES, SEED
 from tests.test_cli import run
 from tf_eval import __version__, config
 from tf_eval.data import store, synth
-from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.outcomes import OUTCOMES, THEME_KEYS, by_theme
 from tf_eval.governance import audit
 from tf_eval.governance import rules as disclosure_rules
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec
-from tf_eval.release import headlines, pack_contents, report
+from tf_eval.release import headlines, national, pack_contents, report
 from tf_eval.release.headlines import headline
 from tf_eval.release.results import findings
 
@@ -90,9 +90,13 @@ def test_the_pack_holds_the_pdf_every_chart_as_png_and_svg_and_the_tables(
         assert entry["bytes"] == len(data) and entry["sha256"] == hashlib.sha256(data).hexdigest()
     assert (pack / report.PDF_NAME).read_bytes().startswith(b"%PDF-")
     pngs, svgs = _files(manifest, "chart", ".png"), _files(manifest, "chart", ".svg")
-    # One per outcome month by month, and seven more: the event study's (issue 18) among them.
-    assert len(pngs) == len(svgs) == len(OUTCOMES) + 7
-    assert any(p["path"].endswith("-gap-by-quarter.png") for p in pngs)
+    # One per outcome month by month, the effects' and the event study's (issue 18) one per
+    # theme (issue 19), and five more.
+    themes = [THEME_KEYS[theme] for theme in by_theme(OUTCOMES)]
+    assert len(pngs) == len(svgs) == len(OUTCOMES) + 2 * len(themes) + 5
+    for kind in ("effects", "gap-by-quarter"):
+        drawn = [p["path"] for p in pngs if f"-{kind}-" in p["path"]]
+        assert [path.split(f"-{kind}-")[1] for path in drawn] == [f"{k}.png" for k in themes]
     assert [p["path"][:-4] for p in pngs] == [s["path"][:-4] for s in svgs]
     for png in pngs:
         width, height = Image.open(pack / png["path"]).size
@@ -184,10 +188,10 @@ def test_the_pdf_text_holds_each_headline_and_every_disclosure_note(
 ) -> None:
     reader = PdfReader(pack / report.PDF_NAME)
     charts = pack_contents.pack_charts(contents)
-    # The opening (title, findings, method: two pages with nine outcomes' findings), one page per
-    # chart, the rules and the provenance.
+    # The opening (title, findings by theme, the national study, method: three pages at most with
+    # nine outcomes' findings), one page per chart, the rules and the provenance.
     opening = next(i for i, page in enumerate(reader.pages) if "Figure 1 of" in page.extract_text())
-    assert 1 <= opening <= 2 and len(reader.pages) == opening + len(charts) + 2
+    assert 1 <= opening <= 3 and len(reader.pages) == opening + len(charts) + 2
     text = _one_line(" ".join(page.extract_text() for page in reader.pages))
     checks = findings(contents.results)  # each headline as strong as its verdict (issue 18)
     for estimate, check in zip(contents.results.estimates, checks, strict=True):
@@ -200,7 +204,16 @@ def test_the_pdf_text_holds_each_headline_and_every_disclosure_note(
     for name in rules.as_dict():
         assert name in text  # the rules in force, on their own page
     first = _one_line(reader.pages[0].extract_text())
-    assert "SYNTHETIC DATA" in first and "Method" in first
+    assert "SYNTHETIC DATA" in first
+    front = _one_line(" ".join(reader.pages[i].extract_text() for i in range(opening)))
+    # Issue 19: the findings under their themes, in order, and the national study beside them
+    themes = by_theme(e.outcome for e in contents.results.estimates)
+    places = [front.index(f"{theme} ") for theme in themes]
+    assert places == sorted(places) and places[0] < front.index("Beside the national study")
+    plain = str.maketrans({"\u2212": "-", "\u2192": "->"})  # the PDF's core fonts are Latin-1
+    for row in national.comparison_rows(contents.results.estimates, 12):
+        assert all(_one_line(cell.translate(plain)) in front for cell in row.values())
+    assert _one_line(national.CAVEAT) in front and front.index("Method") > places[-1]
 
 
 def test_every_file_carries_its_provenance(pack: Path, manifest: dict) -> None:
@@ -319,7 +332,9 @@ def test_an_earlier_pack_is_replaced_whole(
 ) -> None:
     earlier = tmp_path / "board"
     shutil.copytree(pack, earlier)
-    (earlier / "charts" / "01-effects.png").unlink()  # a pack may lose files, not gain them
+    (
+        earlier / "charts" / "01-effects-education.png"
+    ).unlink()  # a pack may lose files, not gain them
     report.check_out(earlier)
     (earlier / "mine.txt").write_text("not part of a pack")
     with pytest.raises(report.ReportError, match="holds no earlier board pack"):
@@ -328,7 +343,7 @@ def test_an_earlier_pack_is_replaced_whole(
     manifest = report.publish(contents, earlier, demo_db, "test", "test", "again")
     assert manifest["provenance"]["analysis"]["name"] == "again"
     written = json.loads((earlier / report.MANIFEST_NAME).read_text())
-    assert written == manifest and (earlier / "charts" / "01-effects.png").exists()
+    assert written == manifest and (earlier / "charts" / "01-effects-education.png").exists()
     _nothing_half_written(tmp_path)
 
 

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from tests.tiny_store import tiny_store
 from tf_eval import config
 from tf_eval.data import store
-from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.outcomes import OUTCOMES, by_theme
 from tf_eval.method.estimate import AnalysisSpec, prepare
 from tf_eval.method.panel import build_panel
 from tf_eval.release import trends
@@ -89,9 +89,12 @@ def test_the_page_draws_one_chart_per_outcome(demo_db: Path, monkeypatch) -> Non
         json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ")
         for c in at.get("plotly_chart")
     ]
-    n = len(OUTCOMES)
-    assert len(titles) == n + 1 and all("month by month" in t for t in titles[:n])
-    assert "quarter by quarter" in titles[n]  # the event study, under the monthly charts
+    n, themes = len(OUTCOMES), by_theme(OUTCOMES)  # a tab per theme, for each part
+    assert len(titles) == n + len(themes) and all("month by month" in t for t in titles[:n])
+    # the event study, under the monthly charts, a chart per theme
+    assert all("quarter by quarter" in t for t in titles[n:])
+    order = [OUTCOMES[k].label for keys in themes.values() for k in keys]
+    assert [t.split(" month by month")[0] for t in titles[:n]] == order
     at.radio[0].set_value(24).run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     months = [

@@ -4,7 +4,7 @@ effect varies by local authority and by cohort."""
 import streamlit as st
 
 import dashboard
-from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.outcomes import OUTCOMES, by_theme
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import charts, national
@@ -24,8 +24,9 @@ if results is None:
 
 st.subheader("Effect, naive change and placebo")
 checks = findings(results)
-dashboard.chart(
-    charts.effects_chart(
+estimates = {e.outcome: e for e in results.estimates}
+dashboard.themed_charts(
+    charts.effects_by_theme(
         results.estimates,
         source,
         spec.follow_up_months,
@@ -33,6 +34,7 @@ dashboard.chart(
         placebo=results.placebo,
         passing=passing(checks),
     ),
+    list(estimates),
     "impact",
 )
 placebo_clear = [
@@ -57,12 +59,16 @@ st.caption(
     "would take to explain it away, and whether the comparison is large enough. The chart's "
     "title counts only strong and moderate findings."
 )
-for estimate, check in zip(results.estimates, checks, strict=True):
-    st.markdown(
-        f"**{OUTCOMES[estimate.outcome].label}: {check.verdict}.** "
-        f"{headline(estimate, spec.follow_up_months, check.caution)}\n"
-        + "\n".join(f"- {reason}" for reason in check.reasons)
-    )
+verdicts = {c.outcome: c for c in checks}
+for theme, outcomes in by_theme(estimates).items():
+    st.markdown(f"##### {theme}")
+    for outcome in outcomes:
+        check = verdicts[outcome]
+        st.markdown(
+            f"**{OUTCOMES[outcome].label}: {check.verdict}.** "
+            f"{headline(estimates[outcome], spec.follow_up_months, check.caution)}\n"
+            + "\n".join(f"- {reason}" for reason in check.reasons)
+        )
 dashboard.expected_form(spec.outcomes)
 
 st.subheader("Beside the national study")
@@ -96,7 +102,11 @@ left, right = st.columns(2)  # the choices side by side, the chart full width be
 dimension = left.radio(
     "Break down by", ["la", "cohort"], format_func={"la": "Local authority", "cohort": "Cohort"}.get
 )
-outcome = right.selectbox("Outcome", list(OUTCOMES), format_func=lambda k: OUTCOMES[k].label)
+outcome = right.selectbox(
+    "Outcome",
+    [k for keys in by_theme(OUTCOMES).values() for k in keys],
+    format_func=lambda k: f"{OUTCOMES[k].theme}: {OUTCOMES[k].label}",
+)
 table = summary.by_la_cohort.frame
 if dimension == "la":
     groups = [la] if la else sorted(table["la_code"].unique())

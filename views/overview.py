@@ -7,7 +7,7 @@ from tf_eval import config
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.release import charts
 from tf_eval.release.evidence import passing
-from tf_eval.release.headlines import headline
+from tf_eval.release.headlines import themed_headlines
 from tf_eval.release.results import families_in_analysis, findings
 
 summary = dashboard.get_overview(("by_la_cohort",))
@@ -34,16 +34,18 @@ spec = AnalysisSpec(la=la, cohort=cohort)
 results = dashboard.get_results(spec)
 if results is not None:
     checks = findings(results)  # each finding's verdict words its headline (issue 18)
+    themed = themed_headlines(results.estimates, [c.caution for c in checks], spec.follow_up_months)
     st.markdown(
-        "\n".join(
-            f"- {headline(e, spec.follow_up_months, c.caution)}"
-            for e, c in zip(results.estimates, checks, strict=True)
+        "\n\n".join(
+            f"**{theme}**\n" + "\n".join(f"- {line}" for line in lines)
+            for theme, lines in themed.items()
         )
     )
-    dashboard.chart(
-        charts.effects_chart(
+    dashboard.themed_charts(
+        charts.effects_by_theme(
             results.estimates, selected, spec.follow_up_months, passing=passing(checks)
         ),
+        [e.outcome for e in results.estimates],
         "effects",
     )
     st.caption(

@@ -9,7 +9,7 @@ import dashboard
 from tf_eval import config
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.estimate import AnalysisSpec
-from tf_eval.release import charts
+from tf_eval.release import charts, time_charts
 from tf_eval.release.headlines import gathered_outcomes, pretrend_words, trend_versus_effect
 
 summary = dashboard.get_overview()
@@ -32,12 +32,16 @@ spec = AnalysisSpec(la=la, cohort=cohort, follow_up_months=int(follow_up))
 tables = dashboard.get_trends(spec)
 if tables is None:
     st.stop()
-for outcome, table in tables.items():
-    dashboard.chart(charts.trend_chart(table, outcome, source), f"{outcome}-over-time")
-    st.caption(
-        f"{OUTCOMES[outcome].label}: {OUTCOMES[outcome].population}. "
-        + trend_versus_effect(outcome, int(follow_up))
-    )
+for tab, outcomes, _ in dashboard.theme_tabs(list(tables)):
+    with tab:
+        for outcome in outcomes:
+            dashboard.chart(
+                time_charts.trend_chart(tables[outcome], outcome, source), f"{outcome}-over-time"
+            )
+            st.caption(
+                f"{OUTCOMES[outcome].label}: {OUTCOMES[outcome].population}. "
+                + trend_versus_effect(outcome, int(follow_up))
+            )
 
 st.subheader("The gap quarter by quarter")
 st.caption(
@@ -49,5 +53,9 @@ st.caption(
 )
 results = dashboard.get_results(spec)
 if results is not None and results.event_study:
-    dashboard.chart(charts.event_study_chart(results.event_study, source), "gap-by-quarter")
-    st.caption(pretrend_words(results.event_study))
+    studies = {study.outcome: study for study in results.event_study}
+    for tab, outcomes, name in dashboard.theme_tabs(list(studies)):
+        with tab:
+            chosen = [studies[k] for k in outcomes]
+            dashboard.chart(time_charts.event_study_chart(chosen, source), f"gap-by-quarter-{name}")
+            st.caption(pretrend_words(chosen))

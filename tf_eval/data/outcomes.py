@@ -20,6 +20,7 @@ re-tested in each window.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,10 +45,23 @@ class Events:
         return f"({self.where})" if self.where else "true"
 
 
+# The areas of family life the outcomes fall in, in the order they are shown (the national
+# programme's headline problems: school, crime, work, health, children at risk).
+THEMES = {
+    "education": "Education",
+    "crime": "Crime and justice",
+    "work": "Work",
+    "health": "Health",
+    "care": "Children's social care",
+}
+THEME_KEYS = {name: key for key, name in THEMES.items()}  # a theme's short name, for file names
+
+
 @dataclass(frozen=True)
 class Outcome:
     key: str
     label: str
+    theme: str  # one of THEMES: the dashboard and the pack show outcomes grouped by it
     population: str
     min_age: int
     max_age: int | None
@@ -64,6 +78,7 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome(
             "attendance",
             "School attendance",
+            THEMES["education"],
             "children of school age (5-15) with at least one term in each window",
             5,
             15,
@@ -75,6 +90,7 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome(
             "offending",
             "Offending",
+            THEMES["crime"],
             "people aged 10+",
             10,
             None,
@@ -87,6 +103,7 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome(
             "worklessness",
             "Worklessness",
+            THEMES["work"],
             "adults aged 18-64",
             18,
             64,
@@ -98,6 +115,7 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome(
             "ae_use",
             "A&E use",
+            THEMES["health"],
             "everyone born before the index month",
             0,
             None,
@@ -111,6 +129,7 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome(
             "looked_after",
             "Children looked after",
+            THEMES["care"],
             "children aged 0-17",
             0,
             17,
@@ -123,6 +142,7 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome(
             "child_protection",
             "Child protection plans",
+            THEMES["care"],
             "children aged 0-17",
             0,
             17,
@@ -135,6 +155,7 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome(
             "custody_adult",
             "Adults given custody",
+            THEMES["crime"],
             "adults aged 18+",
             18,
             None,
@@ -147,6 +168,7 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome(
             "custody_juvenile",
             "Juveniles given custody",
+            THEMES["crime"],
             "young people aged 10-17",
             10,
             17,
@@ -159,6 +181,7 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome(
             "juvenile_conviction",
             "Juvenile convictions",
+            THEMES["crime"],
             "young people aged 10-17",
             10,
             17,
@@ -285,3 +308,16 @@ def spells_sql(people: str | None = None) -> str:
     scale the event study's sample has a tenth of the spells, and its read took 3 s, not 1."""
     keep = "" if people is None else f" AND person_id IN (SELECT person_id FROM {people})"
     return _SPELLS.format(people=keep)
+
+
+def by_theme(keys: Iterable[str]) -> dict[str, list[str]]:
+    """Outcome keys grouped by theme (THEMES' names), themes in THEMES' order and outcomes in
+    the order given; a theme with none of them is left out."""
+    keys = list(keys)
+    groups = {name: [k for k in keys if OUTCOMES[k].theme == name] for name in THEMES.values()}
+    return {name: listed for name, listed in groups.items() if listed}
+
+
+def in_theme_order(keys: Iterable[str]) -> list[str]:
+    """Outcome keys theme by theme (`by_theme`), as the pages list them."""
+    return [key for listed in by_theme(keys).values() for key in listed]

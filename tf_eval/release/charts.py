@@ -10,17 +10,15 @@ from __future__ import annotations
 import textwrap
 from datetime import date
 
-import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.outcomes import OUTCOMES, THEME_KEYS, by_theme
 from tf_eval.method.covariates import covariate_words
 from tf_eval.release import headlines
 from tf_eval.release.disclosure import (
     Safe,
     SafeEstimate,
-    SafeEventStudy,
     SafeHistogram,
     SafeTable,
     combined_note,
@@ -66,7 +64,7 @@ def whole_store_source(source: str) -> str:
     return f"{source}. Selection: none (every local authority and cohort in the store)"
 
 
-def _require(value: object, kind: type[Safe]) -> None:
+def require(value: object, kind: type[Safe]) -> None:
     """Charts draw only what passed the gate: a raw DataFrame is a programming error."""
     if not isinstance(value, kind):
         raise TypeError(
@@ -79,7 +77,7 @@ def _wrapped(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
-def _finish(
+def finish(
     fig: go.Figure,
     title: str,
     source: str,
@@ -141,7 +139,7 @@ def _finish(
 def la_cohort_heatmap(table: SafeTable, measure: str, source: str) -> go.Figure:
     """Safe counts (`measure` of `table`) by local authority and cohort year, with each cell's
     number written on it; suppressed cells are blank and marked with the suppressed mark."""
-    _require(table, SafeTable)
+    require(table, SafeTable)
     grid = table.frame.pivot(index="la_code", columns="cohort", values=measure)
     values = grid.astype("float64")
     labels = grid.apply(lambda column: column.map(table.count_label))
@@ -162,12 +160,12 @@ def la_cohort_heatmap(table: SafeTable, measure: str, source: str) -> go.Figure:
     fig.update_yaxes(title="Local authority", autorange="reversed", type="category")
     height = 170 + 42 * len(grid.index)
     title = f"{measure.capitalize()} by local authority and cohort"
-    return _finish(fig, title, source, height, table)
+    return finish(fig, title, source, height, table)
 
 
 def coverage_chart(safe: SafeTable, source: str) -> go.Figure:
     """Records per calendar year for each source, one small panel per source (own scale)."""
-    _require(safe, SafeTable)
+    require(safe, SafeTable)
     coverage = safe.frame
     sources = [s for s in SOURCE_LABELS if s in set(coverage["source"])]
     fig = make_subplots(
@@ -198,7 +196,7 @@ def coverage_chart(safe: SafeTable, source: str) -> go.Figure:
     years = sorted(set(coverage["year"].astype(str)))
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=years)
     fig.update_xaxes(title_text="Calendar year", row=len(sources), col=1)
-    return _finish(fig, "Records per year by source", source, 150 + 150 * len(sources), safe)
+    return finish(fig, "Records per year by source", source, 150 + 150 * len(sources), safe)
 
 
 # What each kind of estimate is called on a chart (the row's label, short enough for the
@@ -225,12 +223,12 @@ def effects_chart(
 ) -> go.Figure:
     """One panel per outcome (each in its own unit) with each estimate and its 95% interval, a
     zero line, and withheld estimates named rather than drawn. The title counts the outcomes
-    support improved, and, given `passing` (the outcomes whose verdict passes:
-    tf_eval.release.evidence.passing), only those among them."""
+    support improved (naming their theme when they share one), and, given `passing` (the
+    outcomes whose verdict passes: tf_eval.release.evidence.passing), only those among them."""
     kinds = {"matched": matched, "naive": naive or [], "placebo": placebo or []}
     for estimates in kinds.values():
         for estimate in estimates:
-            _require(estimate, SafeEstimate)
+            require(estimate, SafeEstimate)
     outcomes = [e.outcome for e in matched]
     fig = _outcome_panels(outcomes)
     for row, outcome in enumerate(outcomes, start=1):
@@ -257,13 +255,33 @@ def effects_chart(
     improved = [headlines.improved(e) for e in matched]
     counted = [passing is None or e.outcome in passing for e in matched]
     good = sum(1 for i, ok in zip(improved, counted, strict=True) if i and ok)
-    share = f"all {len(matched)}" if good == len(matched) else f"{good} of {len(matched)}"
-    title = (
-        f"Support improved {share} outcomes in the {follow_up_months} months after "
-        "families were identified"
-    )
+    title = headlines.improved_title(outcomes, good, follow_up_months)
     safe: list[Safe] = [e for estimates in kinds.values() for e in estimates]
-    return _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
+    return finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
+
+
+def effects_by_theme(
+    matched: list[SafeEstimate],
+    source: str,
+    follow_up_months: int,
+    naive: list[SafeEstimate] | None = None,
+    placebo: list[SafeEstimate] | None = None,
+    passing: list[str] | None = None,
+) -> dict[str, go.Figure]:
+    """`effects_chart` for each theme's outcomes (outcomes.by_theme), keyed by the theme's short
+    name (outcomes.THEME_KEYS): nine outcomes read a theme at a time, not as one long column."""
+    estimates = {e.outcome: e for e in matched}
+    return {
+        THEME_KEYS[theme]: effects_chart(
+            [estimates[k] for k in keys],
+            source,
+            follow_up_months,
+            naive=[e for e in naive or [] if e.outcome in keys],
+            placebo=[e for e in placebo or [] if e.outcome in keys],
+            passing=passing,
+        )
+        for theme, keys in by_theme(estimates).items()
+    }
 
 
 # The two compared analyses: colour and marker shape, so neither is told apart by colour alone.
@@ -280,7 +298,7 @@ def comparison_chart(
     `follow_up` says the follow-up in words (the analyses may differ)."""
     for estimates in analyses.values():
         for estimate in estimates:
-            _require(estimate, SafeEstimate)
+            require(estimate, SafeEstimate)
     first = next(iter(analyses.values()))
     outcomes = [
         e.outcome
@@ -308,7 +326,7 @@ def comparison_chart(
     fig.update_xaxes(zeroline=False)
     title = f"The two analyses' effects on one scale, outcome by outcome ({follow_up})"
     safe: list[Safe] = [e for estimates in analyses.values() for e in estimates]
-    figure = _finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
+    figure = finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
     return _room_for_labels(figure, labels)
 
 
@@ -388,7 +406,7 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
     """Absolute standardised mean differences before and after matching, one row per covariate
     (in words: "Local authority LA01", not MatchIt's `la_codeLA01`), with the 0.1 line; the title
     says how many are still over it."""
-    _require(balance, SafeTable)
+    require(balance, SafeTable)
     frame = balance.frame.iloc[::-1]  # plotly draws the first row at the bottom
     before, after = frame["smd_before"].abs(), frame["smd_after"].abs()
     names = [covariate_words(name) for name in frame["covariate"]]
@@ -421,15 +439,15 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
             else f"After matching {over} covariate{'s' * (over != 1)} still differ by more "
             f"than {BALANCE_THRESHOLD} SD"
         )
-    figure = _finish(fig, title, source, 160 + 22 * len(frame), balance, legend_on_top=True)
+    figure = finish(fig, title, source, 160 + 22 * len(frame), balance, legend_on_top=True)
     return _room_for_labels(figure, names)
 
 
 def overlap_chart(treated: SafeHistogram, comparison: SafeHistogram, source: str) -> go.Figure:
     """Propensity-score distributions of the two groups before matching, as protected counts in
     fixed bins (merged where small), so the evaluator can see where they overlap."""
-    _require(treated, SafeHistogram)
-    _require(comparison, SafeHistogram)
+    require(treated, SafeHistogram)
+    require(comparison, SafeHistogram)
     fig = go.Figure()
     for histogram, name, colour in (
         (treated, "Supported families", PALETTE[0]),
@@ -453,7 +471,7 @@ def overlap_chart(treated: SafeHistogram, comparison: SafeHistogram, source: str
     fig.update_yaxes(title="families", rangemode="tozero")
     title = "Propensity scores of the two groups before matching"
     note = combined_note([treated, comparison])
-    return _finish(fig, title, source, 420, note, legend_on_top=True)
+    return finish(fig, title, source, 420, note, legend_on_top=True)
 
 
 def breakdown_chart(
@@ -467,7 +485,7 @@ def breakdown_chart(
     intervals and a zero line. Groups whose selection was refused or whose estimate was withheld
     are named in the footnote, not drawn."""
     for estimate in estimates.values():
-        _require(estimate, SafeEstimate)
+        require(estimate, SafeEstimate)
     shown = {g: headlines.scaled(e) for g, e in estimates.items()}
     drawn = {g: n for g, n in shown.items() if n is not None}
     groups = list(drawn)[::-1]  # first group at the top
@@ -497,137 +515,12 @@ def breakdown_chart(
     if missing:
         note += f" Not shown (too few families): {', '.join(missing)}."
     title = f"{OUTCOMES[outcome].label}: effect by {dimension.lower()}"
-    return _finish(fig, title, source, 160 + 34 * max(len(groups), 1), note)
-
-
-TREND_GROUPS = {
-    "supported": ("Supported families", PALETTE[0], "rgba(0, 114, 178, 0.18)"),
-    "comparison": ("Matched comparison families", PALETTE[1], "rgba(230, 159, 0, 0.22)"),
-}
-
-
-def trend_chart(table: SafeTable, outcome: str, source: str) -> go.Figure:
-    """Monthly means with 95% bands for supported and matched comparison families, months
-    counted from the index date (0 = the month the family was identified); suppressed months are
-    gaps."""
-    _require(table, SafeTable)
-    scale, axis = headlines.TREND_AXIS[outcome]
-    fig = go.Figure()
-    for group, (name, colour, fill) in TREND_GROUPS.items():
-        part = table.frame[table.frame["group"] == group].sort_values("month")
-        months = part["month"].tolist()
-        # One band per run of shown months: a suppressed month leaves a gap, not a wrong shape.
-        shown = part["mean"].notna().to_numpy()
-        runs = np.split(np.arange(len(part)), np.flatnonzero(np.diff(shown.astype(int))) + 1)
-        for run in (r for r in runs if shown[r[0]]):
-            band = part.iloc[run]
-            x = band["month"].tolist()
-            fig.add_trace(
-                go.Scatter(
-                    x=x + x[::-1],
-                    y=(band["ci_high"] * scale).tolist() + (band["ci_low"] * scale).tolist()[::-1],
-                    fill="toself",
-                    fillcolor=fill,
-                    mode="lines",
-                    line={"width": 0},
-                    hoverinfo="skip",
-                    showlegend=False,
-                    legendgroup=group,
-                )
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=months,
-                y=part["mean"] * scale,
-                mode="lines+markers",
-                name=name,
-                line={"color": colour, "width": 2.5},
-                marker={"size": 5},
-                legendgroup=group,
-                hovertemplate="month %{x}: %{y:.3g}<extra>" + name + "</extra>",
-            )
-        )
-    fig.add_vline(
-        x=-0.5,
-        line_dash="dash",
-        line_color="#555555",
-        annotation_text="identified",
-        annotation_position="top right",
-    )
-    fig.update_xaxes(title="Months from the month the family was identified (0)", dtick=3)
-    # Attendance sits near 90%: from zero its changes would be invisible.
-    fig.update_yaxes(title=axis, rangemode="normal" if outcome == "attendance" else "tozero")
-    title = f"{OUTCOMES[outcome].label} month by month: supported and matched comparison families"
-    return _finish(fig, title, source, 470, table, legend_on_top=True)
-
-
-def event_study_chart(studies: list[SafeEventStudy], source: str) -> go.Figure:
-    """One panel per outcome: the difference between supported and matched comparison families
-    in the change since the quarter before identification (the reference, hollow, 0 by
-    definition), quarter by quarter with 95% intervals, each quarter drawn at its middle month;
-    a withheld quarter is a gap. Each panel's title gives the pre-trend test's p-value."""
-    for study in studies:
-        _require(study, SafeEventStudy)
-    titles = []
-    for study in studies:
-        p = study.pretrend_p_value
-        test = "not shown" if p is None else ("p < 0.001" if p < 0.001 else f"p = {p:.3g}")
-        unit = headlines.display_unit(study.outcome)
-        titles.append(f"{OUTCOMES[study.outcome].label} ({unit}); before support: {test}")
-    fig = make_subplots(
-        rows=max(len(studies), 1), cols=1, vertical_spacing=0.1, subplot_titles=titles
-    )
-    for row, study in enumerate(studies, start=1):
-        shown = [(m, headlines.scaled(e)) for m, e in sorted(study.cells.items())]
-        shown = [(m, n) for m, n in shown if n is not None]
-        x = [m + 1 for m, _ in shown]
-        att = [n[0] for _, n in shown]
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=att,
-                mode="markers",
-                marker={"color": PALETTE[0], "size": 8},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [n[2] - n[0] for _, n in shown],
-                    "arrayminus": [n[0] - n[1] for _, n in shown],
-                    "color": PALETTE[0],
-                },
-                showlegend=False,
-                hovertemplate="quarter from month %{x}: %{y:.3g}<extra></extra>",
-            ),
-            row=row,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=[study.reference_month + 1],
-                y=[0],
-                mode="markers",
-                marker={"color": "white", "size": 8, "line": {"color": PALETTE[0], "width": 2}},
-                showlegend=False,
-                hovertemplate="reference quarter: 0 by definition<extra></extra>",
-            ),
-            row=row,
-            col=1,
-        )
-        fig.add_hline(y=0, line_color="#555555", line_width=1, row=row, col=1)
-        fig.add_vline(x=-0.5, line_dash="dash", line_color="#555555", row=row, col=1)
-        fig.update_xaxes(dtick=3, row=row, col=1)
-    fig.update_xaxes(
-        title="Months from the month the family was identified (0); each quarter at its middle",
-        row=max(len(studies), 1),
-        col=1,
-    )
-    title = "The gap between supported and matched comparison families, quarter by quarter"
-    return _finish(fig, title, source, 170 + 190 * len(studies), combined_note(list(studies)))
+    return finish(fig, title, source, 160 + 34 * max(len(groups), 1), note)
 
 
 def retention_chart(table: SafeTable, source: str) -> go.Figure:
     """Families by the year their retention period ends (protected counts)."""
-    _require(table, SafeTable)
+    require(table, SafeTable)
     frame = table.frame
     fig = go.Figure(
         go.Bar(
@@ -640,4 +533,4 @@ def retention_chart(table: SafeTable, source: str) -> go.Figure:
     )
     fig.update_xaxes(title="Year the retention period ends", type="category")
     fig.update_yaxes(title="families", rangemode="tozero")
-    return _finish(fig, "When families' records must be destroyed", source, 380, table)
+    return finish(fig, "When families' records must be destroyed", source, 380, table)

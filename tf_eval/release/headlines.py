@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tf_eval import config
-from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.outcomes import OUTCOMES, by_theme
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import units
 from tf_eval.release.disclosure import SafeEstimate, SafeEventStudy
@@ -83,6 +83,36 @@ def headline(estimate: SafeEstimate, follow_up_months: int, caution: str | None 
     if numbers is None:
         return f"{OUTCOMES[estimate.outcome].label}: not shown ({estimate.reason})."
     return effect_words(estimate.outcome, *numbers, follow_up_months, caution)
+
+
+def themed_headlines(
+    estimates: list[SafeEstimate], cautions: list[str | None], follow_up_months: int
+) -> dict[str, list[str]]:
+    """Each estimate's `headline` (with its caution) under its outcome's theme, themes in
+    outcomes.THEMES' order: what the Overview, the pack and the command line list."""
+    sentences = {
+        e.outcome: headline(e, follow_up_months, caution)
+        for e, caution in zip(estimates, cautions, strict=True)
+    }
+    return {theme: [sentences[k] for k in keys] for theme, keys in by_theme(sentences).items()}
+
+
+def improved_title(outcomes: list[str], good: int, follow_up_months: int) -> str:
+    """An effects chart's title: how many of the outcomes support improved (`good`), naming their
+    theme when they share one (the pages and the pack draw a chart per theme), as in "Support
+    improved 2 of 4 crime and justice outcomes"."""
+    when = f"in the {follow_up_months} months after families were identified"
+    if len(outcomes) == 1:
+        label = OUTCOMES[outcomes[0]].label
+        return (
+            f"{label}: improved by support {when}"
+            if good
+            else f"{label}: no clear improvement {when}"
+        )
+    themes = {OUTCOMES[o].theme for o in outcomes}
+    kind = f"{themes.pop().lower()} outcomes" if len(themes) == 1 else "outcomes"
+    share = f"all {len(outcomes)}" if good == len(outcomes) else f"{good} of {len(outcomes)}"
+    return f"Support improved {share} {kind} {when}"
 
 
 def effect_words(

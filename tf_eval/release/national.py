@@ -11,6 +11,7 @@ not anyone's records, so they pass no gate; the council's side is the gated esti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.release.disclosure import SafeEstimate
@@ -26,8 +27,8 @@ CAVEAT = (
     "of each with the outcome 19-24 months after joining; this tool compares supported families "
     "with matched families identified at the same time and not (yet) supported, by the change in "
     "the share with a new episode in the follow-up after identification (the dashboard's 12 "
-    "months; `estimate --follow-up-months 24` on the command line comes nearest the national "
-    "timing)."
+    "months; a 24-month follow-up, on the command line with --follow-up-months 24, comes nearest "
+    "the national timing)."
 )
 
 
@@ -93,3 +94,27 @@ def comparison_rows(estimates: list[SafeEstimate], follow_up_months: int) -> lis
             }
         )
     return rows
+
+
+def national_json(outcomes: list[str]) -> dict[str, Any] | None:
+    """The JSON's `national_study`: the published figures for those of `outcomes` both measure
+    (the estimates themselves are in the JSON's `estimates`), with the source and the caveat;
+    None when there are none (an analysis file's columns, or a choice of other outcomes)."""
+    shared = [k for k in outcomes if k in FIGURES]
+    if not shared:
+        return None
+    return {
+        "source": SOURCE,
+        "caveat": CAVEAT,
+        "months_after_joining": "19-24",
+        "outcomes": [
+            {
+                "outcome": k,
+                "comparison_percent": FIGURES[k].comparison,
+                "supported_percent": FIGURES[k].supported,
+                "difference_points": round(FIGURES[k].difference, 1),
+                "relative_percent": round(FIGURES[k].relative, 1),
+            }
+            for k in shared
+        ],
+    }

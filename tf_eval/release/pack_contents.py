@@ -15,6 +15,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from tf_eval import config
+from tf_eval.data.outcomes import THEME_KEYS, by_theme, in_theme_order
 from tf_eval.data.store import Store
 from tf_eval.governance.rules import Suppression
 from tf_eval.method import specs
@@ -22,7 +23,7 @@ from tf_eval.method.covariates import covariate_words
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import build_panel
-from tf_eval.release import charts, register, units
+from tf_eval.release import charts, register, time_charts, units
 from tf_eval.release.disclosure import SafeEstimate, SafeTable
 from tf_eval.release.evidence import passing
 from tf_eval.release.overview import Overview, overview
@@ -115,7 +116,7 @@ class Chart:
 
     @property
     def note(self) -> str:
-        """The chart's disclosure footnote (charts._finish keeps it in the layout's meta)."""
+        """The chart's disclosure footnote (charts.finish keeps it in the layout's meta)."""
         return self.figure.layout.meta["note"]
 
 
@@ -242,17 +243,11 @@ def pack_charts(contents: PackContents) -> list[Chart]:
     results, follow_up = contents.results, spec.follow_up_months
     matching = results.matching
     plan = contents.provenance.retention
+    effects = _estimates_table(results)  # one table behind the themes' charts
     found = [
         Chart(
-            "effects",
-            charts.effects_chart(
-                results.estimates,
-                source,
-                follow_up,
-                naive=results.naive,
-                placebo=results.placebo,
-                passing=passing(findings(results)),
-            ),
+            f"effects-{key}",
+            figure,
             "Each marker is an effect, its value written above it, with its 95% interval, in the "
             f"outcome's own unit. Estimate ({charts.ESTIMATE_LOOKS['matched']}) compares "
             "supported with matched families; Naive change "
@@ -260,14 +255,23 @@ def pack_charts(contents: PackContents) -> list[Chart]:
             "which also holds their recovery from a crisis; Placebo "
             f"({charts.ESTIMATE_LOOKS['placebo']}) repeats the comparison a year earlier, before "
             "families were identified, where there should be nothing to find.",
-            _estimates_table(results),
+            effects,
         )
+        for key, figure in charts.effects_by_theme(
+            results.estimates,
+            source,
+            follow_up,
+            naive=results.naive,
+            placebo=results.placebo,
+            passing=passing(findings(results)),
+        ).items()
     ]
-    for key, table in contents.trends.items():
+    for key in in_theme_order(contents.trends):
+        table = contents.trends[key]
         found.append(
             Chart(
                 f"trend-{key}",
-                charts.trend_chart(table, key, source),
+                time_charts.trend_chart(table, key, source),
                 "Monthly averages with 95% bands, from 12 months before the month families were "
                 "identified (month 0) "
                 "to the end of follow-up. Both groups worsen before and recover after; the gap "
@@ -275,20 +279,22 @@ def pack_charts(contents: PackContents) -> list[Chart]:
                 _safe_table(f"trend-{key}", f"Monthly {key}, supported and comparison", table),
             )
         )
-    if results.event_study:
-        found.append(
-            Chart(
-                "gap-by-quarter",
-                charts.event_study_chart(results.event_study, source),
-                "Each point is how much more supported families' outcome changed than their "
-                "matched comparison families' since the quarter before identification (months -3 "
-                "to -1, hollow, 0 by definition), quarter by quarter with its 95% interval. Before "
-                "month 0 support cannot have acted: points there away from 0, and a small p-value "
-                "in a panel's title (the quarters before, tested together), mean the groups were "
-                "already drifting apart, and the effect may be that drift.",
-                _event_study_table(results),
-            )
+    studies = {study.outcome: study for study in results.event_study}
+    quarters = _event_study_table(results) if studies else None  # one table behind them all
+    found += [
+        Chart(
+            f"gap-by-quarter-{THEME_KEYS[theme]}",
+            time_charts.event_study_chart([studies[k] for k in outcomes], source),
+            "Each point is how much more supported families' outcome changed than their "
+            "matched comparison families' since the quarter before identification (months -3 "
+            "to -1, hollow, 0 by definition), quarter by quarter with its 95% interval. Before "
+            "month 0 support cannot have acted: points there away from 0, and a small p-value "
+            "in a panel's title (the quarters before, tested together), mean the groups were "
+            "already drifting apart, and the effect may be that drift.",
+            quarters,
         )
+        for theme, outcomes in by_theme(studies).items()
+    ]
     found += [
         Chart(
             "balance",
@@ -350,7 +356,8 @@ def pack_tables(contents: PackContents, charts_: list[Chart]) -> list[Table]:
     if contents.results.excluded is not None:
         title = "Families left out of the evaluation, by reason"
         extra.append(_safe_table("excluded-families", title, contents.results.excluded))
-    return [chart.table for chart in charts_] + extra
+    behind = {chart.table.name: chart.table for chart in charts_}  # the themes' charts share one
+    return [*behind.values(), *extra]
 
 
 def pack_provenance(

@@ -12,13 +12,14 @@ from typing import Any
 from fpdf import FPDF
 
 from tf_eval import config
+from tf_eval.data.outcomes import by_theme
 from tf_eval.governance.rules import RULE_DESCRIPTIONS
 from tf_eval.method import specs
 from tf_eval.method.covariates import listed_words
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import LATER_JOINERS
-from tf_eval.release import charts
+from tf_eval.release import charts, national
 from tf_eval.release.headlines import headline, selection_words
 from tf_eval.release.pack_contents import (
     GENERATOR,
@@ -35,6 +36,7 @@ from tf_eval.release.results import effective_size_sentence, findings, unmatched
 # The PDF's core fonts (Helvetica) hold Latin-1: typographic punctuation becomes its plain form.
 _PLAIN = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"'})
 _PLAIN.update(str.maketrans({"\u201d": '"', "\u2264": "<=", "\u2265": ">=", "\u2026": "..."}))
+_PLAIN.update(str.maketrans({"\u2212": "-", "\u2192": "->"}))  # signed numbers; national shares
 
 
 def _latin1(text: str) -> str:
@@ -109,6 +111,26 @@ class _PackPDF(FPDF):
         self.ln(1.5)
 
 
+def _national(pdf: _PackPDF, rows: list[dict[str, str]]) -> None:
+    """The national study's figures beside this selection's estimates, as on Impact (none when
+    the analysis estimates none of the outcomes both measure)."""
+    if not rows:
+        return
+    pdf.ln(3)
+    pdf.heading("Beside the national study")
+    pdf.paragraph(
+        f"The national Troubled Families impact study ({national.SOURCE}). {national.COLUMNS} "
+        f"A negative difference is a fall. {national.CAVEAT}",
+        size=9.5,
+    )
+    pdf.set_font("Helvetica", size=9)
+    pdf.set_text_color(0, 0, 0)
+    with pdf.table(col_widths=(50, 62, 62), text_align="LEFT", line_height=5) as table:
+        table.row(list(rows[0]))
+        for row in rows:
+            table.row([_latin1(value) for value in row.values()])
+
+
 def render_pdf(
     contents: PackContents, figures: list[Chart], pngs: list[bytes], prov: dict[str, Any]
 ) -> bytes:
@@ -149,11 +171,17 @@ def render_pdf(
     )
     pdf.ln(3)
     pdf.heading("What support changed")
-    checks = findings(results)  # each headline worded no more strongly than its verdict
-    for estimate, check in zip(results.estimates, checks, strict=True):
-        pdf.bullet(
-            f"{headline(estimate, spec.follow_up_months, check.caution)} Verdict: {check.verdict}."
-        )
+    # Each headline worded no more strongly than its verdict, under its outcome's theme.
+    verdicts = {check.outcome: check for check in findings(results)}
+    estimates = {estimate.outcome: estimate for estimate in results.estimates}
+    for theme, outcomes in by_theme(estimates).items():
+        pdf.heading(theme, size=11.5)
+        for key in outcomes:
+            check = verdicts[key]
+            pdf.bullet(
+                f"{headline(estimates[key], spec.follow_up_months, check.caution)} "
+                f"Verdict: {check.verdict}."
+            )
     counts = dict(
         zip(
             results.matching.counts.frame["group"],
@@ -174,6 +202,7 @@ def render_pdf(
     unmatched = unmatched_warning(results.matching)
     if unmatched:
         pdf.paragraph(unmatched, size=9.5)
+    _national(pdf, national.comparison_rows(results.estimates, spec.follow_up_months))
     pdf.ln(3)
     pdf.heading("Method")
     pdf.paragraph(_method(spec))

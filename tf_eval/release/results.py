@@ -26,7 +26,7 @@ from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.event_study import EventStudy
 from tf_eval.method.matchfile import FileMatch
 from tf_eval.method.sensitivity import Sensitivity
-from tf_eval.release import disclosure, evidence, units
+from tf_eval.release import disclosure, evidence, national, units
 from tf_eval.release.disclosure import SafeEstimate, SafeEventStudy, SafeHistogram, SafeTable
 
 
@@ -391,6 +391,11 @@ def to_json(results: SafeResults, data_source: str | None = None) -> dict[str, A
     # The difference quarter by quarter from 24 months before the index date (tf_eval.method.
     # event_study); empty for an analysis file (it has no dates).
     out["event_study"] = event_study_json(results)
+    # The national impact study's published figures for the outcomes both measure: constants
+    # of the publication, beside (not through) the gate.
+    beside = national.national_json([e.outcome for e in results.estimates])
+    if beside is not None:
+        out["national_study"] = beside
     warning = unmatched_warning(results.matching)
     if warning:
         out["warnings"] = [warning]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.outcomes import OUTCOMES, by_theme, in_theme_order
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release.headlines import display_unit, effect_words
 
@@ -48,8 +48,13 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         )
     naive = {row["outcome"]: row for row in result.get("naive", [])}
     months = result["options"].get("follow_up_months")
-    for row in result["estimates"]:
-        lines.append(_effect_line(row, naive.get(row["outcome"]), months))
+    rows = {row["outcome"]: row for row in result["estimates"]}
+    if all(outcome in OUTCOMES for outcome in rows):  # a store's outcomes, by theme
+        for theme, outcomes in by_theme(rows).items():
+            lines.append(f"{theme}:")
+            lines += ["  " + _effect_line(rows[k], naive.get(k), months) for k in outcomes]
+    else:
+        lines += [_effect_line(row, naive.get(outcome), months) for outcome, row in rows.items()]
     placebo = [row for row in result.get("placebo", []) if not row["suppressed"]]
     if placebo:
         clear = [_label(row["outcome"]) for row in placebo if row["ci_low"] <= 0 <= row["ci_high"]]
@@ -66,6 +71,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             + "."
         )
     lines += _evidence_lines(result.get("checks", []))
+    lines += _national_lines(result.get("national_study"))
     others: dict[str, list[str]] = {}
     for row in result.get("estimators", []):
         if row["estimator"] != _headline(result):
@@ -115,10 +121,32 @@ def _evidence_lines(checks: list[dict[str, Any]]) -> list[str]:
     if not checks:
         return []
     lines = ["Evidence (strong, moderate, weak or fails; docs/method.md says how it is judged):"]
+    outcomes = [row["outcome"] for row in checks]
+    if all(outcome in OUTCOMES for outcome in outcomes):  # in the effects' order, by theme
+        order = in_theme_order(outcomes)
+        checks = sorted(checks, key=lambda row: order.index(row["outcome"]))
     for row in checks:
         lines.append(f"  {_label(row['outcome'])}: {row['verdict']}")
         for reason in row["reasons"]:
             lines += textwrap.wrap(
                 reason, 100, initial_indent=" " * 4 + "- ", subsequent_indent=" " * 6
             )
+    return lines
+
+
+def _national_lines(national: dict[str, Any] | None) -> list[str]:
+    """The national study's published figures for the outcomes both measure (the JSON's
+    `national_study`), to read beside the effects above."""
+    if not national:
+        return []
+    lines = [
+        f"National study ({national['months_after_joining']} months after joining; the designs "
+        "differ, so a guide, not a test: the JSON's national_study has the caveat):"
+    ]
+    for row in national["outcomes"]:
+        lines.append(
+            f"  {_label(row['outcome'])}: {row['comparison_percent']:.1f}% of comparison families' "
+            f"people, {row['supported_percent']:.1f}% of supported families' "
+            f"({row['difference_points']:+.1f} points, {row['relative_percent']:+.0f}%)"
+        )
     return lines
