@@ -14,7 +14,7 @@ import pytest
 
 from tf_eval.data import store
 from tf_eval.method.estimate import AnalysisSpec
-from tf_eval.release import charts, pack_contents
+from tf_eval.release import charts, pack_contents, time_charts
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,22 @@ def figures(demo_db: Path) -> dict[str, go.Figure]:
         source,
         "12 and 24-month follow-up",
     )
+    found["all-effects"] = charts.effects_chart(  # the Matching page's: every outcome at once
+        contents.results.estimates, source, 12, contents.results.naive, contents.results.placebo
+    )
+    found["all-quarters"] = time_charts.event_study_chart(contents.results.event_study, source)
     return found
+
+
+def test_every_panel_keeps_its_height_however_many_outcomes_are_stacked(figures) -> None:
+    """Nine outcomes' panels at a fixed spacing of 12% of the plot each left the panels 4% of it
+    between them: each row squeezed to a line, its markers drawn over each other."""
+    for name, figure in figures.items():
+        domains = [axis.domain for axis in figure.select_yaxes() if axis.domain]
+        if len(domains) < 2:
+            continue
+        plot = figure.layout.height - figure.layout.margin.t - figure.layout.margin.b
+        assert min(high - low for low, high in domains) * plot >= 80, name  # 6 px before
 
 
 def _lines(text: str) -> list[str]:

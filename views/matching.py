@@ -5,6 +5,7 @@ import streamlit as st
 
 import dashboard
 from tf_eval import config
+from tf_eval.data.outcomes import in_theme_order
 from tf_eval.governance.untrusted import markdown
 from tf_eval.method.covariates import covariate_words, listed_words
 from tf_eval.method.estimate import (
@@ -148,8 +149,9 @@ if matching.dropped_covariates:
 dashboard.chart(charts.love_plot(matching.balance, source), "love-plot")
 overlap = matching.overlap
 dashboard.chart(charts.overlap_chart(overlap["treated"], overlap["comparison"], source), "overlap")
+order = in_theme_order(e.outcome for e in results.estimates)  # as the other pages list them
 effects = charts.effects_chart(
-    results.estimates,
+    sorted(results.estimates, key=lambda e: order.index(e.outcome)),
     source,
     spec.follow_up_months,
     naive=results.naive,

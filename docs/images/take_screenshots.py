@@ -36,7 +36,7 @@ ARGS = [
 ]
 # Tall enough that every page fits without scrolling (Streamlit scrolls its own container, so a
 # full-page screenshot would stop at the viewport); each image is cropped from it.
-VIEWPORT = {"width": 1400, "height": 4200}
+VIEWPORT = {"width": 1400, "height": 6000}  # the Matching page is about 5,000 px long
 RUNNING = '[data-testid="stStatusWidget"]'
 LONG = 300_000  # ms: the first visit to a page may compute its results
 
@@ -101,7 +101,7 @@ def take(page: Page, url: str) -> None:
     page.locator("[data-testid=stRadio] label").filter(has_text="Cohort").click()
     rerun(page, charts=2)
     page.get_by_test_id("stSelectbox").filter(has_text="Outcome").locator("input").click()
-    page.get_by_role("option", name="Offending").click()
+    page.get_by_role("option", name="Crime and justice: Offending").click()
     shows(page, "Offending: effect by cohort")
     settle(page, charts=2)
     where = page.get_by_role("heading", name="Where and when")
@@ -124,9 +124,9 @@ def take(page: Page, url: str) -> None:
         name_box.fill("caliper 0.05 no replacement")
         page.get_by_role("button", name="Save analysis").click()
         shows(page, "Supported families matched")
-        settle(page, charts=5)
+        settle(page, charts=4)
     else:
-        settle(page, charts=5)
+        settle(page, charts=4)
     compare = page.get_by_role("heading", name="Save and compare analyses")
     save(page, "compare-analyses.png", compare, charts.last)
 

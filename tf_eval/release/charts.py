@@ -330,12 +330,19 @@ def comparison_chart(
     return _room_for_labels(figure, labels)
 
 
+def stacked_spacing(rows: int, share: float) -> float:
+    """make_subplots' vertical_spacing for `rows` stacked panels: `share` of the plot between
+    each two of up to four panels, and beyond four the gap four would have, since the plot
+    grows with its panels. A fixed share squeezed nine outcomes' panels into 4% of the plot."""
+    return 0.0 if rows < 2 else min(share, share * 4 / rows)
+
+
 def _outcome_panels(outcomes: list[str]) -> go.Figure:
     """One panel per outcome, stacked, each titled with the outcome and its unit."""
     return make_subplots(
         rows=len(outcomes),
         cols=1,
-        vertical_spacing=0.12 if len(outcomes) > 1 else 0.0,
+        vertical_spacing=stacked_spacing(len(outcomes), 0.12),
         subplot_titles=[f"{OUTCOMES[o].label} ({headlines.display_unit(o)})" for o in outcomes],
     )
 

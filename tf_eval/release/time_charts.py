@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.release import headlines
-from tf_eval.release.charts import PALETTE, finish, require
+from tf_eval.release.charts import PALETTE, finish, require, stacked_spacing
 from tf_eval.release.disclosure import SafeEventStudy, SafeTable, combined_note
 
 TREND_GROUPS = {
@@ -88,7 +88,10 @@ def event_study_chart(studies: list[SafeEventStudy], source: str) -> go.Figure:
         unit = headlines.display_unit(study.outcome)
         titles.append(f"{OUTCOMES[study.outcome].label} ({unit}); before support: {test}")
     fig = make_subplots(
-        rows=max(len(studies), 1), cols=1, vertical_spacing=0.1, subplot_titles=titles
+        rows=max(len(studies), 1),
+        cols=1,
+        vertical_spacing=stacked_spacing(len(studies), 0.1),
+        subplot_titles=titles,
     )
     for row, study in enumerate(studies, start=1):
         shown = [(m, headlines.scaled(e)) for m, e in sorted(study.cells.items())]
