@@ -3,6 +3,7 @@ estimator, for each analysis spec an evaluator is likely to run, on the syntheti
 
     .venv/bin/python studies/monte_carlo.py                       # 200 seeds of 20,000 families
     .venv/bin/python studies/monte_carlo.py --seeds 20 --workers 2 --out /tmp/mc.csv
+    .venv/bin/python studies/monte_carlo.py --from /tmp/mc-*.csv   # the tables of saved runs
 
 Each seed builds a fresh demo store (tf_eval.data.synth: attachment 0-3 months after
 identification, selection by an eligibility rule, effects that ramp up) and evaluates it with each
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from tf_eval.data import store, synth  # noqa: E402
 from tf_eval.data.demo_truth import TruthSums  # noqa: E402
+from tf_eval.data.outcomes import OUTCOMES  # noqa: E402
 from tf_eval.method.estimate import AnalysisSpec, evaluate  # noqa: E402
 from tf_eval.method.estimators import DR_DID, ESTIMATORS, PRE_LEVELS  # noqa: E402
 
@@ -130,16 +132,22 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-OUTCOME_ORDER = ("attendance", "offending", "worklessness", "ae_use")
+# The tables of docs/method.md: the first release's four outcomes, then the national study's five.
+TABLES = (
+    ("attendance", "offending", "worklessness", "ae_use"),
+    tuple(
+        key for key in OUTCOMES if key not in ("attendance", "offending", "worklessness", "ae_use")
+    ),
+)
 
 
-def markdown(table: pd.DataFrame, headline: str = PRE_LEVELS) -> str:
-    """The table of docs/method.md: a row per spec and estimator (the placebo is the headline
+def markdown(table: pd.DataFrame, outcomes: tuple[str, ...], headline: str = PRE_LEVELS) -> str:
+    """A table of docs/method.md: a row per spec and estimator (the placebo is the headline
     estimator's), a column per outcome, each cell "bias in SE; SD over SE; coverage" with how
-    many samples could not be computed ("n/c")."""
+    many samples could not be computed ("n/c"; a cell none could is "n/c")."""
     lines = [
-        "| spec | estimator | attendance | offending | worklessness | A&E use |",
-        "|---|---|---|---|---|---|",
+        "| spec | estimator | " + " | ".join(OUTCOMES[k].label for k in outcomes) + " |",
+        "|---|---|" + "---|" * len(outcomes),
     ]
     names = {key: e.short[0].lower() + e.short[1:] for key, e in ESTIMATORS.items()}
     names[headline] += " (default)"
@@ -148,7 +156,10 @@ def markdown(table: pd.DataFrame, headline: str = PRE_LEVELS) -> str:
     for spec in dict.fromkeys(table["spec"]):
         for kind in (headline, *(k for k in ESTIMATORS if k != headline), "placebo"):
             row = [spec, names[kind]]
-            for outcome in OUTCOME_ORDER:
+            for outcome in outcomes:
+                if (spec, kind, outcome) not in cells.index:
+                    row.append("n/c")
+                    continue
                 r = cells.loc[(spec, kind, outcome)]
                 missing = f" ({int(r.not_computed)} n/c)" if r.not_computed else ""
                 row.append(f"{r.bias_in_se:+.2f}; {r.sd_over_se:.2f}; {r.coverage:.1%}{missing}")
@@ -163,18 +174,35 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, help="also write every estimate to this CSV")
+    parser.add_argument(
+        "--from",
+        dest="saved",
+        type=Path,
+        nargs="+",
+        help="summarise CSVs written by --out (runs of seeds in batches) instead of running",
+    )
     args = parser.parse_args()
+    if args.saved:
+        results = pd.concat([pd.read_csv(path) for path in args.saved], ignore_index=True)
+        seeds = results["seed"].nunique()
+    else:
+        seeds = args.seeds
+        results = pd.DataFrame(_run(args))
+        if args.out:
+            results.to_csv(args.out, index=False)
+    print(f"{seeds} seeds x {args.families:,} families\n")
+    table = summarise(results)
+    print("\n\n".join(markdown(table, outcomes) for outcomes in TABLES))
+
+
+def _run(args: argparse.Namespace) -> list[dict]:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     rows: list[dict] = []
     with ProcessPoolExecutor(args.workers) as pool:
         for done, batch in enumerate(pool.map(one_seed, seeds, [args.families] * len(seeds))):
             rows.extend(batch)
             print(f"seed {done + 1} of {len(seeds)} done", file=sys.stderr, flush=True)
-    results = pd.DataFrame(rows)
-    if args.out:
-        results.to_csv(args.out, index=False)
-    print(f"{args.seeds} seeds x {args.families:,} families\n")
-    print(markdown(summarise(results)))
+    return rows
 
 
 if __name__ == "__main__":
