@@ -5,6 +5,7 @@ step (only gated estimates enter; a withheld one leaves its outcome out with the
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -298,3 +299,72 @@ def test_an_outcome_the_costs_leave_out_is_named(results: SafeResults) -> None:
         if r.outcome != "ae_use"
     )
     assert "'Ours'" in value_json(vfm, {})["assumptions"][0]
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+def test_vfm_json_gives_the_figures_of_the_released_estimates(
+    demo_db: Path, results: SafeResults, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`vfm --json` on the default analysis: the interface of issue 20, with the figures the
+    released estimates give in this process (the same store, spec and draws)."""
+    from tf_eval import cli
+
+    args = ["vfm", "--db", str(demo_db), "--programme-cost", "1200", "--years", "3"]
+    assert cli.main([*args, "--decay", "0.2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    settings = ValueSettings(Settings(1200.0, years=3, decay=0.2), read_costs())
+    expected = value_json(value_for_money(results, settings), out["options"]["analysis"])
+    assert {k: out[k] for k in expected} == expected
+    assert out["data_source"].startswith("SYNTHETIC")
+    assert out["options"]["illustrative_costs"] and out["options"]["discount"] == 0.035
+    for m in ("fiscal", "economic"):
+        ratio = out["ratio"][m]
+        assert ratio["ci_low"] < ratio["estimate"] < ratio["ci_high"]
+    assert cli.main(args) == 0  # the summary: what the page says, in words
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Data: SYNTHETIC") and lines[1].startswith("Each £1 spent")
+    assert "Assumptions:" in lines
+
+
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        ([], "the following arguments are required: --programme-cost"),
+        (["--programme-cost", "0"], "--programme-cost: 0 must be a positive number"),
+        (["--programme-cost", "£900"], "--programme-cost: '£900' is not a number"),
+        (["--programme-cost", "900", "--years", "31"], "--years: 31 is outside 1-30"),
+        (["--programme-cost", "900", "--decay", "1"], "--decay: 1 must be at least 0 and below 1"),
+        (["--programme-cost", "900", "--discount", "3.5"], "--discount: 3.5 must be at least 0"),
+    ],
+)
+def test_vfm_refuses_a_bad_flag_in_one_line(
+    args: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tf_eval import cli
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["vfm", *args])
+    assert stopped.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("tf-eval: error: ") and complaint in captured.err
+    assert captured.err.count("\n") == 1 and captured.out == ""
+
+
+def test_vfm_refuses_a_bad_costs_file_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tf_eval import cli
+
+    costs = tmp_path / "costs.toml"
+    costs.write_text(_file(row=ROW.replace("= 150", "= -150")))
+    missing = tmp_path / "no-store.duckdb"  # never opened: the file is checked first
+    assert (
+        cli.main(["vfm", "--db", str(missing), "--costs", str(costs), "--programme-cost", "9"]) == 1
+    )
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"tf-eval: error: {costs}: [costs.ae_use]: economic must not be negative (-150)\n"
+    )
+    assert captured.out == "" and not missing.exists()
