@@ -197,9 +197,9 @@ def test_the_sensitivity_moves_one_setting_at_a_time() -> None:
     cost = rows["Programme cost per family"]
     assert cost.low["fiscal"] == pytest.approx(base / 1.25)
     assert cost.high["fiscal"] == pytest.approx(base / 0.75)
-    assert rows["Every unit cost"].high["fiscal"] == pytest.approx(base * 1.25)
-    assert rows["Unit cost: A&E"].high["fiscal"] == pytest.approx(base + 0.25 * 0.12)
-    years = rows["How long effects last"]
+    assert rows["All unit costs"].high["fiscal"] == pytest.approx(base * 1.25)
+    assert rows["A&E: unit cost"].high["fiscal"] == pytest.approx(base + 0.25 * 0.12)
+    years = rows["Years effects last"]
     assert years.high["fiscal"] == pytest.approx(base * config.VFM_SENSITIVITY_YEARS)
     swings = [abs(r.high["economic"] - r.low["economic"]) for r in rows.values()]
     assert swings == sorted(swings, reverse=True)  # largest first

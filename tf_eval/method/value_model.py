@@ -197,14 +197,14 @@ def sensitivity(
     pct = f"{share:.0%}"
     cases = [
         (
-            "How long effects last",
-            "1 year",
-            f"{longest} years",
+            "Years effects last",
+            "1",
+            f"{longest}",
             point_ratio(inputs, replace(settings, years=1)),
             point_ratio(inputs, replace(settings, years=longest)),
         ),
         (
-            "Every unit cost",
+            "All unit costs",
             f"-{pct}",
             f"+{pct}",
             point_ratio(_scaled(inputs, 1 - share), settings),
@@ -227,7 +227,7 @@ def sensitivity(
             continue
         cases.append(
             (
-                f"Unit cost: {labels[item.outcome]}",
+                f"{labels[item.outcome]}: unit cost",
                 f"-{pct}",
                 f"+{pct}",
                 point_ratio(_scaled(inputs, 1 - share, item.outcome), settings),
