@@ -25,6 +25,7 @@ from tf_eval.release.overview import Overview, overview
 from tf_eval.release.provenance import Provenance, provenance
 from tf_eval.release.results import SafeResults, safe_evaluation
 from tf_eval.release.trends import monthly_trends
+from tf_eval.release.value import ValueForMoney, ValueSettings, value_for_money
 
 
 @st.cache_data(show_spinner="Counting families and records...")
@@ -93,6 +94,18 @@ def get_results(spec: AnalysisSpec) -> SafeResults | None:
     record_once("estimate", {"output": "estimates", "spec": str(spec)})
     remember("estimates", results.suppressed)
     return dataclasses.replace(results, stated=expected())  # the effects expected, if any
+
+
+def get_value_for_money(spec: AnalysisSpec, settings: ValueSettings) -> ValueForMoney | None:
+    """What the gated estimates of `spec` are worth under `settings` (tf_eval.release.value:
+    only estimates the gate showed enter); None, with the reason shown, as get_results."""
+    results = get_results(spec)
+    if results is None:
+        return None
+    model = settings.model
+    detail = {"output": "value for money", "spec": str(spec), "costs": settings.costs.title}
+    record_once("estimate", {**detail, "programme_cost": model.programme_cost})
+    return value_for_money(results, settings)
 
 
 def get_breakdown(

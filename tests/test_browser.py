@@ -35,6 +35,7 @@ PAGES = {
     "Overview": 2,
     "Outcomes over time": len(OUTCOMES) + 1,  # one per outcome, and the event study
     "Impact": 2,
+    "Value for money": 0,  # until a programme cost is set (tests/test_page_value.py draws 2)
     "Matching & balance": 3,
     "Data & linkage": 2,
     "Board pack": 0,

@@ -168,6 +168,11 @@ def parse_costs(text: str, file: str) -> UnitCosts:
     return UnitCosts(title.strip() or Path(file).name, years.pop(), tuple(c for c, _ in rows))
 
 
+def default_costs_text() -> str:
+    """The default file as it is, comments and all: the template a user edits."""
+    return config.DEFAULT_UNIT_COSTS.read_text(encoding="utf-8")
+
+
 def _too_large(file: str) -> CostsError:
     return CostsError(
         f"{file}: larger than a costs file can be ({config.UNIT_COSTS_MAX_BYTES // 1024} KB)"

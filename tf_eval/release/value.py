@@ -164,14 +164,6 @@ def headline(vfm: ValueForMoney) -> str:
     )
 
 
-def left_out(vfm: ValueForMoney) -> list[str]:
-    return [
-        f"{OUTCOMES[r.outcome].label}: left out, {r.withheld_because}."
-        for r in vfm.outcomes
-        if r.withheld_because
-    ]
-
-
 def assumptions(vfm: ValueForMoney) -> list[str]:
     """Everything the figures assume, in words: on every surface beside them."""
     model, costs = vfm.settings.model, vfm.settings.costs
@@ -203,6 +195,37 @@ def assumptions(vfm: ValueForMoney) -> list[str]:
         "Only estimates shown by the disclosure rules enter; only the outcomes measured count, "
         "and costs of overlapping outcomes (offending, convictions, custody) must not count the "
         "same cost twice.",
+    ]
+
+
+def outcome_rows(vfm: ValueForMoney) -> list[dict[str, str]]:
+    """The table under the chart: each outcome's benefit per family, or why it is left out."""
+    rows = []
+    for r in vfm.outcomes:
+        row = {"Outcome": OUTCOMES[r.outcome].label}
+        for m, words in (("fiscal", "Fiscal"), ("economic", "Economic")):
+            row[f"{words} benefit per family"] = (
+                "" if r.benefit is None else interval_text(r.benefit[m])
+            )
+        people = r.people_per_family
+        row["Measured people per family"] = "" if people is None else f"{rounded(people):g}"
+        row["Left out because"] = r.withheld_because or ""
+        rows.append(row)
+    return rows
+
+
+def cost_rows(vfm: ValueForMoney) -> list[dict[str, str]]:
+    """The unit costs in use, one row per outcome costed."""
+    return [
+        {
+            "Outcome": OUTCOMES[c.outcome].label,
+            "Per": UNITS[c.outcome].words,
+            "Fiscal": pounds(c.fiscal),
+            "Economic": pounds(c.economic),
+            "Borne by": c.agency,
+            "Source": c.source,
+        }
+        for c in vfm.settings.costs.costs
     ]
 
 
