@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard.connection import close_replaced_stores, db_path, get_store, open_store
 from dashboard.expected import expected
 from dashboard.trail import audited, current_user, record_once, remember, utc_today
+from dashboard.value_form import value_settings
 from tf_eval.data import ingest, pseudonymise, store
 from tf_eval.data.coverage import NoCalendarError
 from tf_eval.governance import rules, untrusted
@@ -241,11 +242,12 @@ def _board_pack(
     name: str | None,
     who: tuple[str, str],
     stated: tuple[tuple[str, float], ...],
+    value: ValueSettings | None,
     _contents: pack_contents.PackContents,
 ) -> report.BoardPack:
-    """One pack per store version, spec, name and effects expected (the contents follow from
-    those) and user: the export is logged under whoever takes the pack, not only whoever built
-    it first."""
+    """One pack per store version, spec, name, effects expected and value-for-money settings
+    (the contents follow from those) and user: the export is logged under whoever takes the
+    pack, not only whoever built it first."""
     return report.archive(_contents, Path(path), *who, name)
 
 
@@ -265,13 +267,19 @@ def get_board_pack(spec: AnalysisSpec, name: str | None) -> report.BoardPack | N
             if results is None or trends is None:
                 status.update(label="No board pack for this selection", state="error")
                 return None
+            value = value_settings()  # chosen on the Value for money page, if at all
             contents = pack_contents.PackContents(
-                spec, get_overview(("by_la_cohort", "coverage")), results, trends, get_provenance()
+                spec,
+                get_overview(("by_la_cohort", "coverage")),
+                results,
+                trends,
+                get_provenance(),
+                value,
             )
             st.write("Drawing the charts and writing the PDF (about 15 seconds the first time)")
             stated = tuple(sorted(results.stated.items()))
             pack = _board_pack(
-                str(current.path), modified, spec, name, current_user(), stated, contents
+                str(current.path), modified, spec, name, current_user(), stated, value, contents
             )
         except report.ReportError as exc:
             status.update(label="The board pack cannot be built", state="error")

@@ -231,7 +231,8 @@ def _fields_are_safe(cls: type) -> bool:
             continue
         # Non-data fields: the store's description, options chosen, the synthetic demo's
         # planted effects, covariate names, settings (a day something is counted as of).
-        if kind in (dict[str, str], dict[str, typing.Any], list[str], int, date, AnalysisSpec):
+        settings = (AnalysisSpec, value.ValueSettings | None)
+        if kind in (dict[str, str], dict[str, typing.Any], list[str], int, date, *settings):
             continue
         return False
     return True

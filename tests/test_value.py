@@ -337,6 +337,7 @@ def test_vfm_json_gives_the_figures_of_the_released_estimates(
         (["--programme-cost", "900", "--years", "31"], "--years: 31 is outside 1-30"),
         (["--programme-cost", "900", "--decay", "1"], "--decay: 1 must be at least 0 and below 1"),
         (["--programme-cost", "900", "--discount", "3.5"], "--discount: 3.5 must be at least 0"),
+        (["--out", "p", "--years", "3"], "report: --years needs --programme-cost"),
     ],
 )
 def test_vfm_refuses_a_bad_flag_in_one_line(
@@ -344,8 +345,9 @@ def test_vfm_refuses_a_bad_flag_in_one_line(
 ) -> None:
     from tf_eval import cli
 
+    command = "report" if "--out" in args else "vfm"  # the board pack takes the same settings
     with pytest.raises(SystemExit) as stopped:
-        cli.main(["vfm", *args])
+        cli.main([command, *args])
     assert stopped.value.code == 2
     captured = capsys.readouterr()
     assert captured.err.startswith("tf-eval: error: ") and complaint in captured.err

@@ -211,11 +211,16 @@ def _report(args: argparse.Namespace) -> int:
     path = store.resolve_db_path(args.db)
     report.check_out(args.out)
     spec = specs.named(path, args.spec) if args.spec else AnalysisSpec()
+    value = _value_settings(args)
     report.find_browser()
     current = store.Store(path)
     try:
         contents = pack_contents.gather(
-            current, spec, progress=_print_progress, released_by=(getpass.getuser(), "cli")
+            current,
+            spec,
+            progress=_print_progress,
+            released_by=(getpass.getuser(), "cli"),
+            value=value,
         )
     except rules.SelectionRefused as exc:
         detail = {"output": "board pack", "spec": str(spec), "reason": str(exc)}
@@ -236,15 +241,24 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _vfm(args: argparse.Namespace) -> int:
-    """The costs file and the saved analysis are checked before anything is computed; the
-    estimates behind the figures are released (register, audit) as `estimate`'s are."""
-    path = store.resolve_db_path(args.db)
-    settings = ValueSettings(
+def _value_settings(args: argparse.Namespace) -> ValueSettings | None:
+    """The value-for-money settings given (`vfm`, `report`), the costs file read and checked;
+    None without a programme cost."""
+    if args.programme_cost is None:
+        return None
+    return ValueSettings(
         Settings(args.programme_cost, args.years, args.decay, args.discount),
         read_costs(args.costs),
         None if args.costs is None else str(args.costs),
     )
+
+
+def _vfm(args: argparse.Namespace) -> int:
+    """The costs file and the saved analysis are checked before anything is computed; the
+    estimates behind the figures are released (register, audit) as `estimate`'s are."""
+    path = store.resolve_db_path(args.db)
+    settings = _value_settings(args)
+    assert settings is not None  # --programme-cost is required
     spec = specs.named(path, args.spec) if args.spec else AnalysisSpec()
     user = getpass.getuser()
     current = store.Store(path)
@@ -350,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = cli_parser.build().parse_args(argv)
+    args = cli_parser.parse(argv)
     commands = {
         "demo": _demo,
         "ingest": _ingest,

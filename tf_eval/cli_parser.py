@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -360,6 +361,7 @@ def build() -> argparse.ArgumentParser:
         help="a saved analysis (saved on the dashboard's Matching & balance page); "
         "default: the default analysis of all families",
     )
+    _add_value_flags(pack, required=False)
     _add_vfm(commands)
     purge = commands.add_parser(
         "purge",
@@ -395,6 +397,47 @@ def build() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_value_flags(command: argparse.ArgumentParser, required: bool) -> None:
+    """The value-for-money settings, shared by `vfm` and `report` (whose pack then has them)."""
+    command.add_argument(
+        "--costs",
+        type=Path,
+        metavar="FILE",
+        help="unit costs, a TOML file like unit_costs.toml (default: that file, whose figures "
+        "are illustrative)",
+    )
+    command.add_argument(
+        "--programme-cost",
+        required=required,
+        type=_positive_number,
+        metavar="GBP",
+        help="what the programme costs per supported family, in pounds at the unit costs' "
+        "price year (no default: only you know it)"
+        + ("" if required else "; without it the pack says value for money is not set"),
+    )
+    command.add_argument(
+        "--years",
+        type=_bounded_int(1, config.VFM_MAX_YEARS),
+        default=config.VFM_YEARS,
+        metavar="N",
+        help=f"years the effects last (default {config.VFM_YEARS}: the year measured)",
+    )
+    command.add_argument(
+        "--decay",
+        type=_rate,
+        default=config.VFM_DECAY,
+        metavar="RATE",
+        help="share of the effect lost each year after the first, 0-1 (default 0)",
+    )
+    command.add_argument(
+        "--discount",
+        type=_rate,
+        default=config.DISCOUNT_RATE,
+        metavar="RATE",
+        help=f"yearly discount rate, 0-1 (default {config.DISCOUNT_RATE}, the Green Book's)",
+    )
+
+
 def _add_vfm(commands: argparse._SubParsersAction) -> None:
     """`vfm`: value for money of one analysis' estimates (docs/method.md#value-for-money)."""
     vfm = commands.add_parser(
@@ -414,40 +457,26 @@ def _add_vfm(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="a saved analysis (default: the default analysis of all families)",
     )
-    vfm.add_argument(
-        "--costs",
-        type=Path,
-        metavar="FILE",
-        help="unit costs, a TOML file like unit_costs.toml (default: that file, whose figures "
-        "are illustrative)",
-    )
-    vfm.add_argument(
-        "--programme-cost",
-        required=True,
-        type=_positive_number,
-        metavar="GBP",
-        help="what the programme costs per supported family, in pounds at the unit costs' "
-        "price year (no default: only you know it)",
-    )
-    vfm.add_argument(
-        "--years",
-        type=_bounded_int(1, config.VFM_MAX_YEARS),
-        default=config.VFM_YEARS,
-        metavar="N",
-        help=f"years the effects last (default {config.VFM_YEARS}: the year measured)",
-    )
-    vfm.add_argument(
-        "--decay",
-        type=_rate,
-        default=config.VFM_DECAY,
-        metavar="RATE",
-        help="share of the effect lost each year after the first, 0-1 (default 0)",
-    )
-    vfm.add_argument(
-        "--discount",
-        type=_rate,
-        default=config.DISCOUNT_RATE,
-        metavar="RATE",
-        help=f"yearly discount rate, 0-1 (default {config.DISCOUNT_RATE}, the Green Book's)",
-    )
+    _add_value_flags(vfm, required=True)
     vfm.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line parsed and checked: a value-for-money setting given to `report` without
+    the programme's cost would be silently unused, so it is a usage error."""
+    parser = build()
+    args = parser.parse_args(argv)
+    if args.command == "report" and args.programme_cost is None:
+        given = [
+            flag
+            for flag, value, default in (
+                ("--costs", args.costs, None),
+                ("--years", args.years, config.VFM_YEARS),
+                ("--decay", args.decay, config.VFM_DECAY),
+                ("--discount", args.discount, config.DISCOUNT_RATE),
+            )
+            if value != default
+        ]
+        if given:
+            parser.error(f"report: {given[0]} needs --programme-cost (the pack's value for money)")
+    return args

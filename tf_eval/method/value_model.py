@@ -194,7 +194,7 @@ def sensitivity(
     each outcome's alone +-config.VFM_SENSITIVITY_SHARE, and the programme cost as much either
     way; largest swing (economic) first. `labels` names each outcome."""
     share, longest = config.VFM_SENSITIVITY_SHARE, max(config.VFM_SENSITIVITY_YEARS, settings.years)
-    pct = f"{share:.0%}"
+    more, less = f"{share:.0%} more", f"{share:.0%} less"  # no leading sign: CSV-safe as it is
     cases = [
         (
             "Years effects last",
@@ -205,15 +205,15 @@ def sensitivity(
         ),
         (
             "All unit costs",
-            f"-{pct}",
-            f"+{pct}",
+            less,
+            more,
             point_ratio(_scaled(inputs, 1 - share), settings),
             point_ratio(_scaled(inputs, 1 + share), settings),
         ),
         (
             "Programme cost per family",
-            f"+{pct}",
-            f"-{pct}",
+            more,
+            less,
             point_ratio(
                 inputs, replace(settings, programme_cost=settings.programme_cost * (1 + share))
             ),
@@ -228,8 +228,8 @@ def sensitivity(
         cases.append(
             (
                 f"{labels[item.outcome]}: unit cost",
-                f"-{pct}",
-                f"+{pct}",
+                less,
+                more,
                 point_ratio(_scaled(inputs, 1 - share, item.outcome), settings),
                 point_ratio(_scaled(inputs, 1 + share, item.outcome), settings),
             )
