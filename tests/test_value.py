@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tf_eval import config
@@ -370,3 +371,44 @@ def test_vfm_refuses_a_bad_costs_file_before_any_work(
         f"tf-eval: error: {costs}: [costs.ae_use]: economic must not be negative (-150)\n"
     )
     assert captured.out == "" and not missing.exists()
+
+
+# --- the coverage study ---------------------------------------------------------------------------
+
+
+def test_the_coverage_study_reads_monte_carlo_seeds_and_checks_truth_times_cost() -> None:
+    """studies/value_for_money.py on a made-up Monte Carlo file: 200 seeds of two outcomes whose
+    estimates scatter around their truth by their standard errors (the study itself reads the
+    real file; docs/method.md has its figures)."""
+    import importlib.util
+
+    path = config.PROJECT_ROOT / "studies" / "value_for_money.py"
+    spec = importlib.util.spec_from_file_location("value_study", path)
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    rng = np.random.default_rng(5)
+    truths, ses = {"ae_use": -0.1, "offending": -0.02}, {"ae_use": 0.03, "offending": 0.01}
+    seeds = pd.DataFrame(
+        [
+            {"seed": s, "spec": name, "kind": kind, "outcome": o, "truth": truths[o],
+             "estimate": truths[o] + ses[o] * rng.standard_normal(), "se": ses[o]}
+            for s in range(200)
+            for name in ("default", "24 months")
+            for kind in ("pre_level_adjustment", "placebo")
+            for o in truths
+        ]
+    )  # fmt: skip
+    people = {"ae_use": 3.0, "offending": 2.0}
+    rows = study.seed_rows(seeds, people, read_costs(), draws=500)
+    costs = read_costs()
+    by_hand = {  # one year a person, per family, for each spec's window
+        months: sum(-truths[o] * people[o] * 12 / months * costs.get(o).fiscal for o in truths)
+        for months in (12, 24)
+    }
+    fiscal = rows[rows["measure"] == "fiscal"].groupby("spec")["truth"].first()
+    assert fiscal["default"] == pytest.approx(by_hand[12])
+    assert fiscal["24 months"] == pytest.approx(by_hand[24])
+    table = study.summarise(rows).set_index(["spec", "measure"])
+    assert (table["seeds"] == 200).all()
+    assert table["coverage"].between(0.9, 0.99).all(), table["coverage"]
+    assert table["sd_over_se"].between(0.85, 1.15).all(), table["sd_over_se"]
