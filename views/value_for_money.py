@@ -59,9 +59,10 @@ for column, measure, words in ((fiscal, "fiscal", "Fiscal"), (economic, "economi
         help=f"95% interval {pounds(interval.low, True)} to {pounds(interval.high, True)}",
     )
 even.metric(
-    "Break-even cost per family (fiscal)",
+    "Break-even cost (fiscal)",
     pounds(per_family["fiscal"].estimate),
-    help="The most support could cost per family and still pay for itself to the public purse "
+    help="The most support could cost per supported family and still pay for itself to the "
+    "public purse "
     f"(economic: {pounds(per_family['economic'].estimate)}).",
 )
 

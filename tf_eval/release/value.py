@@ -204,8 +204,11 @@ def outcome_rows(vfm: ValueForMoney) -> list[dict[str, str]]:
     for r in vfm.outcomes:
         row = {"Outcome": OUTCOMES[r.outcome].label}
         for m, words in (("fiscal", "Fiscal"), ("economic", "Economic")):
-            row[f"{words} benefit per family"] = (
-                "" if r.benefit is None else interval_text(r.benefit[m])
+            shown = r.benefit and r.benefit[m]
+            row[f"{words} benefit per family (95% interval)"] = (
+                f"{pounds(shown.estimate)} ({pounds(shown.low)} to {pounds(shown.high)})"
+                if shown
+                else ""
             )
         people = r.people_per_family
         row["Measured people per family"] = "" if people is None else f"{rounded(people):g}"

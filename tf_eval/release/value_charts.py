@@ -1,5 +1,6 @@
 """The value-for-money charts, in the house look of tf_eval.release.charts (its `_finish`: wrapped
-title, legend above the plot, footnote with the source and the disclosure note), drawn from a
+title, legend above the plot, footnote with the source and the disclosure note, the margin as
+wide as the row labels), drawn from a
 ValueForMoney only, which tf_eval.release.value builds from gated estimates and the user's
 settings. A chart module of its own: charts.py is at the size a module may grow to."""
 
@@ -9,7 +10,7 @@ import plotly.graph_objects as go
 
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.value_model import MEASURES
-from tf_eval.release.charts import PALETTE, _finish
+from tf_eval.release.charts import PALETTE, _finish, _room_for_labels
 from tf_eval.release.value import ValueForMoney, pounds, rounded
 
 LOOKS = {"fiscal": (PALETTE[0], "circle"), "economic": (PALETTE[1], "diamond")}
@@ -81,7 +82,8 @@ def benefits_chart(vfm: ValueForMoney, source: str) -> go.Figure:
         f"purse, {pounds(total['economic'].estimate)} to society, against {pounds(cost)} spent"
     )
     note = f"The dashed line is the programme's cost per family. {_note(vfm)}"
-    return _finish(fig, title, source, 200 + 46 * len(labels), note, legend_on_top=True)
+    figure = _finish(fig, title, source, 200 + 46 * len(labels), note, legend_on_top=True)
+    return _room_for_labels(figure, labels)
 
 
 def sensitivity_chart(vfm: ValueForMoney, source: str) -> go.Figure:
@@ -126,4 +128,5 @@ def sensitivity_chart(vfm: ValueForMoney, source: str) -> go.Figure:
         "Each bar: the return per £1 with one setting moved, the rest as chosen (solid lines); "
         f"the dashed line, £1, is where support pays for itself. {_note(vfm)}"
     )
-    return _finish(fig, title, source, 200 + 52 * len(labels), note, legend_on_top=True)
+    figure = _finish(fig, title, source, 200 + 52 * len(labels), note, legend_on_top=True)
+    return _room_for_labels(figure, [line for label in labels for line in label.split("<br>")])
