@@ -15,7 +15,7 @@ import pytest
 from tf_eval import config
 from tf_eval.data import store
 from tf_eval.data.outcomes import OUTCOMES
-from tf_eval.method.estimate import AnalysisSpec, evaluate
+from tf_eval.method.estimate import AnalysisSpec, Evaluation, evaluate
 from tf_eval.method.unit_costs import (
     UNITS,
     CostsError,
@@ -226,12 +226,17 @@ def test_a_bad_setting_is_one_line(settings: dict, complaint: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def results(demo_db: Path) -> SafeResults:
+def evaluation(demo_db: Path) -> Evaluation:
     current = store.Store(demo_db)
     try:
-        return safe_evaluation(evaluate(current, AnalysisSpec()))
+        return evaluate(current, AnalysisSpec())
     finally:
         current.close()
+
+
+@pytest.fixture(scope="module")
+def results(evaluation: Evaluation) -> SafeResults:
+    return safe_evaluation(evaluation)
 
 
 def _matched(results: SafeResults) -> int:
@@ -306,10 +311,15 @@ def test_an_outcome_the_costs_leave_out_is_named(results: SafeResults) -> None:
 
 
 def test_vfm_json_gives_the_figures_of_the_released_estimates(
-    demo_db: Path, results: SafeResults, capsys: pytest.CaptureFixture[str]
+    demo_db: Path,
+    evaluation: Evaluation,
+    results: SafeResults,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`vfm --json` on the default analysis: the interface of issue 20, with the figures the
-    released estimates give in this process (the same store, spec and draws)."""
+    released estimates give in this process (the same store, spec and draws); then the summary
+    in words, from the same evaluation (not computed a third time)."""
     from tf_eval import cli
 
     args = ["vfm", "--db", str(demo_db), "--programme-cost", "1200", "--years", "3"]
@@ -323,6 +333,7 @@ def test_vfm_json_gives_the_figures_of_the_released_estimates(
     for m in ("fiscal", "economic"):
         ratio = out["ratio"][m]
         assert ratio["ci_low"] < ratio["estimate"] < ratio["ci_high"]
+    monkeypatch.setattr(cli, "evaluate", lambda *_, **__: evaluation)
     assert cli.main(args) == 0  # the summary: what the page says, in words
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Data: SYNTHETIC") and lines[1].startswith("Each £1 spent")
