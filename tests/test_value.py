@@ -33,7 +33,7 @@ from tf_eval.method.value_model import (
 )
 from tf_eval.release import disclosure
 from tf_eval.release.results import SafeResults, safe_evaluation
-from tf_eval.release.value import ValueSettings, value_for_money, value_json
+from tf_eval.release.value import ValueSettings, headline, value_for_money, value_json
 
 ROW = 'fiscal = 100\neconomic = 150\nagency = "NHS"\nprice_year = 2023\nsource = "a table"\n'
 
@@ -423,3 +423,21 @@ def test_the_coverage_study_reads_monte_carlo_seeds_and_checks_truth_times_cost(
     assert (table["seeds"] == 200).all()
     assert table["coverage"].between(0.9, 0.99).all(), table["coverage"]
     assert table["sd_over_se"].between(0.85, 1.15).all(), table["sd_over_se"]
+
+
+def test_with_no_outcome_valued_there_are_no_figures_not_zeros(results: SafeResults) -> None:
+    costs = parse_costs(_file("attendance"), "ours.toml")  # attendance only ...
+    numbers = {"att": 5.0, "se": 1.0, "ci_low": 3.0, "ci_high": 7.0, "p_value": 0.0}
+    withheld = disclosure.safe_estimate(
+        "e", "attendance", numbers, (40, 40), (6, 6), True, 5, keys=(1, 2, 3, 4)
+    )  # ... and its estimate withheld
+    changed = dataclasses.replace(
+        results, estimates=[withheld if e.outcome == "attendance" else e for e in results.estimates]
+    )
+    vfm = value_for_money(changed, ValueSettings(Settings(900.0), costs, "ours.toml"))
+    assert not vfm.valued and vfm.sensitivity == []
+    assert headline(vfm).startswith("No outcome could be valued")
+    out = value_json(vfm, {})
+    assert out["ratio"]["fiscal"] == {"estimate": None, "ci_low": None, "ci_high": None}
+    assert out["break_even_cost"]["economic"]["estimate"] is None
+    assert all(row["withheld_because"] for row in out["by_outcome"])

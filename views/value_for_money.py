@@ -49,6 +49,9 @@ if settings.illustrative:
         icon=":material/warning:",
     )
 st.markdown(f"**{headline(vfm)}**")
+if not vfm.valued:
+    dashboard.table(outcome_rows(vfm), hide_index=True)
+    st.stop()
 ratio, per_family = vfm.figures.ratio, vfm.figures.per_family
 fiscal, economic, even = st.columns(3)
 for column, measure, words in ((fiscal, "fiscal", "Fiscal"), (economic, "economic", "Economic")):

@@ -345,10 +345,13 @@ def pack_charts(contents: PackContents) -> list[Chart]:
 
 
 def _value_charts(contents: PackContents, source: str) -> list[Chart]:
-    """The value for money's two charts and their tables, when a programme cost was given."""
+    """The value for money's two charts and their tables, when a programme cost was given and
+    some outcome could be valued."""
     if contents.value is None:
         return []
     vfm = value_for_money(contents.results, contents.value)
+    if not vfm.valued:  # the PDF's page says why; there is nothing to draw
+        return []
     by_outcome = value_json(vfm, {})
     measures = ("fiscal", "economic")
     rows = [

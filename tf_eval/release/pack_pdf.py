@@ -129,14 +129,16 @@ def _value_page(pdf: _PackPDF, contents: PackContents) -> None:
     per_family = vfm.figures.per_family
     pdf.paragraph(value.headline(vfm))
     interval_text, pounds = value.interval_text, value.pounds
-    pdf.paragraph(
-        f"Benefit per supported family: {interval_text(per_family['fiscal'])} to the public "
-        f"purse and {interval_text(per_family['economic'])} to society, against a programme "
-        f"cost of {pounds(contents.value.model.programme_cost)} per family. Support pays for "
-        f"itself to the public purse up to a cost of {pounds(per_family['fiscal'].estimate)} "
-        f"per family (the break-even cost; {pounds(per_family['economic'].estimate)} to "
-        "society). The two charts that follow show each outcome's part and what moves the answer."
-    )
+    if vfm.valued:
+        pdf.paragraph(
+            f"Benefit per supported family: {interval_text(per_family['fiscal'])} to the public "
+            f"purse and {interval_text(per_family['economic'])} to society, against a programme "
+            f"cost of {pounds(contents.value.model.programme_cost)} per family. Support pays for "
+            f"itself to the public purse up to a cost of {pounds(per_family['fiscal'].estimate)} "
+            f"per family (the break-even cost; {pounds(per_family['economic'].estimate)} to "
+            "society). The two charts that follow show each outcome's part and what moves the "
+            "answer."
+        )
     if contents.value.illustrative:
         pdf.paragraph(
             "The unit costs are the illustrative default table: check each before use.", size=10

@@ -69,6 +69,11 @@ class ValueForMoney:
     sensitivity: list[SensitivityRow]
     note: str  # the disclosure note of the estimates it rests on
 
+    @property
+    def valued(self) -> bool:
+        """Whether any outcome entered: with none, there are no figures to give (not zeros)."""
+        return any(r.benefit is not None for r in self.outcomes)
+
 
 def _matched_families(results: SafeResults) -> int | None:
     counts = results.matching.counts
@@ -123,7 +128,7 @@ def value_for_money(results: SafeResults, settings: ValueSettings) -> ValueForMo
         follow_up,
         figures,
         rows,
-        sensitivity(inputs, settings.model, labels),
+        sensitivity(inputs, settings.model, labels) if inputs else [],
         combined_note(list(results.estimates)),
     )
 
@@ -155,6 +160,11 @@ def interval_text(interval: Interval, pence: bool = False) -> str:
 
 def headline(vfm: ValueForMoney) -> str:
     """The finding in one sentence, for the page, the summary and the pack."""
+    if not vfm.valued:
+        return (
+            "No outcome could be valued (each is left out, with the reason), so there is no "
+            "value for money to give."
+        )
     ratio, years = vfm.figures.ratio, vfm.settings.model.years
     last = f"over {years} year{'s' * (years != 1)}"
     return (
@@ -232,11 +242,12 @@ def cost_rows(vfm: ValueForMoney) -> list[dict[str, str]]:
     ]
 
 
-def _interval_json(interval: Interval) -> dict[str, float]:
+def _interval_json(interval: Interval, valued: bool = True) -> dict[str, float | None]:
+    """An interval as the JSON gives it; every number null when no outcome was valued."""
+    numbers = (interval.estimate, interval.low, interval.high)
     return {
-        "estimate": rounded(interval.estimate),
-        "ci_low": rounded(interval.low),
-        "ci_high": rounded(interval.high),
+        key: rounded(number) if valued else None
+        for key, number in zip(("estimate", "ci_low", "ci_high"), numbers, strict=True)
     }
 
 
@@ -259,9 +270,9 @@ def value_json(vfm: ValueForMoney, analysis: dict[str, Any]) -> dict[str, Any]:
             "draws": config.VFM_DRAWS,
             "analysis": analysis,
         },
-        "ratio": {m: _interval_json(figures.ratio[m]) for m in MEASURES},
+        "ratio": {m: _interval_json(figures.ratio[m], vfm.valued) for m in MEASURES},
         "per_family": {
-            **{m: _interval_json(figures.per_family[m]) for m in MEASURES},
+            **{m: _interval_json(figures.per_family[m], vfm.valued) for m in MEASURES},
             "cost": model.programme_cost,
         },
         "by_outcome": [
@@ -281,7 +292,7 @@ def value_json(vfm: ValueForMoney, analysis: dict[str, Any]) -> dict[str, Any]:
             }
             for r in vfm.outcomes
         ],
-        "break_even_cost": {m: _interval_json(figures.per_family[m]) for m in MEASURES},
+        "break_even_cost": {m: _interval_json(figures.per_family[m], vfm.valued) for m in MEASURES},
         "sensitivity": [
             {
                 "setting": row.label,
@@ -299,14 +310,17 @@ def value_json(vfm: ValueForMoney, analysis: dict[str, Any]) -> dict[str, Any]:
 def summary_lines(vfm: ValueForMoney) -> list[str]:
     """The command line's plain-text summary."""
     figures, cost = vfm.figures, vfm.settings.model.programme_cost
-    lines = [
-        headline(vfm),
+    totals = [
         f"Benefit per supported family: {interval_text(figures.per_family['fiscal'])} fiscal, "
         f"{interval_text(figures.per_family['economic'])} economic, against a programme cost of "
         f"{pounds(cost)} per family.",
         "Break-even cost per family (the most support could cost and still pay for itself): "
         f"{pounds(figures.per_family['fiscal'].estimate)} fiscal, "
         f"{pounds(figures.per_family['economic'].estimate)} economic.",
+    ]
+    lines = [
+        headline(vfm),
+        *(totals if vfm.valued else []),
         "",
         "By outcome (present value per supported family, fiscal; economic):",
     ]
