@@ -69,6 +69,7 @@ def value_form() -> ValueSettings | None:
         upload = st.file_uploader(
             "Your unit costs (optional; a TOML file like the default one)",
             type=["toml"],
+            max_upload_size=1,  # megabytes, the least it takes; read_costs allows far less
             help="Without one, the illustrative default table is used: check its figures "
             "before use.",
         )
