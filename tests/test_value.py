@@ -441,3 +441,29 @@ def test_with_no_outcome_valued_there_are_no_figures_not_zeros(results: SafeResu
     assert out["ratio"]["fiscal"] == {"estimate": None, "ci_low": None, "ci_high": None}
     assert out["break_even_cost"]["economic"]["estimate"] is None
     assert all(row["withheld_because"] for row in out["by_outcome"])
+
+
+def test_the_charts_keep_the_house_layout(results: SafeResults) -> None:
+    """The budgets every chart keeps (tests/test_chart_layout.py): wrapped title and footnote
+    lines, the legend above the plot, the footnote's left edge moved with the label margin."""
+    from tf_eval.release import charts, value_charts
+
+    vfm = value_for_money(results, ValueSettings(Settings(3000.0, years=3), read_costs()))
+    for figure in (
+        value_charts.benefits_chart(vfm, "SYNTHETIC demo"),
+        value_charts.sensitivity_chart(vfm, "SYNTHETIC demo"),
+    ):
+        assert all(
+            len(line) <= charts.TITLE_CHARS for line in figure.layout.title.text.split("<br>")
+        )
+        footnote = figure.layout.annotations[-1]
+        assert footnote.text.startswith("Source:")
+        assert all(len(line) <= charts.FOOTNOTE_WIDTH for line in footnote.text.split("<br>"))
+        assert figure.layout.legend.y >= 1
+        assert footnote.xshift == 80 - figure.layout.margin.l  # back to the chart's left edge
+    tornado = value_charts.sensitivity_chart(vfm, "SYNTHETIC demo")
+    fiscal = tornado.data[0]
+    assert len(fiscal.y) == min(8, len(vfm.sensitivity))
+    first = vfm.sensitivity[0]  # drawn from the lower end to the higher
+    low, high = sorted((first.low["fiscal"], first.high["fiscal"]))
+    assert (fiscal.base[0], fiscal.base[0] + fiscal.x[0]) == pytest.approx((low, high))
