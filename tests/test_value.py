@@ -319,9 +319,11 @@ def test_vfm_json_gives_the_figures_of_the_released_estimates(
 ) -> None:
     """`vfm --json` on the default analysis: the interface of issue 20, with the figures the
     released estimates give in this process (the same store, spec and draws); then the summary
-    in words, from the same evaluation (not computed a third time)."""
+    in words. The evaluation is this module's (the command's path to it is `estimate`'s, tested
+    in test_cli.py), so that it is not computed twice more."""
     from tf_eval import cli
 
+    monkeypatch.setattr(cli, "evaluate", lambda *_, **__: evaluation)
     args = ["vfm", "--db", str(demo_db), "--programme-cost", "1200", "--years", "3"]
     assert cli.main([*args, "--decay", "0.2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -333,7 +335,6 @@ def test_vfm_json_gives_the_figures_of_the_released_estimates(
     for m in ("fiscal", "economic"):
         ratio = out["ratio"][m]
         assert ratio["ci_low"] < ratio["estimate"] < ratio["ci_high"]
-    monkeypatch.setattr(cli, "evaluate", lambda *_, **__: evaluation)
     assert cli.main(args) == 0  # the summary: what the page says, in words
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Data: SYNTHETIC") and lines[1].startswith("Each £1 spent")
