@@ -57,7 +57,9 @@ def test_the_figures_charts_and_assumptions_once_a_cost_is_set(page: AppTest) ->
     assert set(table["Outcome"]) == {o.label for o in OUTCOMES.values()}
     assumptions = " ".join(m.value for m in page.markdown)
     assert "drawn independently" in assumptions and "Effects last 3 years" in assumptions
-    page.switch_page("views/disclosure.py").run()  # the settings stay for the session
+    page.switch_page("views/report.py").run()  # the settings stay, for the pack among others
+    said = " ".join(c.value for c in page.caption)
+    assert "Value for money: a programme cost of £2,500 per family, effects lasting 3 years" in said
     page.switch_page("views/value_for_money.py").run()
     assert {b.label: b.value for b in page.number_input}[COST] == 2500
     assert len(page.get("plotly_chart")) == 2
