@@ -447,7 +447,7 @@ def _add_vfm(commands: argparse._SubParsersAction) -> None:
         description="Value for money of one analysis: each outcome's effect per supported family "
         "a year, times its unit cost (fiscal and economic), over the years it lasts, discounted, "
         "against the programme's cost per family: the benefit per family and per pound spent and "
-        "the break-even cost, with 95%% intervals from the estimates' own, and a one-way "
+        "the break-even cost, with 95% intervals from the estimates' own, and a one-way "
         "sensitivity. Only estimates the disclosure rules show enter. Money is in pounds at the "
         "unit costs' price year.",
     )
