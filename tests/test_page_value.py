@@ -30,6 +30,7 @@ def _submit(at: AppTest, cost: float | None, **boxes: float) -> AppTest:
 def test_nothing_is_shown_until_the_programme_cost_is_set(page: AppTest) -> None:
     assert not page.exception and not page.get("plotly_chart")
     assert "no default pretends to know it" in page.info[0].value
+    assert len(page.get("download_button")) == 1  # the default costs, to edit, before any cost
     _submit(page, None)
     (error,) = page.error
     assert error.value.startswith("Set the programme's cost per supported family")

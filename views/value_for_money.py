@@ -29,6 +29,14 @@ st.caption(
     "every figure carries the uncertainty of the estimates behind it."
 )
 settings = dashboard.value_form()
+st.download_button(
+    "Download the default unit costs, to put in your own and upload above",
+    default_costs_text(),
+    file_name="unit_costs.toml",
+    mime="application/toml",
+    icon=":material/download:",
+    on_click="ignore",
+)
 if settings is None:
     st.info(
         "Set the programme's cost per supported family above to see the value for money: no "
@@ -65,8 +73,7 @@ even.metric(
     "Break-even cost (fiscal)",
     pounds(per_family["fiscal"].estimate),
     help="The most support could cost per supported family and still pay for itself to the "
-    "public purse "
-    f"(economic: {pounds(per_family['economic'].estimate)}).",
+    f"public purse (to society: {pounds(per_family['economic'].estimate)}).",
 )
 
 st.subheader("What each outcome is worth")
@@ -86,14 +93,5 @@ with st.expander(f"Unit costs: {markdown(settings.costs.title)}"):
     dashboard.table(cost_rows(vfm), hide_index=True)
     st.caption(
         "Each outcome is costed in the unit named, and its agency bears the fiscal cost; an "
-        "outcome the file gives no cost is left out. To use your own, download this file, edit "
-        "it and upload it above."
-    )
-    st.download_button(
-        "Download the default unit costs to edit",
-        default_costs_text(),
-        file_name="unit_costs.toml",
-        mime="application/toml",
-        icon=":material/download:",
-        on_click="ignore",
+        "outcome the file gives no cost is left out."
     )
