@@ -43,6 +43,8 @@ PAGES = [
     PageSpec("views/trends.py", "Outcomes over time", ":material/timeline:",
              READERS, selection=True),
     PageSpec("views/impact.py", "Impact", ":material/trending_up:", READERS, selection=True),
+    PageSpec("views/value_for_money.py", "Value for money", ":material/payments:",
+             READERS, selection=True),
     PageSpec("views/matching.py", "Matching & balance", ":material/balance:",
              frozenset({EVALUATOR}), selection=True),
     PageSpec("views/data.py", "Data & linkage", ":material/database:", READERS | {STEWARD}),

@@ -8,6 +8,7 @@ beyond drawing, split by concern.
 - `results`: every result a page shows, through the disclosure gate and cached.
 - `expected`: the effects an evaluator expects, which the findings' power checks use.
 - `selection`: the sidebar's local authority and cohort, kept across pages and in the URL.
+- `value_form`: the value-for-money settings (programme cost, persistence, unit costs file).
 - `widgets`: charts, tables, and the line shown instead of a traceback.
 - `server`: the web server's middleware (closes /_stcore/metrics) and owner-only files.
 
@@ -27,6 +28,7 @@ from dashboard.results import (
     get_provenance,
     get_results,
     get_trends,
+    get_value_for_money,
     load_extract,
     save_spec,
     saved_specs,
@@ -48,6 +50,7 @@ from dashboard.signin import (
     user_sidebar,
 )
 from dashboard.trail import audit_choices, audit_entries, session_suppressions, utc_today
+from dashboard.value_form import value_form, value_settings
 from dashboard.widgets import INTERNAL_ERROR, chart, table, theme_tabs, themed_charts
 
 __all__ = [
@@ -69,6 +72,7 @@ __all__ = [
     "get_provenance",
     "get_results",
     "get_trends",
+    "get_value_for_money",
     "page_title",
     "load_extract",
     "navigation_pages",
@@ -86,4 +90,6 @@ __all__ = [
     "themed_charts",
     "user_sidebar",
     "utc_today",
+    "value_form",
+    "value_settings",
 ]

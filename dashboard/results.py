@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard.connection import close_replaced_stores, db_path, get_store, open_store
 from dashboard.expected import expected
 from dashboard.trail import audited, current_user, record_once, remember, utc_today
+from dashboard.value_form import value_settings
 from tf_eval.data import ingest, pseudonymise, store
 from tf_eval.data.coverage import NoCalendarError
 from tf_eval.governance import rules, untrusted
@@ -25,6 +26,7 @@ from tf_eval.release.overview import Overview, overview
 from tf_eval.release.provenance import Provenance, provenance
 from tf_eval.release.results import SafeResults, safe_evaluation
 from tf_eval.release.trends import monthly_trends
+from tf_eval.release.value import ValueForMoney, ValueSettings, value_for_money
 
 
 @st.cache_data(show_spinner="Counting families and records...")
@@ -93,6 +95,18 @@ def get_results(spec: AnalysisSpec) -> SafeResults | None:
     record_once("estimate", {"output": "estimates", "spec": str(spec)})
     remember("estimates", results.suppressed)
     return dataclasses.replace(results, stated=expected())  # the effects expected, if any
+
+
+def get_value_for_money(spec: AnalysisSpec, settings: ValueSettings) -> ValueForMoney | None:
+    """What the gated estimates of `spec` are worth under `settings` (tf_eval.release.value:
+    only estimates the gate showed enter); None, with the reason shown, as get_results."""
+    results = get_results(spec)
+    if results is None:
+        return None
+    model = settings.model
+    detail = {"output": "value for money", "spec": str(spec), "costs": settings.costs.title}
+    record_once("estimate", {**detail, "programme_cost": model.programme_cost})
+    return value_for_money(results, settings)
 
 
 def get_breakdown(
@@ -228,11 +242,12 @@ def _board_pack(
     name: str | None,
     who: tuple[str, str],
     stated: tuple[tuple[str, float], ...],
+    value: ValueSettings | None,
     _contents: pack_contents.PackContents,
 ) -> report.BoardPack:
-    """One pack per store version, spec, name and effects expected (the contents follow from
-    those) and user: the export is logged under whoever takes the pack, not only whoever built
-    it first."""
+    """One pack per store version, spec, name, effects expected and value-for-money settings
+    (the contents follow from those) and user: the export is logged under whoever takes the
+    pack, not only whoever built it first."""
     return report.archive(_contents, Path(path), *who, name)
 
 
@@ -252,13 +267,19 @@ def get_board_pack(spec: AnalysisSpec, name: str | None) -> report.BoardPack | N
             if results is None or trends is None:
                 status.update(label="No board pack for this selection", state="error")
                 return None
+            value = value_settings()  # chosen on the Value for money page, if at all
             contents = pack_contents.PackContents(
-                spec, get_overview(("by_la_cohort", "coverage")), results, trends, get_provenance()
+                spec,
+                get_overview(("by_la_cohort", "coverage")),
+                results,
+                trends,
+                get_provenance(),
+                value,
             )
             st.write("Drawing the charts and writing the PDF (about 15 seconds the first time)")
             stated = tuple(sorted(results.stated.items()))
             pack = _board_pack(
-                str(current.path), modified, spec, name, current_user(), stated, contents
+                str(current.path), modified, spec, name, current_user(), stated, value, contents
             )
         except report.ReportError as exc:
             status.update(label="The board pack cannot be built", state="error")

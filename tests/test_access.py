@@ -26,6 +26,7 @@ MATRIX = {
     "views/overview.py": {"viewer", "evaluator", "steward"},
     "views/trends.py": {"viewer", "evaluator"},
     "views/impact.py": {"viewer", "evaluator"},
+    "views/value_for_money.py": {"viewer", "evaluator"},
     "views/matching.py": {"evaluator"},
     "views/data.py": {"viewer", "evaluator", "steward"},
     "views/load.py": {"steward"},

@@ -22,7 +22,16 @@ import pytest
 import dashboard
 from tf_eval import config
 from tf_eval.method.estimate import AnalysisSpec
-from tf_eval.release import charts, pack_contents, pack_pdf, report, results, time_charts
+from tf_eval.release import (
+    charts,
+    pack_contents,
+    pack_pdf,
+    report,
+    results,
+    time_charts,
+    value,
+    value_charts,
+)
 from tf_eval.release.disclosure import Safe, SafeTable
 
 ROOT = config.PROJECT_ROOT
@@ -32,6 +41,7 @@ VIEW_FILES = [
     *sorted((ROOT / "views").glob("*.py")),
     ROOT / "tf_eval/release/charts.py",
     ROOT / "tf_eval/release/time_charts.py",
+    ROOT / "tf_eval/release/value_charts.py",
 ]
 # Ways to reach data without the gate.
 FORBIDDEN_IMPORTS = {"duckdb", "pandas", "numpy", "tf_eval.data.store", "tf_eval.method.panel"}
@@ -187,7 +197,7 @@ def _holds_safe(annotation: object) -> bool:
 # Functions of charts.py that draw nothing: a footnote's words about the source and selection,
 # and the house look and check every chart is finished with (given a figure already built).
 SOURCE_WORDS = {"data_source", "selection_source", "whole_store_source", "finish", "require"}
-SOURCE_WORDS |= {"stacked_spacing"}  # and the gap between a chart's panels
+SOURCE_WORDS |= {"stacked_spacing", "room_for_labels"}  # panels' gaps, row labels' margin
 
 
 def test_every_chart_takes_only_safe_objects() -> None:
@@ -234,7 +244,8 @@ def _fields_are_safe(cls: type) -> bool:
             continue
         # Non-data fields: the store's description, options chosen, the synthetic demo's
         # planted effects, covariate names, settings (a day something is counted as of).
-        if kind in (dict[str, str], dict[str, typing.Any], list[str], int, date, AnalysisSpec):
+        settings = (AnalysisSpec, value.ValueSettings | None)
+        if kind in (dict[str, str], dict[str, typing.Any], list[str], int, date, *settings):
             continue
         return False
     return True
@@ -265,6 +276,9 @@ def test_what_pages_get_from_the_dashboard_is_safe() -> None:
     for getter in getters:
         if getter.__name__ == "get_board_pack":  # files rendered from safe objects (test below)
             assert typing.get_type_hints(getter)["return"] == report.BoardPack | None
+            continue
+        if getter.__name__ == "get_value_for_money":  # from gated estimates only (test below)
+            assert typing.get_type_hints(getter)["return"] == value.ValueForMoney | None
             continue
         returned = typing.get_type_hints(getter)["return"]
         assert _returns_safe(returned), getter.__name__
@@ -302,6 +316,8 @@ NOT_FROM_THE_STORE = {
     "utc_today": "the date",
     "load_extract": "a steward's load: counts of the file they uploaded, as `ingest` prints",
     "table": "draws a table the page was given (st.dataframe, its text cells made CSV-safe)",
+    "value_form": "the value-for-money settings and unit costs a user gives: their own numbers",
+    "value_settings": "those settings, as chosen (no data)",
 }
 
 
@@ -343,3 +359,27 @@ def test_the_board_pack_is_written_from_safe_objects_only() -> None:
         assert not (_imports(tree) & {"duckdb", "pandas", "numpy"}), module.__name__
         used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
         assert not (used & {"query", "sql", "execute", "read_csv"}), module.__name__
+
+
+def test_value_for_money_is_computed_from_gated_estimates_only() -> None:
+    """Issue 20: the value for money is the one output computed after the gate, from its safe
+    results and the user's settings only, and every chart of it takes nothing else."""
+    hints = typing.get_type_hints(value.value_for_money)
+    assert hints["results"] is results.SafeResults and hints["return"] is value.ValueForMoney
+    for module in (value, value_charts):
+        tree = ast.parse(Path(module.__file__).read_text())
+        assert not (_imports(tree) & FORBIDDEN_IMPORTS - {"numpy"}), module.__name__
+        used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        assert not (used & {"query", "sql", "execute", "read_csv"}), module.__name__
+    builders = [
+        f
+        for _, f in inspect.getmembers(value_charts, inspect.isfunction)
+        if f.__module__ == value_charts.__name__ and not f.__name__.startswith("_")
+    ]
+    assert len(builders) == 2
+    for builder in builders:
+        hints = typing.get_type_hints(builder)
+        data = [hints[p] for p in inspect.signature(builder).parameters if hints[p] is not str]
+        assert data == [value.ValueForMoney], builder.__name__
+    with pytest.raises(TypeError, match="ValueForMoney"):
+        value_charts.benefits_chart({"ratio": 9.9}, "test")  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ PAGES = {
     "Overview": 2,
     "Outcomes over time": len(OUTCOMES) + 1,  # one per outcome, and the event study
     "Impact": 2,
+    "Value for money": 0,  # until a programme cost is set (tests/test_page_value.py draws 2)
     "Matching & balance": 3,
     "Data & linkage": 2,
     "Board pack": 0,
@@ -333,3 +334,29 @@ def test_a_finding_whose_pre_trend_check_fails_carries_its_caution_on_the_overvi
     first = " ".join(PdfReader(out / "board-pack.pdf").pages[0].extract_text().split())
     for sentence in failed:
         assert " ".join(sentence.split()) in first, sentence
+
+
+def test_value_for_money_draws_its_charts_whole_once_a_cost_is_set(server: str) -> None:
+    """Issue 20: the page's form in a real browser, then its two charts whole at 1024 px, the
+    narrowest common width (where the sensitivity chart's long row labels once pushed its
+    footnote off the chart). Screenshot: tests/screenshots/width-1024-value.png."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        for width in (1024,):
+            page = browser.new_page(viewport={"width": width, "height": 3600})
+            page.goto(f"{server}/value_for_money", wait_until="networkidle")
+            page.wait_for_selector("h1:has-text('Value for money')", timeout=120_000)
+            _settled(page)
+            cost = page.get_by_role("spinbutton", name="Programme cost per supported family (£)")
+            cost.fill("3000")
+            cost.press("Tab")
+            page.get_by_role("button", name="Show the value for money").click()
+            _settled(page, 2)
+            assert page.get_by_text("Each £1 spent on support returns").count() == 1
+            page.screenshot(path=SCREENSHOTS / f"width-{width}-value.png")
+            problems += [f"at {width} px: {p}" for p in page.evaluate(CHART_TEXT_OUTSIDE)]
+            page.close()
+        browser.close()
+    assert not problems, "\n".join(problems)

@@ -3,14 +3,16 @@ every chart as PNG and SVG and the tables as CSV; no count in it is small or unr
 PDF's text has every headline and disclosure note; every file carries its provenance; a user's
 mistake is one line with nothing half-written."""
 
+import dataclasses
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -28,9 +30,13 @@ from tf_eval.governance import audit
 from tf_eval.governance import rules as disclosure_rules
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec
-from tf_eval.release import headlines, national, pack_contents, report
+from tf_eval.method.unit_costs import read_costs
+from tf_eval.method.value_model import Settings
+from tf_eval.release import headlines, national, pack_contents, pack_pdf, report
 from tf_eval.release.headlines import headline
 from tf_eval.release.results import findings
+from tf_eval.release.value import ValueSettings, value_for_money
+from tf_eval.release.value import headline as headline_of_value
 
 # Every column of the pack's tables that holds a count of people, families or records.
 COUNT_COLUMNS = {
@@ -191,7 +197,8 @@ def test_the_pdf_text_holds_each_headline_and_every_disclosure_note(
     # The opening (title, findings by theme, the national study, method: three pages at most with
     # nine outcomes' findings), one page per chart, the rules and the provenance.
     opening = next(i for i, page in enumerate(reader.pages) if "Figure 1 of" in page.extract_text())
-    assert 1 <= opening <= 3 and len(reader.pages) == opening + len(charts) + 2
+    # ... and the value for money's page (issue 20), before the figures.
+    assert 2 <= opening <= 4 and len(reader.pages) == opening + len(charts) + 2
     text = _one_line(" ".join(page.extract_text() for page in reader.pages))
     checks = findings(contents.results)  # each headline as strong as its verdict (issue 18)
     for estimate, check in zip(contents.results.estimates, checks, strict=True):
@@ -214,6 +221,37 @@ def test_the_pdf_text_holds_each_headline_and_every_disclosure_note(
     for row in national.comparison_rows(contents.results.estimates, 12):
         assert all(_one_line(cell.translate(plain)) in front for cell in row.values())
     assert _one_line(national.CAVEAT) in front and front.index("Method") > places[-1]
+    # No programme cost given: the pack says so rather than assume one (issue 20).
+    assert _one_line(pack_pdf._latin1(pack_pdf.NOT_SET)) in text
+
+
+def test_the_pack_gives_value_for_money_when_a_programme_cost_is_set(
+    contents: pack_contents.PackContents,
+) -> None:
+    """Issue 20: with a programme cost, two more charts and tables and a page of words, drawn
+    from the same gated results (the PDF rendered with stand-in images: kaleido is tested
+    above)."""
+    settings = ValueSettings(Settings(2000.0, years=2), read_costs())
+    with_value = dataclasses.replace(contents, value=settings)
+    charts = pack_contents.pack_charts(with_value)
+    names = [chart.name for chart in charts]
+    themes = len(by_theme(OUTCOMES))  # the effects' charts, one per theme, then the value's two
+    assert names[themes : themes + 2] == ["value-by-outcome", "value-sensitivity"]
+    assert len(names) == len(pack_contents.pack_charts(contents)) + 2
+    vfm = value_for_money(contents.results, settings)
+    table = next(c.table for c in charts if c.name == "value-by-outcome")
+    benefits = [row[table.header.index("fiscal_benefit")] for row in table.rows]
+    assert len(benefits) == len(OUTCOMES) and all(isinstance(b, float) for b in benefits)
+    total = vfm.figures.per_family["fiscal"].estimate
+    assert sum(benefits) == pytest.approx(total, rel=0.01)  # each to 3 significant figures
+    png = io.BytesIO()
+    Image.new("RGB", (200, 120), "white").save(png, format="PNG")
+    prov = pack_contents.pack_provenance(with_value, None, datetime.now(UTC))
+    pdf = pack_pdf.render_pdf(with_value, charts, [png.getvalue()] * len(charts), prov)
+    text = _one_line(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages))
+    assert _one_line(pack_pdf._latin1(headline_of_value(vfm))) in text
+    assert "What the figures assume" in text and "illustrative default table" in text
+    assert pack_pdf._latin1(pack_pdf.NOT_SET)[:40] not in text
 
 
 def test_every_file_carries_its_provenance(pack: Path, manifest: dict) -> None:

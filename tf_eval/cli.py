@@ -28,9 +28,13 @@ from tf_eval.governance import access, audit, private, rules, untrusted
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec, EvaluationError, evaluate, store_selection
 from tf_eval.method.matchfile import match_file
+from tf_eval.method.unit_costs import CostsError, read_costs
+from tf_eval.method.value_model import Settings, SettingsError
 from tf_eval.release import charts, pack_contents, provenance, register, report, units
 from tf_eval.release.results import SafeResults, safe_evaluation, safe_file_match, to_json
 from tf_eval.release.summary import summary_lines
+from tf_eval.release.value import ValueSettings, value_for_money, value_json
+from tf_eval.release.value import summary_lines as value_lines
 
 
 def _print_progress(fraction: float, message: str) -> None:
@@ -207,11 +211,16 @@ def _report(args: argparse.Namespace) -> int:
     path = store.resolve_db_path(args.db)
     report.check_out(args.out)
     spec = specs.named(path, args.spec) if args.spec else AnalysisSpec()
+    value = _value_settings(args)
     report.find_browser()
     current = store.Store(path)
     try:
         contents = pack_contents.gather(
-            current, spec, progress=_print_progress, released_by=(getpass.getuser(), "cli")
+            current,
+            spec,
+            progress=_print_progress,
+            released_by=(getpass.getuser(), "cli"),
+            value=value,
         )
     except rules.SelectionRefused as exc:
         detail = {"output": "board pack", "spec": str(spec), "reason": str(exc)}
@@ -229,6 +238,59 @@ def _report(args: argparse.Namespace) -> int:
         f"{report.PDF_NAME}, {kinds.count('chart') // 2} charts as PNG and SVG, "
         f"{kinds.count('table')} tables as CSV, {report.MANIFEST_NAME}"
     )
+    return 0
+
+
+def _value_settings(args: argparse.Namespace) -> ValueSettings | None:
+    """The value-for-money settings given (`vfm`, `report`), the costs file read and checked;
+    None without a programme cost."""
+    if args.programme_cost is None:
+        return None
+    return ValueSettings(
+        Settings(args.programme_cost, args.years, args.decay, args.discount),
+        read_costs(args.costs),
+        None if args.costs is None else str(args.costs),
+    )
+
+
+def _vfm(args: argparse.Namespace) -> int:
+    """The costs file and the saved analysis are checked before anything is computed; the
+    estimates behind the figures are released (register, audit) as `estimate`'s are."""
+    path = store.resolve_db_path(args.db)
+    settings = _value_settings(args)
+    assert settings is not None  # --programme-cost is required
+    spec = specs.named(path, args.spec) if args.spec else AnalysisSpec()
+    user = getpass.getuser()
+    current = store.Store(path)
+    try:
+        evaluation = evaluate(current, spec, progress=_print_progress)
+        source = charts.data_source(current.info())
+        basis = register.evaluation_basis(evaluation)
+        register.release(current, basis, f"value for money {spec}", user, "cli")
+    except rules.SelectionRefused as exc:
+        detail = {"output": "value for money", "spec": str(spec), "reason": str(exc)}
+        audit.append(path, user, "cli", "refused", [detail])
+        raise
+    finally:
+        current.close()
+    results = safe_evaluation(evaluation)
+    vfm = value_for_money(results, settings)
+    audit.record_suppressions(path, "value for money", results.suppressed, user, "cli")
+    detail = {
+        "output": "value for money",
+        "spec": str(spec),
+        "programme_cost": args.programme_cost,
+        "costs": settings.costs.title,
+        "suppressed": len(results.suppressed),
+    }
+    audit.append(path, user, "cli", "estimate", [detail])
+    if args.json:
+        out = {"data_source": source, **value_json(vfm, json.loads(specs.to_json(spec)))}
+        json.dump(out, sys.stdout, indent=2)
+        print()
+    else:
+        for line in [f"Data: {source}.", *value_lines(vfm)]:
+            print(untrusted.plain(line))  # the costs file's title and sources are its own text
     return 0
 
 
@@ -302,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = cli_parser.build().parse_args(argv)
+    args = cli_parser.parse(argv)
     commands = {
         "demo": _demo,
         "ingest": _ingest,
@@ -310,6 +372,7 @@ def _main(argv: Sequence[str] | None) -> int:
         "match-file": _match_file,
         "users": _users,
         "report": _report,
+        "vfm": _vfm,
         "purge": _purge,
         "encrypt": _encrypt,
     }
@@ -331,6 +394,8 @@ def _main(argv: Sequence[str] | None) -> int:
         specs.SpecError,
         retention.RetentionError,
         register.RegisterError,
+        CostsError,
+        SettingsError,
     ) as exc:
         print(f"{cli_parser.ERROR_PREFIX}{_error(exc)}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -77,6 +78,19 @@ def _positive_number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+def _rate(text: str) -> float:
+    """A yearly rate from 0 up to (not including) 1, as a decimal: 0.035 for 3.5%."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise argparse.ArgumentTypeError(
+            f"{text} must be at least 0 and below 1, as a decimal (0.035 for 3.5%)"
+        )
     return value
 
 
@@ -347,6 +361,8 @@ def build() -> argparse.ArgumentParser:
         help="a saved analysis (saved on the dashboard's Matching & balance page); "
         "default: the default analysis of all families",
     )
+    _add_value_flags(pack, required=False)
+    _add_vfm(commands)
     purge = commands.add_parser(
         "purge",
         help="destroy the records of every family whose retention period has run out",
@@ -379,3 +395,88 @@ def build() -> argparse.ArgumentParser:
     )
     encrypt.add_argument("--db", metavar="PATH", help=_DB_HELP)
     return parser
+
+
+def _add_value_flags(command: argparse.ArgumentParser, required: bool) -> None:
+    """The value-for-money settings, shared by `vfm` and `report` (whose pack then has them)."""
+    command.add_argument(
+        "--costs",
+        type=Path,
+        metavar="FILE",
+        help="unit costs, a TOML file like unit_costs.toml (default: that file, whose figures "
+        "are illustrative)",
+    )
+    command.add_argument(
+        "--programme-cost",
+        required=required,
+        type=_positive_number,
+        metavar="GBP",
+        help="what the programme costs per supported family, in pounds at the unit costs' "
+        "price year (no default: only you know it)"
+        + ("" if required else "; without it the pack says value for money is not set"),
+    )
+    command.add_argument(
+        "--years",
+        type=_bounded_int(1, config.VFM_MAX_YEARS),
+        default=config.VFM_YEARS,
+        metavar="N",
+        help=f"years the effects last (default {config.VFM_YEARS}: the year measured)",
+    )
+    command.add_argument(
+        "--decay",
+        type=_rate,
+        default=config.VFM_DECAY,
+        metavar="RATE",
+        help="share of the effect lost each year after the first, 0-1 (default 0)",
+    )
+    command.add_argument(
+        "--discount",
+        type=_rate,
+        default=config.DISCOUNT_RATE,
+        metavar="RATE",
+        help=f"yearly discount rate, 0-1 (default {config.DISCOUNT_RATE}, the Green Book's)",
+    )
+
+
+def _add_vfm(commands: argparse._SubParsersAction) -> None:
+    """`vfm`: value for money of one analysis' estimates (docs/method.md#value-for-money)."""
+    vfm = commands.add_parser(
+        "vfm",
+        help="what the measured effects are worth per supported family, against the programme's "
+        "cost",
+        description="Value for money of one analysis: each outcome's effect per supported family "
+        "a year, times its unit cost (fiscal and economic), over the years it lasts, discounted, "
+        "against the programme's cost per family: the benefit per family and per pound spent and "
+        "the break-even cost, with 95% intervals from the estimates' own, and a one-way "
+        "sensitivity. Only estimates the disclosure rules show enter. Money is in pounds at the "
+        "unit costs' price year.",
+    )
+    vfm.add_argument("--db", metavar="PATH", help=_DB_HELP)
+    vfm.add_argument(
+        "--spec",
+        metavar="NAME",
+        help="a saved analysis (default: the default analysis of all families)",
+    )
+    _add_value_flags(vfm, required=True)
+    vfm.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line parsed and checked: a value-for-money setting given to `report` without
+    the programme's cost would be silently unused, so it is a usage error."""
+    parser = build()
+    args = parser.parse_args(argv)
+    if args.command == "report" and args.programme_cost is None:
+        given = [
+            flag
+            for flag, value, default in (
+                ("--costs", args.costs, None),
+                ("--years", args.years, config.VFM_YEARS),
+                ("--decay", args.decay, config.VFM_DECAY),
+                ("--discount", args.discount, config.DISCOUNT_RATE),
+            )
+            if value != default
+        ]
+        if given:
+            parser.error(f"report: {given[0]} needs --programme-cost (the pack's value for money)")
+    return args

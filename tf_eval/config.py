@@ -195,3 +195,26 @@ BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome
 BROWSER_INSTALL_HINT = "apt-get install chromium"
 PACK_CHART_WIDTH = 1000  # CSS pixels: every chart in the pack is drawn this wide ...
 PACK_PNG_SCALE = 2  # ... and its PNG at twice that, for print and slides
+
+# Value for money (tf_eval.method.unit_costs, tf_eval.method.value_model, docs/method.md). The unit
+# costs: `vfm --costs FILE` or the dashboard's upload, else this file, whose figures are
+# illustrative. No programme cost per family is assumed: the user always gives it.
+DEFAULT_UNIT_COSTS = PROJECT_ROOT / "unit_costs.toml"
+UNIT_COSTS_MAX_BYTES = 64 * 1024  # a costs file is a few dozen lines
+# The Green Book's discount rate for the first 30 years, and the longest persistence offered.
+DISCOUNT_RATE = 0.035
+VFM_MAX_YEARS = 30
+# By default an effect lasts the one year measured, undecayed: nothing assumed beyond the data.
+VFM_YEARS = 1
+VFM_DECAY = 0.0
+# Draws from the estimates' sampling distribution behind every interval, with a fixed seed so the
+# page, the command line and the board pack give the same figures for the same estimates.
+VFM_DRAWS = 10_000
+VFM_SEED = 20_190_228
+# School attendance is costed per day of school missed: a school year has 190 days (380 sessions),
+# so one percentage point of sessions attended is 1.9 days a year.
+SCHOOL_DAYS_PER_YEAR = 190
+# The one-way sensitivity chart: each unit cost and the programme cost moved by this share either
+# way, and persistence from one year to this many.
+VFM_SENSITIVITY_SHARE = 0.25
+VFM_SENSITIVITY_YEARS = 5

@@ -30,6 +30,15 @@ name = st.selectbox(
 )
 spec = AnalysisSpec(la=la, cohort=cohort) if name is None else saved[name]
 st.caption(f"{markdown(name or 'Default analysis')}: {dashboard.describe(spec)}.")
+value = dashboard.value_settings()
+st.caption(
+    "Value for money: not set, so the pack says so (set the programme's cost on the Value for "
+    "money page)."
+    if value is None
+    else f"Value for money: a programme cost of £{value.model.programme_cost:,.0f} per family, "
+    f"effects lasting {value.model.years} year{'s' * (value.model.years != 1)}, unit costs "
+    f"{markdown(value.costs.title)} (as set on the Value for money page)."
+)
 
 if st.button("Build the board pack", type="primary", icon=":material/picture_as_pdf:"):
     st.session_state["board_pack"] = (spec, name)

@@ -8,6 +8,7 @@
   difference-in-differences, the naive change, the placebo); `evaluate` runs it all.
 - `matchfile`: the same engine on a flat analysis file.
 - `specs`: analyses an evaluator saves by name (settings only).
+- `unit_costs`, `value_model`: value for money's unit costs and model, from numbers only.
 
 Imports: `tf_eval.config`, `tf_eval.governance` and `tf_eval.data`. Its results are raw (exact
 counts, per-family weights): they reach a person only through `tf_eval.release`.

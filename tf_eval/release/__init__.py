@@ -6,6 +6,7 @@
   data came from and when it expires, as safe tables.
 - `headlines`, `charts`: findings in words, and charts drawn from safe objects only.
 - `report`: the board pack (PDF, charts, tables and manifest) from safe objects only.
+- `value`, `value_charts`: value for money from gated estimates only, and its charts.
 
 Imports: any lower stage (`tf_eval.config`, `governance`, `data`, `method`). Pages, the command
 line and the board pack take only what this stage returns.

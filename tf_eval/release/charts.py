@@ -327,7 +327,7 @@ def comparison_chart(
     title = f"The two analyses' effects on one scale, outcome by outcome ({follow_up})"
     safe: list[Safe] = [e for estimates in analyses.values() for e in estimates]
     figure = finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
-    return _room_for_labels(figure, labels)
+    return room_for_labels(figure, labels)
 
 
 def stacked_spacing(rows: int, share: float) -> float:
@@ -384,14 +384,14 @@ def _interval_marker(
 LABEL_CHAR_PX = 7  # about what a character of a 13 px row label takes
 
 
-def _room_for_labels(fig: go.Figure, labels: list[str]) -> go.Figure:
+def room_for_labels(fig: go.Figure, labels: list[str]) -> go.Figure:
     """A left margin as wide as the longest row label ("Worklessness, year before"), with the
     footnote where every chart has it: anchored to the plot, it moved right with the margin and
     ran off the chart at 1024 px."""
     margin = max(fig.layout.margin.l, 20 + LABEL_CHAR_PX * max(map(len, labels), default=0))
     shift = fig.layout.margin.l - margin
     fig.update_layout(margin={"l": margin})
-    fig.layout.annotations[-1].xshift = shift  # the footnote (_finish adds it last)
+    fig.layout.annotations[-1].xshift = shift  # the footnote (finish adds it last)
     return fig
 
 
@@ -447,7 +447,7 @@ def love_plot(balance: SafeTable, source: str) -> go.Figure:
             f"than {BALANCE_THRESHOLD} SD"
         )
     figure = finish(fig, title, source, 160 + 22 * len(frame), balance, legend_on_top=True)
-    return _room_for_labels(figure, names)
+    return room_for_labels(figure, names)
 
 
 def overlap_chart(treated: SafeHistogram, comparison: SafeHistogram, source: str) -> go.Figure:

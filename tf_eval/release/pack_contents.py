@@ -23,13 +23,14 @@ from tf_eval.method.covariates import covariate_words
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import build_panel
-from tf_eval.release import charts, register, time_charts, units
+from tf_eval.release import charts, register, time_charts, units, value_charts
 from tf_eval.release.disclosure import SafeEstimate, SafeTable
 from tf_eval.release.evidence import passing
 from tf_eval.release.overview import Overview, overview
 from tf_eval.release.provenance import Provenance, provenance
 from tf_eval.release.results import SafeResults, event_study_json, findings, safe_evaluation
 from tf_eval.release.trends import monthly_trends
+from tf_eval.release.value import ValueSettings, value_for_money, value_json
 
 Progress = Callable[[float, str], None]
 MANIFEST_NAME = "manifest.json"
@@ -46,6 +47,9 @@ class PackContents:
     results: SafeResults
     trends: dict[str, SafeTable]
     provenance: Provenance
+    # The value-for-money settings (a choice, not data: the figures follow from `results`), or
+    # None when no programme cost was given: the pack then says it is not set.
+    value: ValueSettings | None = None
 
     @property
     def suppressed(self) -> tuple[Suppression, ...]:
@@ -64,12 +68,14 @@ def gather(
     spec: AnalysisSpec,
     progress: Progress | None = None,
     released_by: tuple[str, str] | None = None,
+    value: ValueSettings | None = None,
 ) -> PackContents:
     """The pack's safe objects for `spec`, from the functions the dashboard calls (one panel
     shared by the estimates and the trends, as there). A selection under the differencing floor
     raises disclosure.SelectionRefused, and nothing about it leaves. With `released_by` (user,
     role), the families the pack rests on go through the release register first
-    (register.TooClose when an earlier output rests on nearly the same ones)."""
+    (register.TooClose when an earlier output rests on nearly the same ones). `value`: the
+    value-for-money settings, if a programme cost was given."""
     report = progress or (lambda fraction, message: None)
     report(0.0, "Building the outcome panel")
     panel = build_panel(store, spec.follow_up_months, spec.la, spec.cohort, spec.comparison)
@@ -83,7 +89,7 @@ def gather(
     trends = monthly_trends(store, spec, panel, evaluation.matching)
     report(0.4, "Counting families and records")
     today = datetime.now(UTC).date()  # the retention schedule is as of today, as on the page
-    return PackContents(spec, overview(store), results, trends, provenance(store, today))
+    return PackContents(spec, overview(store), results, trends, provenance(store, today), value)
 
 
 # --- what the pack holds ------------------------------------------------------------------------
@@ -266,6 +272,7 @@ def pack_charts(contents: PackContents) -> list[Chart]:
             passing=passing(findings(results)),
         ).items()
     ]
+    found += _value_charts(contents, source)  # after the effects, before the trends
     for key in in_theme_order(contents.trends):
         table = contents.trends[key]
         found.append(
@@ -341,6 +348,75 @@ def pack_charts(contents: PackContents) -> list[Chart]:
         ),
     ]
     return found
+
+
+def _value_charts(contents: PackContents, source: str) -> list[Chart]:
+    """The value for money's two charts and their tables, when a programme cost was given and
+    some outcome could be valued."""
+    if contents.value is None:
+        return []
+    vfm = value_for_money(contents.results, contents.value)
+    if not vfm.valued:  # the PDF's page says why; there is nothing to draw
+        return []
+    by_outcome = value_json(vfm, {})
+    measures = ("fiscal", "economic")
+    rows = [
+        [row["outcome"], row["unit"]]
+        + [_cell((row["unit_cost"] or {}).get(m)) for m in measures]
+        + [_cell(row["people_per_family"])]
+        + [
+            _cell((row[m] or {}).get(k))
+            for m in measures
+            for k in ("estimate", "ci_low", "ci_high")
+        ]
+        + [row["withheld_because"] or ""]
+        for row in by_outcome["by_outcome"]
+    ]
+    header = ["outcome", "per", "unit_cost_fiscal", "unit_cost_economic", "people_per_family"]
+    header += [f"{m}_{k}" for m in measures for k in ("benefit", "ci_low", "ci_high")]
+    header.append("withheld_because")
+    money = f"pounds at {vfm.settings.costs.price_year} prices"
+    notes = tuple(by_outcome["assumptions"])
+    benefits = Table(
+        "value-by-outcome",
+        f"Value for money: present value of the benefit per supported family ({money}, 95% CI)",
+        header,
+        rows,
+        (),
+        notes,
+    )
+    swings = [
+        [row["setting"], row["low_case"], row["high_case"]]
+        + [row[end][m] for m in measures for end in ("low", "high")]
+        for row in by_outcome["sensitivity"]
+    ]
+    sensitivity = Table(
+        "value-sensitivity",
+        "Value for money: the return per pound spent with one setting moved either way",
+        ["setting", "low_case", "high_case", "fiscal_low", "fiscal_high"]
+        + ["economic_low", "economic_high"],
+        swings,
+        (),
+        ("Each row moves one setting to its low_case, then its high_case, the rest as chosen.",),
+    )
+    return [
+        Chart(
+            "value-by-outcome",
+            value_charts.benefits_chart(vfm, source),
+            "What each outcome's effect is worth per supported family over the years it lasts, "
+            "discounted, to the public purse (fiscal) and to society (economic), with 95% "
+            "intervals carried from the estimates, beside the programme's cost per family "
+            "(dashed).",
+            benefits,
+        ),
+        Chart(
+            "value-sensitivity",
+            value_charts.sensitivity_chart(vfm, source),
+            "How the return per pound spent moves when one setting moves either way, the rest "
+            "as chosen: the longest bars are the assumptions the answer hangs on.",
+            sensitivity,
+        ),
+    ]
 
 
 def pack_tables(contents: PackContents, charts_: list[Chart]) -> list[Table]:

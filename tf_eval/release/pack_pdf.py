@@ -12,14 +12,14 @@ from typing import Any
 from fpdf import FPDF
 
 from tf_eval import config
-from tf_eval.data.outcomes import by_theme
+from tf_eval.data.outcomes import OUTCOMES, by_theme
 from tf_eval.governance.rules import RULE_DESCRIPTIONS
 from tf_eval.method import specs
 from tf_eval.method.covariates import listed_words
 from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.method.panel import LATER_JOINERS
-from tf_eval.release import charts, national
+from tf_eval.release import charts, national, value
 from tf_eval.release.headlines import headline, selection_words
 from tf_eval.release.pack_contents import (
     GENERATOR,
@@ -128,7 +128,47 @@ def _national(pdf: _PackPDF, rows: list[dict[str, str]]) -> None:
     with pdf.table(col_widths=(50, 62, 62), text_align="LEFT", line_height=5) as table:
         table.row(list(rows[0]))
         for row in rows:
-            table.row([_latin1(value) for value in row.values()])
+            table.row([_latin1(cell) for cell in row.values()])
+
+
+NOT_SET = (
+    "The programme's cost per supported family was not given, so this pack says nothing about "
+    "value for money: no default pretends to know it. Set it on the dashboard's Value for money "
+    "page, or give `report --programme-cost GBP`."
+)
+
+
+def _value_page(pdf: _PackPDF, contents: PackContents) -> None:
+    """The value for money in words, or that the programme's cost is not set."""
+    pdf.add_page()
+    pdf.heading("Value for money")
+    if contents.value is None:
+        pdf.paragraph(NOT_SET)
+        return
+    vfm = value.value_for_money(contents.results, contents.value)
+    per_family = vfm.figures.per_family
+    pdf.paragraph(value.headline(vfm))
+    interval_text, pounds = value.interval_text, value.pounds
+    if vfm.valued:
+        pdf.paragraph(
+            f"Benefit per supported family: {interval_text(per_family['fiscal'])} to the public "
+            f"purse and {interval_text(per_family['economic'])} to society, against a programme "
+            f"cost of {pounds(contents.value.model.programme_cost)} per family. Support pays for "
+            f"itself to the public purse up to a cost of {pounds(per_family['fiscal'].estimate)} "
+            f"per family (the break-even cost; {pounds(per_family['economic'].estimate)} to "
+            "society). The two charts that follow show each outcome's part and what moves the "
+            "answer."
+        )
+    if contents.value.illustrative:
+        pdf.paragraph(
+            "The unit costs are the illustrative default table: check each before use.", size=10
+        )
+    for r in vfm.outcomes:
+        if r.withheld_because:
+            pdf.bullet(f"{OUTCOMES[r.outcome].label} is left out: {r.withheld_because}.")
+    pdf.heading("What the figures assume", size=11)
+    for line in value.assumptions(vfm):
+        pdf.bullet(line)
 
 
 def render_pdf(
@@ -206,6 +246,7 @@ def render_pdf(
     pdf.ln(3)
     pdf.heading("Method")
     pdf.paragraph(_method(spec))
+    _value_page(pdf, contents)
 
     for i, (chart, png) in enumerate(zip(figures, pngs, strict=True), start=1):
         pdf.add_page()
