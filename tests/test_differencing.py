@@ -25,13 +25,14 @@ from streamlit.testing.v1 import AppTest
 
 from tf_eval import cli, config
 from tf_eval.data import store
-from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.outcomes import OUTCOMES, by_theme
 from tf_eval.governance import audit
 from tf_eval.governance.rules import current_rules
 from tf_eval.method import specs
 from tf_eval.method.estimate import AnalysisSpec, Inference, evaluate, family_difference, prepare
 from tf_eval.method.panel import build_panel
 from tf_eval.release import charts, register, results, units
+from tf_eval.release import national as national_figures
 
 BESIDE_THE_STORE = register.register_path  # the real one (conftest gives each test its own)
 
@@ -382,15 +383,21 @@ def test_a_tiny_caliper_is_one_clear_line_per_outcome_never_a_traceback(
     assert lines[0].startswith("Data: SYNTHETIC") and lines[1].startswith("Matched ")
     assert lines[2].startswith("Note: The matching left")
     assert lines[3].startswith("Estimator: Pre-level adjustment (assumes ")
-    n = len(OUTCOMES)
-    for line in lines[4 : 4 + n]:
+    # The effects under their themes' headings (issue 19), then the national study's figures.
+    n, themes = len(OUTCOMES), by_theme(OUTCOMES)
+    block = lines[4 : 4 + n + len(themes)]
+    assert [line for line in block if not line.startswith("  ")] == [f"{t}:" for t in themes]
+    effects = [line for line in block if line.startswith("  ")]
+    for line in effects:
         assert "not shown (" in line or "95% CI" in line, line
     evidence = next(i for i, line in enumerate(lines) if line.startswith("Evidence ("))
+    national = next(i for i, line in enumerate(lines) if line.startswith("National study ("))
     others = lines.index("Other estimators (the same units; the JSON has their intervals):")
-    assert 4 + n <= evidence <= 6 + n and len(lines) == others + 1 + n
-    verdicts = [x for x in lines[evidence + 1 : others] if not x.startswith(" " * 4)]
+    assert 4 + n + len(themes) <= evidence <= 6 + n + len(themes)
+    assert others == national + 1 + len(national_figures.FIGURES) and len(lines) == others + 1 + n
+    verdicts = [x for x in lines[evidence + 1 : national] if not x.startswith(" " * 4)]
     assert len(verdicts) == n
-    for line, shown in zip(verdicts, lines[4 : 4 + n], strict=True):
+    for line, shown in zip(verdicts, effects, strict=True):
         assert line.endswith(": fails") if "not shown" in shown else not line.endswith("strong")
     for line in lines[others + 1 :]:
         assert "Matched DiD " in line and "Doubly robust DiD " in line, line

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tf_eval import config
 from tf_eval.data import store
+from tf_eval.data.outcomes import by_theme
 from tf_eval.method.estimate import AnalysisSpec, evaluate
 from tf_eval.release import headlines, pack_contents, report
 from tf_eval.release.results import findings, safe_evaluation
@@ -64,9 +65,16 @@ def test_the_numbers_shown_are_the_chosen_local_authoritys(app: AppTest, demo_db
     app.switch_page("views/impact.py").run()
     _sidebar_choice(app, "Local authority").set_value(LA).run()
     results = safe_evaluation(evaluate(store.Store(demo_db), AnalysisSpec(la=LA)))
-    drawn = json.loads(app.get("plotly_chart")[0].proto.spec)["data"]
+    themes = by_theme(e.outcome for e in results.estimates)  # a chart per theme (issue 19)
+    drawn = [
+        trace
+        for chart in app.get("plotly_chart")[: len(themes)]
+        for trace in json.loads(chart.proto.spec)["data"]
+    ]
     matched = [t["x"][0] for t in drawn if t["legendgroup"] == "matched"]
-    assert matched == pytest.approx([headlines.scaled(e)[0] for e in results.estimates])
+    estimates = {e.outcome: e for e in results.estimates}
+    order = [estimates[k] for keys in themes.values() for k in keys]
+    assert matched == pytest.approx([headlines.scaled(e)[0] for e in order])
     app.switch_page("views/trends.py").run()
     app.switch_page("views/overview.py").run()
     shown = app.markdown[0].value
