@@ -17,13 +17,14 @@ la, cohort = dashboard.selection_sidebar(summary)
 source = charts.selection_source(charts.data_source(summary.description), la, cohort)
 
 dashboard.page_title("Outcomes over time", la, cohort)
-gathered = gathered_outcomes()  # several: their effect counts the whole follow-up
+gathered = gathered_outcomes()  # their effect counts the whole follow-up
+listed = ", ".join(gathered[:-1]) + " and " * (len(gathered) > 1) + gathered[-1]
 st.caption(
     "Month 0 is the month the family was identified (supported families were attached to "
     f"support within {config.ATTACHED_WITHIN_MONTHS} months of it). Both groups worsen in the "
     "year before: families are identified in a crisis. After it, both recover; the gap between "
     "them is what support adds. Bands are 95% intervals. A month's gap is smaller than the "
-    f"effect on Impact for {', '.join(gathered[:-1])} and {gathered[-1]}, whose effect counts "
+    f"effect on Impact for {listed}, whose effect counts "
     "the whole follow-up, not one month (see under each chart)."
 )
 follow_up = st.radio(
