@@ -19,7 +19,6 @@ from tf_eval.method.estimate import (
     AnalysisSpec,
     EvaluationError,
     Inference,
-    _run_shared,
     evaluate,
     match_units,
     prepare,
@@ -27,6 +26,7 @@ from tf_eval.method.estimate import (
     weighted_difference,
 )
 from tf_eval.method.panel import build_panel
+from tf_eval.method.tasks import run_shared
 from tf_eval.release.disclosure import NOT_ESTIMABLE
 from tf_eval.release.results import safe_evaluation, to_json
 from tf_eval.release.trends import monthly_trends
@@ -308,7 +308,7 @@ def test_the_estimates_share_two_threads_and_never_run_two_heavy_ones_at_once() 
 
     kinds = ["light", "heavy", "light", "heavy", "heavy", "light", "heavy", "first"]
     tasks = [(kind, partial(task, kind, i)) for i, kind in enumerate(kinds)]
-    assert _run_shared(tasks, ("first", "heavy"), heavy=("heavy",)) == list(range(len(kinds)))
+    assert run_shared(tasks, ("first", "heavy"), heavy=("heavy",)) == list(range(len(kinds)))
     assert most[0] == 1
     assert "first" in started[:2]
 
@@ -325,5 +325,5 @@ def test_a_failing_estimate_stops_the_others_and_is_raised() -> None:
 
     tasks = [("light", fail)] + [("light", partial(slow, i)) for i in range(20)]
     with pytest.raises(EvaluationError, match="cannot be computed"):
-        _run_shared(tasks, (), heavy=())
+        run_shared(tasks, (), heavy=())
     assert len(done) < 20

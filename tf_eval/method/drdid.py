@@ -101,12 +101,31 @@ def dr_did(
     times in the ATT, while the standard error stays one of families). `trim_level` is DRDID's
     `trim.level`. Raises ValueError, in one line, when the ATT cannot be computed.
     """
+    y = np.asarray(change, dtype=float)
+    if y.ndim != 1:
+        raise ValueError("change must be one value per unit (a 1-d array)")
+    return dr_dids(y[:, None], treated, covariates, weights, method, trim_level)[0]
+
+
+def dr_dids(
+    changes: np.ndarray,
+    treated: np.ndarray,
+    covariates: np.ndarray,
+    weights: np.ndarray | None = None,
+    method: str = "improved",
+    trim_level: float = TRIM_LEVEL,
+) -> list[DRDiD]:
+    """`dr_did` of each column of `changes` (n x m: several outcomes of the same units), sharing
+    what does not depend on the outcome: the standardised design, the propensity score and the
+    cross-products of the outcome regression. Each result is the one `dr_did` gives for its
+    column alone; the fits shared are most of the work (at national scale two outcomes of the
+    same people cost about one)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
-    y, d, w, design = _prepare(change, treated, covariates, weights)
+    ys, d, w, design = _prepare(changes, treated, covariates, weights)
     del covariates  # only the standardised design from here: the caller's copy can go
     comparison = 1.0 - d
-    n = y.shape[0]
+    n = ys.shape[0]
     comparison_gram = _comparison_gram(design, d, w)
     if method == "improved":
         ps = _tilted_scores(design, d, w, comparison_gram)
@@ -122,36 +141,43 @@ def dr_did(
         )
     odds = ps / (1.0 - ps)
     if method == "improved":
-        fitted = _outcome_fit(design, y, w * comparison * odds)
-        summand = keep * (1.0 - comparison / (1.0 - ps)) * (y - fitted)
-        treated_share = np.mean(d * w)
-        att = float(np.mean(w * summand) / treated_share)
-        influence = w * keep * (summand - d * att) / treated_share
-    else:
-        att, influence = _traditional(design, y, d, w, ps, keep, odds, comparison_gram)
-    se = float(np.std(influence) / np.sqrt(n))  # DRDID 1.2.3: sd(inf) * sqrt(n - 1) / n
-    return DRDiD(
-        att=att,
-        se=se,
-        influence=influence,
-        n_treated=int(((d == 1) & (w > 0)).sum()),
-        n_comparison=int(((d == 0) & (w > 0)).sum()),
-        trimmed=int(((d == 0) & (keep == 0) & (w > 0)).sum()),
-        method=method,
-    )
+        fitted = _outcome_fits(design, ys, w * comparison * odds)
+    results = []
+    for column in range(ys.shape[1]):
+        y = ys[:, column]
+        if method == "improved":
+            summand = keep * (1.0 - comparison / (1.0 - ps)) * (y - fitted[:, column])
+            treated_share = np.mean(d * w)
+            att = float(np.mean(w * summand) / treated_share)
+            influence = w * keep * (summand - d * att) / treated_share
+        else:
+            att, influence = _traditional(design, y, d, w, ps, keep, odds, comparison_gram)
+        se = float(np.std(influence) / np.sqrt(n))  # DRDID 1.2.3: sd(inf) * sqrt(n - 1) / n
+        results.append(
+            DRDiD(
+                att=att,
+                se=se,
+                influence=influence,
+                n_treated=int(((d == 1) & (w > 0)).sum()),
+                n_comparison=int(((d == 0) & (w > 0)).sum()),
+                trimmed=int(((d == 0) & (keep == 0) & (w > 0)).sum()),
+                method=method,
+            )
+        )
+    return results
 
 
 def _prepare(
-    change: np.ndarray,
+    changes: np.ndarray,
     treated: np.ndarray,
     covariates: np.ndarray,
     weights: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Check the inputs; return the change, the 0/1 group, the weights rescaled to mean 1 and
-    the design: an intercept and the covariates centred and scaled (weighted)."""
-    y = np.asarray(change, dtype=float)
-    if y.ndim != 1:
-        raise ValueError("change must be one value per unit (a 1-d array)")
+    """Check the inputs; return the changes (n x m), the 0/1 group, the weights rescaled to
+    mean 1 and the design: an intercept and the covariates centred and scaled (weighted)."""
+    y = np.asarray(changes, dtype=float)
+    if y.ndim != 2:
+        raise ValueError("changes must be one row per unit and one column per outcome")
     n = y.shape[0]
     group = np.asarray(treated)
     if group.shape != (n,):
@@ -355,15 +381,21 @@ def _logit_scores(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarra
 
 
 def _outcome_fit(
-    design: np.ndarray, y: np.ndarray, scale: np.ndarray, gram: np.ndarray | None = None
+    design: np.ndarray, y: np.ndarray, scale: np.ndarray, gram: np.ndarray
 ) -> np.ndarray:
     """Least squares of the change on the design with weights `scale` (zero off the comparison
-    units), given or forming their cross-products; return the fitted values for every unit."""
+    units) and their cross-products `gram`; return the fitted values for every unit."""
+    beta = linalg.cho_solve(linalg.cho_factor(gram), design.T @ (scale * y) / design.shape[0])
+    return design @ beta
+
+
+def _outcome_fits(design: np.ndarray, ys: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """`_outcome_fit` of each column of `ys` (n x m), forming the cross-products once; the
+    fitted values as n x m."""
     n = design.shape[0]
-    if gram is None:
-        gram = _gram(design, scale) / n
-        _check_rank(gram, " among the comparison units weighted by p / (1 - p)")
-    beta = linalg.cho_solve(linalg.cho_factor(gram), design.T @ (scale * y) / n)
+    gram = _gram(design, scale) / n
+    _check_rank(gram, " among the comparison units weighted by p / (1 - p)")
+    beta = linalg.cho_solve(linalg.cho_factor(gram), design.T @ (scale[:, None] * ys) / n)
     return design @ beta
 
 
