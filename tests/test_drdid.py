@@ -204,6 +204,20 @@ def test_outcomes_of_the_same_units_fitted_together_are_each_fitted_alone() -> N
         assert together[0].att != pytest.approx(together[1].att, abs=1e-3)  # two outcomes
 
 
+def test_overwriting_the_covariates_changes_no_number_and_spares_a_read_only_array() -> None:
+    change, d, x, w = _world("scores right", seed=12, n=1_000)
+    alone = dr_did(change, d, x, w)
+    mine = x.copy()
+    (fit,) = drdid.dr_dids(change[:, None], d, mine, w, overwrite=True)
+    assert (fit.att, fit.se) == (alone.att, alone.se)
+    assert not np.array_equal(mine, x)  # standardised in place: the copy was the caller's to give
+    shared = x.copy()
+    shared.flags.writeable = False
+    (fit,) = drdid.dr_dids(change[:, None], d, shared, w, overwrite=True)
+    assert (fit.att, fit.se) == (alone.att, alone.se)
+    np.testing.assert_array_equal(shared, x)
+
+
 def test_influence_function_averages_to_zero() -> None:
     change, d, x, w = _world("scores right", seed=9, n=2_000)
     for method in drdid.METHODS:

@@ -199,13 +199,11 @@ def doubly_robust_estimates(
     t = treated[keep].astype(bool)
     name, x = _dr_covariates(model, keep, inference)
     parameters = 2 * (x.shape[1] + 1)
-    # dr_dids works on its own standardised copy of the covariates: handed the only reference to
-    # these rows (none kept here), it lets them go while it iterates (550 MB at national scale).
-    handed = [x]
-    del x
     df = max(int(keep.sum()) - parameters, 1)
     try:
-        fits = [(f.att, f.se) for f in dr_dids(y, t, handed.pop(), size.astype(float))]
+        # x is this estimate's own copy of the rows (or the shared, read-only array itself, which
+        # dr_dids then copies): standardised in place, it is the estimate's one n x k array.
+        fits = [(f.att, f.se) for f in dr_dids(y, t, x, size.astype(float), overwrite=True)]
     except ValueError:  # cannot be computed here: withheld with its reason downstream
         fits = [(np.nan, np.nan)] * len(outcomes)
     person = np.rint(np.bincount(family_row, weights=keys[0], minlength=n)[keep]).astype(np.int64)
