@@ -103,8 +103,8 @@ def test_outcomes_of_the_same_people_share_a_doubly_robust_fit_that_changes_noth
     """The evaluation fits the doubly robust DiD once for outcomes of the same people (children
     in care and on a protection plan; juveniles' custody and convictions); each outcome's
     estimate is the one it gets fitted alone."""
-    panel = build_panel(store.Store(default_demo_db))
-    matching = demo_evaluation.matching
+    panel, matching = prepare(store.Store(default_demo_db), AnalysisSpec())
+    np.testing.assert_array_equal(matching.weights, demo_evaluation.matching.weights)
     model = OutcomeModel.of(outcome_covariates(matching.covariates))
     shared = {e.outcome: e for e in demo_evaluation.by_estimator[DR_DID]}
     assert panel.people["looked_after"]["person_id"].equals(

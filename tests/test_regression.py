@@ -18,6 +18,7 @@ from tf_eval.method.estimate import (
     evaluate,
     family_difference,
     outcome_covariates,
+    prepare,
     weighted_difference,
 )
 from tf_eval.method.panel import build_panel
@@ -113,8 +114,13 @@ def test_the_evaluation_gives_what_the_obvious_computation_gives(demo_db: Path) 
     panel = build_panel(store.Store(demo_db))
     cr1 = Inference("CR1", 0)  # statsmodels' variance, and the whole outcome model
     evaluation = evaluate(store.Store(demo_db), AnalysisSpec(), panel=panel, inference=cr1)
+    # The same matching with the design's rows (an evaluation keeps its columns alone).
+    _, matching = prepare(store.Store(demo_db), AnalysisSpec(), panel=panel)
+    np.testing.assert_array_equal(matching.weights, evaluation.matching.weights)
+    assert evaluation.matching.covariates.empty
+    assert list(evaluation.matching.covariates) == list(matching.covariates)
     for estimate in evaluation.estimates:
-        att, se = _by_merge_and_statsmodels(panel, evaluation.matching, estimate.outcome)
+        att, se = _by_merge_and_statsmodels(panel, matching, estimate.outcome)
         assert estimate.att == pytest.approx(att, rel=1e-8)
         assert estimate.se == pytest.approx(se, rel=1e-8)
     assert [e.outcome for e in evaluation.estimates] == list(OUTCOMES)

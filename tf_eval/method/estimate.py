@@ -11,6 +11,7 @@ tf_eval.method.difference; its names are re-exported here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -168,7 +169,9 @@ class Matching:
     treated: np.ndarray
     score: np.ndarray
     weights: np.ndarray
-    covariates: pd.DataFrame  # the propensity model's design, one row per unit
+    # The propensity model's design, one row per unit (an evaluation's keeps its columns alone:
+    # its rows are in the outcome model, `evaluate`).
+    covariates: pd.DataFrame
     balance: pd.DataFrame
     counts: dict[str, int]
     dropped_covariates: list[str]  # chosen, but constant (or too rare) in this selection
@@ -381,7 +384,12 @@ def evaluate(
             for key in (spec.outcomes if not chosen.all() else ())
         }
         matching = match_panel(panel, spec, report)
-        return _estimate(store, spec, panel, matching, reads, report, how)
+        model = OutcomeModel.of(outcome_covariates(matching.covariates))
+        # The outcome model holds all the estimates need of the propensity model's design; the
+        # evaluation keeps its columns alone (at national scale the rows were 365 MB held to the
+        # end, through the estimates' peak).
+        matching = dataclasses.replace(matching, covariates=matching.covariates.iloc[:0])
+        return _estimate(store, spec, panel, matching, model, reads, report, how)
     finally:
         reader.shutdown(wait=True, cancel_futures=True)
 
@@ -391,13 +399,13 @@ def _estimate(
     spec: AnalysisSpec,
     panel: Panel,
     matching: Matching,
+    model: OutcomeModel,
     reads: dict[str, Future[QuarterlyReads]],
     report: Progress,
     how: Inference,
 ) -> Evaluation:
     """`evaluate`'s estimates on the matched panel, the event study's from `reads`."""
     report(0.7, "Estimating effects")
-    model = OutcomeModel.of(outcome_covariates(matching.covariates))
     treated, weight, families = matching.treated, matching.weights, matching.keys
     # Every supported family's own change, matched or not: what a naive report would show.
     everyone = np.ones(len(treated))
