@@ -100,6 +100,10 @@ DEMO_SEED = 2014
 # Families generated per batch: bounds memory at national scale (400,000 families) and paces the
 # progress bar. Part of the generator's definition: changing it changes the data for a seed.
 DEMO_BATCH_FAMILIES = 10_000
+# DuckDB's memory while a demo store is built. Unlimited it takes up to 80% of the machine's
+# memory: the 2-million-family build peaked at 21.3 GB and, beside other work, was killed. Capped
+# here it spills to disk instead (that build: 12.9 GB at its peak, in 1,118 s).
+DEMO_BUILD_MEMORY_LIMIT = "8GB"
 
 # Disclosure-control defaults (docs/disclosure-control.md). tf_eval.governance.rules.Rules holds
 # the rules in force; a deployment overrides them in one TOML file ([disclosure] table): the file

@@ -136,6 +136,7 @@ def build_demo_store(
     try:
         con = store.connect(tmp, read_only=False)
         try:
+            con.execute(f"SET memory_limit = '{config.DEMO_BUILD_MEMORY_LIMIT}'")
             store.create_schema(con)
             con.execute("BEGIN TRANSACTION")
             for b in range(batches):
