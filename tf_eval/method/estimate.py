@@ -53,6 +53,7 @@ from tf_eval.method.event_study import (
     read_quarters,
     sample,
 )
+from tf_eval.method.joint import Contributions
 from tf_eval.method.matching import NearestNeighbourMatcher
 from tf_eval.method.panel import (
     COMPARISON_POOLS,
@@ -197,6 +198,9 @@ class Evaluation:
     # The demo's planted effect per outcome for this selection (tf_eval.data.demo_truth), for the
     # power check; empty for a council's store.
     planted: dict[str, float] = field(default_factory=dict)
+    # The headline estimates' correlation across outcomes (tf_eval.method.joint), outcomes x
+    # outcomes; None where no estimate gave its families' contributions (CR1).
+    correlation: pd.DataFrame | None = None
 
 
 def outcome_covariates(design: pd.DataFrame) -> pd.DataFrame:
@@ -402,6 +406,7 @@ def _estimate(
     everyone = np.ones(len(treated))
     tasks: list[tuple[str, Callable[[], Any]]] = []  # (kind, computation), outcome order
     joint: set[int] = set()  # tasks giving an estimate and its placebo
+    contributions = Contributions(len(treated))  # the headline estimates' (tf_eval.method.joint)
     for key in spec.outcomes:
         people = panel.people[key]
         rows = people["family_row"].to_numpy()
@@ -433,19 +438,17 @@ def _estimate(
         # headline and its placebo are one fit of two measures: `joint` holds those tasks.
         together = spec.estimator != DR_DID and has.all()
         for estimator in (MATCHED_DID, PRE_LEVELS):
-            args = (key, change, rows, treated, weight, model, keys, how)
+            own = contributions if estimator == spec.estimator else None
+            args = (key, change, rows, treated, weight, model, keys, how, own)
             if together and estimator == spec.estimator:
                 joint.add(len(tasks))
-                args = (key, (change, earlier), rows, treated, weight, model, keys, how)
+                args = (key, (change, earlier), rows, treated, weight, model, keys, how, own)
                 tasks.append((estimator, partial(matched_estimates, estimator, *args)))
             else:
                 tasks.append((estimator, partial(matched_estimate, estimator, *args)))
-        tasks.append(
-            (
-                DR_DID,
-                partial(doubly_robust_estimate, key, change, rows, treated, model, keys, how),
-            )
-        )
+        own = contributions if spec.estimator == DR_DID else None
+        robust = (key, change, rows, treated, model, keys, how, own)
+        tasks.append((DR_DID, partial(doubly_robust_estimate, *robust)))
         if together:
             continue
         if spec.estimator == DR_DID:
@@ -522,6 +525,7 @@ def _estimate(
         checked,
         quarterly,
         planted_effects(store, spec.follow_up_months, spec.la, spec.cohort),
+        contributions.correlation(spec.outcomes),
     )
 
 
