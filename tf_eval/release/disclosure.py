@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from tf_eval import config
 from tf_eval.data.record_keys import cell_key
 from tf_eval.governance.rules import Rules, Suppression, current_rules
 from tf_eval.release import perturbation
@@ -580,7 +581,27 @@ def histogram(
     return SafeHistogram(rules, tuple(suppressed), tuple(edges_list), tuple(shown), _token=_GATE)
 
 
-# --- differencing -------------------------------------------------------------------------------
+# --- the estimates' correlation -------------------------------------------------------------------
+
+
+def correlation_table(
+    correlation: pd.DataFrame, estimates: list[SafeEstimate], rules: Rules | None = None
+) -> SafeTable:
+    """The correlation of the headline estimates across outcomes (tf_eval.method.joint) as it
+    may be shown: a row and a column (`outcome`, then one per outcome) for each estimate shown
+    that has one, none for a withheld estimate, every value to config.CORRELATION_DECIMALS
+    decimals. A sum over every family of two shown estimates, each of at least the estimates'
+    floor, scaled by their standard errors (docs/disclosure-control.md, Estimates)."""
+    rules = rules or current_rules()
+    shown = [e.outcome for e in estimates if not e.withheld and e.outcome in correlation.index]
+    known = correlation.loc[shown, shown].notna().all(axis=1)
+    shown = [o for o in shown if known[o]]
+    frame = correlation.loc[shown, shown].round(config.CORRELATION_DECIMALS) + 0.0
+    return SafeTable(
+        rules, (), frame.rename_axis("outcome").reset_index(), (), tuple(shown), _token=_GATE
+    )
+
+
 # --- balance ------------------------------------------------------------------------------------
 
 
