@@ -449,42 +449,36 @@ def test_vfm_refuses_a_bad_costs_file_before_any_work(
 # --- the coverage study ---------------------------------------------------------------------------
 
 
-def test_the_coverage_study_reads_monte_carlo_seeds_and_checks_truth_times_cost() -> None:
-    """studies/value_for_money.py on a made-up Monte Carlo file: 200 seeds of two outcomes whose
-    estimates scatter around their truth by their standard errors (the study itself reads the
-    real file; docs/method.md has its figures)."""
+def test_the_coverage_study_checks_each_seeds_return_against_truth_times_cost(
+    results: SafeResults,
+) -> None:
+    """studies/value_for_money.py's rows for one evaluation, with the demo's planted effects as
+    the truth: the truth is the sum over valued outcomes of truth x units a year x people per
+    family x unit cost, per pound; the joint and the independent draws share the point figure
+    (the study itself runs seeds of the demo; docs/method.md has its figures)."""
     import importlib.util
 
     path = config.PROJECT_ROOT / "studies" / "value_for_money.py"
     spec = importlib.util.spec_from_file_location("value_study", path)
     study = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(study)
-    rng = np.random.default_rng(5)
-    truths, ses = {"ae_use": -0.1, "offending": -0.02}, {"ae_use": 0.03, "offending": 0.01}
-    seeds = pd.DataFrame(
-        [
-            {"seed": s, "spec": name, "kind": kind, "outcome": o, "truth": truths[o],
-             "estimate": truths[o] + ses[o] * rng.standard_normal(), "se": ses[o]}
-            for s in range(200)
-            for name in ("default", "24 months")
-            for kind in ("pre_level_adjustment", "placebo")
-            for o in truths
-        ]
-    )  # fmt: skip
-    people = {"ae_use": 3.0, "offending": 2.0}
-    rows = study.seed_rows(seeds, people, read_costs(), draws=500)
-    costs = read_costs()
-    by_hand = {  # one year a person, per family, for each spec's window
-        months: sum(-truths[o] * people[o] * 12 / months * costs.get(o).fiscal for o in truths)
-        for months in (12, 24)
-    }
-    fiscal = rows[rows["measure"] == "fiscal"].groupby("spec")["truth"].first()
-    assert fiscal["default"] == pytest.approx(by_hand[12])
-    assert fiscal["24 months"] == pytest.approx(by_hand[24])
-    table = study.summarise(rows).set_index(["spec", "measure"])
-    assert (table["seeds"] == 200).all()
-    assert table["coverage"].between(0.9, 0.99).all(), table["coverage"]
-    assert table["sd_over_se"].between(0.85, 1.15).all(), table["sd_over_se"]
+    rows = pd.DataFrame(study.value_rows(results, results.planted)).set_index(["measure", "draws"])
+    costs, matched = read_costs(), _matched(results)
+    for m in ("fiscal", "economic"):
+        by_hand = sum(
+            results.planted[e.outcome]
+            * units_avoided_per_year(e.outcome, 12)
+            * e.n_treated
+            / matched
+            * getattr(costs.get(e.outcome), m)
+            for e in results.estimates
+        )
+        assert rows.loc[(m, "joint"), "truth"] == pytest.approx(by_hand / study.COST)
+        joint, independent = rows.loc[(m, "joint")], rows.loc[(m, "independent")]
+        assert joint["estimate"] == independent["estimate"] and joint["outcomes"] == 9
+        assert (joint["low"], joint["high"]) != (independent["low"], independent["high"])
+    table = study.summarise(rows.reset_index().assign(seed=1, spec="default"))
+    assert list(table["draws"]) == ["joint", "joint", "independent", "independent"]
 
 
 def test_with_no_outcome_valued_there_are_no_figures_not_zeros(results: SafeResults) -> None:
