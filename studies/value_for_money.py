@@ -21,8 +21,9 @@ Reports per spec, measure and draws (joint or independent): the seeds, the cover
 truth and estimate (pounds per family), and the spread of the seeds' estimates over the
 interval's implied standard error (half-width / 1.96): 1 when the draws have the spread right,
 above 1 when the interval is too narrow. Then, for pairs of outcomes whose estimates rest on the
-same families, the correlation of the whole store's estimates across seeds beside the engine's
-mean over the seeds and the first's Monte Carlo standard error, (1 - r^2) / sqrt(seeds).
+same families, the correlation of the whole store's estimates' errors (estimate less truth)
+across seeds beside the engine's mean over the seeds and the first's Monte Carlo standard error,
+(1 - r^2) / sqrt(seeds).
 Not part of the test run (about 25 s a seed on two busy cores); tests/test_value.py and
 tests/test_joint.py check the machinery.
 """
@@ -98,9 +99,11 @@ def value_rows(results: SafeResults, truth: dict[str, float]) -> list[dict]:
     return rows
 
 
-def _estimates(evaluation: Evaluation) -> dict[str, float]:
-    """The whole store's estimates and the engine's correlation of each pair, for the check."""
-    found = {f"att:{e.outcome}": e.att for e in evaluation.estimates}
+def _errors(evaluation: Evaluation, truth: dict[str, float]) -> dict[str, float]:
+    """The whole store's estimates' errors (estimate less the planted truth: across seeds the
+    truth moves too, with the families drawn, and that is no error) and the engine's
+    correlation of each pair, for the check."""
+    found = {f"error:{e.outcome}": e.att - truth[e.outcome] for e in evaluation.estimates}
     if evaluation.correlation is not None:
         for a, b in PAIRS:
             found[f"r:{a}:{b}"] = float(evaluation.correlation.loc[a, b])
@@ -117,7 +120,7 @@ def one_seed(seed: int, families: int) -> list[dict]:
             kept = evaluation.matching.treated.astype(bool) & (evaluation.matching.weights > 0)
             ids = evaluation.family_ids[kept]
             truth = matched_truth(family_truth, ids, spec.follow_up_months)
-            extra = _estimates(evaluation) if name == "default" else {}
+            extra = _errors(evaluation, truth) if name == "default" else {}
             for row in value_rows(safe_evaluation(evaluation), truth):
                 rows.append({"seed": seed, "spec": name, **row, **extra})
     return rows
@@ -140,13 +143,13 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def correlations(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per pair: the correlation of the whole store's estimates across seeds, the engine's mean
-    and spread over the seeds, and the former's Monte Carlo standard error."""
+    """Per pair: the correlation of the whole store's estimates' errors across seeds, the
+    engine's mean and spread over the seeds, and the former's Monte Carlo standard error."""
     seeds = rows[rows["spec"] == "default"].drop_duplicates("seed")
     out = []
     for a, b in PAIRS:
-        both = seeds[[f"att:{a}", f"att:{b}", f"r:{a}:{b}"]].dropna()
-        across = float(np.corrcoef(both[f"att:{a}"], both[f"att:{b}"])[0, 1])
+        both = seeds[[f"error:{a}", f"error:{b}", f"r:{a}:{b}"]].dropna()
+        across = float(np.corrcoef(both[f"error:{a}"], both[f"error:{b}"])[0, 1])
         out.append(
             {
                 "pair": f"{a} / {b}",
