@@ -189,6 +189,35 @@ def test_a_familys_weight_counts_as_its_people() -> None:
         assert weighted.n_comparison == int((d == 0).sum())
 
 
+def test_outcomes_of_the_same_units_fitted_together_are_each_fitted_alone() -> None:
+    """dr_dids shares the score and the regression's cross-products between outcomes of the same
+    units; each outcome's ATT, SE and influence are what dr_did gives it alone."""
+    change, d, x, w = _world("scores right", seed=10, n=2_000)
+    other, *_ = _world("outcome right", seed=11, n=2_000)
+    for method in drdid.METHODS:
+        together = drdid.dr_dids(np.column_stack([change, other]), d, x, w, method=method)
+        for column, fit in zip((change, other), together, strict=True):
+            alone = dr_did(column, d, x, w, method=method)
+            assert fit.att == pytest.approx(alone.att, abs=1e-12)
+            assert fit.se == pytest.approx(alone.se, abs=1e-12)
+            np.testing.assert_allclose(fit.influence, alone.influence, rtol=0, atol=1e-10)
+        assert together[0].att != pytest.approx(together[1].att, abs=1e-3)  # two outcomes
+
+
+def test_overwriting_the_covariates_changes_no_number_and_spares_a_read_only_array() -> None:
+    change, d, x, w = _world("scores right", seed=12, n=1_000)
+    alone = dr_did(change, d, x, w)
+    mine = x.copy()
+    (fit,) = drdid.dr_dids(change[:, None], d, mine, w, overwrite=True)
+    assert (fit.att, fit.se) == (alone.att, alone.se)
+    assert not np.array_equal(mine, x)  # standardised in place: the copy was the caller's to give
+    shared = x.copy()
+    shared.flags.writeable = False
+    (fit,) = drdid.dr_dids(change[:, None], d, shared, w, overwrite=True)
+    assert (fit.att, fit.se) == (alone.att, alone.se)
+    np.testing.assert_array_equal(shared, x)
+
+
 def test_influence_function_averages_to_zero() -> None:
     change, d, x, w = _world("scores right", seed=9, n=2_000)
     for method in drdid.METHODS:

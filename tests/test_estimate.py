@@ -15,18 +15,21 @@ import pytest
 from tests.test_synth import CRISIS_SHOWS
 from tf_eval.data import coverage, store
 from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.record_keys import record_keys
 from tf_eval.method.estimate import (
     AnalysisSpec,
     EvaluationError,
     Inference,
-    _run_shared,
     evaluate,
     match_units,
+    outcome_covariates,
     prepare,
     too_rare,
     weighted_difference,
 )
+from tf_eval.method.estimators import DR_DID, OutcomeModel, doubly_robust_estimate
 from tf_eval.method.panel import build_panel
+from tf_eval.method.tasks import run_shared
 from tf_eval.release.disclosure import NOT_ESTIMABLE
 from tf_eval.release.results import safe_evaluation, to_json
 from tf_eval.release.trends import monthly_trends
@@ -92,6 +95,36 @@ def test_the_matched_estimate_is_near_the_planted_truth(
     estimate = {e.outcome: e for e in demo_evaluation.estimates}[outcome]
     truth = _truth(default_demo_db)[outcome]
     assert abs(estimate.att - truth) < 3 * estimate.se, (estimate, truth)
+
+
+def test_outcomes_of_the_same_people_share_a_doubly_robust_fit_that_changes_nothing(
+    default_demo_db: Path, demo_evaluation
+) -> None:
+    """The evaluation fits the doubly robust DiD once for outcomes of the same people (children
+    in care and on a protection plan; juveniles' custody and convictions); each outcome's
+    estimate is the one it gets fitted alone."""
+    panel = build_panel(store.Store(default_demo_db))
+    matching = demo_evaluation.matching
+    model = OutcomeModel.of(outcome_covariates(matching.covariates))
+    shared = {e.outcome: e for e in demo_evaluation.by_estimator[DR_DID]}
+    assert panel.people["looked_after"]["person_id"].equals(
+        panel.people["child_protection"]["person_id"]
+    )
+    for outcome in OUTCOMES:
+        people = panel.people[outcome]
+        alone = doubly_robust_estimate(
+            outcome,
+            (people["post"] - people["pre"]).to_numpy(),
+            people["family_row"].to_numpy(),
+            matching.treated,
+            model,
+            (record_keys(people["person_id"]), matching.keys),
+            Inference(),
+        )
+        together = shared[outcome]
+        assert together.att == pytest.approx(alone.att, rel=1e-12, abs=1e-15), outcome
+        assert together.se == pytest.approx(alone.se, rel=1e-12, abs=1e-15), outcome
+        assert together.keys == alone.keys
 
 
 @pytest.mark.parametrize("outcome", CRISIS_SHOWS)
@@ -308,7 +341,7 @@ def test_the_estimates_share_two_threads_and_never_run_two_heavy_ones_at_once() 
 
     kinds = ["light", "heavy", "light", "heavy", "heavy", "light", "heavy", "first"]
     tasks = [(kind, partial(task, kind, i)) for i, kind in enumerate(kinds)]
-    assert _run_shared(tasks, ("first", "heavy"), heavy=("heavy",)) == list(range(len(kinds)))
+    assert run_shared(tasks, ("first", "heavy"), heavy=("heavy",)) == list(range(len(kinds)))
     assert most[0] == 1
     assert "first" in started[:2]
 
@@ -325,5 +358,5 @@ def test_a_failing_estimate_stops_the_others_and_is_raised() -> None:
 
     tasks = [("light", fail)] + [("light", partial(slow, i)) for i in range(20)]
     with pytest.raises(EvaluationError, match="cannot be computed"):
-        _run_shared(tasks, (), heavy=())
+        run_shared(tasks, (), heavy=())
     assert len(done) < 20

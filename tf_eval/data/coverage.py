@@ -125,7 +125,8 @@ def _scan(sources: tuple[str, ...]) -> str:
     )
     return f"""
         WITH monthly AS (
-            SELECT source, month, count(DISTINCT unit) AS people FROM ({dated}) GROUP BY ALL
+            SELECT source, month, count(*) AS people
+            FROM (SELECT DISTINCT source, month, unit FROM ({dated})) GROUP BY ALL
         ),
         framed AS (
             SELECT source, month,

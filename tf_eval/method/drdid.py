@@ -101,12 +101,32 @@ def dr_did(
     times in the ATT, while the standard error stays one of families). `trim_level` is DRDID's
     `trim.level`. Raises ValueError, in one line, when the ATT cannot be computed.
     """
+    y = np.asarray(change, dtype=float)
+    if y.ndim != 1:
+        raise ValueError("change must be one value per unit (a 1-d array)")
+    return dr_dids(y[:, None], treated, covariates, weights, method, trim_level)[0]
+
+
+def dr_dids(
+    changes: np.ndarray,
+    treated: np.ndarray,
+    covariates: np.ndarray,
+    weights: np.ndarray | None = None,
+    method: str = "improved",
+    trim_level: float = TRIM_LEVEL,
+    overwrite: bool = False,
+) -> list[DRDiD]:
+    """`dr_did` of each column of `changes` (n x m: several outcomes of the same units), sharing
+    what does not depend on the outcome: the standardised design, the propensity score and the
+    cross-products of the outcome regression. Each result is the one `dr_did` gives for its
+    column alone; the fits shared are most of the work (at national scale two outcomes of the
+    same people cost about one). With `overwrite`, `covariates` (a C-ordered float array the
+    caller no longer needs) is standardised in place instead of in a copy."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
-    y, d, w, design = _prepare(change, treated, covariates, weights)
-    del covariates  # only the standardised design from here: the caller's copy can go
+    ys, d, w, design = _prepare(changes, treated, covariates, weights, overwrite)
     comparison = 1.0 - d
-    n = y.shape[0]
+    n = ys.shape[0]
     comparison_gram = _comparison_gram(design, d, w)
     if method == "improved":
         ps = _tilted_scores(design, d, w, comparison_gram)
@@ -122,36 +142,45 @@ def dr_did(
         )
     odds = ps / (1.0 - ps)
     if method == "improved":
-        fitted = _outcome_fit(design, y, w * comparison * odds)
-        summand = keep * (1.0 - comparison / (1.0 - ps)) * (y - fitted)
-        treated_share = np.mean(d * w)
-        att = float(np.mean(w * summand) / treated_share)
-        influence = w * keep * (summand - d * att) / treated_share
-    else:
-        att, influence = _traditional(design, y, d, w, ps, keep, odds, comparison_gram)
-    se = float(np.std(influence) / np.sqrt(n))  # DRDID 1.2.3: sd(inf) * sqrt(n - 1) / n
-    return DRDiD(
-        att=att,
-        se=se,
-        influence=influence,
-        n_treated=int(((d == 1) & (w > 0)).sum()),
-        n_comparison=int(((d == 0) & (w > 0)).sum()),
-        trimmed=int(((d == 0) & (keep == 0) & (w > 0)).sum()),
-        method=method,
-    )
+        fitted = _outcome_fits(design, ys, w * comparison * odds)
+    results = []
+    for column in range(ys.shape[1]):
+        y = ys[:, column]
+        if method == "improved":
+            summand = keep * (1.0 - comparison / (1.0 - ps)) * (y - fitted[:, column])
+            treated_share = np.mean(d * w)
+            att = float(np.mean(w * summand) / treated_share)
+            influence = w * keep * (summand - d * att) / treated_share
+        else:
+            att, influence = _traditional(design, y, d, w, ps, keep, odds, comparison_gram)
+        se = float(np.std(influence) / np.sqrt(n))  # DRDID 1.2.3: sd(inf) * sqrt(n - 1) / n
+        results.append(
+            DRDiD(
+                att=att,
+                se=se,
+                influence=influence,
+                n_treated=int(((d == 1) & (w > 0)).sum()),
+                n_comparison=int(((d == 0) & (w > 0)).sum()),
+                trimmed=int(((d == 0) & (keep == 0) & (w > 0)).sum()),
+                method=method,
+            )
+        )
+    return results
 
 
 def _prepare(
-    change: np.ndarray,
+    changes: np.ndarray,
     treated: np.ndarray,
     covariates: np.ndarray,
     weights: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Check the inputs; return the change, the 0/1 group, the weights rescaled to mean 1 and
-    the design: an intercept and the covariates centred and scaled (weighted)."""
-    y = np.asarray(change, dtype=float)
-    if y.ndim != 1:
-        raise ValueError("change must be one value per unit (a 1-d array)")
+    overwrite: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Standardised]:
+    """Check the inputs; return the changes (n x m), the 0/1 group, the weights rescaled to
+    mean 1 and the design: an intercept and the covariates centred and scaled (weighted), in
+    `covariates` itself if `overwrite` allows (a C-ordered float array), else in a copy."""
+    y = np.asarray(changes, dtype=float)
+    if y.ndim != 2:
+        raise ValueError("changes must be one row per unit and one column per outcome")
     n = y.shape[0]
     group = np.asarray(treated)
     if group.shape != (n,):
@@ -181,47 +210,67 @@ def _prepare(
     if not (w * (1 - d) > 0).any():
         raise ValueError("no comparison units (with positive weight): nothing to compare with")
     w = w / w.mean()
-    k = x.shape[1]
-    design = np.empty((n, k + 1))
-    design[:, 0] = 1.0
+    if not (overwrite and x is covariates and x.flags.writeable and x.flags.c_contiguous):
+        x = np.array(x, dtype=float, order="C")  # a copy of our own, standardised in place
     centre = w @ x / n
-    spread = np.zeros(k)
+    spread = np.zeros(x.shape[1])
     for start in range(0, n, BLOCK_ROWS):  # in blocks of rows: no second n x k temporary
-        rows = slice(start, start + BLOCK_ROWS)
-        np.subtract(x[rows], centre, out=design[rows, 1:])
-        spread += w[rows] @ design[rows, 1:] ** 2
+        rows = x[start : start + BLOCK_ROWS]
+        rows -= centre
+        spread += w[start : start + BLOCK_ROWS] @ rows**2
     spread = np.sqrt(spread / n)
     constant = np.flatnonzero(~(spread > 1e-12 * np.maximum(1.0, np.abs(centre))))
     if constant.size:
         raise ValueError(f"covariate {constant[0]} is constant, so the design is singular")
     for start in range(0, n, BLOCK_ROWS):
-        design[start : start + BLOCK_ROWS, 1:] /= spread
-    return y, d, w, design
+        x[start : start + BLOCK_ROWS] /= spread
+    return y, d, w, Standardised(x)
 
 
-def _comparison_gram(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
+class Standardised:
+    """The design: an intercept and the covariates centred and scaled (`z`), used without
+    forming it. At national scale the design with its intercept column was a 550 MB copy of
+    the covariates, made beside the copy of them each estimate takes; the covariates are now
+    standardised in that copy itself (`dr_dids`' `overwrite`) and the intercept is added to
+    each product (a few numbers)."""
+
+    def __init__(self, z: np.ndarray) -> None:
+        self.z = z
+        self.shape = (z.shape[0], z.shape[1] + 1)
+
+    def __matmul__(self, coefficients: np.ndarray) -> np.ndarray:
+        """design @ coefficients (k + 1, or k + 1 x m)."""
+        return self.z @ coefficients[1:] + coefficients[0]
+
+    def t_dot(self, values: np.ndarray) -> np.ndarray:
+        """design.T @ values (n, or n x m)."""
+        return np.concatenate([values.sum(axis=0)[None], self.z.T @ values])
+
+    def gram(self, scale: np.ndarray) -> np.ndarray:
+        """design' diag(scale) design for scale >= 0, in blocks of rows."""
+        k = self.shape[1]
+        total = np.zeros((k, k))
+        root = np.sqrt(scale)
+        for start in range(0, self.shape[0], BLOCK_ROWS):
+            block = self.z[start : start + BLOCK_ROWS] * root[start : start + BLOCK_ROWS, None]
+            total[1:, 1:] += block.T @ block
+        total[0, 1:] = total[1:, 0] = self.z.T @ scale
+        total[0, 0] = scale.sum()
+        return total
+
+
+def _comparison_gram(design: Standardised, d: np.ndarray, w: np.ndarray) -> np.ndarray:
     """X' diag(w (1 - D)) X / n, the cross-products of the comparison units (both propensity
     models and both outcome regressions need them of full rank), checked: a singular one is
     named as singular in the whole sample or among the comparison units only."""
     n = design.shape[0]
-    gram = _gram(design, w * (1 - d)) / n
+    gram = design.gram(w * (1 - d)) / n
     try:
         _check_rank(gram, " among the comparison units")
     except ValueError:
-        _check_rank(_gram(design, w) / n, "")  # raises if singular in the whole sample
+        _check_rank(design.gram(w) / n, "")  # raises if singular in the whole sample
         raise
     return gram
-
-
-def _gram(design: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """design' diag(scale) design for scale >= 0, in blocks of rows."""
-    k = design.shape[1]
-    total = np.zeros((k, k))
-    root = np.sqrt(scale)
-    for start in range(0, design.shape[0], BLOCK_ROWS):
-        block = design[start : start + BLOCK_ROWS] * root[start : start + BLOCK_ROWS, None]
-        total += block.T @ block
-    return total
 
 
 def _check_rank(gram: np.ndarray, among: str) -> None:
@@ -274,7 +323,7 @@ def _newton(
 
 
 def _tilted_scores(
-    design: np.ndarray, d: np.ndarray, w: np.ndarray, comparison_gram: np.ndarray
+    design: Standardised, d: np.ndarray, w: np.ndarray, comparison_gram: np.ndarray
 ) -> np.ndarray:
     """Propensity scores by inverse probability tilting: gamma maximises
     mean(w (D x'g - (1 - D) exp(x'g))) (DRDID's loss.ps.cal), whose first-order condition is that
@@ -282,7 +331,7 @@ def _tilted_scores(
     totals."""
     n = design.shape[0]
     comparison = w * (1 - d)
-    treated_total = design.T @ (w * d)
+    treated_total = design.t_dot(w * d)
     index = _memo_index(design)
     # Start where the intercept alone balances the weighted counts (R starts from the logit);
     # there the Hessian is the comparison units' cross-products times the odds, already formed.
@@ -301,8 +350,8 @@ def _tilted_scores(
             scale = comparison * np.exp(index(gamma))
         hessian = known.pop(gamma.tobytes(), None)
         if hessian is None:
-            hessian = _gram(design, scale) / n
-        return (design.T @ scale - treated_total) / n, hessian
+            hessian = design.gram(scale) / n
+        return (design.t_dot(scale) - treated_total) / n, hessian
 
     gamma, _ = _newton(
         objective,
@@ -314,7 +363,7 @@ def _tilted_scores(
     return special.expit(index(gamma))
 
 
-def _memo_index(design: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def _memo_index(design: Standardised) -> Callable[[np.ndarray], np.ndarray]:
     """x'gamma for every unit, remembering the last: Newton's line search and the derivatives
     after it ask for the same gamma, and each product is a pass over the whole design."""
     last: dict[bytes, np.ndarray] = {}
@@ -329,10 +378,10 @@ def _memo_index(design: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return index
 
 
-def _logit_scores(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _logit_scores(design: Standardised, d: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Propensity scores by weighted logistic maximum likelihood (DRDID's glm)."""
     n = design.shape[0]
-    weighted_d = design.T @ (w * d)
+    weighted_d = design.t_dot(w * d)
     index = _memo_index(design)
 
     def objective(gamma: np.ndarray) -> float:
@@ -340,7 +389,7 @@ def _logit_scores(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarra
 
     def derivatives(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = special.expit(index(gamma))
-        return (design.T @ (w * p) - weighted_d) / n, _gram(design, w * p * (1 - p)) / n
+        return (design.t_dot(w * p) - weighted_d) / n, design.gram(w * p * (1 - p)) / n
 
     start = np.zeros(design.shape[1])
     start[0] = special.logit(np.sum(w * d) / np.sum(w))
@@ -355,20 +404,26 @@ def _logit_scores(design: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarra
 
 
 def _outcome_fit(
-    design: np.ndarray, y: np.ndarray, scale: np.ndarray, gram: np.ndarray | None = None
+    design: Standardised, y: np.ndarray, scale: np.ndarray, gram: np.ndarray
 ) -> np.ndarray:
     """Least squares of the change on the design with weights `scale` (zero off the comparison
-    units), given or forming their cross-products; return the fitted values for every unit."""
+    units) and their cross-products `gram`; return the fitted values for every unit."""
+    beta = linalg.cho_solve(linalg.cho_factor(gram), design.t_dot(scale * y) / design.shape[0])
+    return design @ beta
+
+
+def _outcome_fits(design: Standardised, ys: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """`_outcome_fit` of each column of `ys` (n x m), forming the cross-products once; the
+    fitted values as n x m."""
     n = design.shape[0]
-    if gram is None:
-        gram = _gram(design, scale) / n
-        _check_rank(gram, " among the comparison units weighted by p / (1 - p)")
-    beta = linalg.cho_solve(linalg.cho_factor(gram), design.T @ (scale * y) / n)
+    gram = design.gram(scale) / n
+    _check_rank(gram, " among the comparison units weighted by p / (1 - p)")
+    beta = linalg.cho_solve(linalg.cho_factor(gram), design.t_dot(scale[:, None] * ys) / n)
     return design @ beta
 
 
 def _traditional(
-    design: np.ndarray,
+    design: Standardised,
     y: np.ndarray,
     d: np.ndarray,
     w: np.ndarray,
@@ -391,7 +446,7 @@ def _traditional(
     # The linear representations of the two fits, applied to a derivative vector without
     # forming n x k matrices: (w (1 - D) e x') (X'WX / n)^-1 m, (w (D - p) x') (X'W_p X / n)^-1 m.
     ols_factor = linalg.cho_factor(ols_gram)
-    logit_factor = linalg.cho_factor(_gram(design, ps * (1 - ps) * w) / n)
+    logit_factor = linalg.cho_factor(design.gram(ps * (1 - ps) * w) / n)
 
     def ols_effect(derivative: np.ndarray) -> np.ndarray:
         return w * comparison * residual * (design @ linalg.cho_solve(ols_factor, derivative))
@@ -399,9 +454,9 @@ def _traditional(
     def logit_effect(derivative: np.ndarray) -> np.ndarray:
         return w * (d - ps) * (design @ linalg.cho_solve(logit_factor, derivative))
 
-    m1 = design.T @ w_treat / n
-    m2 = design.T @ (w_cont * (residual - eta_cont)) / n
-    m3 = design.T @ w_cont / n
+    m1 = design.t_dot(w_treat) / n
+    m2 = design.t_dot(w_cont * (residual - eta_cont)) / n
+    m3 = design.t_dot(w_cont) / n
     inf_treat = (w_treat * residual - w_treat * eta_treat - ols_effect(m1)) / mean_treat
     inf_cont = (
         w_cont * residual - w_cont * eta_cont + logit_effect(m2) - ols_effect(m3)

@@ -11,7 +11,6 @@ tf_eval.method.difference; its names are re-exported here.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from tf_eval.method.estimators import (
     PRE_LEVELS,
     OutcomeModel,
     doubly_robust_estimate,
+    doubly_robust_estimates,
     matched_estimate,
     matched_estimates,
 )
@@ -65,6 +65,7 @@ from tf_eval.method.panel import (
 )
 from tf_eval.method.propensity import PropensityModel, design_matrices
 from tf_eval.method.sensitivity import Sensitivity, sensitivity
+from tf_eval.method.tasks import run_shared
 
 __all__ = [
     "COMPARISON_POOLS",
@@ -405,6 +406,10 @@ def _estimate(
     # Every supported family's own change, matched or not: what a naive report would show.
     everyone = np.ones(len(treated))
     tasks: list[tuple[str, Callable[[], Any]]] = []  # (kind, computation), outcome order
+    # Outcomes of the same people (children in care and on a protection plan; juveniles' custody
+    # and convictions) share one doubly robust fit: its propensity score and regression are
+    # most of its cost and depend on the people alone.
+    same_people: list[tuple[np.ndarray, dict[str, tuple]]] = []
     joint: set[int] = set()  # tasks giving an estimate and its placebo
     contributions = Contributions(len(treated))  # the headline estimates' (tf_eval.method.joint)
     for key in spec.outcomes:
@@ -446,9 +451,7 @@ def _estimate(
                 tasks.append((estimator, partial(matched_estimates, estimator, *args)))
             else:
                 tasks.append((estimator, partial(matched_estimate, estimator, *args)))
-        own = contributions if spec.estimator == DR_DID else None
-        robust = (key, change, rows, treated, model, keys, how, own)
-        tasks.append((DR_DID, partial(doubly_robust_estimate, *robust)))
+        _join_group(same_people, key, people["person_id"].to_numpy(), (change, rows, keys))
         if together:
             continue
         if spec.estimator == DR_DID:
@@ -469,9 +472,14 @@ def _estimate(
                 how,
             )
         tasks.append(("placebo", placebo_task))
+    own = contributions if spec.estimator == DR_DID else None
+    for _, group in same_people:
+        change, rows, keys = zip(*group.values(), strict=True)
+        robust = (tuple(group), change, rows[0], treated, model, keys[0], how, own)
+        tasks.append((DR_DID, partial(doubly_robust_estimates, *robust)))
     # The estimates are independent: two threads share the work (numpy's and scipy's linear
     # algebra and DuckDB release the GIL), each taking the next task as it finishes one
-    # (`_run_shared`): first the event study (each outcome's difference quarter by quarter,
+    # (`tasks.run_shared`): first the event study (each outcome's difference quarter by quarter,
     # which lets its records go), then the doubly robust estimates, the longest, then the
     # regressions. A doubly robust estimate holds copies of every family's covariates: no two
     # run at once, so at national scale memory peaks at one of them beside a regression (which
@@ -490,12 +498,15 @@ def _estimate(
                 ),
             )
         )
-    done = _run_shared(tasks, ("event study", DR_DID), heavy=(DR_DID,))
+    done = run_shared(tasks, ("event study", DR_DID), heavy=(DR_DID,))
     by_estimator: dict[str, list[Estimate]] = {key: [] for key in ESTIMATORS}
     naive, placebo = [], []
     quarterly = []
+    doubly_robust: dict[str, Estimate] = {}
     for i, ((kind, _), estimate) in enumerate(zip(tasks, done, strict=True)):
-        if i in joint:
+        if kind == DR_DID:
+            doubly_robust.update((e.outcome, e) for e in estimate)
+        elif i in joint:
             by_estimator[kind].append(estimate[0])
             placebo.append(estimate[1])
         elif kind == "event study":
@@ -506,6 +517,7 @@ def _estimate(
             placebo.append(estimate)
         else:
             by_estimator[kind].append(estimate)
+    by_estimator[DR_DID] = [doubly_robust[key] for key in spec.outcomes]
     report(1.0, "Done")
     family_ids = panel.families["family_id"].to_numpy()
     checked = [
@@ -527,6 +539,18 @@ def _estimate(
         planted_effects(store, spec.follow_up_months, spec.la, spec.cohort),
         contributions.correlation(spec.outcomes),
     )
+
+
+def _join_group(
+    groups: list[tuple[np.ndarray, dict[str, tuple]]], key: str, people: np.ndarray, item: tuple
+) -> None:
+    """Add outcome `key` (its `people`, person_ids in order, and `item`) to the group of the
+    outcome with the same people, or start a group."""
+    for first, members in groups:
+        if np.array_equal(first, people):
+            members[key] = item
+            return
+    groups.append((people, {key: item}))
 
 
 def _event_study(
@@ -555,46 +579,3 @@ def _sensitivity(panel: Panel, matching: Matching, outcome: str, att: float) -> 
         matching.pairs,
         att,
     )
-
-
-def _run_shared(
-    tasks: list[tuple[str, Callable[[], Any]]], first: tuple[str, ...], heavy: tuple[str, ...]
-) -> list[Any]:
-    """Each task's result, in the order given. config.ESTIMATE_THREADS threads take the tasks,
-    the kinds in `first` before the rest (in that order), each thread the next one it may start
-    as soon as it is free, so neither waits while the other has work; no two tasks of the
-    kinds in `heavy` run at once. The first error stops both threads and is raised."""
-    rank = {kind: i for i, kind in enumerate(first)}
-    pending = sorted(range(len(tasks)), key=lambda i: (rank.get(tasks[i][0], len(first)), i))
-    results: dict[int, Any] = {}
-    state = {"heavy": False, "failed": False}
-    turn = threading.Condition()
-
-    def take() -> int | None:
-        with turn:
-            while pending and not state["failed"]:
-                for i in pending:
-                    if not (state["heavy"] and tasks[i][0] in heavy):
-                        pending.remove(i)
-                        state["heavy"] |= tasks[i][0] in heavy
-                        return i
-                turn.wait()
-            return None
-
-    def work() -> None:
-        while (i := take()) is not None:
-            try:
-                results[i] = tasks[i][1]()
-            except BaseException:
-                state["failed"] = True
-                raise
-            finally:
-                with turn:
-                    state["heavy"] &= tasks[i][0] not in heavy
-                    turn.notify_all()
-
-    threads = max(1, min(config.ESTIMATE_THREADS, 2))
-    with ThreadPoolExecutor(threads) as pool:
-        for running in [pool.submit(work) for _ in range(threads)]:
-            running.result()
-    return [results[i] for i in range(len(tasks))]

@@ -32,7 +32,7 @@ from tf_eval.method.difference import (
     family_differences,
     family_fit,
 )
-from tf_eval.method.drdid import dr_did
+from tf_eval.method.drdid import dr_dids
 from tf_eval.method.joint import Contributions
 
 
@@ -182,58 +182,77 @@ def doubly_robust_estimate(
     covariates shrink to the pre-window levels, then to none, by the thin-data rule; the interval
     is t with families - parameters degrees of freedom, from the influence function, whose
     centred values (each family's contribution to the error) go to `contributions`, if given."""
+    return doubly_robust_estimates(
+        (outcome,), (values,), family_row, treated, model, keys, inference, contributions
+    )[0]
+
+
+def doubly_robust_estimates(
+    outcomes: tuple[str, ...],
+    values: tuple[np.ndarray, ...],
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    model: OutcomeModel,
+    keys: tuple[np.ndarray, np.ndarray],
+    inference: Inference,
+    contributions: Contributions | None = None,
+) -> list[Estimate]:
+    """`doubly_robust_estimate` of several outcomes measured on the same people (`values`, one
+    array each, in `family_row`'s order; `keys` their record keys): one propensity score and one
+    outcome regression's cross-products serve them all (drdid.dr_dids)."""
     n = len(treated)
     people = np.bincount(family_row, minlength=n)
     keep = people > 0
     size = people[keep]
-    y = np.bincount(family_row, weights=values, minlength=n)[keep] / size
+    y = np.column_stack(
+        [np.bincount(family_row, weights=v, minlength=n)[keep] / size for v in values]
+    )
     t = treated[keep].astype(bool)
     name, x = _dr_covariates(model, keep, inference)
     parameters = 2 * (x.shape[1] + 1)
-    # dr_did works on its own standardised copy of the covariates: handed the only reference to
-    # these rows (none kept here), it lets them go while it iterates (550 MB at national scale).
-    handed = [x]
-    del x
     df = max(int(keep.sum()) - parameters, 1)
-    influence: np.ndarray | None = None
     try:
-        fit = dr_did(y, t, handed.pop(), size.astype(float))
-        att, se, influence = fit.att, fit.se, fit.influence
+        # x is this estimate's own copy of the rows (or the shared, read-only array itself, which
+        # dr_dids then copies): standardised in place, it is the estimate's one n x k array.
+        found = dr_dids(y, t, x, size.astype(float), overwrite=True)
     except ValueError:  # cannot be computed here: withheld with its reason downstream
-        att, se = np.nan, np.nan
+        found = []
+    fits = [(f.att, f.se) for f in found] or [(np.nan, np.nan)] * len(outcomes)
     if contributions is not None:
-        contributions.add(
-            outcome, keep, None if influence is None else influence - np.mean(influence)
-        )
-    if se == 0:  # nothing varied (no event at all): no estimate, as difference._result says
-        att, se = np.nan, np.nan
-    half = stats.t.ppf(0.975, df) * se
-    p_value = float(2 * stats.t.sf(abs(att / se), df)) if se > 0 else np.nan
+        for i, outcome in enumerate(outcomes):
+            centred = found[i].influence - found[i].influence.mean() if found else None
+            contributions.add(outcome, keep, centred)
+    del found  # the influence functions: each an n-vector
     person = np.rint(np.bincount(family_row, weights=keys[0], minlength=n)[keep]).astype(np.int64)
     family = np.asarray(keys[1], dtype=np.int64)[keep]
-    return Estimate(
-        outcome=outcome,
-        compared=True,
-        att=float(att),
-        se=float(se),
-        ci_low=float(att - half),
-        ci_high=float(att + half),
-        p_value=p_value,
-        n_treated=int(size[t].sum()),
-        n_comparison=int(size[~t].sum()),
-        families_treated=int(t.sum()),
-        families_comparison=int((~t).sum()),
-        df_resid=df,
-        df_t=float(df),
-        variance="influence function",
-        outcome_model=name,
-        keys=(
-            cell_key(person[t]),
-            cell_key(person[~t]),
-            cell_key(family[t]),
-            cell_key(family[~t]),
-        ),
-    )
+    cells = (cell_key(person[t]), cell_key(person[~t]), cell_key(family[t]), cell_key(family[~t]))
+    estimates = []
+    for outcome, (att, se) in zip(outcomes, fits, strict=True):
+        if se == 0:  # nothing varied (no event at all): no estimate, as difference._result says
+            att, se = np.nan, np.nan
+        half = stats.t.ppf(0.975, df) * se
+        p_value = float(2 * stats.t.sf(abs(att / se), df)) if se > 0 else np.nan
+        estimates.append(
+            Estimate(
+                outcome=outcome,
+                compared=True,
+                att=float(att),
+                se=float(se),
+                ci_low=float(att - half),
+                ci_high=float(att + half),
+                p_value=p_value,
+                n_treated=int(size[t].sum()),
+                n_comparison=int(size[~t].sum()),
+                families_treated=int(t.sum()),
+                families_comparison=int((~t).sum()),
+                df_resid=df,
+                df_t=float(df),
+                variance="influence function",
+                outcome_model=name,
+                keys=cells,
+            )
+        )
+    return estimates
 
 
 def _dr_covariates(
