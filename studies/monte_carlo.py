@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -50,7 +52,7 @@ SPECS: dict[str, AnalysisSpec] = {
 }
 
 
-def _truth(family_truth: pd.DataFrame, family_ids, follow_up: int) -> dict[str, float]:
+def matched_truth(family_truth: pd.DataFrame, family_ids, follow_up: int) -> dict[str, float]:
     """The planted truth over the supported families given: the mean expected effect of their
     measured people, per outcome."""
     rows = family_truth[
@@ -60,49 +62,55 @@ def _truth(family_truth: pd.DataFrame, family_ids, follow_up: int) -> dict[str, 
     return (sums["effect_sum"] / sums["people"]).to_dict()
 
 
+@contextmanager
+def seed_store(seed: int, families: int) -> Iterator[tuple[store.Store, pd.DataFrame]]:
+    """One seed's demo store, open, and its planted truths by family; removed afterwards."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "mc.duckdb"
+        sums = TruthSums(synth.LA_CODES, by_family=True)
+        synth.build_demo_store(path, families, seed, truth=sums)
+        shared = store.Store(path)
+        try:
+            yield shared, sums.family_frame()
+        finally:
+            shared.close()
+
+
 def one_seed(seed: int, families: int) -> list[dict]:
     """Every estimate of every spec on one seed's demo store, beside its truth: for the matched
     estimators, that of the supported families the matching kept (a caliper changes what is
     estimated: the effect for the matched ones); for the doubly robust DiD, which uses every
     family, that of all supported families in the selection."""
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "mc.duckdb"
-        sums = TruthSums(synth.LA_CODES, by_family=True)
-        synth.build_demo_store(path, families, seed, truth=sums)
-        family_truth = sums.family_frame()
-        shared = store.Store(path)
-        try:
-            for name, spec in SPECS.items():
-                evaluation = evaluate(shared, spec)
-                treated = evaluation.matching.treated.astype(bool)
-                ids = evaluation.family_ids
-                matched = _truth(
-                    family_truth,
-                    ids[treated & (evaluation.matching.weights > 0)],
-                    spec.follow_up_months,
-                )
-                everyone = _truth(family_truth, ids[treated], spec.follow_up_months)
-                kinds = {**(evaluation.by_estimator or {}), "placebo": evaluation.placebo}
-                for kind, estimates in kinds.items():
-                    for e in estimates:
-                        truth = everyone if kind == DR_DID else matched
-                        target = 0.0 if kind == "placebo" else truth[e.outcome]
-                        rows.append(
-                            {
-                                "seed": seed,
-                                "spec": name,
-                                "kind": kind,
-                                "outcome": e.outcome,
-                                "truth": target,
-                                "estimate": e.att,
-                                "se": e.se,
-                                "covered": e.ci_low <= target <= e.ci_high,
-                                "model": e.outcome_model,
-                            }
-                        )
-        finally:
-            shared.close()
+    with seed_store(seed, families) as (shared, family_truth):
+        for name, spec in SPECS.items():
+            evaluation = evaluate(shared, spec)
+            treated = evaluation.matching.treated.astype(bool)
+            ids = evaluation.family_ids
+            matched = matched_truth(
+                family_truth,
+                ids[treated & (evaluation.matching.weights > 0)],
+                spec.follow_up_months,
+            )
+            everyone = matched_truth(family_truth, ids[treated], spec.follow_up_months)
+            kinds = {**(evaluation.by_estimator or {}), "placebo": evaluation.placebo}
+            for kind, estimates in kinds.items():
+                for e in estimates:
+                    truth = everyone if kind == DR_DID else matched
+                    target = 0.0 if kind == "placebo" else truth[e.outcome]
+                    rows.append(
+                        {
+                            "seed": seed,
+                            "spec": name,
+                            "kind": kind,
+                            "outcome": e.outcome,
+                            "truth": target,
+                            "estimate": e.att,
+                            "se": e.se,
+                            "covered": e.ci_low <= target <= e.ci_high,
+                            "model": e.outcome_model,
+                        }
+                    )
     return rows
 
 

@@ -205,8 +205,9 @@ def test_the_estimators_give_clubsandwichs_interval() -> None:
 @pytest.mark.parametrize("variance", ["CR2", "CR1"])
 def test_an_estimate_and_its_placebo_fitted_together_are_each_fitted_alone(variance: str) -> None:
     """family_differences (an estimate and its placebo on the same people, one fit under CR2)
-    gives each measure's estimate as family_difference alone does, with the thin-data rule
-    choosing the same outcome model for both."""
+    gives each measure's estimate as family_fit alone does, with the thin-data rule
+    choosing the same outcome model for both, and the first measure's CR2 terms (the families'
+    contributions, tf_eval.method.joint) as family_fit gives them alone; none under CR1."""
     rng = np.random.default_rng(11)
     families = 240
     treated = rng.random(families) < 0.4
@@ -219,7 +220,7 @@ def test_an_estimate_and_its_placebo_fitted_together_are_each_fitted_alone(varia
     keys = (rng.integers(0, 256, row.size), rng.integers(0, 256, families))
     for per_parameter in (0.0, 40.0):  # the whole model; too thin for it: the pre-levels alone
         how = Inference(variance, per_parameter)
-        together = family_differences(
+        together, terms = family_differences(
             "x",
             np.column_stack([change, placebo]),
             row,
@@ -229,9 +230,11 @@ def test_an_estimate_and_its_placebo_fitted_together_are_each_fitted_alone(varia
             keys,
             thin=np.array([1]),
             inference=how,
+            scores=True,
         )
-        for joint, values in zip(together, (change, placebo), strict=True):
-            alone = family_difference(
+        assert (terms is None) == (variance == "CR1")
+        for i, (joint, values) in enumerate(zip(together, (change, placebo), strict=True)):
+            alone, own = family_fit(
                 "x",
                 values,
                 row,
@@ -242,7 +245,10 @@ def test_an_estimate_and_its_placebo_fitted_together_are_each_fitted_alone(varia
                 keys,
                 thin=np.array([1]),
                 inference=how,
+                scores=True,
             )
+            if i == 0 and terms is not None:
+                assert terms == pytest.approx(own, rel=1e-9, abs=1e-12)
             assert joint.outcome_model == alone.outcome_model
             assert joint.outcome_model == ("covariates" if per_parameter == 0 else "pre-levels")
             for field in ("att", "se", "ci_low", "ci_high", "p_value", "df_t"):

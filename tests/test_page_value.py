@@ -57,7 +57,7 @@ def test_the_figures_charts_and_assumptions_once_a_cost_is_set(page: AppTest) ->
     table = next(d.value for d in page.dataframe if "Left out because" in d.value)
     assert set(table["Outcome"]) == {o.label for o in OUTCOMES.values()}
     assumptions = " ".join(m.value for m in page.markdown)
-    assert "drawn independently" in assumptions and "Effects last 3 years" in assumptions
+    assert "drawn jointly" in assumptions and "Effects last 3 years" in assumptions
     page.switch_page("views/report.py").run()  # the settings stay, for the pack among others
     said = " ".join(c.value for c in page.caption)
     assert "Value for money: a programme cost of £2,500 per family, effects lasting 3 years" in said

@@ -33,7 +33,13 @@ from tf_eval.method.value_model import (
 )
 from tf_eval.release import disclosure
 from tf_eval.release.results import SafeResults, safe_evaluation
-from tf_eval.release.value import ValueSettings, headline, value_for_money, value_json
+from tf_eval.release.value import (
+    ValueSettings,
+    assumptions,
+    headline,
+    value_for_money,
+    value_json,
+)
 
 ROW = 'fiscal = 100\neconomic = 150\nagency = "NHS"\nprice_year = 2023\nsource = "a table"\n'
 
@@ -307,6 +313,61 @@ def test_an_outcome_the_costs_leave_out_is_named(results: SafeResults) -> None:
     assert "'Ours'" in value_json(vfm, {})["assumptions"][0]
 
 
+# --- the estimates' correlation: released, and drawn with ---------------------------------------
+
+
+def test_the_correlation_is_released_rounded_among_shown_estimates_only(
+    evaluation: Evaluation, results: SafeResults
+) -> None:
+    """The engine's correlation is a matrix over outcomes (nothing per family); the gate
+    releases it to two decimals, and an outcome whose estimate is withheld has no row or column,
+    however the engine's correlation reads. (An attacker's view: nothing finer than the hundredth
+    is there to difference, and a withheld outcome leaves no trace.)"""
+    engine = evaluation.correlation
+    assert engine is not None and engine.shape == (len(evaluation.estimates),) * 2
+    assert np.allclose(engine, engine.T) and (np.diag(engine) == 1).all()
+    table = results.correlation
+    assert table is not None and not table.counts and not table.suppressed
+    frame = table.frame.set_index("outcome")
+    assert list(frame.index) == list(frame.columns) == [e.outcome for e in results.estimates]
+    assert np.array_equal(frame.to_numpy(), np.round(frame.to_numpy(), 2))
+    assert np.abs(frame.to_numpy() - engine.to_numpy()).max() <= 0.005 + 1e-12
+    # Offending and a juvenile's conviction are counted on the same young people: their
+    # estimates move together.
+    assert frame.loc["offending", "juvenile_conviction"] > 0.2
+    numbers = {"att": 5.0, "se": 1.0, "ci_low": 3.0, "ci_high": 7.0, "p_value": 0.0}
+    withheld = disclosure.safe_estimate(
+        "e", "attendance", numbers, (40, 40), (6, 6), True, 5, keys=(1, 2, 3, 4)
+    )
+    shown = [withheld if e.outcome == "attendance" else e for e in results.estimates]
+    released = disclosure.correlation_table(engine, shown).frame.set_index("outcome")
+    assert "attendance" not in released.index and "attendance" not in released.columns
+    assert len(released) == len(shown) - 1
+
+
+def test_the_value_for_money_draws_jointly_with_the_released_correlation(
+    results: SafeResults,
+) -> None:
+    """With the released correlation the draws are joint, and every surface says so; without
+    one (an analysis file) they are independent, said so too. The point figures are the same,
+    and each outcome keeps its own interval (within the draws' Monte Carlo error)."""
+    settings = ValueSettings(Settings(2500.0), read_costs())
+    joint = value_for_money(results, settings)
+    alone = value_for_money(dataclasses.replace(results, correlation=None), settings)
+    assert joint.correlation is not None and alone.correlation is None
+    assert list(joint.correlation) == [r.outcome for r in joint.outcomes if r.benefit]
+    assert any("drawn jointly" in line for line in assumptions(joint))
+    assert any("drawn independently" in line for line in assumptions(alone))
+    for m in ("fiscal", "economic"):
+        assert joint.figures.ratio[m].estimate == alone.figures.ratio[m].estimate
+    out = value_json(joint, {})
+    assert out["options"]["joint_draws"] and out["correlation"] == joint.correlation
+    assert value_json(alone, {})["correlation"] is None
+    for mine, theirs in zip(joint.outcomes, alone.outcomes, strict=True):
+        one, other = mine.benefit["economic"], theirs.benefit["economic"]
+        assert one.high - one.low == pytest.approx(other.high - other.low, rel=0.05)
+
+
 # --- the command line -----------------------------------------------------------------------------
 
 
@@ -388,42 +449,36 @@ def test_vfm_refuses_a_bad_costs_file_before_any_work(
 # --- the coverage study ---------------------------------------------------------------------------
 
 
-def test_the_coverage_study_reads_monte_carlo_seeds_and_checks_truth_times_cost() -> None:
-    """studies/value_for_money.py on a made-up Monte Carlo file: 200 seeds of two outcomes whose
-    estimates scatter around their truth by their standard errors (the study itself reads the
-    real file; docs/method.md has its figures)."""
+def test_the_coverage_study_checks_each_seeds_return_against_truth_times_cost(
+    results: SafeResults,
+) -> None:
+    """studies/value_for_money.py's rows for one evaluation, with the demo's planted effects as
+    the truth: the truth is the sum over valued outcomes of truth x units a year x people per
+    family x unit cost, per pound; the joint and the independent draws share the point figure
+    (the study itself runs seeds of the demo; docs/method.md has its figures)."""
     import importlib.util
 
     path = config.PROJECT_ROOT / "studies" / "value_for_money.py"
     spec = importlib.util.spec_from_file_location("value_study", path)
     study = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(study)
-    rng = np.random.default_rng(5)
-    truths, ses = {"ae_use": -0.1, "offending": -0.02}, {"ae_use": 0.03, "offending": 0.01}
-    seeds = pd.DataFrame(
-        [
-            {"seed": s, "spec": name, "kind": kind, "outcome": o, "truth": truths[o],
-             "estimate": truths[o] + ses[o] * rng.standard_normal(), "se": ses[o]}
-            for s in range(200)
-            for name in ("default", "24 months")
-            for kind in ("pre_level_adjustment", "placebo")
-            for o in truths
-        ]
-    )  # fmt: skip
-    people = {"ae_use": 3.0, "offending": 2.0}
-    rows = study.seed_rows(seeds, people, read_costs(), draws=500)
-    costs = read_costs()
-    by_hand = {  # one year a person, per family, for each spec's window
-        months: sum(-truths[o] * people[o] * 12 / months * costs.get(o).fiscal for o in truths)
-        for months in (12, 24)
-    }
-    fiscal = rows[rows["measure"] == "fiscal"].groupby("spec")["truth"].first()
-    assert fiscal["default"] == pytest.approx(by_hand[12])
-    assert fiscal["24 months"] == pytest.approx(by_hand[24])
-    table = study.summarise(rows).set_index(["spec", "measure"])
-    assert (table["seeds"] == 200).all()
-    assert table["coverage"].between(0.9, 0.99).all(), table["coverage"]
-    assert table["sd_over_se"].between(0.85, 1.15).all(), table["sd_over_se"]
+    rows = pd.DataFrame(study.value_rows(results, results.planted)).set_index(["measure", "draws"])
+    costs, matched = read_costs(), _matched(results)
+    for m in ("fiscal", "economic"):
+        by_hand = sum(
+            results.planted[e.outcome]
+            * units_avoided_per_year(e.outcome, 12)
+            * e.n_treated
+            / matched
+            * getattr(costs.get(e.outcome), m)
+            for e in results.estimates
+        )
+        assert rows.loc[(m, "joint"), "truth"] == pytest.approx(by_hand / study.COST)
+        joint, independent = rows.loc[(m, "joint")], rows.loc[(m, "independent")]
+        assert joint["estimate"] == independent["estimate"] and joint["outcomes"] == 9
+        assert (joint["low"], joint["high"]) != (independent["low"], independent["high"])
+    table = study.summarise(rows.reset_index().assign(seed=1, spec="default"))
+    assert list(table["draws"]) == ["joint", "joint", "independent", "independent"]
 
 
 def test_with_no_outcome_valued_there_are_no_figures_not_zeros(results: SafeResults) -> None:

@@ -131,6 +131,9 @@ HISTOGRAM_MIN_BIN = 10  # bins below this are merged or suppressed
 # an earlier released output's by 1 to this many less one is refused.
 DIFFERENCING_MIN_FAMILIES = COUNT_THRESHOLD
 SIGNIFICANT_FIGURES = 3  # estimates, means and balance are released to this many figures
+# The headline estimates' correlation across outcomes is released to this many decimals
+# (tf_eval.release.disclosure.correlation_table): ample for drawing them jointly.
+CORRELATION_DECIMALS = 2
 
 # The audit trail: an append-only DuckDB file beside the store (`<store>.audit.duckdb`), so that
 # a purge or a demo rebuild never touches it and a refused load leaves the store's bytes alone.

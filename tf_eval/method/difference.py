@@ -171,11 +171,13 @@ def family_differences(
     *,
     thin: np.ndarray | None = None,
     inference: Inference | None = None,
-) -> list[Estimate]:
+    scores: bool = False,
+) -> tuple[list[Estimate], np.ndarray | None]:
     """`family_difference` (a contrast) of each column of `values` (people x measures, every one
     known: an estimate and its placebo on the same people). Under CR2 they are fitted together,
     sharing the design, its cross-products, CR2's adjustments and the degrees of freedom (which
-    depend on the design alone): at national scale a second fit cost 1.5-2 s."""
+    depend on the design alone): at national scale a second fit cost 1.5-2 s. With `scores`,
+    beside them the first measure's CR2 terms as `family_fit` gives them (None under CR1)."""
     how = inference or Inference()
     if how.variance != "CR2":
         return [
@@ -192,10 +194,15 @@ def family_differences(
                 inference=how,
             )
             for column in values.T
-        ]
-    return _family_fits(
-        outcome, values, family_row, treated, weights, True, adjust, keys, thin, how
-    )[0]
+        ], None
+    estimates, fit, keep = _family_fits(
+        outcome, values, family_row, treated, weights, True, adjust, keys, thin, how, scores
+    )
+    if fit.scores is None:
+        return estimates, None
+    terms = np.zeros(len(treated))
+    terms[keep] = fit.scores[:, 0]
+    return estimates, terms
 
 
 def family_fit(

@@ -54,6 +54,7 @@ from tf_eval.method.event_study import (
     read_quarters,
     sample,
 )
+from tf_eval.method.joint import Contributions
 from tf_eval.method.matching import NearestNeighbourMatcher
 from tf_eval.method.panel import (
     COMPARISON_POOLS,
@@ -201,6 +202,9 @@ class Evaluation:
     # The demo's planted effect per outcome for this selection (tf_eval.data.demo_truth), for the
     # power check; empty for a council's store.
     planted: dict[str, float] = field(default_factory=dict)
+    # The headline estimates' correlation across outcomes (tf_eval.method.joint), outcomes x
+    # outcomes; None where no estimate gave its families' contributions (CR1).
+    correlation: pd.DataFrame | None = None
 
 
 def outcome_covariates(design: pd.DataFrame) -> pd.DataFrame:
@@ -415,6 +419,7 @@ def _estimate(
     # most of its cost and depend on the people alone.
     same_people: list[tuple[np.ndarray, dict[str, tuple]]] = []
     joint: set[int] = set()  # tasks giving an estimate and its placebo
+    contributions = Contributions(len(treated))  # the headline estimates' (tf_eval.method.joint)
     for key in spec.outcomes:
         people = panel.people[key]
         rows = people["family_row"].to_numpy()
@@ -446,10 +451,11 @@ def _estimate(
         # headline and its placebo are one fit of two measures: `joint` holds those tasks.
         together = spec.estimator != DR_DID and has.all()
         for estimator in (MATCHED_DID, PRE_LEVELS):
-            args = (key, change, rows, treated, weight, model, keys, how)
+            own = contributions if estimator == spec.estimator else None
+            args = (key, change, rows, treated, weight, model, keys, how, own)
             if together and estimator == spec.estimator:
                 joint.add(len(tasks))
-                args = (key, (change, earlier), rows, treated, weight, model, keys, how)
+                args = (key, (change, earlier), rows, treated, weight, model, keys, how, own)
                 tasks.append((estimator, partial(matched_estimates, estimator, *args)))
             else:
                 tasks.append((estimator, partial(matched_estimate, estimator, *args)))
@@ -474,12 +480,11 @@ def _estimate(
                 how,
             )
         tasks.append(("placebo", placebo_task))
+    own = contributions if spec.estimator == DR_DID else None
     for _, group in same_people:
         change, rows, keys = zip(*group.values(), strict=True)
-        dr_task = partial(
-            doubly_robust_estimates, tuple(group), change, rows[0], treated, model, keys[0], how
-        )
-        tasks.append((DR_DID, dr_task))
+        robust = (tuple(group), change, rows[0], treated, model, keys[0], how, own)
+        tasks.append((DR_DID, partial(doubly_robust_estimates, *robust)))
     # The estimates are independent: two threads share the work (numpy's and scipy's linear
     # algebra and DuckDB release the GIL), each taking the next task as it finishes one
     # (`tasks.run_shared`): first the event study (each outcome's difference quarter by quarter,
@@ -540,6 +545,7 @@ def _estimate(
         checked,
         quarterly,
         planted_effects(store, spec.follow_up_months, spec.la, spec.cohort),
+        contributions.correlation(spec.outcomes),
     )
 
 

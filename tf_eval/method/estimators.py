@@ -29,10 +29,11 @@ from tf_eval.data.record_keys import cell_key
 from tf_eval.method.difference import (
     Estimate,
     Inference,
-    family_difference,
     family_differences,
+    family_fit,
 )
 from tf_eval.method.drdid import dr_dids
+from tf_eval.method.joint import Contributions
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,11 @@ def matched_estimate(
     model: OutcomeModel,
     keys: tuple[np.ndarray, np.ndarray],
     inference: Inference,
+    contributions: Contributions | None = None,
 ) -> Estimate:
     """The matched DiD or the pre-level adjustment of `values` (each person's change)."""
-    return matched_estimates(
-        estimator, outcome, (values,), family_row, treated, weights, model, keys, inference
-    )[0]
+    args = (family_row, treated, weights, model, keys, inference, contributions)
+    return matched_estimates(estimator, outcome, (values,), *args)[0]
 
 
 def matched_estimates(
@@ -137,9 +138,11 @@ def matched_estimates(
     model: OutcomeModel,
     keys: tuple[np.ndarray, np.ndarray],
     inference: Inference,
+    contributions: Contributions | None = None,
 ) -> list[Estimate]:
     """`matched_estimate` of each of `measures` (values of the same people: a change and its
-    placebo), fitted together (`family_differences`) when there are several.
+    placebo), fitted together (`family_differences`) when there are several. The first
+    measure's families' contributions to its error go to `contributions`, if given.
 
     Only the matched families (weights > 0) and their people go to the fit, numbered afresh: the
     same numbers, with a copy of the outcome model's rows of those families alone (at national
@@ -150,13 +153,18 @@ def matched_estimates(
     x, thin = model.columns(outcome, estimator == PRE_LEVELS, matched)
     args = (rows, treated[matched], weights[matched])
     kept_keys = (keys[0][inside], np.asarray(keys[1])[matched])
+    scored = {"thin": thin, "inference": inference, "scores": contributions is not None}
     if len(measures) == 1:
-        estimate = family_difference(
-            outcome, measures[0][inside], *args, True, x, kept_keys, thin=thin, inference=inference
+        estimate, terms = family_fit(
+            outcome, measures[0][inside], *args, True, x, kept_keys, **scored
         )
-        return [estimate]
-    values = np.column_stack([measure[inside] for measure in measures])
-    return family_differences(outcome, values, *args, x, kept_keys, thin=thin, inference=inference)
+        estimates = [estimate]
+    else:
+        values = np.column_stack([measure[inside] for measure in measures])
+        estimates, terms = family_differences(outcome, values, *args, x, kept_keys, **scored)
+    if contributions is not None:
+        contributions.add(outcome, matched, terms)
+    return estimates
 
 
 def doubly_robust_estimate(
@@ -167,13 +175,15 @@ def doubly_robust_estimate(
     model: OutcomeModel,
     keys: tuple[np.ndarray, np.ndarray],
     inference: Inference,
+    contributions: Contributions | None = None,
 ) -> Estimate:
     """Sant'Anna & Zhao's improved doubly robust DiD on family means of `values`, each family
     weighted by its people (so it averages over people, as the matched estimates do). The
     covariates shrink to the pre-window levels, then to none, by the thin-data rule; the interval
-    is t with families - parameters degrees of freedom, from the influence function."""
+    is t with families - parameters degrees of freedom, from the influence function, whose
+    centred values (each family's contribution to the error) go to `contributions`, if given."""
     return doubly_robust_estimates(
-        (outcome,), (values,), family_row, treated, model, keys, inference
+        (outcome,), (values,), family_row, treated, model, keys, inference, contributions
     )[0]
 
 
@@ -185,6 +195,7 @@ def doubly_robust_estimates(
     model: OutcomeModel,
     keys: tuple[np.ndarray, np.ndarray],
     inference: Inference,
+    contributions: Contributions | None = None,
 ) -> list[Estimate]:
     """`doubly_robust_estimate` of several outcomes measured on the same people (`values`, one
     array each, in `family_row`'s order; `keys` their record keys): one propensity score and one
@@ -203,9 +214,15 @@ def doubly_robust_estimates(
     try:
         # x is this estimate's own copy of the rows (or the shared, read-only array itself, which
         # dr_dids then copies): standardised in place, it is the estimate's one n x k array.
-        fits = [(f.att, f.se) for f in dr_dids(y, t, x, size.astype(float), overwrite=True)]
+        found = dr_dids(y, t, x, size.astype(float), overwrite=True)
     except ValueError:  # cannot be computed here: withheld with its reason downstream
-        fits = [(np.nan, np.nan)] * len(outcomes)
+        found = []
+    fits = [(f.att, f.se) for f in found] or [(np.nan, np.nan)] * len(outcomes)
+    if contributions is not None:
+        for i, outcome in enumerate(outcomes):
+            centred = found[i].influence - found[i].influence.mean() if found else None
+            contributions.add(outcome, keep, centred)
+    del found  # the influence functions: each an n-vector
     person = np.rint(np.bincount(family_row, weights=keys[0], minlength=n)[keep]).astype(np.int64)
     family = np.asarray(keys[1], dtype=np.int64)[keep]
     cells = (cell_key(person[t]), cell_key(person[~t]), cell_key(family[t]), cell_key(family[~t]))

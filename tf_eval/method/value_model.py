@@ -12,12 +12,16 @@ discounted at `discount` (the Green Book's 3.5% by default), the present value i
 outcomes, per family; per pound spent they are divided by the programme's cost per family, a
 setting no default pretends to know; the break-even cost per family is the benefit itself.
 
-Every interval comes from the same draws of the effects (`draws`, fixed seed), each outcome's
-effect drawn from its sampling distribution - t with the estimate's degrees of freedom, normal
-without - independently of the others: the engine does not expose the estimates' covariance
-across outcomes (the same families are in every one), so that independence is an assumption,
-said wherever the figures are. People per family and unit costs are held fixed in the draws; the
-one-way sensitivity rows move them (and the persistence and the programme cost) one at a time.
+Every interval comes from the same draws of the effects (`draws`, fixed seed), drawn jointly:
+the same families are in every outcome's estimate, so the estimates move together, and a total's
+interval needs that. The draws are a Gaussian copula with each estimate's own margin: normals
+with the estimates' correlation (tf_eval.method.joint, as the disclosure gate releases it), each
+turned into its outcome's sampling distribution - t with the estimate's degrees of freedom,
+normal without - through the normal CDF and the t quantile, so that each outcome's interval is
+its estimate's, whatever the others. Without a correlation (an analysis file, or an outcome the
+gate gives none) the draws are independent, and every surface says so. People per family and
+unit costs are held fixed in the draws; the one-way sensitivity rows move them (and the
+persistence and the programme cost) one at a time.
 
 Pure numbers in, numbers out: it knows nothing of the disclosure gate, which tf_eval.release.value
 applies before anything reaches this module.
@@ -29,6 +33,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import stats
 
 from tf_eval import config
 
@@ -112,15 +117,34 @@ def persistence(years: int, decay: float, discount: float) -> float:
     return float(sum(step**t for t in range(years)))
 
 
-def draws(inputs: list[OutcomeInput], n: int, seed: int) -> np.ndarray:
-    """n draws of every outcome's effect (n x outcomes), each from its own sampling
-    distribution (t with its df, else normal), independently."""
+def draws(
+    inputs: list[OutcomeInput], n: int, seed: int, correlation: np.ndarray | None = None
+) -> np.ndarray:
+    """n draws of every outcome's effect (n x outcomes), jointly: standard normals with
+    `correlation` (outcomes x outcomes, in the order of `inputs`; None: independent), each
+    column then turned into its outcome's sampling distribution (t with its df, else normal) by
+    its quantile at the normal's probability, so each margin is exactly its estimate's."""
+    k = len(inputs)
     rng = np.random.default_rng(seed)
+    normal = rng.standard_normal((n, k))
+    if correlation is not None and k:
+        normal = normal @ _root(correlation).T
     columns = []
-    for item in inputs:
-        noise = rng.standard_normal(n) if item.df is None else rng.standard_t(item.df, n)
+    for item, z in zip(inputs, normal.T, strict=True):
+        # By the upper tail of |z|, symmetric: exact far out, where the CDF would round to 1.
+        noise = z if item.df is None else np.sign(z) * stats.t.isf(stats.norm.sf(abs(z)), item.df)
         columns.append(item.effect + item.se * noise)
     return np.column_stack(columns) if columns else np.empty((n, 0))
+
+
+def _root(correlation: np.ndarray) -> np.ndarray:
+    """C with C C' the correlation, each row scaled to length 1 so every margin stays a
+    standard normal: by eigenvalues, the negative ones (a released correlation is rounded to two
+    decimals, which can leave it a little short of positive semi-definite) taken as 0. A
+    correlation of 1 gives equal rows: outcomes drawn in the same order."""
+    values, vectors = np.linalg.eigh(np.asarray(correlation, dtype=float))
+    root = vectors * np.sqrt(np.clip(values, 0.0, None))
+    return root / np.linalg.norm(root, axis=1, keepdims=True)
 
 
 def _interval(estimate: float, simulated: np.ndarray) -> Interval:
@@ -133,11 +157,13 @@ def value(
     settings: Settings,
     n: int = config.VFM_DRAWS,
     seed: int = config.VFM_SEED,
+    correlation: np.ndarray | None = None,
 ) -> Figures:
-    """Every figure with its 95% interval from `n` draws of the effects (a percentile interval:
-    a ratio's reflects its numerator's draws, the cost being fixed)."""
+    """Every figure with its 95% interval from `n` joint draws of the effects (`draws`, with
+    the estimates' `correlation`, in the order of `inputs`; None: independent draws). A
+    percentile interval: a ratio's reflects its numerator's draws, the cost being fixed."""
     factor = persistence(settings.years, settings.decay, settings.discount)
-    sampled = draws(inputs, n, seed)
+    sampled = draws(inputs, n, seed, correlation)
     by_outcome: dict[str, dict[str, Interval]] = {}
     totals = {m: (0.0, np.zeros(n)) for m in MEASURES}
     for k, item in enumerate(inputs):

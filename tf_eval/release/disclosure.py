@@ -25,11 +25,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from tf_eval.data.record_keys import cell_key
 from tf_eval.governance.rules import Rules, Suppression, current_rules
 from tf_eval.release import perturbation
+from tf_eval.release.estimate_rules import (
+    estimate_reason,
+    released_correlation,
+    released_estimate,
+)
 from tf_eval.release.mean_rules import mean_reason, released_mean
 from tf_eval.release.precision import coarse_df, released_columns, released_number, rounded_down
 
@@ -403,36 +407,6 @@ def weighted_mean_table(
 # --- estimates ----------------------------------------------------------------------------------
 
 
-def estimate_reason(
-    arm_families: list[int], df_resid: int, rules: Rules | None = None
-) -> str | None:
-    """Why an estimate may not be shown (too few families in one of the groups it compares, or
-    too few residual degrees of freedom), or None when it may."""
-    rules = rules or current_rules()
-    if min(arm_families) < rules.estimate_min_families:
-        return f"fewer than {rules.estimate_min_families} families in a group compared"
-    if df_resid < rules.estimate_min_df:
-        return f"fewer than {rules.estimate_min_df} residual degrees of freedom"
-    return None
-
-
-def _released_estimate(
-    numbers: dict[str, float], df: int, people: int | str | None, rules: Rules
-) -> tuple[float | None, ...]:
-    """att, se, ci_low, ci_high and p_value as released: the 95% interval and p-value recomputed
-    from att and se with coarsened degrees of freedom, then every number rounded
-    (`released_number`); all None when att or se is not a finite number."""
-    att, se = float(numbers["att"]), float(numbers["se"])
-    if not (math.isfinite(att) and math.isfinite(se)):
-        return (None,) * 5
-    dof = coarse_df(df, rules)
-    half = float(stats.t.ppf(0.975, dof)) * se
-    p_value = float(2 * stats.t.sf(abs(att / se), dof)) if se > 0 else math.nan
-    values = (att, se, att - half, att + half)
-    shown = tuple(released_number(v, rules, people) for v in values)
-    return (*shown, released_number(p_value, rules))
-
-
 def safe_estimate(
     item: str,
     outcome: str,
@@ -477,7 +451,7 @@ def safe_estimate(
     # makes it a whole number, and significant figures are enough.
     people_behind = None if compared else shown["n_treated"]
     dof = df_resid if df_t is None else df_t
-    released = (None,) * 5 if reason else _released_estimate(numbers, dof, people_behind, rules)
+    released = (None,) * 5 if reason else released_estimate(numbers, dof, people_behind, rules)
     if reason is None and released[0] is None:  # the engine found no estimate (NaN): say so
         reason = NOT_ESTIMABLE
         suppressed.append(Suppression(item, "estimate", reason))
@@ -580,7 +554,19 @@ def histogram(
     return SafeHistogram(rules, tuple(suppressed), tuple(edges_list), tuple(shown), _token=_GATE)
 
 
-# --- differencing -------------------------------------------------------------------------------
+# --- the estimates' correlation -------------------------------------------------------------------
+
+
+def correlation_table(
+    correlation: pd.DataFrame, estimates: list[SafeEstimate], rules: Rules | None = None
+) -> SafeTable:
+    """The headline estimates' correlation across outcomes as it may be shown
+    (`released_correlation`): a row (`outcome`) and a column per shown estimate, rounded."""
+    frame = released_correlation(correlation, [e.outcome for e in estimates if not e.withheld])
+    values = tuple(frame.columns[1:])
+    return SafeTable(rules or current_rules(), (), frame, (), values, _token=_GATE)
+
+
 # --- balance ------------------------------------------------------------------------------------
 
 

@@ -103,6 +103,9 @@ class SafeResults:
     # The effects an evaluator said they expect (`estimate --expect`; engine units), which the
     # power check uses before any planted one: a choice, like `options`, not data.
     stated: dict[str, Any] = field(default_factory=dict)
+    # The shown headline estimates' correlation across outcomes (disclosure.correlation_table),
+    # for the value for money's joint draws; None for an analysis file, which has none.
+    correlation: SafeTable | None = None
 
     @property
     def suppressed(self) -> tuple[Suppression, ...]:
@@ -168,10 +171,12 @@ def safe_evaluation(evaluation: Evaluation) -> SafeResults:
             "families_key": [evaluation.excluded_keys[why] for why in evaluation.excluded],
         }
     )
+    headlines = _headlines(evaluation.estimates, evaluation.sensitivity)
+    correlation = evaluation.correlation
     return SafeResults(
         asdict(evaluation.spec),
         safe_matching(evaluation.matching),
-        _headlines(evaluation.estimates, evaluation.sensitivity),
+        headlines,
         [safe_estimate("naive", e) for e in evaluation.naive],
         [safe_estimate("placebo", e) for e in evaluation.placebo],
         disclosure.count_table(excluded, ["families"], "excluded"),
@@ -181,6 +186,9 @@ def safe_evaluation(evaluation: Evaluation) -> SafeResults:
         },
         [_event_study(study) for study in evaluation.event_study or []],
         dict(evaluation.planted),
+        correlation=None
+        if correlation is None
+        else disclosure.correlation_table(correlation, headlines),
     )
 
 

@@ -5,9 +5,11 @@ one-way sensitivity (tf_eval.method.value_model computes; this module decides wh
 Only an estimate the disclosure gate showed enters, at its released precision; a withheld one
 leaves its outcome out with the gate's reason. People per supported family is the estimate's
 released count of measured people over the released count of matched supported families: two
-protected counts, so their ratio tells no more than they do. What comes out is computed from
-those released numbers and the user's own settings, so it tells nothing about any family that
-the estimates do not; it is rounded to the estimates' significant figures.
+protected counts, so their ratio tells no more than they do. The effects are drawn jointly with
+the estimates' correlation across outcomes as the gate released it (SafeResults.correlation),
+or independently, and said so, where it gives none. What comes out is computed from those
+released numbers and the user's own settings, so it tells nothing about any family that the
+estimates do not; it is rounded to the estimates' significant figures.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ class ValueForMoney:
     outcomes: list[OutcomeValue]
     sensitivity: list[SensitivityRow]
     note: str  # the disclosure note of the estimates it rests on
+    # The valued outcomes' released correlation the draws used (outcome -> outcome -> r); None
+    # when they were drawn independently.
+    correlation: dict[str, dict[str, float]] | None = None
 
     @property
     def valued(self) -> bool:
@@ -118,7 +123,11 @@ def value_for_money(results: SafeResults, settings: ValueSettings) -> ValueForMo
             )
         )
         rows.append(OutcomeValue(e.outcome, cost, people, None, None))
-    figures = value(inputs, settings.model)
+    correlation = _correlation(results, [i.outcome for i in inputs])
+    matrix = None if correlation is None else [list(r.values()) for r in correlation.values()]
+    figures = value(
+        inputs, settings.model, correlation=None if matrix is None else np.array(matrix)
+    )
     rows = [
         r if r.withheld_because else replace(r, benefit=figures.by_outcome[r.outcome]) for r in rows
     ]
@@ -130,7 +139,20 @@ def value_for_money(results: SafeResults, settings: ValueSettings) -> ValueForMo
         rows,
         sensitivity(inputs, settings.model, labels) if inputs else [],
         combined_note(list(results.estimates)),
+        correlation,
     )
+
+
+def _correlation(results: SafeResults, outcomes: list[str]) -> dict[str, dict[str, float]] | None:
+    """The released correlation of the valued outcomes' estimates (outcome -> outcome -> r, in
+    their order); None (the draws are then independent) when the gate released none for one."""
+    table = results.correlation
+    if table is None or not outcomes:
+        return None
+    frame = table.frame.set_index("outcome")
+    if not set(outcomes) <= set(frame.index):
+        return None
+    return {a: {b: float(frame.loc[a, b]) for b in outcomes} for a in outcomes}
 
 
 # --- as people read it ----------------------------------------------------------------------------
@@ -196,16 +218,33 @@ def assumptions(vfm: ValueForMoney) -> list[str]:
         f"Effects last {model.years} year{'s' * (model.years != 1)}{decay}, discounted at "
         f"{model.discount:.1%} a year (the first year undiscounted): in all "
         f"{vfm.figures.factor:.3g} times the first year's benefit.",
-        f"The 95% intervals come from {config.VFM_DRAWS:,} draws of the estimates, each outcome's "
-        "drawn independently from its own sampling distribution (t with its degrees of freedom): "
-        "the estimates' covariance across outcomes is not available, and outcomes of the same "
-        "families may move together, which would widen or narrow the totals' intervals.",
+        draws_text(vfm),
         "People per family and unit costs are held fixed in the intervals; the sensitivity chart "
         "moves them, the persistence and the programme cost one at a time.",
         "Only estimates shown by the disclosure rules enter; only the outcomes measured count, "
         "and costs of overlapping outcomes (offending, convictions, custody) must not count the "
         "same cost twice.",
     ]
+
+
+def draws_text(vfm: ValueForMoney) -> str:
+    """How the intervals' draws treat the outcomes together: jointly, with the estimates'
+    correlation, or independently where none was released."""
+    draws = f"The 95% intervals come from {config.VFM_DRAWS:,} draws of the estimates"
+    if vfm.correlation is not None:
+        return (
+            f"{draws}, drawn jointly: normal with the estimates' correlation across outcomes "
+            "(the same families are in each; from each family's contribution to each estimate, "
+            "released to two decimals), each outcome's then turned into its own sampling "
+            "distribution (t with its degrees of freedom), so each keeps its own interval and "
+            "outcomes that move together widen or narrow the totals' intervals as they should."
+        )
+    return (
+        f"{draws}, each outcome's drawn independently from its own sampling distribution (t with "
+        "its degrees of freedom): no correlation of the estimates across outcomes is available "
+        "here (an analysis file, or an outcome without one), and outcomes of the same families "
+        "may move together, which would widen or narrow the totals' intervals."
+    )
 
 
 def outcome_rows(vfm: ValueForMoney) -> list[dict[str, str]]:
@@ -268,6 +307,7 @@ def value_json(vfm: ValueForMoney, analysis: dict[str, Any]) -> dict[str, Any]:
             "price_year": costs.price_year,
             "follow_up_months": vfm.follow_up_months,
             "draws": config.VFM_DRAWS,
+            "joint_draws": vfm.correlation is not None,
             "analysis": analysis,
         },
         "ratio": {m: _interval_json(figures.ratio[m], vfm.valued) for m in MEASURES},
@@ -304,6 +344,9 @@ def value_json(vfm: ValueForMoney, analysis: dict[str, Any]) -> dict[str, Any]:
             for row in vfm.sensitivity
         ],
         "assumptions": assumptions(vfm),
+        # The valued outcomes' estimates' correlation the draws used, as released; null when
+        # they were drawn independently.
+        "correlation": vfm.correlation,
     }
 
 

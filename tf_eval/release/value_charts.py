@@ -27,10 +27,10 @@ def _require(vfm: object) -> None:
 def _note(vfm: ValueForMoney) -> str:
     out = [OUTCOMES[r.outcome].label for r in vfm.outcomes if r.withheld_because]
     left = f" Left out: {', '.join(out)} (the page and the table say why)." if out else ""
+    drawn = "jointly, with their correlation" if vfm.correlation else "independently"
     return (
         f"Pounds at {vfm.settings.costs.price_year} prices, present value per supported family; "
-        f"95% intervals from the estimates' own (outcomes drawn independently).{left} "
-        f"{vfm.note}"
+        f"95% intervals from the estimates' own (outcomes drawn {drawn}).{left} {vfm.note}"
     )
 
 

@@ -1,0 +1,61 @@
+"""Whether an estimate may be shown (families in each group compared, residual degrees of
+freedom: docs/disclosure-control.md#estimates), how a shown one is released (its interval and
+p-value on coarsened degrees of freedom, every number rounded), and the headline estimates'
+correlation across outcomes as it may be shown. The gate (tf_eval.release.disclosure) applies
+them to every estimate it lets out; they live here, as mean_rules does for means, so that the
+gate's module stays one idea per part.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from scipy import stats
+
+from tf_eval import config
+from tf_eval.governance.rules import Rules, current_rules
+from tf_eval.release.precision import coarse_df, released_number
+
+
+def estimate_reason(
+    arm_families: list[int], df_resid: int, rules: Rules | None = None
+) -> str | None:
+    """Why an estimate may not be shown (too few families in one of the groups it compares, or
+    too few residual degrees of freedom), or None when it may."""
+    rules = rules or current_rules()
+    if min(arm_families) < rules.estimate_min_families:
+        return f"fewer than {rules.estimate_min_families} families in a group compared"
+    if df_resid < rules.estimate_min_df:
+        return f"fewer than {rules.estimate_min_df} residual degrees of freedom"
+    return None
+
+
+def released_estimate(
+    numbers: dict[str, float], df: int, people: int | str | None, rules: Rules
+) -> tuple[float | None, ...]:
+    """att, se, ci_low, ci_high and p_value as released: the 95% interval and p-value recomputed
+    from att and se with coarsened degrees of freedom, then every number rounded
+    (`released_number`); all None when att or se is not a finite number."""
+    att, se = float(numbers["att"]), float(numbers["se"])
+    if not (math.isfinite(att) and math.isfinite(se)):
+        return (None,) * 5
+    dof = coarse_df(df, rules)
+    half = float(stats.t.ppf(0.975, dof)) * se
+    p_value = float(2 * stats.t.sf(abs(att / se), dof)) if se > 0 else math.nan
+    values = (att, se, att - half, att + half)
+    shown = tuple(released_number(v, rules, people) for v in values)
+    return (*shown, released_number(p_value, rules))
+
+
+def released_correlation(correlation: pd.DataFrame, shown: list[str]) -> pd.DataFrame:
+    """The headline estimates' correlation across outcomes (tf_eval.method.joint) as it may be
+    shown: a row (`outcome`, then a column per outcome) for each outcome of `shown` (those whose
+    estimate is shown: none for a withheld one) that has one, every value to
+    config.CORRELATION_DECIMALS decimals. Each is a sum over every family of two shown estimates,
+    scaled by their standard errors (docs/disclosure-control.md, Estimates)."""
+    shown = [o for o in shown if o in correlation.index]
+    known = correlation.loc[shown, shown].notna().all(axis=1)
+    shown = [o for o in shown if known[o]]
+    frame = correlation.loc[shown, shown].round(config.CORRELATION_DECIMALS) + 0.0
+    return frame.rename_axis("outcome").reset_index()
