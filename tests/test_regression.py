@@ -22,7 +22,8 @@ from tf_eval.method.estimate import (
     weighted_difference,
 )
 from tf_eval.method.panel import build_panel
-from tf_eval.method.regression import BLOCK_ROWS, fit_clustered_wls
+from tf_eval.method.cr2 import BLOCK_ROWS
+from tf_eval.method.regression import fit_clustered_wls
 
 
 def _statsmodels(y, design, w, groups):

@@ -196,3 +196,34 @@ def test_one_store_serves_many_threads(demo_db: Path) -> None:
         results = list(pool.map(lambda _: shared.query(sql), range(64)))
     assert all(result.equals(expected) for result in results)
     shared.close()
+
+
+_KEPT = "SELECT coalesce(sum(memory_usage_bytes), 0) AS b FROM duckdb_memory()"
+_LIMIT = "SELECT current_setting('memory_limit') AS m"
+
+
+def test_release_hands_back_what_duckdb_kept_and_puts_the_limit_back(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = store.Store(demo_db)
+    limit = shared.query(_LIMIT)["m"][0]
+    shared.query("SELECT * FROM people")
+    shared.query("SELECT * FROM offences")
+    assert shared.query(_KEPT)["b"][0] > 0
+    monkeypatch.setattr(config, "STORE_IDLE_MEMORY", "0MB")
+    assert shared.release()
+    assert shared.query(_KEPT)["b"][0] == 0
+    assert shared.query(_LIMIT)["m"][0] == limit
+    assert len(shared.query("SELECT * FROM families")) > 0  # and it still reads
+    shared.close()
+
+
+def test_release_leaves_a_running_query_alone(demo_db: Path, monkeypatch) -> None:
+    shared = store.Store(demo_db)
+    monkeypatch.setattr(config, "STORE_IDLE_MEMORY", "0MB")
+    with shared.cursor() as cursor:
+        cursor.execute("SELECT * FROM people").fetchall()
+        kept = cursor.execute(_KEPT).fetchall()[0][0]
+        assert not shared.release()
+        assert cursor.execute(_KEPT).fetchall()[0][0] == kept > 0
+    shared.close()

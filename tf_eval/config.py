@@ -47,6 +47,10 @@ DEFAULT_ESTIMATOR = "pre_level_adjustment"
 # Unlimited, DuckDB keeps up to 80% of the machine's memory in its buffer pool; the national-scale
 # panel (2 million families, 143 million records) runs within this (benchmarks/bench_national.py).
 STORE_MEMORY_LIMIT = "2GB"
+# What DuckDB may keep between queries when an evaluation hands its memory back (Store.release):
+# after the national panel it held 1.3 GB more than that (the records' blocks it read, its
+# allocator's pages), all the evaluation's way through.
+STORE_IDLE_MEMORY = "64MB"
 # The dashboard checks this often whether a store it has open was replaced (a load, a purge, a demo
 # rebuild, in any process) and closes the old file's connection, so a purged file is not kept open.
 STORE_WATCH_SECONDS = 2.0

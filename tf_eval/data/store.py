@@ -529,6 +529,22 @@ class Store:
             with self._guard:
                 self._active -= 1
 
+    def release(self) -> bool:
+        """Hand back the memory DuckDB keeps from queries done (up to its memory limit: the
+        blocks it read, its allocator's pages), if no query is running: the limit is lowered to
+        config.STORE_IDLE_MEMORY for one statement and put back. A cursor asked for meanwhile
+        waits. Returns whether it was done (not while a query runs, nor when DuckDB cannot free
+        that much: the limit then stays as it was)."""
+        with self._guard:
+            if self._active or self._closed:
+                return False
+            try:
+                self._con.execute(f"SET memory_limit = '{config.STORE_IDLE_MEMORY}'")
+            except duckdb.OutOfMemoryException:
+                return False
+            self._con.execute(f"SET memory_limit = '{config.STORE_MEMORY_LIMIT}'")
+            return True
+
     def info(self) -> dict[str, str]:
         """The store's own description (`store_info`): kind (demo or real), seed, size..."""
         rows = self.query("SELECT key, value FROM store_info")

@@ -130,14 +130,22 @@ class _Moments:
 
 @dataclass(frozen=True)
 class Part:
-    """Rows whose design is a few of their own columns expanded:
-    design[rows] == design[rows][:, source] @ expand. In the outcome model's design
-    (1, t, x, t x) a comparison row is (1, x) spread into place and a treated row (1, x) repeated,
-    so a part of each works with half the columns: a quarter of the products' cost."""
+    """Rows whose design is a few columns expanded: the design's rows `rows` are
+    distinct[rows][:, source] @ expand, where `distinct` is the design itself or its distinct
+    columns alone (tf_eval.method.design). In the outcome model's design (1, t, x, t x) a
+    comparison row is (1, x) spread into place and a treated row (1, x) repeated, so a part of
+    each works with half the columns: a quarter of the products' cost."""
 
     rows: np.ndarray | slice
     source: np.ndarray  # column indices
     expand: np.ndarray  # len(source) x design columns
+
+    def of(self, distinct: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        """Rows `rows` of `distinct` in this part's columns (no second copy when it takes them
+        all, as a design of distinct columns' parts do)."""
+        x = distinct[rows]
+        every = np.array_equal(self.source, np.arange(distinct.shape[1]))
+        return x if every else x[:, self.source]
 
 
 def _c_matrix(bread: np.ndarray, omega: np.ndarray) -> np.ndarray:
@@ -170,8 +178,8 @@ def cr2_inference(
     y - X beta (unweighted; a matrix for several outcomes on the same design, each getting its
     own standard error and the one df); `groups` codes clusters 0..G-1 (None: each row its
     own); `theta` is each row's working variance (None: 1); `layout`, with one-row clusters
-    only (`groups` None), the design's structure (`Part`s covering every row once), which
-    makes it cheaper; `spread`, X'W Theta W X over every column if already formed (`grams`);
+    only (`groups` None), the design's structure (`Part`s covering every row once; `design`
+    may then be its distinct columns alone), which makes it cheaper; `spread`, X'W Theta W X over every column if already formed (`grams`);
     `condition`, the condition number of X'WX (scaled to unit diagonal), for the rounding
     tolerance. Only the
     tested columns' variances are formed (the estimates report one coefficient), which spares a
@@ -204,7 +212,7 @@ def cr2_inference(
         parts = [Part(singles, everything.source, everything.expand)]
     for part in parts:
         for rows in _blocks(part.rows):
-            x = design[rows][:, part.source]
+            x = part.of(design, rows)
             owner = rows if groups is None else groups[rows]
             _singles(
                 x,
@@ -359,14 +367,15 @@ def grams(
     design: np.ndarray, layout: Sequence[Part] | None, row_scales: Sequence[np.ndarray]
 ) -> list[np.ndarray]:
     """design' diag(s^2) design for each row scale s, in one pass over blocks of rows, part by
-    part of `layout` (None: the design as it is)."""
+    part of `layout` (None: the design as it is; else `design` may be its distinct columns)."""
     n, k = design.shape
     parts = layout or [Part(slice(0, n), np.arange(k), np.eye(k))]
+    k = parts[0].expand.shape[1]
     totals = [np.zeros((k, k)) for _ in row_scales]
     for part in parts:
         inner = [np.zeros((part.source.size, part.source.size)) for _ in row_scales]
         for rows in _blocks(part.rows):
-            block = design[rows][:, part.source]
+            block = part.of(design, rows)
             for scale, total in zip(row_scales, inner, strict=True):
                 scaled = block * scale[rows, None]
                 total += scaled.T @ scaled

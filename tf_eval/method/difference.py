@@ -17,7 +17,8 @@ import pandas as pd
 
 from tf_eval import config
 from tf_eval.data.record_keys import cell_key
-from tf_eval.method.cr2 import ClusterTooLarge, Part
+from tf_eval.method.cr2 import ClusterTooLarge
+from tf_eval.method.design import Covariates, centred_columns, contrast_layout, expanded
 from tf_eval.method.regression import VARIANCES, ClusteredFit, fit_clustered_wls
 
 # The outcome models an estimate may use, richest first (`Estimate.outcome_model`).
@@ -84,7 +85,7 @@ def weighted_difference(
     weights: np.ndarray,
     families: np.ndarray,
     contrast: bool = True,
-    adjust: np.ndarray | None = None,
+    adjust: np.ndarray | Covariates | None = None,
     keys: tuple[np.ndarray, np.ndarray] | None = None,
     *,
     thin: np.ndarray | None = None,
@@ -111,7 +112,7 @@ def weighted_difference(
     y, t, w = values[keep], treated[keep].astype(bool), weights[keep].astype(float)
     groups = pd.factorize(families[keep])[0]
     clusters = int(groups.max()) + 1 if groups.size else 0
-    name, x = choose_outcome_model(adjust, thin, keep, clusters, contrast, how)
+    name, x = _outcome_model(adjust, thin, keep, t, w, clusters, contrast, how)
     fit = _fit(y, t, w, x, contrast, groups, None, how.variance)
     in_treated = np.bincount(groups[t], minlength=fit.clusters) > 0
     in_comparison = np.bincount(groups[~t], minlength=fit.clusters) > 0
@@ -138,7 +139,7 @@ def family_difference(
     treated: np.ndarray,
     weights: np.ndarray,
     contrast: bool = True,
-    adjust: np.ndarray | None = None,
+    adjust: np.ndarray | Covariates | None = None,
     keys: tuple[np.ndarray, np.ndarray] | None = None,
     *,
     thin: np.ndarray | None = None,
@@ -166,7 +167,7 @@ def family_differences(
     family_row: np.ndarray,
     treated: np.ndarray,
     weights: np.ndarray,
-    adjust: np.ndarray | None = None,
+    adjust: np.ndarray | Covariates | None = None,
     keys: tuple[np.ndarray, np.ndarray] | None = None,
     *,
     thin: np.ndarray | None = None,
@@ -212,7 +213,7 @@ def family_fit(
     treated: np.ndarray,
     weights: np.ndarray,
     contrast: bool = True,
-    adjust: np.ndarray | None = None,
+    adjust: np.ndarray | Covariates | None = None,
     keys: tuple[np.ndarray, np.ndarray] | None = None,
     *,
     thin: np.ndarray | None = None,
@@ -258,7 +259,7 @@ def _family_fits(
     treated: np.ndarray,
     weights: np.ndarray,
     contrast: bool,
-    adjust: np.ndarray | None,
+    adjust: np.ndarray | Covariates | None,
     keys: tuple[np.ndarray, np.ndarray] | None,
     thin: np.ndarray | None,
     how: Inference,
@@ -273,7 +274,7 @@ def _family_fits(
     y = _family_means(values, family_row, keep, size)
     t = treated[keep].astype(bool)
     w = weights[keep] * size
-    name, x = choose_outcome_model(adjust, thin, keep, int(keep.sum()), contrast, how)
+    name, x = _outcome_model(adjust, thin, keep, t, w, int(keep.sum()), contrast, how)
     fit = _fit(y, t, w, x, contrast, None, size, how.variance, scores)
     counts = (int(size[t].sum()), int(size[~t].sum()))
     cells = None
@@ -321,7 +322,7 @@ def family_profile(
     family_row: np.ndarray,
     treated: np.ndarray,
     weights: np.ndarray,
-    adjust: np.ndarray | None,
+    adjust: np.ndarray | Covariates | None,
     keys: tuple[np.ndarray, np.ndarray],
 ) -> tuple[list[Estimate], np.ndarray]:
     """`family_fit` of several measures of the same people at once (`values`: people x
@@ -336,8 +337,9 @@ def family_profile(
     size = people[keep]
     y = _family_means(values, family_row, keep, size)
     t = treated[keep].astype(bool)
-    kept = None if adjust is None else adjust[keep]
-    fit = _fit(y, t, weights[keep] * size, kept, True, None, size, "CR2", True)
+    w = weights[keep] * size
+    kept = None if adjust is None else centred_columns(t, w, Covariates.of(adjust).kept(keep))
+    fit = _fit(y, t, w, kept, True, None, size, "CR2", True)
     person = np.rint(np.bincount(family_row, weights=keys[0], minlength=n)[keep]).astype(np.int64)
     family = np.asarray(keys[1], dtype=np.int64)[keep]
     cells = (cell_key(person[t]), cell_key(person[~t]), cell_key(family[t]), cell_key(family[~t]))
@@ -362,47 +364,78 @@ def family_profile(
 
 
 def choose_outcome_model(
-    adjust: np.ndarray | None,
+    adjust: np.ndarray | Covariates | None,
     thin: np.ndarray | None,
     keep: np.ndarray,
     families: int,
     contrast: bool,
     inference: Inference,
-) -> tuple[str, np.ndarray | None]:
+) -> tuple[str, Covariates | None]:
     """The richest outcome model the data can carry: all of `adjust`'s columns, else those in
     `thin`, else none, whichever first has at least `inference.min_families_per_parameter`
     families per regression parameter (intercept, treatment, and each covariate that varies
     among the rows kept with its interaction). A mean (contrast=False) has no outcome model.
-    Returns its name and its columns' rows kept (`adjust[keep]`: what the fit takes)."""
+    Returns its name and its columns' rows kept (what the fit takes; nothing copied: the fit
+    gathers them into its design)."""
     if adjust is None or not contrast:
         return "none", None
-    # Rows are copied only when some are left out, and the thin model's columns only when it is
-    # the one chosen (at national scale each copy was 0.05-0.1 s a fit).
-    kept = adjust if keep.all() else adjust[keep]
-    candidates = [("covariates", lambda: kept)]
-    if thin is not None:
-        # C order, as every other design: the layout decides the BLAS kernel and so the last digit
-        candidates.append(("pre-levels", lambda: np.ascontiguousarray(kept[:, thin])))
+    kept = Covariates.of(adjust).kept(keep)
+    name = _richest(kept.varying(), thin, families, inference)
+    return name, model_columns(name, kept, thin)
+
+
+def _richest(
+    varies: np.ndarray, thin: np.ndarray | None, families: int, inference: Inference
+) -> str:
+    """choose_outcome_model's rule, from whether each covariate varies among the rows kept."""
+    candidates = [("covariates", varies)] + ([] if thin is None else [("pre-levels", varies[thin])])
     for name, columns in candidates:
-        x = columns()
-        varying = int((x.max(axis=0) > x.min(axis=0)).sum()) if x.size else 0
-        if families >= inference.min_families_per_parameter * (2 + 2 * varying):
-            return name, x
+        if families >= inference.min_families_per_parameter * (2 + 2 * int(columns.sum())):
+            return name
+    return "none"
+
+
+def _outcome_model(
+    adjust: np.ndarray | Covariates | None,
+    thin: np.ndarray | None,
+    keep: np.ndarray,
+    t: np.ndarray,
+    w: np.ndarray,
+    families: int,
+    contrast: bool,
+    inference: Inference,
+) -> tuple[str, np.ndarray | None]:
+    """choose_outcome_model's choice for a fit of the rows `keep` (treatment `t`, weights `w`),
+    with the chosen model's distinct columns (1, x - c) of those rows (tf_eval.method.design):
+    every covariate's are gathered once, and the rule read from them."""
+    if adjust is None or not contrast:
+        return "none", None
+    distinct = centred_columns(t, w, Covariates.of(adjust).kept(keep))
+    x = distinct[:, 1:]
+    varies = x.max(axis=0) > x.min(axis=0) if x.size else np.zeros(x.shape[1], dtype=bool)
+    name = _richest(varies, thin, families, inference)
+    if name == "covariates":
+        return name, distinct
+    if name == "pre-levels" and thin is not None:
+        return name, distinct[:, np.r_[0, 1 + thin]]
     return "none", None
 
 
-def model_columns(name: str, adjust: np.ndarray, thin: np.ndarray | None) -> np.ndarray | None:
+def model_columns(
+    name: str, adjust: np.ndarray | Covariates, thin: np.ndarray | None
+) -> Covariates | None:
     """The outcome model `name` (of choose_outcome_model) on every row of `adjust`."""
+    covariates = Covariates.of(adjust)
     if name == "covariates":
-        return adjust
-    return adjust[:, thin] if name == "pre-levels" and thin is not None else None
+        return covariates
+    return covariates.taking(thin) if name == "pre-levels" and thin is not None else None
 
 
 def _fit(
     y: np.ndarray,
     t: np.ndarray,
     w: np.ndarray,
-    adjust: np.ndarray | None,
+    distinct: np.ndarray | None,
     contrast: bool,
     groups: np.ndarray | None,
     people: np.ndarray | None = None,
@@ -413,21 +446,24 @@ def _fit(
     when they cannot identify the effect (nobody in a group compared, or groups the regression
     cannot tell apart: a tiny matched sample), a fit whose numbers are all NaN, with its residual
     degrees of freedom, so that the estimate is withheld with its reason instead of ending the
-    evaluation."""
+    evaluation. `distinct` is a contrast's outcome model: its distinct columns (1, x - c) of the
+    rows kept (_outcome_model; None: no outcome model)."""
     clusters = int(groups.max()) + 1 if groups is not None and groups.size else t.size
-    columns = (2 if contrast else 1) + (
-        2 * adjust.shape[1] if adjust is not None and contrast else 0
-    )
+    columns = 2 * (1 if distinct is None else distinct.shape[1]) if contrast else 1
     if t.any() and (not contrast or not t.all()):
-        design, base = _design(t, w, adjust, contrast)
-        layout = _layout(t, design.shape[1], base) if contrast and groups is None else None
+        layout = None
+        design = np.ones((t.size, 1)) if distinct is None else distinct
+        if contrast:  # the design given by its distinct columns (tf_eval.method.design)
+            layout = contrast_layout(t, design.shape[1] - 1)
+            if groups is not None:
+                design, layout = expanded(design, layout), None
         try:
             return fit_clustered_wls(
                 y,
                 design,
                 w,
                 groups,
-                base,
+                2 if contrast else 1,
                 people=people,
                 variance=variance,
                 layout=layout,
@@ -439,45 +475,6 @@ def _fit(
             pass
     nothing = np.full((columns, *y.shape[1:]), np.nan)
     return ClusteredFit(nothing, nothing, np.ones(columns, bool), clusters - 1, clusters)
-
-
-def _design(
-    t: np.ndarray, w: np.ndarray, adjust: np.ndarray | None, contrast: bool
-) -> tuple[np.ndarray, int]:
-    """The regressors of the rows fitted: intercept, treatment (for a contrast), then the outcome
-    model's covariates (`adjust`, those rows', a contrast only) centred at the treated group's
-    weighted mean and their interactions with treatment; with the number of leading columns that
-    must stay."""
-    base = 2 if contrast else 1
-    x = adjust if adjust is not None and contrast else None
-    extra = 0 if x is None else x.shape[1]
-    design = np.empty((t.size, base + 2 * extra))
-    design[:, 0] = 1.0
-    if contrast:
-        design[:, 1] = t
-    if x is not None:
-        treated_weight = np.where(t, w, 0.0)
-        centre = (treated_weight @ x) / treated_weight.sum()
-        np.subtract(x, centre, out=design[:, base : base + extra])
-        np.multiply(design[:, base : base + extra], t[:, None], out=design[:, base + extra :])
-    return design, base
-
-
-def _layout(t: np.ndarray, columns: int, base: int) -> list[Part]:
-    """How `_design`'s contrast rows repeat their columns: a comparison row is (1, x) spread into
-    (1, 0, x, 0), a treated row (1, x) into (1, 1, x, x); CR2's work is then on (1, x) alone."""
-    extra = columns - base
-    source = np.r_[0, base : base + extra // 2]
-    comparison = np.zeros((source.size, columns))
-    comparison[0, 0] = 1.0
-    comparison[1:, base : base + extra // 2] = np.eye(extra // 2)
-    treated = comparison.copy()
-    treated[0, 1] = 1.0
-    treated[1:, base + extra // 2 :] = np.eye(extra // 2)
-    return [
-        Part(np.flatnonzero(~t), source, comparison),
-        Part(np.flatnonzero(t), source, treated),
-    ]
 
 
 def _result(

@@ -52,7 +52,7 @@ SCORE_CAP = 1 - 1e-6
 # DRDID sets no lower bound (moderndid's is 1e-6).
 SCORE_FLOOR = 0.0
 METHODS = ("improved", "traditional")
-# Rows per block when forming cross-products (as regression.BLOCK_ROWS).
+# Rows per block when forming cross-products (as cr2.BLOCK_ROWS).
 BLOCK_ROWS = 65_536
 # The smallest eigenvalue of the covariates' correlation matrix below which the design is
 # singular (as regression.COLLINEAR_TOLERANCE).

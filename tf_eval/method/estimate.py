@@ -387,6 +387,8 @@ def evaluate(
             key: reader.submit(read_quarters, store, panel, key, chosen)
             for key in (spec.outcomes if not chosen.all() else ())
         }
+        if reads:  # then hand back what DuckDB kept of them (Store.release)
+            reader.submit(store.release)
         matching = match_panel(panel, spec, report)
         model = OutcomeModel.of(outcome_covariates(matching.covariates))
         # The outcome model holds all the estimates need of the propensity model's design; the

@@ -22,8 +22,6 @@ from scipy import linalg, sparse, stats
 
 from tf_eval.method.cr2 import Part, cr2_inference, grams
 
-# Rows per block when forming cross-products: bounds the temporary copy to a few MiB.
-BLOCK_ROWS = 65_536
 # A column is dropped when, after scaling, it is (nearly) a combination of the columns before it.
 COLLINEAR_TOLERANCE = 1e-10
 # The cluster-robust variances offered: CR2 with Satterthwaite df (the default), CR1 with
@@ -106,8 +104,10 @@ def fit_clustered_wls(
     small-sample correction counts people.
 
     `variance` is "CR2" (Satterthwaite df for the last protected column and the columns in
-    `tested`) or "CR1" (clusters - 1 df for every column). `layout` (tf_eval.method.cr2.Part)
-    describes a design whose rows repeat or zero some of their columns, which makes CR2 cheaper.
+    `tested`) or "CR1" (clusters - 1 df for every column). `layout` (tf_eval.method.cr2.Part),
+    with each row its own cluster, describes a design whose rows repeat or zero some of their
+    columns, which makes CR2 cheaper; `design` may then be its distinct columns alone
+    (tf_eval.method.design), never formed whole.
     `scores` (CR2 only) keeps each cluster's term of the effect's variance (`ClusteredFit.scores`),
     for a joint test across fits on the same clusters (tf_eval.method.event_study).
 
@@ -120,15 +120,18 @@ def fit_clustered_wls(
         raise ValueError(f"unknown variance {variance!r} (choose from {', '.join(VARIANCES)})")
     if y.ndim > 1 and variance != "CR2":
         raise ValueError("several outcomes are fitted together under CR2 only")
-    n, k = design.shape
+    if layout is not None and groups is not None:
+        raise ValueError("a layout is for a fit with each row its own cluster")
+    n = design.shape[0]
+    k = design.shape[1] if layout is None else layout[0].expand.shape[1]
     per_row = (-1,) + (1,) * (y.ndim - 1)  # weights and scales broadcast over y's columns
     theta = None if people is None else 1.0 / people
     spread = None
     if variance == "CR1":
-        gram = _cross_products(design, np.sqrt(weights))
+        (gram,) = grams(design, layout, [np.sqrt(weights)])
     else:  # with CR2's X'W Theta W X in the same pass over the rows
         scales = [np.sqrt(weights), weights * (1.0 if theta is None else np.sqrt(theta))]
-        gram, spread = grams(design, layout if groups is None else None, scales)
+        gram, spread = grams(design, layout, scales)
     kept = _independent(gram, protected)
     scale = np.sqrt(np.diag(gram)[kept])
     scaled = gram[np.ix_(kept, kept)] / np.outer(scale, scale)
@@ -140,7 +143,7 @@ def fit_clustered_wls(
         ) from None
     # Dropped columns get a zero coefficient, so the full design serves without a copy.
     beta = np.zeros((k, *y.shape[1:]))
-    weighted = design.T @ (weights.reshape(per_row) * y)
+    weighted = _transposed_product(design, layout, weights.reshape(per_row) * y)
     beta[kept] = linalg.cho_solve(factor, weighted[kept] / scale.reshape(per_row)) / scale.reshape(
         per_row
     )
@@ -150,7 +153,8 @@ def fit_clustered_wls(
     bse = np.full(beta.shape, np.nan)
     params[kept] = beta[kept]
     if variance == "CR1":
-        covariance = _cr1(design, weights, y - design @ beta, groups, kept, bread, people)
+        residual = y - _product(design, layout, beta)
+        covariance = _cr1(design, layout, weights, residual, groups, kept, bread, people)
         with np.errstate(invalid="ignore"):  # a nearly collinear covariate's may round below 0
             bse[kept] = np.sqrt(np.diag(covariance))
         return ClusteredFit(params, bse, kept, clusters - 1, clusters, None, variance)
@@ -158,7 +162,7 @@ def fit_clustered_wls(
     terms: dict[int, np.ndarray] | None = {} if scores else None
     if clusters > 1:
         wanted = [c for c in dict.fromkeys((protected - 1, *tested)) if kept[c]]
-        residual = y - design @ beta
+        residual = y - _product(design, layout, beta)
         condition = float(np.linalg.cond(scaled))
         found = cr2_inference(
             design,
@@ -187,6 +191,7 @@ def fit_clustered_wls(
 
 def _cr1(
     design: np.ndarray,
+    layout: list[Part] | None,
     weights: np.ndarray,
     residual: np.ndarray,
     groups: np.ndarray | None,
@@ -200,7 +205,8 @@ def _cr1(
     residual_score = weights * residual
     if groups is None:
         clusters = n
-        meat = _cross_products(design, residual_score)[np.ix_(kept, kept)]
+        (meat,) = grams(design, layout, [residual_score])
+        meat = meat[np.ix_(kept, kept)]
     else:
         clusters = int(groups.max()) + 1
         sums = sparse.csr_array((residual_score, (groups, np.arange(n))), shape=(clusters, n))
@@ -216,14 +222,26 @@ def _cr1(
     return correction * bread @ meat @ bread
 
 
-def _cross_products(design: np.ndarray, row_scale: np.ndarray) -> np.ndarray:
-    """design' diag(row_scale^2) design, in blocks of rows (no copy of the whole design)."""
-    k = design.shape[1]
-    total = np.zeros((k, k))
-    for start in range(0, design.shape[0], BLOCK_ROWS):
-        block = design[start : start + BLOCK_ROWS] * row_scale[start : start + BLOCK_ROWS, None]
-        total += block.T @ block  # numpy hands A.T @ A to BLAS's symmetric product
+def _transposed_product(design: np.ndarray, layout: list[Part] | None, v: np.ndarray) -> np.ndarray:
+    """X'v for the design X that `design` and `layout` give (fit_clustered_wls)."""
+    if layout is None:
+        return design.T @ v
+    total = 0.0
+    for part in layout:
+        inside = np.zeros_like(v)
+        inside[part.rows] = v[part.rows]
+        total = total + part.expand.T @ (part.of(design, slice(None)).T @ inside)
     return total
+
+
+def _product(design: np.ndarray, layout: list[Part] | None, beta: np.ndarray) -> np.ndarray:
+    """X beta for the design X that `design` and `layout` give (fit_clustered_wls)."""
+    if layout is None:
+        return design @ beta
+    found = np.empty((design.shape[0], *beta.shape[1:]))
+    for part in layout:
+        found[part.rows] = (part.of(design, slice(None)) @ (part.expand @ beta))[part.rows]
+    return found
 
 
 def _independent(gram: np.ndarray, protected: int) -> np.ndarray:
