@@ -357,9 +357,12 @@ def _clusters(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, Iterator[n
 
 
 def _blocks(rows: np.ndarray | slice) -> Iterator[np.ndarray | slice]:
-    """`rows` (indices, or a slice from 0) in blocks of about BLOCK_ROWS."""
+    """`rows` (indices, or a slice with its start and stop) in blocks of about BLOCK_ROWS."""
     if isinstance(rows, slice):
-        return (slice(i, min(i + BLOCK_ROWS, rows.stop)) for i in range(0, rows.stop, BLOCK_ROWS))
+        start = rows.start or 0
+        return (
+            slice(i, min(i + BLOCK_ROWS, rows.stop)) for i in range(start, rows.stop, BLOCK_ROWS)
+        )
     return (rows[i : i + BLOCK_ROWS] for i in range(0, rows.size, BLOCK_ROWS))
 
 

@@ -51,11 +51,12 @@ class Covariates:
         return Covariates(self.values, self.rows, chosen)
 
     def kept(self, keep: np.ndarray) -> Covariates:
-        """The rows of the families `keep` marks (a mask over these rows)."""
-        if keep.all():
-            return self
-        rows = np.flatnonzero(keep)
-        return Covariates(self.values, rows if self.rows is None else self.rows[rows], self.columns)
+        """The rows `keep` gives: a mask over these rows, or their positions (in any order)."""
+        if keep.dtype == bool:
+            if keep.all():
+                return self
+            keep = np.flatnonzero(keep)
+        return Covariates(self.values, keep if self.rows is None else self.rows[keep], self.columns)
 
     def array(self, block: slice | None = None) -> np.ndarray:
         """These covariates (the rows in `block` alone, if given) as an array, to read only: a
@@ -85,34 +86,47 @@ def blocks(n: int) -> Iterator[slice]:
     return (slice(start, min(start + BLOCK_ROWS, n)) for start in range(0, n, BLOCK_ROWS))
 
 
-def centred_columns(t: np.ndarray, w: np.ndarray, adjust: Covariates | None) -> np.ndarray:
+def centred_columns(
+    t: np.ndarray, w: np.ndarray, adjust: Covariates | None
+) -> tuple[np.ndarray, np.ndarray]:
     """A contrast's distinct columns (1, x - c): x the rows of `adjust` (one per row fitted;
-    none: (1) alone), gathered block by block and centred at the treated rows' weighted mean."""
+    none: (1) alone), gathered block by block and centred at the treated rows' weighted mean;
+    and whether each covariate varies among these rows (read from the blocks as they come: on the
+    finished columns, every other number apart, it took longer than the gathering)."""
     extra = 0 if adjust is None else adjust.shape[1]
     distinct = np.empty((t.size, 1 + extra))
     distinct[:, 0] = 1.0
-    if adjust is not None and extra:
+    low, high = np.full(extra, np.inf), np.full(extra, -np.inf)
+    if adjust is not None and extra and t.size:
         x = distinct[:, 1:]
         treated_weight = np.where(t, w, 0.0)
         total = np.zeros(extra)
         for block in blocks(t.size):
-            x[block] = adjust.array(block)
-            total += treated_weight[block] @ x[block]
+            rows = adjust.array(block)
+            x[block] = rows
+            total += treated_weight[block] @ rows
+            np.minimum(low, rows.min(axis=0), out=low)
+            np.maximum(high, rows.max(axis=0), out=high)
         np.subtract(x, total / treated_weight.sum(), out=x)
-    return distinct
+    return distinct, high > low
 
 
 def contrast_layout(t: np.ndarray, extra: int) -> list[Part]:
     """How distinct columns (1, x - c) of `extra` covariates spread into a contrast's design
     (1, t, x - c, t (x - c)): a comparison row as (1, 0, x - c, 0), a treated row repeated."""
     source = np.arange(1 + extra)
+    compared = int((~t).sum())
+    if not t[:compared].any():  # comparison rows first (difference._fitted): slices, read in place
+        rows: list[np.ndarray | slice] = [slice(0, compared), slice(compared, t.size)]
+    else:
+        rows = [np.flatnonzero(~t), np.flatnonzero(t)]
     comparison = np.zeros((1 + extra, 2 + 2 * extra))
     comparison[0, 0] = 1.0
     comparison[1:, 2 : 2 + extra] = np.eye(extra)
     treated = comparison.copy()
     treated[0, 1] = 1.0
     treated[1:, 2 + extra :] = np.eye(extra)
-    return [Part(np.flatnonzero(~t), source, comparison), Part(np.flatnonzero(t), source, treated)]
+    return [Part(rows[0], source, comparison), Part(rows[1], source, treated)]
 
 
 def expanded(distinct: np.ndarray, layout: list[Part]) -> np.ndarray:

@@ -266,15 +266,15 @@ def _family_fits(
     scores: bool = False,
 ) -> tuple[list[Estimate], ClusteredFit, np.ndarray]:
     """`family_fit` of `values` (per person, or people x measures under CR2): an estimate per
-    measure, the fit and the families kept."""
+    measure, the fit and the families kept (their rows, in the fit's order: `_fitted`)."""
     n = len(treated)
     people = np.bincount(family_row, minlength=n)
-    keep = (people > 0) & (weights > 0) & (treated if not contrast else True)
+    keep = _fitted((people > 0) & (weights > 0) & (treated if not contrast else True), treated)
     size = people[keep]
-    y = _family_means(values, family_row, keep, size)
+    y = _family_means(values, family_row, keep, size, n)
     t = treated[keep].astype(bool)
     w = weights[keep] * size
-    name, x = _outcome_model(adjust, thin, keep, t, w, int(keep.sum()), contrast, how)
+    name, x = _outcome_model(adjust, thin, keep, t, w, keep.size, contrast, how)
     fit = _fit(y, t, w, x, contrast, None, size, how.variance, scores)
     counts = (int(size[t].sum()), int(size[~t].sum()))
     cells = None
@@ -298,11 +298,20 @@ def _family_fits(
     return estimates, fit, keep
 
 
+def _fitted(keep: np.ndarray, treated: np.ndarray) -> np.ndarray:
+    """The rows of the families `keep` marks, comparison families first, each group in its own
+    order: the design's comparison and treated parts are then slices of its rows, read in place
+    (tf_eval.method.design.contrast_layout), where gathering them cost a pass over the rows each
+    time."""
+    rows = np.flatnonzero(keep)
+    return rows[np.argsort(treated[rows], kind="stable")]
+
+
 def _family_means(
-    values: np.ndarray, family_row: np.ndarray, keep: np.ndarray, size: np.ndarray
+    values: np.ndarray, family_row: np.ndarray, keep: np.ndarray, size: np.ndarray, n: int
 ) -> np.ndarray:
-    """Each kept family's mean of `values` (per person, or people x measures)."""
-    n = keep.size
+    """Each kept family's mean of `values` (per person, or people x measures; `keep` the kept
+    families' rows of n)."""
     if values.ndim == 1:
         return np.bincount(family_row, weights=values, minlength=n)[keep] / size
     totals = [np.bincount(family_row, weights=column, minlength=n)[keep] for column in values.T]
@@ -333,12 +342,12 @@ def family_profile(
     measures: 0 for a family not in the fit)."""
     n = len(treated)
     people = np.bincount(family_row, minlength=n)
-    keep = (people > 0) & (weights > 0)
+    keep = _fitted((people > 0) & (weights > 0), treated)
     size = people[keep]
-    y = _family_means(values, family_row, keep, size)
+    y = _family_means(values, family_row, keep, size, n)
     t = treated[keep].astype(bool)
     w = weights[keep] * size
-    kept = None if adjust is None else centred_columns(t, w, Covariates.of(adjust).kept(keep))
+    kept = None if adjust is None else centred_columns(t, w, Covariates.of(adjust).kept(keep))[0]
     fit = _fit(y, t, w, kept, True, None, size, "CR2", True)
     person = np.rint(np.bincount(family_row, weights=keys[0], minlength=n)[keep]).astype(np.int64)
     family = np.asarray(keys[1], dtype=np.int64)[keep]
@@ -410,9 +419,7 @@ def _outcome_model(
     every covariate's are gathered once, and the rule read from them."""
     if adjust is None or not contrast:
         return "none", None
-    distinct = centred_columns(t, w, Covariates.of(adjust).kept(keep))
-    x = distinct[:, 1:]
-    varies = x.max(axis=0) > x.min(axis=0) if x.size else np.zeros(x.shape[1], dtype=bool)
+    distinct, varies = centred_columns(t, w, Covariates.of(adjust).kept(keep))
     name = _richest(varies, thin, families, inference)
     if name == "covariates":
         return name, distinct

@@ -169,7 +169,9 @@ class PropensityModel:
         z = np.empty((len(x), len(names) + 1), order="F")
         z[:, 0] = 1.0
         np.subtract(x, centre, out=z[:, 1:])
-        scale = np.linalg.norm(z[:, 1:], axis=0) / np.sqrt(len(x))
+        # Each column's length by a dot product of its own: norm(axis=0) made temporaries of
+        # every row (1 s at national scale).
+        scale = np.sqrt([column @ column for column in z[:, 1:].T]) / np.sqrt(len(x))
         z[:, 1:] /= scale
         _check_rank(z[:, 1:], names)
         y = flags.astype(float)
@@ -201,7 +203,8 @@ class PropensityModel:
         absent = [name for name in names if name not in X.columns]
         if absent:
             raise ValueError(f"columns the model was fitted on are missing: {_listed(absent)}")
-        eta = self.coef_["const"] + _float_matrix(X[names]) @ self.coef_.iloc[1:].to_numpy()
+        columns = X if list(X.columns) == names else X[names]  # selecting them copies them all
+        eta = self.coef_["const"] + _float_matrix(columns) @ self.coef_.iloc[1:].to_numpy()
         small = np.exp(-np.abs(eta))  # stays finite however large |eta| is
         return np.where(eta >= 0, 1 / (1 + small), small / (1 + small))
 

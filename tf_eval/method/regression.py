@@ -228,9 +228,7 @@ def _transposed_product(design: np.ndarray, layout: list[Part] | None, v: np.nda
         return design.T @ v
     total = 0.0
     for part in layout:
-        inside = np.zeros_like(v)
-        inside[part.rows] = v[part.rows]
-        total = total + part.expand.T @ (part.of(design, slice(None)).T @ inside)
+        total = total + part.expand.T @ (part.of(design, part.rows).T @ v[part.rows])
     return total
 
 
@@ -240,7 +238,7 @@ def _product(design: np.ndarray, layout: list[Part] | None, beta: np.ndarray) ->
         return design @ beta
     found = np.empty((design.shape[0], *beta.shape[1:]))
     for part in layout:
-        found[part.rows] = (part.of(design, slice(None)) @ (part.expand @ beta))[part.rows]
+        found[part.rows] = part.of(design, part.rows) @ (part.expand @ beta)
     return found
 
 
