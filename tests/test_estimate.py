@@ -27,7 +27,15 @@ from tf_eval.method.estimate import (
     too_rare,
     weighted_difference,
 )
-from tf_eval.method.estimators import DR_DID, OutcomeModel, doubly_robust_estimate
+from tf_eval.method.estimators import (
+    DR_DID,
+    MATCHED_DID,
+    PRE_LEVELS,
+    OutcomeModel,
+    doubly_robust_estimate,
+    matched_estimate,
+    matched_estimates,
+)
 from tf_eval.method.panel import build_panel
 from tf_eval.method.tasks import run_shared
 from tf_eval.release.disclosure import NOT_ESTIMABLE
@@ -125,6 +133,61 @@ def test_outcomes_of_the_same_people_share_a_doubly_robust_fit_that_changes_noth
         assert together.att == pytest.approx(alone.att, rel=1e-12, abs=1e-15), outcome
         assert together.se == pytest.approx(alone.se, rel=1e-12, abs=1e-15), outcome
         assert together.keys == alone.keys
+
+
+@pytest.mark.parametrize(
+    ("spec", "how"),
+    [
+        (AnalysisSpec(), Inference()),
+        (AnalysisSpec(la="LA03", cohort=2017), Inference()),  # thin outcome models
+        (AnalysisSpec(estimator=MATCHED_DID), Inference("CR1")),
+    ],
+    ids=["default", "one LA x cohort", "matched DiD headline, CR1"],
+)
+def test_the_two_matched_estimators_share_a_gathering_that_changes_nothing(
+    default_demo_db: Path, spec: AnalysisSpec, how: Inference
+) -> None:
+    """The evaluation fits the matched DiD and the pre-level adjustment of an outcome (and the
+    headline's placebo) on one gathering of the matched families (estimators.matched_pair);
+    each estimate is the one it gets fitted alone, the thin models chosen alike."""
+    current = store.Store(default_demo_db)
+    evaluation = evaluate(current, spec, inference=how)
+    panel, matching = prepare(current, spec)
+    model = OutcomeModel.of(outcome_covariates(matching.covariates))
+    placebos = {e.outcome: e for e in evaluation.placebo}
+    models = set()
+    for outcome in OUTCOMES:
+        people = panel.people[outcome]
+        change = (people["post"] - people["pre"]).to_numpy()
+        earlier = (people["pre"] - people["placebo"]).to_numpy()
+        args = (
+            people["family_row"].to_numpy(),
+            matching.treated,
+            matching.weights,
+            model,
+            (record_keys(people["person_id"]), matching.keys),
+            how,
+        )
+        for estimator in (MATCHED_DID, PRE_LEVELS):
+            alone = matched_estimate(estimator, outcome, change, *args)
+            shared = next(e for e in evaluation.by_estimator[estimator] if e.outcome == outcome)
+            _same(shared, alone, outcome)
+            models.add(alone.outcome_model)
+        if outcome != "attendance":  # its placebo has people of its own: fitted apart
+            _, placebo = matched_estimates(spec.estimator, outcome, (change, earlier), *args)
+            _same(placebos[outcome], placebo, outcome)
+    if spec.la:
+        assert "pre-levels" in models  # the thin model was exercised
+
+
+def _same(shared, alone, outcome: str) -> None:
+    for field in ("att", "se", "ci_low", "ci_high"):
+        assert getattr(shared, field) == pytest.approx(
+            getattr(alone, field), rel=1e-9, abs=1e-13, nan_ok=True
+        ), (outcome, field)
+    assert shared.df_t == pytest.approx(alone.df_t, rel=1e-6, nan_ok=True), outcome
+    assert (shared.outcome_model, shared.keys) == (alone.outcome_model, alone.keys), outcome
+    assert (shared.n_treated, shared.n_comparison) == (alone.n_treated, alone.n_comparison)
 
 
 @pytest.mark.parametrize("outcome", CRISIS_SHOWS)

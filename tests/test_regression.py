@@ -12,6 +12,7 @@ import statsmodels.api as sm
 
 from tf_eval.data import store
 from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.method.cr2 import BLOCK_ROWS
 from tf_eval.method.estimate import (
     AnalysisSpec,
     Inference,
@@ -22,7 +23,6 @@ from tf_eval.method.estimate import (
     weighted_difference,
 )
 from tf_eval.method.panel import build_panel
-from tf_eval.method.cr2 import BLOCK_ROWS
 from tf_eval.method.regression import fit_clustered_wls
 
 

@@ -179,11 +179,10 @@ def cr2_inference(
     own standard error and the one df); `groups` codes clusters 0..G-1 (None: each row its
     own); `theta` is each row's working variance (None: 1); `layout`, with one-row clusters
     only (`groups` None), the design's structure (`Part`s covering every row once; `design`
-    may then be its distinct columns alone), which makes it cheaper; `spread`, X'W Theta W X over every column if already formed (`grams`);
-    `condition`, the condition number of X'WX (scaled to unit diagonal), for the rounding
-    tolerance. Only the
-    tested columns' variances are formed (the estimates report one coefficient), which spares a
-    pass over the rows.
+    may then be its distinct columns alone), which makes it cheaper; `spread`, X'W Theta W X
+    over every column if already formed (`grams`); `condition`, the condition number of X'WX
+    (scaled to unit diagonal), for the rounding tolerance. Only the tested columns' variances
+    are formed (the estimates report one coefficient), which spares a pass over the rows.
 
     `scores`, if a dict is given, receives for each tested column every cluster's g_j'e_j (the
     variance is their sum of squares): fits of several outcomes on the same clusters then give

@@ -277,17 +277,7 @@ def _family_fits(
     name, x = _outcome_model(adjust, thin, keep, t, w, keep.size, contrast, how)
     fit = _fit(y, t, w, x, contrast, None, size, how.variance, scores)
     counts = (int(size[t].sum()), int(size[~t].sum()))
-    cells = None
-    if keys is not None:
-        person = np.bincount(family_row, weights=keys[0], minlength=n)[keep]
-        family = np.asarray(keys[1], dtype=np.int64)[keep]
-        person = np.rint(person).astype(np.int64)  # sums of whole numbers, exact in a float
-        cells = (
-            cell_key(person[t]),
-            cell_key(person[~t]),
-            cell_key(family[t]),
-            cell_key(family[~t]),
-        )
+    cells = None if keys is None else _cells(keys, family_row, keep, t, n)
     families = (int(t.sum()), int((~t).sum()))
     if y.ndim == 1:
         return [_result(outcome, contrast, fit, counts, families, cells, name)], fit, keep
@@ -296,6 +286,89 @@ def _family_fits(
         for i in range(y.shape[1])
     ]
     return estimates, fit, keep
+
+
+def family_fits_sharing(
+    outcome: str,
+    values: np.ndarray,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    adjust: np.ndarray | Covariates,
+    models: list[tuple[np.ndarray, np.ndarray | None, list[int], bool]],
+    keys: tuple[np.ndarray, np.ndarray],
+    inference: Inference,
+) -> list[tuple[list[Estimate], np.ndarray | None]]:
+    """Several contrasts of the same people's measures (`values`: people x measures, every one
+    known) on the same families, each with an outcome model of its own among `adjust`'s columns.
+    `models` gives each one's columns (positions among adjust's: its first ones are read in
+    place), its thin model (positions among those), the measures it fits and whether to return
+    its first measure's CR2 terms (as family_differences). The families, their means and every
+    column's covariates are gathered once (tf_eval.method.design; at national scale each was a
+    fifth of a matched estimate's time). Each gives what `family_differences` gives alone."""
+    how = inference
+    n = len(treated)
+    people = np.bincount(family_row, minlength=n)
+    keep = _fitted((people > 0) & (weights > 0), treated)
+    size = people[keep]
+    means = _family_means(values, family_row, keep, size, n)
+    t = treated[keep].astype(bool)
+    w = weights[keep] * size
+    everything, varies = centred_columns(t, w, Covariates.of(adjust).kept(keep))
+    counts = (int(size[t].sum()), int(size[~t].sum()))
+    families = (int(t.sum()), int((~t).sum()))
+    cells = _cells(keys, family_row, keep, t, n)
+    found = []
+    for columns, thin, measures, scores in models:
+        name = _richest(varies[columns], thin, keep.size, how)
+        chosen = {"covariates": columns, "pre-levels": None if thin is None else columns[thin]}
+        x = None if chosen.get(name) is None else _distinct(everything, chosen[name])
+        # CR2 fits the measures together; CR1 one at a time (regression.fit_clustered_wls)
+        groups = [measures] if how.variance == "CR2" else [[m] for m in measures]
+        estimates, terms = [], None
+        for group in groups:
+            y = means[:, group[0]] if len(group) == 1 else means[:, group]
+            fit = _fit(y, t, w, x, True, None, size, how.variance, scores)
+            estimates += [
+                _result(
+                    outcome,
+                    True,
+                    fit if y.ndim == 1 else _measure(fit, i),
+                    counts,
+                    families,
+                    cells,
+                    name,
+                )
+                for i in range(len(group))
+            ]
+            if scores and terms is None and how.variance == "CR2":
+                terms = np.zeros(n)
+                if fit.scores is not None:
+                    terms[keep] = fit.scores if fit.scores.ndim == 1 else fit.scores[:, 0]
+        found.append((estimates, terms))
+    return found
+
+
+def _distinct(everything: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """The distinct columns (1, x - c) of the covariates at `columns` among all of `everything`'s:
+    a view of it when they are its first ones, else a copy."""
+    if np.array_equal(columns, np.arange(columns.size)):
+        return everything[:, : 1 + columns.size]
+    return everything[:, np.r_[0, 1 + columns]]
+
+
+def _cells(
+    keys: tuple[np.ndarray, np.ndarray],
+    family_row: np.ndarray,
+    keep: np.ndarray,
+    t: np.ndarray,
+    n: int,
+) -> tuple[int, int, int, int]:
+    """The cell keys of the people and families counted in a fit of the families `keep`."""
+    person = np.bincount(family_row, weights=keys[0], minlength=n)[keep]
+    family = np.asarray(keys[1], dtype=np.int64)[keep]
+    person = np.rint(person).astype(np.int64)  # sums of whole numbers, exact in a float
+    return (cell_key(person[t]), cell_key(person[~t]), cell_key(family[t]), cell_key(family[~t]))
 
 
 def _fitted(keep: np.ndarray, treated: np.ndarray) -> np.ndarray:
@@ -349,9 +422,7 @@ def family_profile(
     w = weights[keep] * size
     kept = None if adjust is None else centred_columns(t, w, Covariates.of(adjust).kept(keep))[0]
     fit = _fit(y, t, w, kept, True, None, size, "CR2", True)
-    person = np.rint(np.bincount(family_row, weights=keys[0], minlength=n)[keep]).astype(np.int64)
-    family = np.asarray(keys[1], dtype=np.int64)[keep]
-    cells = (cell_key(person[t]), cell_key(person[~t]), cell_key(family[t]), cell_key(family[~t]))
+    cells = _cells(keys, family_row, keep, t, n)
     counts = (int(size[t].sum()), int(size[~t].sum()))
     name = "none" if adjust is None else "covariates"
     estimates = [

@@ -45,7 +45,7 @@ from tf_eval.method.estimators import (
     doubly_robust_estimate,
     doubly_robust_estimates,
     matched_estimate,
-    matched_estimates,
+    matched_pair,
 )
 from tf_eval.method.event_study import (
     EventStudy,
@@ -420,7 +420,6 @@ def _estimate(
     # and convictions) share one doubly robust fit: its propensity score and regression are
     # most of its cost and depend on the people alone.
     same_people: list[tuple[np.ndarray, dict[str, tuple]]] = []
-    joint: set[int] = set()  # tasks giving an estimate and its placebo
     contributions = Contributions(len(treated))  # the headline estimates' (tf_eval.method.joint)
     for key in spec.outcomes:
         people = panel.people[key]
@@ -449,18 +448,13 @@ def _estimate(
         has = people["placebo"].notna().to_numpy()
         earlier = (people["pre"] - people["placebo"]).to_numpy()[has]
         some = (keys[0][has], families)
-        # Where the placebo's people are the headline's (all but school attendance), a matched
-        # headline and its placebo are one fit of two measures: `joint` holds those tasks.
+        # The two matched estimators share one task and one gathering of the matched families
+        # (estimators.matched_pair); where the placebo's people are the headline's (all but
+        # school attendance), a matched headline's placebo is fitted with it.
         together = spec.estimator != DR_DID and has.all()
-        for estimator in (MATCHED_DID, PRE_LEVELS):
-            own = contributions if estimator == spec.estimator else None
-            args = (key, change, rows, treated, weight, model, keys, how, own)
-            if together and estimator == spec.estimator:
-                joint.add(len(tasks))
-                args = (key, (change, earlier), rows, treated, weight, model, keys, how, own)
-                tasks.append((estimator, partial(matched_estimates, estimator, *args)))
-            else:
-                tasks.append((estimator, partial(matched_estimate, estimator, *args)))
+        own = contributions if spec.estimator != DR_DID else None
+        pair = (key, change, earlier if together else None, spec.estimator, rows, treated, weight)
+        tasks.append(("matched", partial(matched_pair, *pair, model, keys, how, own)))
         _join_group(same_people, key, people["person_id"].to_numpy(), (change, rows, keys))
         if together:
             continue
@@ -513,20 +507,20 @@ def _estimate(
     naive, placebo = [], []
     quarterly = []
     doubly_robust: dict[str, Estimate] = {}
-    for i, ((kind, _), estimate) in enumerate(zip(tasks, done, strict=True)):
+    for (kind, _), estimate in zip(tasks, done, strict=True):
         if kind == DR_DID:
             doubly_robust.update((e.outcome, e) for e in estimate)
-        elif i in joint:
-            by_estimator[kind].append(estimate[0])
-            placebo.append(estimate[1])
+        elif kind == "matched":
+            for estimator in (MATCHED_DID, PRE_LEVELS):
+                by_estimator[estimator].append(estimate[estimator])
+            if "placebo" in estimate:
+                placebo.append(estimate["placebo"])
         elif kind == "event study":
             quarterly.append(estimate)
         elif kind == "naive":
             naive.append(estimate)
-        elif kind == "placebo":
-            placebo.append(estimate)
         else:
-            by_estimator[kind].append(estimate)
+            placebo.append(estimate)
     by_estimator[DR_DID] = [doubly_robust[key] for key in spec.outcomes]
     report(1.0, "Done")
     family_ids = panel.families["family_id"].to_numpy()

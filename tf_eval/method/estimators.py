@@ -32,6 +32,7 @@ from tf_eval.method.difference import (
     Inference,
     family_differences,
     family_fit,
+    family_fits_sharing,
 )
 from tf_eval.method.drdid import dr_dids
 from tf_eval.method.joint import Contributions
@@ -113,6 +114,66 @@ class OutcomeModel:
 
 
 PRE_LEVEL_COLUMN = r"pre_[a-z_]+"  # a pre-window level (not its square)
+
+
+def matched_pair(
+    outcome: str,
+    change: np.ndarray,
+    earlier: np.ndarray | None,
+    headline: str,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    model: OutcomeModel,
+    keys: tuple[np.ndarray, np.ndarray],
+    inference: Inference,
+    contributions: Contributions | None = None,
+) -> dict[str, Estimate]:
+    """The matched DiD and the pre-level adjustment of `change`, and, if given, the placebo
+    (`earlier`, of the same people) by the `headline` one of them, whose families'
+    contributions go to `contributions`: each what `matched_estimate` (or `matched_estimates`
+    of the change and its placebo) gives, fitted on one gathering of the matched families and
+    their covariates (`family_fits_sharing`). Keys: the two estimators' and "placebo"."""
+    matched = weights > 0
+    inside = matched[family_row]
+    rows = (np.cumsum(matched) - 1)[family_row[inside]]
+    # The covariates gathered in the matched DiD's order, the outcome's own pre-window level and
+    # its square last: the matched DiD's are then the first of the pre-level adjustment's.
+    own = model.names.isin([f"pre_{outcome}", f"pre_{outcome}^2"])
+    order = np.r_[np.flatnonzero(~own), np.flatnonzero(own)]
+    levels = np.flatnonzero(model.names[order].str.fullmatch(PRE_LEVEL_COLUMN))
+    columns = {
+        MATCHED_DID: (np.arange(int((~own).sum())), levels[levels < (~own).sum()]),
+        PRE_LEVELS: (np.arange(order.size), levels),
+    }
+    values = change[inside] if earlier is None else np.column_stack([change, earlier])[inside]
+    models = [
+        (
+            *columns[estimator],
+            [0, 1] if estimator == headline and earlier is not None else [0],
+            estimator == headline and contributions is not None,
+        )
+        for estimator in (MATCHED_DID, PRE_LEVELS)
+    ]
+    found = family_fits_sharing(
+        outcome,
+        values if values.ndim == 2 else values[:, None],
+        rows,
+        treated[matched],
+        weights[matched],
+        Covariates(model.values, np.flatnonzero(matched), order),
+        models,
+        (keys[0][inside], np.asarray(keys[1])[matched]),
+        inference,
+    )
+    estimates: dict[str, Estimate] = {}
+    for estimator, (fitted, terms) in zip((MATCHED_DID, PRE_LEVELS), found, strict=True):
+        estimates[estimator] = fitted[0]
+        if len(fitted) > 1:
+            estimates["placebo"] = fitted[1]
+        if estimator == headline and contributions is not None:
+            contributions.add(outcome, matched, terms)
+    return estimates
 
 
 def matched_estimate(
