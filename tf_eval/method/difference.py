@@ -268,12 +268,7 @@ def _family_fits(
     """`family_fit` of `values` (per person, or people x measures under CR2): an estimate per
     measure, the fit and the families kept (their rows, in the fit's order: `_fitted`)."""
     n = len(treated)
-    people = np.bincount(family_row, minlength=n)
-    keep = _fitted((people > 0) & (weights > 0) & (treated if not contrast else True), treated)
-    size = people[keep]
-    y = _family_means(values, family_row, keep, size, n)
-    t = treated[keep].astype(bool)
-    w = weights[keep] * size
+    keep, size, y, t, w = _families(values, family_row, treated, weights, contrast)
     name, x = _outcome_model(adjust, thin, keep, t, w, keep.size, contrast, how)
     fit = _fit(y, t, w, x, contrast, None, size, how.variance, scores)
     counts = (int(size[t].sum()), int(size[~t].sum()))
@@ -308,12 +303,7 @@ def family_fits_sharing(
     fifth of a matched estimate's time). Each gives what `family_differences` gives alone."""
     how = inference
     n = len(treated)
-    people = np.bincount(family_row, minlength=n)
-    keep = _fitted((people > 0) & (weights > 0), treated)
-    size = people[keep]
-    means = _family_means(values, family_row, keep, size, n)
-    t = treated[keep].astype(bool)
-    w = weights[keep] * size
+    keep, size, means, t, w = _families(values, family_row, treated, weights, True)
     everything, varies = centred_columns(t, w, Covariates.of(adjust).kept(keep))
     counts = (int(size[t].sum()), int(size[~t].sum()))
     families = (int(t.sum()), int((~t).sum()))
@@ -371,6 +361,24 @@ def _cells(
     return (cell_key(person[t]), cell_key(person[~t]), cell_key(family[t]), cell_key(family[~t]))
 
 
+def _families(
+    values: np.ndarray,
+    family_row: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    contrast: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The families a fit of family means takes (with people, a positive weight and, for a mean
+    alone, treated), in the fit's order (`_fitted`): their rows, sizes, means of `values`,
+    treatment and weights (weight x size)."""
+    n = len(treated)
+    people = np.bincount(family_row, minlength=n)
+    keep = _fitted((people > 0) & (weights > 0) & (treated if not contrast else True), treated)
+    size = people[keep]
+    means = _family_means(values, family_row, keep, size, n)
+    return keep, size, means, treated[keep].astype(bool), weights[keep] * size
+
+
 def _fitted(keep: np.ndarray, treated: np.ndarray) -> np.ndarray:
     """The rows of the families `keep` marks, comparison families first, each group in its own
     order: the design's comparison and treated parts are then slices of its rows, read in place
@@ -414,12 +422,7 @@ def family_profile(
     quarters). Returns an estimate per measure and each family's CR2 terms (families x
     measures: 0 for a family not in the fit)."""
     n = len(treated)
-    people = np.bincount(family_row, minlength=n)
-    keep = _fitted((people > 0) & (weights > 0), treated)
-    size = people[keep]
-    y = _family_means(values, family_row, keep, size, n)
-    t = treated[keep].astype(bool)
-    w = weights[keep] * size
+    keep, size, y, t, w = _families(values, family_row, treated, weights, True)
     kept = None if adjust is None else centred_columns(t, w, Covariates.of(adjust).kept(keep))[0]
     fit = _fit(y, t, w, kept, True, None, size, "CR2", True)
     cells = _cells(keys, family_row, keep, t, n)

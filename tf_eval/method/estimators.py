@@ -134,9 +134,7 @@ def matched_pair(
     contributions go to `contributions`: each what `matched_estimate` (or `matched_estimates`
     of the change and its placebo) gives, fitted on one gathering of the matched families and
     their covariates (`family_fits_sharing`). Keys: the two estimators' and "placebo"."""
-    matched = weights > 0
-    inside = matched[family_row]
-    rows = (np.cumsum(matched) - 1)[family_row[inside]]
+    matched, inside, rows = _matched_people(family_row, weights)
     # The covariates gathered in the matched DiD's order, the outcome's own pre-window level and
     # its square last: the matched DiD's are then the first of the pre-level adjustment's.
     own = model.names.isin([f"pre_{outcome}", f"pre_{outcome}^2"])
@@ -176,6 +174,16 @@ def matched_pair(
     return estimates
 
 
+def _matched_people(
+    family_row: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The matched families (weights > 0), which people are theirs, and those people's families
+    numbered afresh among the matched: a matched estimate's fit takes them alone."""
+    matched = weights > 0
+    inside = matched[family_row]
+    return matched, inside, (np.cumsum(matched) - 1)[family_row[inside]]
+
+
 def matched_estimate(
     estimator: str,
     outcome: str,
@@ -211,9 +219,7 @@ def matched_estimates(
 
     Only the matched families (weights > 0) and their people go to the fit, numbered afresh: the
     same numbers, the fit gathering the outcome model's rows of those families alone."""
-    matched = weights > 0
-    inside = matched[family_row]
-    rows = (np.cumsum(matched) - 1)[family_row[inside]]
+    matched, inside, rows = _matched_people(family_row, weights)
     x, thin = model.columns(outcome, estimator == PRE_LEVELS, matched)
     args = (rows, treated[matched], weights[matched])
     kept_keys = (keys[0][inside], np.asarray(keys[1])[matched])
