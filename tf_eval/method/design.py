@@ -107,7 +107,8 @@ def centred_columns(
             total += treated_weight[block] @ rows
             np.minimum(low, rows.min(axis=0), out=low)
             np.maximum(high, rows.max(axis=0), out=high)
-        np.subtract(x, total / treated_weight.sum(), out=x)
+        weight = treated_weight.sum()  # 0 only where the fit finds no one to compare
+        np.subtract(x, total / weight if weight > 0 else total, out=x)
     return distinct, high > low
 
 

@@ -144,7 +144,7 @@ def matched_pair(
         MATCHED_DID: (np.arange(int((~own).sum())), levels[levels < (~own).sum()]),
         PRE_LEVELS: (np.arange(order.size), levels),
     }
-    values = change[inside] if earlier is None else np.column_stack([change, earlier])[inside]
+    values = np.column_stack([change[inside]] + ([] if earlier is None else [earlier[inside]]))
     models = [
         (
             *columns[estimator],
@@ -155,7 +155,7 @@ def matched_pair(
     ]
     found = family_fits_sharing(
         outcome,
-        values if values.ndim == 2 else values[:, None],
+        values,
         rows,
         treated[matched],
         weights[matched],
