@@ -22,6 +22,7 @@ attacker is certain, and right, in nearly every cell).
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -430,3 +431,100 @@ def test_an_event_studys_intervals_give_back_no_family_count(demo_db: Path) -> N
             p = exact.pretrend.p_value(coarse_df(exact.pretrend.df, RULES))
             assert shown.pretrend_p_value == pytest.approx(p, rel=0.01, abs=1e-3)
     assert checked >= 20
+
+
+# --- rare events (issue 19) ---------------------------------------------------------------------
+
+
+def test_no_number_rests_on_fewer_than_ten_people_with_a_rare_event(demo_db: Path) -> None:
+    """One LA of the 8,000-family demo, where a child taken into care, a custodial sentence or a
+    juvenile's conviction is a handful of people in a group, and fewer in a quarter. An attacker
+    who reads an estimate resting on two such people, beside its groups' sizes, learns about
+    those two (a difference of -0.018 between 111 supported and 64 comparison young people is
+    nearly "two comparison juveniles were given custody, no supported one"). The people with the
+    event are counted here, by hand, from the engine's own panel and matching (the gate's inputs,
+    never shown); every estimate, estimator, naive change, placebo and event-study quarter of a 0/1
+    outcome whose groups hold fewer than 10 people with the event, or without it, must show no
+    number and say why, and those above it must be shown."""
+    from tf_eval.data.outcomes import OUTCOMES as DEFINED
+    from tf_eval.method.estimate import evaluate, prepare
+    from tf_eval.release.results import safe_evaluation
+
+    spec = AnalysisSpec(la="LA01")
+    current = Store(demo_db)
+    try:
+        panel, matching = prepare(current, spec)
+        evaluation = evaluate(current, spec, panel=panel)
+    finally:
+        current.close()
+    released = safe_evaluation(evaluation)
+    treated = matching.treated.astype(bool)
+    for e in evaluation.estimates:  # the engine's counts, by hand: matched people, follow-up
+        if not DEFINED[e.outcome].any_event:
+            assert e.events is None
+            continue
+        people = panel.people[e.outcome]
+        rows = people["family_row"].to_numpy()
+        had = (people["post"].to_numpy() > 0) & (matching.weights[rows] > 0)
+        assert e.events == (int(had[treated[rows]].sum()), int(had[~treated[rows]].sum()))
+    pairs = [
+        *zip(evaluation.estimates, released.estimates, strict=True),
+        *zip(evaluation.naive, released.naive, strict=True),
+        *zip(evaluation.placebo, released.placebo, strict=True),
+        *(
+            pair
+            for key, listed in (evaluation.by_estimator or {}).items()
+            for pair in zip(listed, released.estimators[key], strict=True)
+        ),
+        *(
+            (exact, shown.cells[month])
+            for study, shown in zip(evaluation.event_study or [], released.event_study, strict=True)
+            for month, exact in study.cells
+        ),
+    ]
+    few = shown = 0
+    for exact, safe in pairs:
+        if exact.events is None:
+            continue
+        people = (exact.n_treated, exact.n_comparison)
+        arms = range(2 if exact.compared else 1)
+        fewest = min(min(exact.events[i], people[i] - exact.events[i]) for i in arms)
+        if fewest < RULES.proportion_min:
+            assert safe.withheld and safe.reason, (exact.outcome, exact.events)
+            assert safe.att is safe.se is safe.ci_low is safe.ci_high is safe.p_value is None
+            few += 1
+        elif (
+            np.isfinite(exact.att) and min(exact.families_treated, exact.families_comparison) >= 10
+        ):
+            assert not safe.withheld, (exact.outcome, exact.events, safe.reason)
+            shown += 1
+    assert few >= 20 and shown >= 5, (few, shown)
+    reasons = {row.reason for row in released.estimates if row.withheld}
+    assert "fewer than 10 people with the outcome, or without it, in a group compared" in reasons
+
+
+def test_an_analysis_files_rare_0_1_outcome_is_withheld_too(tmp_path: Path) -> None:
+    """The same rule on `match-file`: a 0/1 outcome column that 4 of the matched treated rows
+    have (lalonde, with a made-up rare event) shows no number, and says why; a common one (any
+    earnings in 1978) is shown beside it, and a continuous one is never held to the rule."""
+    from tests.test_cli import LALONDE, LALONDE_COVARIATES, run
+
+    frame = pd.read_csv(LALONDE)
+    treated = frame.index[frame["treat"] == 1]
+    frame["rare"] = 0
+    frame.loc[treated[:4], "rare"] = 1
+    frame.loc[frame.index[frame["treat"] == 0][:40], "rare"] = 1
+    frame["earned"] = (frame["re78"] > 0).astype(int)
+    path = tmp_path / "lalonde-rare.csv"
+    frame.to_csv(path, index=False)
+    args = ["match-file", str(path), "--treatment", "treat", "--covariates", LALONDE_COVARIATES]
+    args += ["--outcome", "rare,earned,re78", "--db", str(tmp_path / "x.duckdb"), "--json"]
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    rows = {row["outcome"]: row for row in json.loads(result.stdout)["estimates"]}
+    rare = rows["rare"]
+    assert rare["att"] is rare["se"] is rare["ci_low"] is rare["ci_high"] is None
+    assert rare["reason"] == (
+        "fewer than 10 people with the outcome, or without it, in a group compared"
+    )
+    assert rows["earned"]["att"] is not None and rows["re78"]["att"] is not None

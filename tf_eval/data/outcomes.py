@@ -71,6 +71,11 @@ class Outcome:
     source: str  # the store's table the measure reads (tf_eval.data.coverage: the calendar)
     events: Events | None = None  # None: a measure of its own (attendance, worklessness)
 
+    @property
+    def any_event(self) -> bool:
+        """Whether the measure is 0/1 per person: whether they had any such record."""
+        return self.events is not None and self.events.any
+
 
 OUTCOMES: dict[str, Outcome] = {
     o.key: o

@@ -76,6 +76,9 @@ class Estimate:
     # The cell keys of the four counts above (tf_eval.data.record_keys), for the gate's noise;
     # None when the caller gave no record keys (the gate then refuses to show the counts).
     keys: tuple[int, int, int, int] | None = None
+    # For a 0/1 outcome, the people with the event in each group compared (treated, comparison)
+    # in the window the estimate is about: the gate withholds an estimate resting on a few.
+    events: tuple[int, int] | None = None
 
 
 def weighted_difference(

@@ -44,8 +44,10 @@ from tf_eval.method.estimators import (
     OutcomeModel,
     doubly_robust_estimate,
     doubly_robust_estimates,
+    event_counts,
     matched_estimate,
     matched_pair,
+    with_events,
 )
 from tf_eval.method.event_study import (
     EventStudy,
@@ -522,6 +524,22 @@ def _estimate(
         else:
             placebo.append(estimate)
     by_estimator[DR_DID] = [doubly_robust[key] for key in spec.outcomes]
+
+    # What each estimate of a 0/1 outcome rests on: its people with the event, per group.
+    events = {
+        k: event_counts(panel.people[k], treated, weight)
+        for k in spec.outcomes
+        if OUTCOMES[k].any_event
+    }
+
+    def counted(kind: str, e: Estimate) -> Estimate:
+        if e.outcome not in events:
+            return e
+        return with_events(kind, e, events[e.outcome], spec.estimator)
+
+    by_estimator = {kind: [counted(kind, e) for e in found] for kind, found in by_estimator.items()}
+    naive = [counted("naive", e) for e in naive]
+    placebo = [counted("placebo", e) for e in placebo]
     report(1.0, "Done")
     family_ids = panel.families["family_id"].to_numpy()
     checked = [

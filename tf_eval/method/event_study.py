@@ -212,8 +212,7 @@ def quarterly_matrix(
     if key != "attendance":
         values = np.zeros(shape)
         values[row, column] = found["value"]
-        events = OUTCOMES[key].events
-        if events is not None and events.any:
+        if OUTCOMES[key].any_event:
             values = (values > 0).astype(float)
         elif key == "worklessness":  # days on benefit over the quarter's days
             index = people["index_date"].to_numpy().astype("datetime64[M]")
@@ -308,6 +307,13 @@ def event_study(
     chosen = model_columns(name, x, thin)
     cells, terms = _fits(outcome, change[:, others], rows, treated, weights, chosen, keys, how)
     cells = [dataclasses.replace(e, outcome_model=name) for e in cells]
+    if OUTCOMES[outcome].any_event:  # each quarter's people with the event, per group
+        had, arm = grid[:, others] > 0, treated[rows].astype(bool)
+        counts = zip(had[arm].sum(axis=0), had[~arm].sum(axis=0), strict=True)
+        cells = [
+            dataclasses.replace(e, events=(int(a), int(b)))
+            for e, (a, b) in zip(cells, counts, strict=True)
+        ]
     before = [i for i, m in enumerate(months[j] for j in others) if m < REFERENCE_MONTH]
     pretrend = None if terms is None else _pretrend([cells[i] for i in before], terms[:, before])
     covariance = None if terms is None else terms.T @ terms

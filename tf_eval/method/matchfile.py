@@ -4,6 +4,7 @@ the panel; the effect is the weighted difference in matched means of each outcom
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,11 @@ def match_file(
             )
         except EvaluationError as exc:  # e.g. a cluster too large for CR2
             raise EvaluationError(f"{path}: {exc}") from None
+        if np.isin(values[known], (0.0, 1.0)).all():  # 0/1: the gate's rule for rare events
+            had = (values[known] == 1) & (matching.weights[known] > 0)
+            arm = treated[known].astype(bool)
+            events = (int(had[arm].sum()), int(had[~arm].sum()))
+            estimates[-1] = dataclasses.replace(estimates[-1], events=events)
         # Pairs of rows: a pair with a missing outcome drops out (values NaN).
         checked.append(
             sensitivity(

@@ -31,6 +31,7 @@ from tf_eval.governance.rules import Rules, Suppression, current_rules
 from tf_eval.release import perturbation
 from tf_eval.release.estimate_rules import (
     estimate_reason,
+    events_reason,
     released_correlation,
     released_estimate,
 )
@@ -420,6 +421,7 @@ def safe_estimate(
     keys: tuple[int, int, int, int] | None,
     df_t: int | None = None,
     sensitivity: tuple[float, float | None] | None = None,
+    events: tuple[int, int] | None = None,
 ) -> SafeEstimate:
     """An estimate (att and se in `numbers`) through the gate. `people` and `families` are
     (treated, comparison); a one-group estimate (compared=False) is judged on its treated
@@ -430,7 +432,8 @@ def safe_estimate(
     att and se with `df_t` (the t distribution's: Bell-McCaffrey's; default df_resid) coarsened, and
     every number is rounded (`released_number`), so none can be inverted to a count. The
     outcome's SD and Rosenbaum's Gamma (`sensitivity`) go out only beside a shown estimate, to
-    its significant figures (the SD no finer than its people's count allows, as a mean)."""
+    its significant figures (the SD no finer than its people's count allows, as a mean). For a
+    0/1 outcome, `events` (people with the event in each group) must pass `events_reason`."""
     rules = rules or current_rules()
     if keys is None:
         raise ValueError(f"{item}: an estimate's counts need their cell keys")
@@ -455,6 +458,11 @@ def safe_estimate(
     if reason is None and released[0] is None:  # the engine found no estimate (NaN): say so
         reason = NOT_ESTIMABLE
         suppressed.append(Suppression(item, "estimate", reason))
+    if reason is None and events is not None:
+        reason = events_reason(events, people, compared, rules)
+        if reason:
+            suppressed.append(Suppression(item, "estimate", reason))
+            released = (None,) * 5
     extra: dict[str, float | int | None] = {}
     if reason is None:
         extra["df"] = coarse_df(dof, rules)

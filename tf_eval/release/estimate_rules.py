@@ -1,9 +1,10 @@
 """Whether an estimate may be shown (families in each group compared, residual degrees of
-freedom: docs/disclosure-control.md#estimates), how a shown one is released (its interval and
-p-value on coarsened degrees of freedom, every number rounded), and the headline estimates'
-correlation across outcomes as it may be shown. The gate (tf_eval.release.disclosure) applies
-them to every estimate it lets out; they live here, as mean_rules does for means, so that the
-gate's module stays one idea per part.
+freedom, and for a 0/1 outcome people with and without the event:
+docs/disclosure-control.md#estimates), how a shown one is released (its interval and p-value on
+coarsened degrees of freedom, every number rounded), and the headline estimates' correlation
+across outcomes as it may be shown. The gate (tf_eval.release.disclosure) applies them to every
+estimate it lets out; they live here, as mean_rules does for means, so that the gate's module
+stays one idea per part.
 """
 
 from __future__ import annotations
@@ -28,6 +29,23 @@ def estimate_reason(
         return f"fewer than {rules.estimate_min_families} families in a group compared"
     if df_resid < rules.estimate_min_df:
         return f"fewer than {rules.estimate_min_df} residual degrees of freedom"
+    return None
+
+
+def events_reason(
+    events: tuple[int, int], people: tuple[int, int], compared: bool, rules: Rules
+) -> str | None:
+    """Why an estimate of a 0/1 outcome may not be shown, or None when it may: as for a rate
+    (`proportion_min`), each group compared needs that many people with the event in the window
+    the estimate is about, and as many without. A rare event in a small selection (a juvenile's
+    custody in one LA's cohort: 0-2 people) would otherwise give an estimate that rests on a few
+    people, whose interval means little and whose records it reflects."""
+    arms = range(2 if compared else 1)
+    if min(min(events[i], people[i] - events[i]) for i in arms) < rules.proportion_min:
+        return (
+            f"fewer than {rules.proportion_min} people with the outcome, or without it, "
+            "in a group compared"
+        )
     return None
 
 

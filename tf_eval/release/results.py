@@ -47,6 +47,7 @@ def safe_estimate(
         df_t=e.df_t,
         keys=e.keys,
         sensitivity=None if sensitivity is None else (sensitivity.outcome_sd, sensitivity.gamma),
+        events=e.events,
     )
 
 

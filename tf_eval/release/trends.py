@@ -82,7 +82,7 @@ _SQL = {
         GROUP BY ALL""",
 }
 # Means of 0/1 values: the gate applies the rate rules to them.
-BINARY = {"worklessness"} | {k for k, o in OUTCOMES.items() if o.events and o.events.any}
+BINARY = {"worklessness"} | {k for k, o in OUTCOMES.items() if o.any_event}
 CEILING = {"attendance": 100.0}  # a percentage: no mean above it, noise or not
 
 
