@@ -36,8 +36,10 @@ sys.path.insert(0, str(ROOT))
 from tf_eval.data import store, synth  # noqa: E402
 from tf_eval.data.demo_truth import TruthSums  # noqa: E402
 from tf_eval.data.outcomes import OUTCOMES  # noqa: E402
-from tf_eval.method.estimate import AnalysisSpec, evaluate  # noqa: E402
+from tf_eval.governance.rules import current_rules  # noqa: E402
+from tf_eval.method.estimate import AnalysisSpec, Estimate, evaluate  # noqa: E402
 from tf_eval.method.estimators import DR_DID, ESTIMATORS, PRE_LEVELS  # noqa: E402
+from tf_eval.release.estimate_rules import estimate_reason, events_reason  # noqa: E402
 
 # The specs studied: the default and the choices that change what is estimated or how precisely.
 SPECS: dict[str, AnalysisSpec] = {
@@ -76,14 +78,28 @@ def seed_store(seed: int, families: int) -> Iterator[tuple[store.Store, pd.DataF
             shared.close()
 
 
-def one_seed(seed: int, families: int) -> list[dict]:
-    """Every estimate of every spec on one seed's demo store, beside its truth: for the matched
-    estimators, that of the supported families the matching kept (a caliper changes what is
-    estimated: the effect for the matched ones); for the doubly robust DiD, which uses every
-    family, that of all supported families in the selection."""
+def withheld(e: Estimate) -> bool:
+    """Whether the disclosure gate withholds `e` whatever its numbers (too few families or
+    degrees of freedom; for a 0/1 outcome, too few people with the event): a user sees no
+    estimate, so the study counts none."""
+    rules = current_rules()
+    arms = [e.families_treated, e.families_comparison] if e.compared else [e.families_treated]
+    if estimate_reason(arms, e.df_resid, rules):
+        return True
+    people = (e.n_treated, e.n_comparison)
+    return e.events is not None and events_reason(e.events, people, e.compared, rules) is not None
+
+
+def one_seed(seed: int, families: int, specs: tuple[str, ...] = tuple(SPECS)) -> list[dict]:
+    """Every estimate of every spec of `specs` on one seed's demo store, beside its truth: for
+    the matched estimators, that of the supported families the matching kept (a caliper changes
+    what is estimated: the effect for the matched ones); for the doubly robust DiD, which uses
+    every family, that of all supported families in the selection. An estimate the gate would
+    withhold counts as not computed."""
     rows = []
     with seed_store(seed, families) as (shared, family_truth):
-        for name, spec in SPECS.items():
+        for name in specs:
+            spec = SPECS[name]
             evaluation = evaluate(shared, spec)
             treated = evaluation.matching.treated.astype(bool)
             ids = evaluation.family_ids
@@ -98,6 +114,7 @@ def one_seed(seed: int, families: int) -> list[dict]:
                 for e in estimates:
                     truth = everyone if kind == DR_DID else matched
                     target = 0.0 if kind == "placebo" else truth[e.outcome]
+                    hidden = withheld(e)
                     rows.append(
                         {
                             "seed": seed,
@@ -105,9 +122,10 @@ def one_seed(seed: int, families: int) -> list[dict]:
                             "kind": kind,
                             "outcome": e.outcome,
                             "truth": target,
-                            "estimate": e.att,
-                            "se": e.se,
-                            "covered": e.ci_low <= target <= e.ci_high,
+                            "estimate": float("nan") if hidden else e.att,
+                            "se": float("nan") if hidden else e.se,
+                            "covered": not hidden and e.ci_low <= target <= e.ci_high,
+                            "withheld": hidden,
                             "model": e.outcome_model,
                         }
                     )
@@ -181,6 +199,14 @@ def main() -> None:
     parser.add_argument("--families", type=int, default=20_000)
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--specs",
+        nargs="+",
+        choices=list(SPECS),
+        default=list(SPECS),
+        metavar="SPEC",
+        help=f"the specs to run (default all: {', '.join(repr(s) for s in SPECS)})",
+    )
     parser.add_argument("--out", type=Path, help="also write every estimate to this CSV")
     parser.add_argument(
         "--from",
@@ -207,7 +233,10 @@ def _run(args: argparse.Namespace) -> list[dict]:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     rows: list[dict] = []
     with ProcessPoolExecutor(args.workers) as pool:
-        for done, batch in enumerate(pool.map(one_seed, seeds, [args.families] * len(seeds))):
+        runs = pool.map(
+            one_seed, seeds, [args.families] * len(seeds), [tuple(args.specs)] * len(seeds)
+        )
+        for done, batch in enumerate(runs):
             rows.extend(batch)
             print(f"seed {done + 1} of {len(seeds)} done", file=sys.stderr, flush=True)
     return rows
