@@ -122,10 +122,15 @@ def one_seed(seed: int, families: int, specs: tuple[str, ...] = tuple(SPECS)) ->
                             "kind": kind,
                             "outcome": e.outcome,
                             "truth": target,
-                            "estimate": float("nan") if hidden else e.att,
-                            "se": float("nan") if hidden else e.se,
-                            "covered": not hidden and e.ci_low <= target <= e.ci_high,
+                            "estimate": e.att,
+                            "se": e.se,
+                            "covered": e.ci_low <= target <= e.ci_high,
                             "withheld": hidden,
+                            # What the gate's rule for a 0/1 outcome judged, to study it.
+                            "events_treated": e.events[0] if e.events else None,
+                            "events_comparison": e.events[1] if e.events else None,
+                            "people_treated": e.n_treated,
+                            "people_comparison": e.n_comparison,
                             "model": e.outcome_model,
                         }
                     )
@@ -133,11 +138,13 @@ def one_seed(seed: int, families: int, specs: tuple[str, ...] = tuple(SPECS)) ->
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Per spec, kind and outcome, over the samples where the estimate could be computed (the
-    others are counted as `not_computed`: an estimate withheld for want of data)."""
-    results = results.assign(
-        error=results["estimate"] - results["truth"], computed=results["estimate"].notna()
-    )
+    """Per spec, kind and outcome, over the samples where the estimate could be computed and
+    the gate shows it (the others are counted as `not_computed`: an estimate withheld for want
+    of data, or by the gate)."""
+    shown = results["estimate"].notna()
+    if "withheld" in results:  # CSVs written before the gate's rule for 0/1 outcomes have none
+        shown &= ~results["withheld"].astype(bool)
+    results = results.assign(error=results["estimate"] - results["truth"], computed=shown)
     missing = results.groupby(["spec", "kind", "outcome"], sort=False)["computed"].agg(
         lambda c: int((~c).sum())
     )

@@ -114,3 +114,23 @@ def test_the_pack_describes_the_effects_chart_by_the_colours_and_shapes_drawn(
         ("Placebo", "square"),
     ]:
         assert label in reading and shape in reading
+
+
+def test_a_withheld_estimates_panel_says_why_inside_its_own_bounds(figures) -> None:
+    """In LA05 of the 8,000-family demo a rare 0/1 outcome (juveniles' custody, among others)
+    is withheld: its panel is empty of markers and says why in its middle, not over another
+    panel (plotly's per-panel "domain" references put it in the first panel in kaleido)."""
+    said = 0
+    for name, figure in figures.items():
+        if not name.startswith("effects"):
+            continue
+        for note in figure.layout.annotations:
+            if not str(note.text).startswith("Estimate not shown: "):
+                continue
+            assert "fewer than" in note.text or "none had the event" in note.text, note.text
+            panels = [figure.layout[k].domain for k in figure.layout if k.startswith("yaxis")]
+            inside = [d for d in panels if d[0] < note.y < d[1]]
+            assert len(inside) == 1, (name, note.y, panels)
+            assert abs(note.y - sum(inside[0]) / 2) < 1e-9
+            said += 1
+    assert said >= 1

@@ -248,6 +248,20 @@ def effects_chart(
                 col=1,
             )
         fig.add_vline(x=0, line_color="#555555", line_width=1, row=row, col=1)
+        headline = next(e for e in matched if e.outcome == outcome)
+        if headline.withheld:  # an empty panel says why, in its middle
+            across, down = (
+                fig.layout[f"{axis}axis{row if row > 1 else ''}"].domain for axis in "xy"
+            )
+            fig.add_annotation(
+                text=f"Estimate not shown: {headline.reason}",
+                x=sum(across) / 2,
+                y=sum(down) / 2,
+                xref="paper",
+                yref="paper",
+                showarrow=False,
+                font={"size": 12, "color": "#555555"},
+            )
         # First row at the top, with room above it for its value (not under the panel's title).
         drawn = sum(1 for t in fig.select_traces(row=row, col=1))
         fig.update_yaxes(ticksuffix=" ", range=[max(drawn, 1) - 0.5, -0.9], row=row, col=1)

@@ -142,7 +142,9 @@ class SafeEstimate(Safe):
         r = self.rules
         return (
             f"Estimates shown only with at least {r.estimate_min_families} families in each "
-            f"group compared and {r.estimate_min_df} residual degrees of freedom, to "
+            f"group compared (for a 0/1 outcome, {r.proportion_min} people with it and "
+            f"{r.proportion_min} without among them) and {r.estimate_min_df} residual degrees of "
+            f"freedom, to "
             f"{r.significant_figures} significant figures, with intervals whose degrees of "
             f"freedom are rounded down to a multiple of {r.count_rounding}; "
             + super().rule_text()[len("Disclosure control: ") :]
@@ -167,7 +169,9 @@ class SafeEventStudy(Safe):
         r = self.rules
         return (
             f"Each quarter is shown only with at least {r.estimate_min_families} families in each "
-            f"group in that quarter and {r.estimate_min_df} residual degrees of freedom, to "
+            f"group in that quarter (for a 0/1 outcome, {r.proportion_min} people with it and "
+            f"{r.proportion_min} without among them) and {r.estimate_min_df} residual degrees of "
+            f"freedom, to "
             f"{r.significant_figures} significant figures, with intervals whose degrees of "
             f"freedom are rounded down to a multiple of {r.count_rounding}."
         )
