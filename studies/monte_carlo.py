@@ -137,13 +137,30 @@ def one_seed(seed: int, families: int, specs: tuple[str, ...] = tuple(SPECS)) ->
     return rows
 
 
+def _withheld(results: pd.DataFrame) -> pd.Series:
+    """Which rows the gate withholds: as recorded when the study ran, or, for a 0/1 outcome
+    whose events were kept beside it, by the rule in force now (a run under a looser rule is
+    summarised as the gate would now show it; CSVs from before the rule have neither)."""
+    recorded = results.get("withheld", pd.Series(False, index=results.index)).astype(bool)
+    if "events_treated" not in results:
+        return recorded
+    rules = current_rules()
+    now = [
+        pd.notna(et)
+        and events_reason((int(et), int(ec)), (int(pt), int(pc)), kind != "naive", rules)
+        is not None
+        for kind, et, ec, pt, pc in results[
+            ["kind", "events_treated", "events_comparison", "people_treated", "people_comparison"]
+        ].itertuples(index=False)
+    ]
+    return recorded | pd.Series(now, index=results.index, dtype=bool)
+
+
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Per spec, kind and outcome, over the samples where the estimate could be computed and
     the gate shows it (the others are counted as `not_computed`: an estimate withheld for want
     of data, or by the gate)."""
-    shown = results["estimate"].notna()
-    if "withheld" in results:  # CSVs written before the gate's rule for 0/1 outcomes have none
-        shown &= ~results["withheld"].astype(bool)
+    shown = results["estimate"].notna() & ~_withheld(results)
     results = results.assign(error=results["estimate"] - results["truth"], computed=shown)
     missing = results.groupby(["spec", "kind", "outcome"], sort=False)["computed"].agg(
         lambda c: int((~c).sum())
@@ -177,7 +194,9 @@ TABLES = (
 def markdown(table: pd.DataFrame, outcomes: tuple[str, ...], headline: str = PRE_LEVELS) -> str:
     """A table of docs/method.md: a row per spec and estimator (the placebo is the headline
     estimator's), a column per outcome, each cell "bias in SE; SD over SE; coverage" with how
-    many samples could not be computed ("n/c"; a cell none could is "n/c")."""
+    many samples could not be computed or were withheld ("n/c"; a cell none could is "n/c", and
+    one shown in fewer than a tenth of its samples says only how many: its statistics would be
+    those of a few samples the gate let through)."""
     lines = [
         "| spec | estimator | " + " | ".join(OUTCOMES[k].label for k in outcomes) + " |",
         "|---|---|" + "---|" * len(outcomes),
@@ -194,6 +213,9 @@ def markdown(table: pd.DataFrame, outcomes: tuple[str, ...], headline: str = PRE
                     row.append("n/c")
                     continue
                 r = cells.loc[(spec, kind, outcome)]
+                if r.seeds < (r.seeds + r.not_computed) / 10:
+                    row.append(f"shown in {int(r.seeds)} of {int(r.seeds + r.not_computed)}")
+                    continue
                 missing = f" ({int(r.not_computed)} n/c)" if r.not_computed else ""
                 row.append(f"{r.bias_in_se:+.2f}; {r.sd_over_se:.2f}; {r.coverage:.1%}{missing}")
             lines.append("| " + " | ".join(row) + " |")

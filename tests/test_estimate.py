@@ -294,7 +294,7 @@ def test_a_rare_outcome_nobody_had_is_withheld_with_its_reason(default_demo_db: 
     assert all(not rows[key]["suppressed"] for key in ("attendance", "worklessness", "ae_use"))
     # The 0/1 outcomes are shown, or withheld with a reason a reader can act on: none had the
     # event, or too few had it.
-    few = "fewer than 10 people with the outcome, or without it, among those compared"
+    few = "fewer than 20 people with the outcome, or without it, among those compared"
     assert all(row["reason"] in (None, NOT_ESTIMABLE, few) for row in rows.values())
     assert "pre_custody_juvenile" in result["dropped_covariates"]
 

@@ -108,8 +108,8 @@ RULE_DESCRIPTIONS = {
     "sum_perturbation": "the sum behind each mean or rate gets consistent noise of at most this "
     "many times its largest single contribution",
     "suppressed_mark": "how a suppressed value is shown",
-    "proportion_min": "a rate, and the groups an estimate of a 0/1 outcome compares, need this "
-    "many people with, and this many without, the outcome",
+    "proportion_min": "a rate needs this many people with, and this many without, the outcome; "
+    "an estimate of a 0/1 outcome, this many per group compared, counted over the groups",
     "dominance_n": "dominance check: this many largest contributors ...",
     "dominance_k": "... must be under this share of the total",
     "p_ratio": "the rest of a group must sum to at least this share of its largest value",

@@ -142,8 +142,8 @@ class SafeEstimate(Safe):
         r = self.rules
         return (
             f"Estimates shown only with at least {r.estimate_min_families} families in each "
-            f"group compared (for a 0/1 outcome, {r.proportion_min} people with it and "
-            f"{r.proportion_min} without among them) and {r.estimate_min_df} residual degrees of "
+            f"group compared (for a 0/1 outcome, {r.proportion_min} people a group with it and as "
+            f"many without, counted over both) and {r.estimate_min_df} residual degrees of "
             f"freedom, to "
             f"{r.significant_figures} significant figures, with intervals whose degrees of "
             f"freedom are rounded down to a multiple of {r.count_rounding}; "
@@ -169,8 +169,8 @@ class SafeEventStudy(Safe):
         r = self.rules
         return (
             f"Each quarter is shown only with at least {r.estimate_min_families} families in each "
-            f"group in that quarter (for a 0/1 outcome, {r.proportion_min} people with it and "
-            f"{r.proportion_min} without among them) and {r.estimate_min_df} residual degrees of "
+            f"group in that quarter (for a 0/1 outcome, {r.proportion_min} people a group with it "
+            f"and as many without, counted over both) and {r.estimate_min_df} residual degrees of "
             f"freedom, to "
             f"{r.significant_figures} significant figures, with intervals whose degrees of "
             f"freedom are rounded down to a multiple of {r.count_rounding}."
