@@ -46,7 +46,7 @@ def events_reason(
     between the groups' rates, so the estimates shown are not a biased selection of those made;
     holding each group's own count to 10 withheld exactly the samples where the smaller group
     happened to have few events. Ten per group on average, not ten in all: estimates resting on
-    10-19 events had intervals covering the truth 90-100% of the time. (docs/method.md, the Monte
+    10-19 events had intervals covering the truth 89-98% of the time. (docs/method.md, the Monte
     Carlo study, has both.)"""
     groups = 2 if compared else 1
     had = sum(events[:groups])
