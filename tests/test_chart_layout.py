@@ -128,6 +128,8 @@ def test_a_withheld_estimates_panel_says_why_inside_its_own_bounds(figures) -> N
             if not str(note.text).startswith("Estimate not shown: "):
                 continue
             assert "fewer than" in note.text or "none had the event" in note.text, note.text
+            lines = note.text.split("<br>")  # wrapped to the narrowest chart
+            assert all(len(line) <= charts.FOOTNOTE_WIDTH for line in lines) and len(lines) > 1
             panels = [figure.layout[k].domain for k in figure.layout if k.startswith("yaxis")]
             inside = [d for d in panels if d[0] < note.y < d[1]]
             assert len(inside) == 1, (name, note.y, panels)

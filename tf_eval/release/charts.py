@@ -254,13 +254,15 @@ def effects_chart(
                 fig.layout[f"{axis}axis{row if row > 1 else ''}"].domain for axis in "xy"
             )
             fig.add_annotation(
-                text=f"Estimate not shown: {headline.reason}",
+                text="<br>".join(
+                    _wrapped(f"Estimate not shown: {headline.reason}", FOOTNOTE_WIDTH)
+                ),
                 x=sum(across) / 2,
                 y=sum(down) / 2,
                 xref="paper",
                 yref="paper",
                 showarrow=False,
-                font={"size": 12, "color": "#555555"},
+                font={"size": 11, "color": "#555555"},  # the footnote's, within its width
             )
         # First row at the top, with room above it for its value (not under the panel's title).
         drawn = sum(1 for t in fig.select_traces(row=row, col=1))
