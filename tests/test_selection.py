@@ -74,7 +74,9 @@ def test_the_numbers_shown_are_the_chosen_local_authoritys(app: AppTest, demo_db
     matched = [t["x"][0] for t in drawn if t["legendgroup"] == "matched"]
     estimates = {e.outcome: e for e in results.estimates}
     order = [estimates[k] for keys in themes.values() for k in keys]
-    assert matched == pytest.approx([headlines.scaled(e)[0] for e in order])
+    # A withheld estimate (a rare outcome in LA05 of the 8,000-family demo) draws no dot.
+    shown = [e for e in order if not e.withheld]
+    assert len(shown) >= 5 and matched == pytest.approx([headlines.scaled(e)[0] for e in shown])
     app.switch_page("views/trends.py").run()
     app.switch_page("views/overview.py").run()
     shown = app.markdown[0].value
