@@ -29,9 +29,11 @@ from tf_eval.method.estimate import (
 )
 from tf_eval.method.estimators import (
     DR_DID,
+    HEAD_ROWS,
     MATCHED_DID,
     PRE_LEVELS,
     OutcomeModel,
+    _varying,
     doubly_robust_estimate,
     matched_estimate,
     matched_estimates,
@@ -322,6 +324,18 @@ def test_a_store_without_social_care_withholds_its_two_outcomes(
     verdicts = {row["outcome"]: row["verdict"] for row in result["checks"]}
     assert verdicts["looked_after"] == verdicts["child_protection"] == "fails"
     assert {"pre_looked_after", "pre_child_protection"} <= set(result["dropped_covariates"])
+
+
+def test_columns_that_vary_are_found_past_the_first_rows() -> None:
+    rng = np.random.default_rng(5)
+    x = np.ones((3 * HEAD_ROWS, 5))
+    x[:, 0] = rng.random(len(x))  # varies at once
+    x[-1, 1] = 2.0  # constant until the last row
+    x[HEAD_ROWS, 2] = -0.5  # constant until just past the first rows
+    x[:, 4] = 0.0  # constant throughout
+    assert _varying(x).tolist() == [True, True, True, False, False]
+    assert (_varying(x) == (x.max(axis=0) > x.min(axis=0))).all()
+    assert _varying(np.empty((0, 3))).tolist() == [True, True, True]  # nothing to tell
 
 
 def test_a_rare_pre_level_is_left_out_rather_than_separating_the_model() -> None:

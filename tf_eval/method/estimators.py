@@ -50,6 +50,8 @@ class Estimator:
 MATCHED_DID = "matched_did"
 PRE_LEVELS = "pre_level_adjustment"
 DR_DID = "doubly_robust_did"
+# Rows read first when telling which columns vary (`_varying`).
+HEAD_ROWS = 1_000
 ESTIMATORS: dict[str, Estimator] = {
     e.key: e
     for e in (
@@ -368,10 +370,25 @@ def _dr_covariates(
     families = int(keep.sum())
     rows = model.values if keep.all() else model.values[keep]  # read, never written to
     pre = np.asarray(model.names.str.fullmatch(PRE_LEVEL_COLUMN), dtype=bool)
+    every = _varying(rows)
     for name, columns in (("covariates", np.ones_like(pre)), ("pre-levels", pre)):
         x = rows if columns.all() else rows[:, columns]
-        varies = x.max(axis=0) > x.min(axis=0) if x.size else np.ones(x.shape[1], dtype=bool)
+        varies = every[columns]
         varying = x if varies.all() else x[:, varies]  # no copy when every column varies
         if families >= inference.min_families_per_parameter * 2 * (varying.shape[1] + 1):
             return name, varying
     return "none", np.empty((families, 0))
+
+
+def _varying(x: np.ndarray) -> np.ndarray:
+    """Which columns of x (finite values) take more than one value. A column seen to vary in the
+    first rows varies; only those that look constant there are read in full. The answer is a max
+    and a min's over every row, which at national scale cost 0.5 s an outcome."""
+    if not x.size:
+        return np.ones(x.shape[1], dtype=bool)
+    head = x[:HEAD_ROWS]
+    varies = (head != head[0]).any(axis=0)
+    if not varies.all():
+        rest = x[:, ~varies]
+        varies[~varies] = (rest != rest[0]).any(axis=0)
+    return varies
