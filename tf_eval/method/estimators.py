@@ -382,8 +382,9 @@ def _dr_covariates(
 
 def _varying(x: np.ndarray) -> np.ndarray:
     """Which columns of x (finite values) take more than one value. A column seen to vary in the
-    first rows varies; only those that look constant there are read in full. The answer is a max
-    and a min's over every row, which at national scale cost 0.5 s an outcome."""
+    first rows varies; only those that look constant there are read in full. The same answer as
+    comparing each column's max and min over every row, which at national scale cost 0.5 s an
+    outcome."""
     if not x.size:
         return np.ones(x.shape[1], dtype=bool)
     head = x[:HEAD_ROWS]
