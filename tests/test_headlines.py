@@ -3,7 +3,7 @@
 from scipy import stats
 
 from tf_eval.release.disclosure import safe_estimate
-from tf_eval.release.headlines import estimator_rows, headline, improved
+from tf_eval.release.headlines import estimator_rows, headline, improved, improved_title
 
 
 def _estimate(outcome: str, att: float, low: float, high: float, families: int = 500):
@@ -76,3 +76,28 @@ def test_the_estimators_side_by_side_are_one_row_per_outcome_in_display_units() 
     assert rows[1]["Pre-level adjustment"] == f"{minus}1.9 ({minus}2.7 to {minus}1.1)"
     assert rows[1]["Doubly robust DiD"] == f"{minus}1.8 ({minus}2.4 to {minus}1.2)"
     assert rows[1]["Matched DiD"] == "not shown"
+
+
+def test_a_charts_title_counts_withheld_estimates_apart() -> None:
+    """A withheld estimate is neither an improvement nor a failure: "0 of 4" with three withheld
+    read as support failing four times."""
+    crime = ["offending", "custody_adult", "custody_juvenile", "juvenile_conviction"]
+    when = "in the 12 months after families were identified"
+    assert (
+        improved_title(crime, 2, 12) == f"Support improved 2 of 4 crime and justice outcomes {when}"
+    )
+    assert (
+        improved_title(crime, 4, 12) == f"Support improved all 4 crime and justice outcomes {when}"
+    )
+    assert improved_title(crime, 0, 12, withheld=3) == (
+        f"Support improved 0 of 1 crime and justice outcome shown {when} (3 not shown)"
+    )
+    assert improved_title(crime, 2, 12, withheld=2) == (
+        f"Support improved all 2 crime and justice outcomes shown {when} (2 not shown)"
+    )
+    assert improved_title(crime, 0, 12, withheld=4) == (
+        f"No estimate of these crime and justice outcomes can be shown {when}"
+    )
+    assert improved_title(["custody_adult"], 0, 12, withheld=1) == (
+        f"Adults given custody: no estimate can be shown {when}"
+    )

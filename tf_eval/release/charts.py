@@ -224,7 +224,8 @@ def effects_chart(
     """One panel per outcome (each in its own unit) with each estimate and its 95% interval, a
     zero line, and withheld estimates named rather than drawn. The title counts the outcomes
     support improved (naming their theme when they share one), and, given `passing` (the
-    outcomes whose verdict passes: tf_eval.release.evidence.passing), only those among them."""
+    outcomes whose verdict passes: tf_eval.release.evidence.passing), only those among them;
+    withheld estimates are counted apart."""
     kinds = {"matched": matched, "naive": naive or [], "placebo": placebo or []}
     for estimates in kinds.values():
         for estimate in estimates:
@@ -271,7 +272,8 @@ def effects_chart(
     improved = [headlines.improved(e) for e in matched]
     counted = [passing is None or e.outcome in passing for e in matched]
     good = sum(1 for i, ok in zip(improved, counted, strict=True) if i and ok)
-    title = headlines.improved_title(outcomes, good, follow_up_months)
+    withheld = sum(1 for e in matched if e.withheld)
+    title = headlines.improved_title(outcomes, good, follow_up_months, withheld)
     safe: list[Safe] = [e for estimates in kinds.values() for e in estimates]
     return finish(fig, title, source, 170 + 150 * len(outcomes), combined_note(safe))
 

@@ -97,22 +97,31 @@ def themed_headlines(
     return {theme: [sentences[k] for k in keys] for theme, keys in by_theme(sentences).items()}
 
 
-def improved_title(outcomes: list[str], good: int, follow_up_months: int) -> str:
+def improved_title(outcomes: list[str], good: int, follow_up_months: int, withheld: int = 0) -> str:
     """An effects chart's title: how many of the outcomes support improved (`good`), naming their
     theme when they share one (the pages and the pack draw a chart per theme), as in "Support
-    improved 2 of 4 crime and justice outcomes"."""
+    improved 2 of 4 crime and justice outcomes". The `withheld` (estimates the gate did not show)
+    are counted apart: they are neither improved nor not."""
     when = f"in the {follow_up_months} months after families were identified"
+    shown = len(outcomes) - withheld
     if len(outcomes) == 1:
         label = OUTCOMES[outcomes[0]].label
+        if withheld:
+            return f"{label}: no estimate can be shown {when}"
         return (
             f"{label}: improved by support {when}"
             if good
             else f"{label}: no clear improvement {when}"
         )
     themes = {OUTCOMES[o].theme for o in outcomes}
-    kind = f"{themes.pop().lower()} outcomes" if len(themes) == 1 else "outcomes"
-    share = f"all {len(outcomes)}" if good == len(outcomes) else f"{good} of {len(outcomes)}"
-    return f"Support improved {share} {kind} {when}"
+    theme = f"{themes.pop().lower()} " if len(themes) == 1 else ""
+    if not shown:
+        return f"No estimate of these {theme}outcomes can be shown {when}"
+    kind = f"{theme}outcome{'s' if shown > 1 else ''}"
+    share = f"all {shown}" if good == shown and shown > 1 else f"{good} of {shown}"
+    if not withheld:
+        return f"Support improved {share} {kind} {when}"
+    return f"Support improved {share} {kind} shown {when} ({withheld} not shown)"
 
 
 def effect_words(
