@@ -422,6 +422,43 @@ def test_the_page_without_a_browser_says_how_to_install_one(
     assert not at.get("download_button")
 
 
+def test_a_script_error_in_the_browser_gets_one_more_try_then_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kaleido can ask its page to draw before the page's script is there (met when two packs
+    were drawn at once): the pack is drawn again with a fresh browser, and a second failure is
+    one line, not kaleido's error."""
+    import kaleido
+    import plotly.graph_objects as go
+    from kaleido.errors import JavascriptError
+
+    figure = go.Figure(go.Bar(x=["a"], y=[1]), layout={"height": 300})
+    real = kaleido.Kaleido.calc_fig
+    calls = []
+
+    async def first_fails(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise JavascriptError({"description": "ReferenceError: kaleido_scopes is not defined"})
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(kaleido.Kaleido, "calc_fig", first_fails)
+    ((png, svg),) = report._draw_all([figure], report.find_browser(), lambda f, m: None)
+    assert png.startswith(b"\x89PNG") and b"<svg" in svg and len(calls) == 3
+
+    async def always_fails(self, *args, **kwargs):
+        calls.append(1)
+        raise JavascriptError({"description": "ReferenceError: kaleido_scopes is not defined"})
+
+    calls.clear()
+    monkeypatch.setattr(kaleido.Kaleido, "calc_fig", always_fails)
+    with pytest.raises(report.ReportError) as refused:
+        report._draw_all([figure], report.find_browser(), lambda f, m: None)
+    assert len(calls) == 2
+    assert str(refused.value).endswith("could not draw the charts: a script failed in its page")
+    assert "\n" not in str(refused.value)
+
+
 def test_a_browser_that_cannot_draw_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     small = tmp_path / "small.duckdb"
     synth.build_demo_store(small, 1000, 5)

@@ -43,6 +43,7 @@ from kaleido.errors import (
     BrowserClosedError,
     BrowserFailedError,
     ChromeNotFoundError,
+    JavascriptError,
     KaleidoError,
 )
 
@@ -149,7 +150,11 @@ def _draw_all(figures: list[go.Figure], browser: str, report: Progress) -> list[
     """Every chart as PNG and SVG, with one headless browser for the whole pack, closed at the
     end (also after an error). Not kaleido's sync server (`start_sync_server`): when its browser
     fails to start, every later call waits forever; here the failure comes back as an error.
-    MathJax is off: the charts use none, and it would be fetched from the network."""
+    MathJax is off: the charts use none, and it would be fetched from the network.
+
+    A JavaScript error gets one more try with a fresh browser: kaleido (1.5) can ask its page to
+    draw before the page's own script is there ("kaleido_scopes is not defined"), which two
+    packs drawn at once on a busy machine met (the test suite's two processes)."""
     size = {"width": config.PACK_CHART_WIDTH}
 
     async def draw() -> list[tuple[bytes, ...]]:
@@ -164,9 +169,19 @@ def _draw_all(figures: list[go.Figure], browser: str, report: Progress) -> list[
                 drawn.append((png, await renderer.calc_fig(figure, opts=opts | {"format": "svg"})))
             return drawn
 
-    try:
+    def once() -> list[tuple[bytes, ...]]:
         with ThreadPoolExecutor(1) as worker:  # its own event loop, wherever the caller runs
             return worker.submit(asyncio.run, draw()).result()
+
+    try:
+        try:
+            return once()
+        except JavascriptError:
+            return once()
+    except JavascriptError:
+        raise ReportError(
+            f"the browser {browser} could not draw the charts: a script failed in its page"
+        ) from None
     except (BrowserFailedError, BrowserClosedError, ChromeNotFoundError, KaleidoError) as exc:
         said = str(exc.args[0]) if exc.args else type(exc).__name__  # choreographer: a tuple
         first = (said.splitlines() or [type(exc).__name__])[0]
