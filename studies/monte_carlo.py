@@ -103,7 +103,9 @@ def withheld(e: Estimate) -> bool:
     if estimate_reason(arms, e.df_resid, rules):
         return True
     people = (e.n_treated, e.n_comparison)
-    return e.events is not None and events_reason(e.events, people, e.compared, rules) is not None
+    if e.events is None:
+        return False
+    return events_reason(e.events, people, e.compared, rules, e.informative_families) is not None
 
 
 def one_seed(seed: int, families: int, specs: tuple[str, ...] = tuple(SPECS)) -> list[dict]:
@@ -140,6 +142,7 @@ def one_seed(seed: int, families: int, specs: tuple[str, ...] = tuple(SPECS)) ->
                             "truth": target,
                             "estimate": e.att,
                             "se": e.se,
+                            "df": e.df_t,
                             "covered": e.ci_low <= target <= e.ci_high,
                             "withheld": hidden,
                             # What the gate's rule for a 0/1 outcome judged, to study it.
@@ -147,6 +150,7 @@ def one_seed(seed: int, families: int, specs: tuple[str, ...] = tuple(SPECS)) ->
                             "events_comparison": e.events[1] if e.events else None,
                             "people_treated": e.n_treated,
                             "people_comparison": e.n_comparison,
+                            "informative_families": e.informative_families,
                             "model": e.outcome_model,
                         }
                     )
@@ -161,13 +165,26 @@ def _withheld(results: pd.DataFrame) -> pd.Series:
     if "events_treated" not in results:
         return recorded
     rules = current_rules()
+    informative = results.get("informative_families", pd.Series(None, index=results.index))
     now = [
         pd.notna(et)
-        and events_reason((int(et), int(ec)), (int(pt), int(pc)), kind != "naive", rules)
+        and events_reason(
+            (int(et), int(ec)),
+            (int(pt), int(pc)),
+            kind != "naive",
+            rules,
+            None if pd.isna(families) else int(families),
+        )
         is not None
-        for kind, et, ec, pt, pc in results[
-            ["kind", "events_treated", "events_comparison", "people_treated", "people_comparison"]
-        ].itertuples(index=False)
+        for kind, et, ec, pt, pc, families in zip(
+            results["kind"],
+            results["events_treated"],
+            results["events_comparison"],
+            results["people_treated"],
+            results["people_comparison"],
+            informative,
+            strict=True,
+        )
     ]
     return recorded | pd.Series(now, index=results.index, dtype=bool)
 

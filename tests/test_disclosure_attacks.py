@@ -490,7 +490,10 @@ def test_no_number_rests_on_fewer_than_ten_people_with_a_rare_event(demo_db: Pat
         arms = range(2 if exact.compared else 1)
         had = sum(exact.events[i] for i in arms)
         fewest = min(had, sum(people[i] for i in arms) - had)
-        if fewest < RULES.proportion_min * len(arms):
+        families = exact.informative_families  # by hand: test_rare_events
+        if fewest < RULES.proportion_min * len(arms) or (
+            families is not None and families <= RULES.count_rounding
+        ):
             assert safe.withheld and safe.reason, (exact.outcome, exact.events)
             assert safe.att is safe.se is safe.ci_low is safe.ci_high is safe.p_value is None
             few += 1
@@ -502,6 +505,50 @@ def test_no_number_rests_on_fewer_than_ten_people_with_a_rare_event(demo_db: Pat
     assert few >= 20 and shown >= 5, (few, shown)
     reasons = {row.reason for row in released.estimates if row.withheld}
     assert "fewer than 20 people with the outcome, or without it, among those compared" in reasons
+
+
+def test_a_rare_outcomes_interval_gives_back_no_family_count(demo_db: Path) -> None:
+    """A rare 0/1 outcome's degrees of freedom are capped at the families holding its rarer
+    answer in the smaller group, less one (tf_eval.method.estimators.with_events): an exact
+    count. The attacker inverts each shown interval, (ci_high - att) / se, to the t quantile and
+    the df behind it; where the cap set the df, what comes back must be a multiple of 5 below
+    the count, never the count itself (unless that is a multiple of 5 too), and an estimate
+    resting on 5 such families or fewer must show no number."""
+    from scipy import stats
+
+    from tf_eval.method.estimate import evaluate
+    from tf_eval.release.results import safe_evaluation
+
+    evaluation = evaluate(Store(demo_db), AnalysisSpec(la="LA02", cohort=2016))
+    released = safe_evaluation(evaluation)
+    pairs = [
+        *zip(evaluation.estimates, released.estimates, strict=True),
+        *zip(evaluation.placebo, released.placebo, strict=True),
+        *(
+            pair
+            for key, listed in (evaluation.by_estimator or {}).items()
+            for pair in zip(listed, released.estimators[key], strict=True)
+        ),
+    ]
+    ladder = np.arange(1, 400)
+    quantiles = stats.t.ppf(0.975, ladder)
+    capped = hidden = 0
+    for exact, safe in pairs:
+        k = exact.informative_families
+        if k is None or not np.isfinite(exact.se) or exact.df_t != max(k - 1, 1):
+            continue  # not a rare outcome, or its df were Bell-McCaffrey's
+        if k <= RULES.count_rounding:
+            assert safe.withheld and safe.att is safe.se is safe.ci_high is None, exact.outcome
+            hidden += 1
+            continue
+        if safe.withheld:
+            continue
+        seen = (float(safe.ci_high) - float(safe.att)) / float(safe.se)  # type: ignore[arg-type]
+        df = int(ladder[np.argmin(np.abs(quantiles - seen))])  # the attacker's best guess
+        assert df % RULES.count_rounding == 0 and df <= k - 1, (exact.outcome, df, k)
+        assert df != k - 1 or (k - 1) % RULES.count_rounding == 0
+        capped += 1
+    assert capped >= 2, capped
 
 
 def test_an_analysis_files_rare_0_1_outcome_is_withheld_too(tmp_path: Path) -> None:

@@ -313,8 +313,10 @@ def test_estimate_json_and_summary_carry_every_outcomes_verdict(default_demo_db:
         crosses = estimate["ci_low"] <= 0 <= estimate["ci_high"]
         assert (row["e_value_ci"] == 1.0) == crosses
         assert row["mde"] > 0 and row["holm_p_value"] >= estimate["p_value"]
-        # In the estimates' own unit (percentage points for shares): (t + t) x SE, about 2.8 SE.
-        assert 2.6 < row["mde"] / estimate["se"] < 3.0
+        # In the estimates' own unit (percentage points for shares): (t_0.975 + t_0.8) x SE on the
+        # interval's df: about 2.8 SE with many, up to 3.5 where a rare outcome's df are capped
+        # (at least 5 shown; test_the_mde_is_from_the_released_se_and_coarsened_df has the rule).
+        assert 2.6 < row["mde"] / estimate["se"] < 3.5
     summary = run("estimate", "--db", str(default_demo_db)).stdout
     for row in rows:
         assert f"{OUTCOMES[row['outcome']].label}: {row['verdict']}" in summary

@@ -79,6 +79,10 @@ class Estimate:
     # For a 0/1 outcome, the people with the event in each group compared (treated, comparison)
     # in the window the estimate is about: the gate withholds an estimate resting on a few.
     events: tuple[int, int] | None = None
+    # And the families holding its rarer answer (someone with the event, or someone without) in
+    # the smaller group: they cap df_t (tf_eval.method.estimators.with_events), and the gate
+    # needs more than its count rounding base of them (the capped df would give their count).
+    informative_families: int | None = None
 
 
 def weighted_difference(

@@ -119,25 +119,47 @@ class OutcomeModel:
 PRE_LEVEL_COLUMN = r"pre_[a-z_]+"  # a pre-window level (not its square)
 
 
-# People with the event in each group (treated, comparison), by window ("post", or "pre" for
-# a placebo, among the people who have one) and by who is counted (matched families' people, or
-# every family's): what an estimate of a 0/1 outcome rests on.
-EventCounts = dict[tuple[str, bool], tuple[int, int]]
+@dataclass(frozen=True)
+class Events:
+    """What an estimate of a 0/1 outcome rests on, per group (treated, comparison): its people
+    with the event (`people`: the gate's rule for rare events), and its families holding the
+    rarer answer, someone with the event or someone without (`families`: the clusters its
+    variance rests on, which cap its degrees of freedom: `with_events`)."""
+
+    people: tuple[int, int]
+    families: tuple[int, int]
+
+
+# `Events` by window ("post", or "pre" for a placebo, among the people who have one) and by who
+# is counted (matched families' people, or every family's).
+EventCounts = dict[tuple[str, bool], Events]
 
 
 def event_counts(people: pd.DataFrame, treated: np.ndarray, weights: np.ndarray) -> EventCounts:
     """`EventCounts` of one 0/1 outcome's `people` (the panel's), counted once for all its
     estimates: at national scale a pass over its millions of people per estimate cost seconds."""
     rows = people["family_row"].to_numpy()
-    code = treated[rows].astype(np.int64) + 2 * (weights[rows] > 0)  # arm, plus 2 if matched
+    code = treated.astype(np.int64) + 2 * (weights > 0)  # arm, plus 2 if matched; by family
     counts: EventCounts = {}
     for window in ("post", "pre"):
         had = people[window].to_numpy() > 0
         if window == "pre":
             had &= people["placebo"].notna().to_numpy()
-        n = np.bincount(code[had], minlength=4)
-        counts[(window, True)] = (int(n[3]), int(n[2]))
-        counts[(window, False)] = (int(n[1] + n[3]), int(n[0] + n[2]))
+        n = np.bincount(code[rows[had]], minlength=4)
+        # Per family: its people counted (a placebo's: those with a pre-window), and those with
+        # the event.
+        everyone = np.bincount(
+            rows[people["placebo"].notna().to_numpy()] if window == "pre" else rows,
+            minlength=code.size,
+        )
+        with_event = np.bincount(rows[had], minlength=code.size)
+        answers = (with_event > 0, everyone > with_event)  # someone with it; someone without
+        f = [np.bincount(code[a], minlength=4) for a in answers]
+        for matched, arms in ((True, ([3], [2])), (False, ([1, 3], [0, 2]))):
+            counts[(window, matched)] = Events(
+                tuple(int(n[a].sum()) for a in arms),
+                tuple(int(min(f[0][a].sum(), f[1][a].sum())) for a in arms),
+            )
     return counts
 
 
@@ -146,10 +168,33 @@ def with_events(kind: str, estimate: Estimate, counts: EventCounts, headline: st
     had the event in each group (`counts`, its outcome's): the gate's rule for rare events
     (tf_eval.release.estimate_rules) needs them. In the follow-up window (the pre-window for a
     placebo), among the matched families' people, or every family's for the doubly robust DiD,
-    its placebo and the naive change."""
+    its placebo and the naive change.
+
+    Its degrees of freedom are then at most one less than the families holding the rarer answer
+    in the smaller group compared: a rare event's variance rests on those few families, which
+    Bell-McCaffrey's df, computed as if every family's variance were alike, credits with more
+    information than they hold (children looked after at one LA x cohort: placebo intervals
+    excluding 0 in 12.5% of 343 samples; docs/method.md, "Every LA x cohort")."""
     every = kind in ("naive", DR_DID) or (kind == "placebo" and headline == DR_DID)
     window = "pre" if kind == "placebo" else "post"
-    return dataclasses.replace(estimate, events=counts[(window, not every)])
+    found = counts[(window, not every)]
+    groups = 2 if estimate.compared else 1
+    informative = min(found.families[:groups])
+    counted = dataclasses.replace(estimate, events=found.people, informative_families=informative)
+    return with_df_at_most(counted, max(informative - 1, 1))
+
+
+def with_df_at_most(e: Estimate, df: float) -> Estimate:
+    """`e` with its t distribution's degrees of freedom at most `df`, and its interval and
+    p-value recomputed from its estimate and standard error on them (`with_events`' cap
+    for rare events)."""
+    if not df < e.df_t or not np.isfinite(e.se) or e.se <= 0:
+        return e
+    half = float(stats.t.ppf(0.975, df)) * e.se
+    p_value = float(2 * stats.t.sf(abs(e.att / e.se), df))
+    return dataclasses.replace(
+        e, df_t=float(df), ci_low=e.att - half, ci_high=e.att + half, p_value=p_value
+    )
 
 
 def matched_pair(

@@ -20,6 +20,7 @@ from tf_eval.method.estimate import (
     match_units,
     weighted_difference,
 )
+from tf_eval.method.estimators import with_df_at_most
 from tf_eval.method.sensitivity import Sensitivity, sensitivity
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
@@ -116,11 +117,23 @@ def match_file(
             )
         except EvaluationError as exc:  # e.g. a cluster too large for CR2
             raise EvaluationError(f"{path}: {exc}") from None
-        if np.isin(values[known], (0.0, 1.0)).all():  # 0/1: the gate's rule for rare events
-            had = (values[known] == 1) & (matching.weights[known] > 0)
+        if np.isin(values[known], (0.0, 1.0)).all():  # 0/1: the rules for rare events
+            matched = matching.weights[known] > 0
+            had = (values[known] == 1) & matched
             arm = treated[known].astype(bool)
             events = (int(had[arm].sum()), int(had[~arm].sum()))
-            estimates[-1] = dataclasses.replace(estimates[-1], events=events)
+            # The clusters holding the rarer answer in each group cap the df (with_events).
+            informative = min(
+                min(
+                    np.unique(clusters[known][answer & (arm == group)]).size
+                    for answer in (had, matched & ~had)
+                )
+                for group in (True, False)
+            )
+            counted = dataclasses.replace(
+                estimates[-1], events=events, informative_families=informative
+            )
+            estimates[-1] = with_df_at_most(counted, max(informative - 1, 1))
         # Pairs of rows: a pair with a missing outcome drops out (values NaN).
         checked.append(
             sensitivity(

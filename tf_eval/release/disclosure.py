@@ -33,6 +33,7 @@ from tf_eval.release.estimate_rules import (
     estimate_reason,
     events_reason,
     released_correlation,
+    released_df,
     released_estimate,
 )
 from tf_eval.release.mean_rules import mean_reason, released_mean
@@ -40,8 +41,7 @@ from tf_eval.release.precision import coarse_df, released_columns, released_numb
 
 _GATE = object()  # the private token: only this module can construct safe objects
 KEY_SUFFIX = "_key"  # a count column `n` comes with its cell key column `n_key`
-# Why an estimate the engine could not compute (a model with no solution on these families: no
-# balancing weights, collinear covariates, groups it cannot tell apart) is not shown.
+# Why an estimate the engine could not compute (no balancing weights, collinear covariates...).
 NOT_ESTIMABLE = "it could not be estimated from these families (no solution, or none had the event)"
 
 
@@ -426,18 +426,20 @@ def safe_estimate(
     df_t: int | None = None,
     sensitivity: tuple[float, float | None] | None = None,
     events: tuple[int, int] | None = None,
+    informative: int | None = None,
 ) -> SafeEstimate:
-    """An estimate (att and se in `numbers`) through the gate. `people` and `families` are
-    (treated, comparison); a one-group estimate (compared=False) is judged on its treated
-    families alone and reports no comparison group. `keys` are the cell keys of the people and
-    families counted, in the same order (people treated, people comparison, families treated,
-    families comparison): the counts get cell-key noise. `df_resid` (clusters - parameters)
-    decides whether it may be shown; the released 95% interval and p-value are recomputed from
-    att and se with `df_t` (the t distribution's: Bell-McCaffrey's; default df_resid) coarsened, and
-    every number is rounded (`released_number`), so none can be inverted to a count. The
-    outcome's SD and Rosenbaum's Gamma (`sensitivity`) go out only beside a shown estimate, to
-    its significant figures (the SD no finer than its people's count allows, as a mean). For a
-    0/1 outcome, `events` (people with the event in each group) must pass `events_reason`."""
+    """An estimate (att and se in `numbers`) through the gate. `people` and `families` are (treated,
+    comparison); a one-group estimate (compared=False) is judged on its treated families alone and
+    reports no comparison group. `keys` are the cell keys of the people and families counted, in the
+    same order (people treated, people comparison, families treated, families comparison): the
+    counts get cell-key noise. `df_resid` (clusters - parameters) decides whether it may be shown;
+    the released 95% interval and p-value are recomputed from att and se with `df_t` (the t
+    distribution's: Bell-McCaffrey's; default df_resid) coarsened, and every number is rounded
+    (`released_number`), so none can be inverted to a count. The outcome's SD and Rosenbaum's Gamma
+    (`sensitivity`) go out only beside a shown estimate, to its significant figures (the SD no finer
+    than its people's count allows, as a mean). For a 0/1 outcome, `events` (people with the event
+    per group) and `informative` (families with its rarer answer in the smaller group, capping
+    `df_t`) must pass `events_reason`."""
     rules = rules or current_rules()
     if keys is None:
         raise ValueError(f"{item}: an estimate's counts need their cell keys")
@@ -453,23 +455,23 @@ def safe_estimate(
     ):
         shown[name], why = count(value, key, f"{item}:{name}", rules)
         suppressed += why
-    # A one-group estimate is a plain mean of its people's changes: its step follows their count.
-    # A comparison's is a regression coefficient (or a difference of weighted means): no count
-    # makes it a whole number, and significant figures are enough.
+    # A one-group estimate, a plain mean of its people's changes, steps by their count; a
+    # comparison's (a regression coefficient) is no count's multiple: significant figures do.
     people_behind = None if compared else shown["n_treated"]
-    dof = df_resid if df_t is None else df_t
-    released = (None,) * 5 if reason else released_estimate(numbers, dof, people_behind, rules)
+    dof, released = df_resid if df_t is None else df_t, (None,) * 5
+    if not reason:  # a rare outcome's df, capped at its `informative` families - 1, is a count
+        released = released_estimate(numbers, dof, people_behind, rules, informative)
     if reason is None and released[0] is None:  # the engine found no estimate (NaN): say so
         reason = NOT_ESTIMABLE
         suppressed.append(Suppression(item, "estimate", reason))
     if reason is None and events is not None:
-        reason = events_reason(events, people, compared, rules)
+        reason = events_reason(events, people, compared, rules, informative)
         if reason:
             suppressed.append(Suppression(item, "estimate", reason))
             released = (None,) * 5
     extra: dict[str, float | int | None] = {}
     if reason is None:
-        extra["df"] = coarse_df(dof, rules)
+        extra["df"] = released_df(dof, rules, informative)
         if sensitivity is not None:
             sd, gamma = sensitivity
             extra["outcome_sd"] = released_number(sd, rules, shown["n_treated"])

@@ -33,7 +33,11 @@ def estimate_reason(
 
 
 def events_reason(
-    events: tuple[int, int], people: tuple[int, int], compared: bool, rules: Rules
+    events: tuple[int, int],
+    people: tuple[int, int],
+    compared: bool,
+    rules: Rules,
+    informative: int | None = None,
 ) -> str | None:
     """Why an estimate of a 0/1 outcome may not be shown, or None when it may: the people it
     compares, both groups together, need `proportion_min` with the event per group (20 for two
@@ -47,26 +51,47 @@ def events_reason(
     holding each group's own count to 10 withheld exactly the samples where the smaller group
     happened to have few events. Ten per group on average, not ten in all: estimates resting on
     10-19 events had intervals covering the truth 89-98% of the time. (docs/method.md, the Monte
-    Carlo study, has both.)"""
+    Carlo study, has both.)
+
+    And the smaller group needs more than `count_rounding` families holding the rarer answer
+    (`informative`): they cap the estimate's degrees of freedom (tf_eval.method.estimators), so
+    its interval would give their count back; rounded down to a multiple of `count_rounding` it
+    gives a band, and 5 or fewer would round to none."""
     groups = 2 if compared else 1
     had = sum(events[:groups])
     without = sum(people[:groups]) - had
     need = rules.proportion_min * groups
     if min(had, without) < need:
         return f"fewer than {need} people with the outcome, or without it, among those compared"
+    if informative is not None and informative <= rules.count_rounding:
+        return (
+            f"fewer than {rules.count_rounding + 1} families with the outcome, or without it, "
+            "in a group compared"
+        )
     return None
 
 
+def released_df(df: float, rules: Rules, informative: int | None = None) -> int:
+    """The degrees of freedom a released interval uses: `df` coarsened (`coarse_df`), as a count
+    where they are a rare outcome's capped at its `informative` families less one
+    (tf_eval.method.estimators.with_events)."""
+    return coarse_df(df, rules, informative is not None and df == max(informative - 1, 1))
+
+
 def released_estimate(
-    numbers: dict[str, float], df: int, people: int | str | None, rules: Rules
+    numbers: dict[str, float],
+    df: float,
+    people: int | str | None,
+    rules: Rules,
+    informative: int | None = None,
 ) -> tuple[float | None, ...]:
     """att, se, ci_low, ci_high and p_value as released: the 95% interval and p-value recomputed
-    from att and se with coarsened degrees of freedom, then every number rounded
+    from att and se with coarsened degrees of freedom (`released_df`), then every number rounded
     (`released_number`); all None when att or se is not a finite number."""
     att, se = float(numbers["att"]), float(numbers["se"])
     if not (math.isfinite(att) and math.isfinite(se)):
         return (None,) * 5
-    dof = coarse_df(df, rules)
+    dof = released_df(df, rules, informative)
     half = float(stats.t.ppf(0.975, dof)) * se
     p_value = float(2 * stats.t.sf(abs(att / se), dof)) if se > 0 else math.nan
     values = (att, se, att - half, att + half)

@@ -48,6 +48,7 @@ def safe_estimate(
         keys=e.keys,
         sensitivity=None if sensitivity is None else (sensitivity.outcome_sd, sensitivity.gamma),
         events=e.events,
+        informative=e.informative_families,
     )
 
 
