@@ -508,12 +508,13 @@ def test_no_number_rests_on_fewer_than_ten_people_with_a_rare_event(demo_db: Pat
 
 
 def test_a_rare_outcomes_interval_gives_back_no_family_count(demo_db: Path) -> None:
-    """A rare 0/1 outcome's degrees of freedom are capped at the families holding its rarer
-    answer in the smaller group, less one (tf_eval.method.estimators.with_events): an exact
-    count. The attacker inverts each shown interval, (ci_high - att) / se, to the t quantile and
-    the df behind it; where the cap set the df, what comes back must be a multiple of 5 below
-    the count, never the count itself (unless that is a multiple of 5 too), and an estimate
-    resting on 5 such families or fewer must show no number."""
+    """A rare 0/1 outcome's degrees of freedom are capped at twice the families holding its
+    rarer answer in the smaller group, less one (tf_eval.method.estimators.rare_event_df): an
+    exact count. The attacker inverts each shown interval, (ci_high - att) / se, to the t
+    quantile and the df behind it, and halves it; where the cap set the df, what comes back must
+    be a multiple of 5 no more than the count less one, never that count itself (unless it is a
+    multiple of 5 too), and an estimate resting on 5 such families or fewer must show no
+    number."""
     from scipy import stats
 
     from tf_eval.method.estimate import evaluate
@@ -535,7 +536,7 @@ def test_a_rare_outcomes_interval_gives_back_no_family_count(demo_db: Path) -> N
     capped = hidden = 0
     for exact, safe in pairs:
         k = exact.informative_families
-        if k is None or not np.isfinite(exact.se) or exact.df_t != max(k - 1, 1):
+        if k is None or not np.isfinite(exact.se) or exact.df_t != max(2 * (k - 1), 1):
             continue  # not a rare outcome, or its df were Bell-McCaffrey's
         if k <= RULES.count_rounding:
             assert safe.withheld and safe.att is safe.se is safe.ci_high is None, exact.outcome
@@ -545,8 +546,10 @@ def test_a_rare_outcomes_interval_gives_back_no_family_count(demo_db: Path) -> N
             continue
         seen = (float(safe.ci_high) - float(safe.att)) / float(safe.se)  # type: ignore[arg-type]
         df = int(ladder[np.argmin(np.abs(quantiles - seen))])  # the attacker's best guess
-        assert df % RULES.count_rounding == 0 and df <= k - 1, (exact.outcome, df, k)
-        assert df != k - 1 or (k - 1) % RULES.count_rounding == 0
+        assert df % 2 == 0, (exact.outcome, df, k)
+        guess = df // 2  # of k - 1
+        assert guess % RULES.count_rounding == 0 and guess <= k - 1, (exact.outcome, df, k)
+        assert guess != k - 1 or (k - 1) % RULES.count_rounding == 0
         capped += 1
     assert capped >= 2, capped
 

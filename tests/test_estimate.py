@@ -37,6 +37,7 @@ from tf_eval.method.estimators import (
     doubly_robust_estimate,
     matched_estimate,
     matched_estimates,
+    rare_event_df,
     with_df_at_most,
 )
 from tf_eval.method.panel import build_panel
@@ -184,11 +185,11 @@ def test_the_two_matched_estimators_share_a_gathering_that_changes_nothing(
 
 
 def _capped_like(alone, shared):
-    """`alone` as the evaluation then releases it: a 0/1 outcome's df capped at its families
-    holding the rarer answer, less one (test_rare_events has the cap itself)."""
+    """`alone` as the evaluation then releases it: a 0/1 outcome's df capped by its families
+    holding the rarer answer (test_rare_events has the cap itself)."""
     if shared.informative_families is None:
         return alone
-    cap = max(shared.informative_families - 1, 1)
+    cap = rare_event_df(shared.informative_families)
     assert shared.df_t == pytest.approx(min(alone.df_t, cap), rel=1e-6)
     return with_df_at_most(alone, cap)
 

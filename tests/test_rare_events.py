@@ -1,7 +1,8 @@
 """A rare 0/1 outcome's estimate rests on the few families holding its rarer answer: they are
-counted once per outcome (`event_counts`), and an estimate's degrees of freedom are at most one
-less than the smaller group's (`with_events`), on the panel's estimates and on an analysis
-file's alike. docs/method.md ("Every LA x cohort") has the Monte Carlo study behind the rule."""
+counted once per outcome (`event_counts`), and an estimate's degrees of freedom are at most
+config.RARE_EVENT_DF_PER_FAMILY (2) per such family of the smaller group beyond the first
+(`with_events`), on the panel's estimates and on an analysis file's alike. docs/method.md
+("Every LA x cohort") has the Monte Carlo study behind the rule."""
 
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from tf_eval.data import store
 from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.method.difference import Estimate
 from tf_eval.method.estimate import AnalysisSpec, evaluate, prepare
-from tf_eval.method.estimators import DR_DID, Events, event_counts, with_df_at_most
+from tf_eval.method.estimators import DR_DID, Events, event_counts, rare_event_df, with_df_at_most
 from tf_eval.method.matchfile import match_file
 
 
@@ -72,8 +73,8 @@ def test_the_degrees_of_freedom_are_capped_and_the_interval_follows() -> None:
 def test_each_rare_outcome_estimate_is_capped_by_its_families(demo_db: Path) -> None:
     """One LA x cohort of the 8,000-family demo, where a child looked after or a child
     protection plan is a handful of families per group. Every estimate of a 0/1 outcome (each
-    estimator, the placebo, the naive change) has degrees of freedom at most one less than the
-    families holding the rarer answer in the smaller group, counted here by hand from the
+    estimator, the placebo, the naive change) has degrees of freedom at most twice the families
+    holding the rarer answer in the smaller group less one, counted here by hand from the
     engine's panel and matching; the cap binds somewhere (so the rule is at work), and each
     interval is the t interval on the degrees of freedom given."""
     current = store.Store(demo_db)
@@ -109,7 +110,7 @@ def test_each_rare_outcome_estimate_is_capped_by_its_families(demo_db: Path) -> 
             continue
         every = kind in ("naive", DR_DID)
         window = "pre" if kind == "placebo" else "post"
-        cap = max(informative(e.outcome, window, every, 2 if e.compared else 1) - 1, 1)
+        cap = max(2 * (informative(e.outcome, window, every, 2 if e.compared else 1) - 1), 1)
         assert e.df_t <= cap, (kind, e.outcome, e.df_t, cap)
         bound += e.df_t == cap
         half = float(stats.t.ppf(0.975, e.df_t)) * e.se
@@ -140,4 +141,8 @@ def test_an_analysis_files_rare_column_is_capped_by_its_clusters(tmp_path: Path)
     kept = result.matching.weights > 0
     with_event = np.unique(family[kept & (treat == 0) & (y == 1)]).size
     assert 0 < with_event <= 8
-    assert e.df_t <= max(with_event - 1, 1)
+    assert e.df_t <= max(2 * (with_event - 1), 1)
+
+
+def test_the_cap_is_two_degrees_of_freedom_per_family_beyond_the_first() -> None:
+    assert [rare_event_df(k) for k in (0, 1, 2, 6, 11)] == [1, 1, 2, 10, 20]

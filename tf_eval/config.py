@@ -70,6 +70,12 @@ OUTCOME_MODEL_MIN_FAMILIES_PER_PARAMETER = 10
 # (custody, a child looked after) in a few families tells the model little and can separate it
 # (tf_eval.method.estimate.match_units; it is then left out and reported).
 PRE_LEVEL_MIN_FAMILIES = 10
+# A rare 0/1 outcome's estimate rests on the families holding its rarer answer (someone with the
+# event, or someone without) in the smaller group compared: its t degrees of freedom are at most
+# this many per such family beyond the first (tf_eval.method.estimators.with_events). A variance
+# summed over k families' rare events varies as their count does, like a chi-square on about 2k
+# df; Bell-McCaffrey's df, computed as if every family's variance were alike, credit far more.
+RARE_EVENT_DF_PER_FAMILY = 2
 
 # The evidence beside every finding (tf_eval.method.sensitivity, tf_eval.release.evidence;
 # docs/method.md says why each threshold). Tests are two-sided at this level, with this power for

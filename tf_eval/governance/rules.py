@@ -102,7 +102,8 @@ class Rules:
 # What each rule means, for people reading the rules in force (the Disclosure page, the report).
 RULE_DESCRIPTIONS = {
     "count_threshold": "counts from 1 to one below this are suppressed",
-    "count_rounding": "every other count is rounded to a multiple of this",
+    "count_rounding": "every other count is rounded to a multiple of this (so is a rare 0/1 "
+    "outcome's interval's df, which needs more than this many families with it in a group)",
     "perturbation_max": "before rounding, every count not suppressed gets consistent noise of at "
     "most this much (cell-key method)",
     "sum_perturbation": "the sum behind each mean or rate gets consistent noise of at most this "

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from tf_eval import config
 from tf_eval.data.record_keys import cell_key
 from tf_eval.method.design import Covariates
 from tf_eval.method.difference import (
@@ -170,18 +171,25 @@ def with_events(kind: str, estimate: Estimate, counts: EventCounts, headline: st
     placebo), among the matched families' people, or every family's for the doubly robust DiD,
     its placebo and the naive change.
 
-    Its degrees of freedom are then at most one less than the families holding the rarer answer
-    in the smaller group compared: a rare event's variance rests on those few families, which
-    Bell-McCaffrey's df, computed as if every family's variance were alike, credits with more
-    information than they hold (children looked after at one LA x cohort: placebo intervals
-    excluding 0 in 12.5% of 343 samples; docs/method.md, "Every LA x cohort")."""
+    Its degrees of freedom are then at most twice the families holding the rarer answer in the
+    smaller group compared, less one (`rare_event_df`): a rare event's variance rests on those few
+    families, which Bell-McCaffrey's df, computed as if every family's variance were alike,
+    credit with more information than they hold (children looked after at one LA x cohort:
+    placebo intervals excluding 0 in 12.5% of 343 samples; docs/method.md, "Every LA x
+    cohort")."""
     every = kind in ("naive", DR_DID) or (kind == "placebo" and headline == DR_DID)
     window = "pre" if kind == "placebo" else "post"
     found = counts[(window, not every)]
     groups = 2 if estimate.compared else 1
     informative = min(found.families[:groups])
     counted = dataclasses.replace(estimate, events=found.people, informative_families=informative)
-    return with_df_at_most(counted, max(informative - 1, 1))
+    return with_df_at_most(counted, rare_event_df(informative))
+
+
+def rare_event_df(informative: int) -> int:
+    """The most degrees of freedom an estimate of a rare 0/1 outcome may have, from the families
+    holding its rarer answer in the smaller group (config.RARE_EVENT_DF_PER_FAMILY)."""
+    return max(config.RARE_EVENT_DF_PER_FAMILY * (informative - 1), 1)
 
 
 def with_df_at_most(e: Estimate, df: float) -> Estimate:

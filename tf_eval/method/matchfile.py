@@ -20,7 +20,7 @@ from tf_eval.method.estimate import (
     match_units,
     weighted_difference,
 )
-from tf_eval.method.estimators import with_df_at_most
+from tf_eval.method.estimators import rare_event_df, with_df_at_most
 from tf_eval.method.sensitivity import Sensitivity, sensitivity
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
@@ -133,7 +133,7 @@ def match_file(
             counted = dataclasses.replace(
                 estimates[-1], events=events, informative_families=informative
             )
-            estimates[-1] = with_df_at_most(counted, max(informative - 1, 1))
+            estimates[-1] = with_df_at_most(counted, rare_event_df(informative))
         # Pairs of rows: a pair with a missing outcome drops out (values NaN).
         checked.append(
             sensitivity(

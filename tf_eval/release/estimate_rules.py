@@ -16,6 +16,7 @@ from scipy import stats
 
 from tf_eval import config
 from tf_eval.governance.rules import Rules, current_rules
+from tf_eval.method.estimators import rare_event_df
 from tf_eval.release.precision import coarse_df, released_number
 
 
@@ -55,8 +56,8 @@ def events_reason(
 
     And the smaller group needs more than `count_rounding` families holding the rarer answer
     (`informative`): they cap the estimate's degrees of freedom (tf_eval.method.estimators), so
-    its interval would give their count back; rounded down to a multiple of `count_rounding` it
-    gives a band, and 5 or fewer would round to none."""
+    its interval would give their count back; rounded down (`released_df`) it gives a band of
+    `count_rounding`, and 5 or fewer would round to none."""
     groups = 2 if compared else 1
     had = sum(events[:groups])
     without = sum(people[:groups]) - had
@@ -72,10 +73,14 @@ def events_reason(
 
 
 def released_df(df: float, rules: Rules, informative: int | None = None) -> int:
-    """The degrees of freedom a released interval uses: `df` coarsened (`coarse_df`), as a count
-    where they are a rare outcome's capped at its `informative` families less one
-    (tf_eval.method.estimators.with_events)."""
-    return coarse_df(df, rules, informative is not None and df == max(informative - 1, 1))
+    """The degrees of freedom a released interval uses: `df` coarsened (`coarse_df`); or where
+    they are a rare outcome's cap, a count of its `informative` families less one times
+    config.RARE_EVENT_DF_PER_FAMILY (tf_eval.method.estimators.rare_event_df), rounded down as
+    that count would be, so that no count comes back finer than `count_rounding`."""
+    if informative is not None and df == rare_event_df(informative):
+        step = config.RARE_EVENT_DF_PER_FAMILY * rules.count_rounding
+        return max(1, int(df) // step * step)
+    return coarse_df(df, rules)
 
 
 def released_estimate(

@@ -71,16 +71,14 @@ def released_columns(
     return out
 
 
-def coarse_df(df: float, rules: Rules, count: bool = False) -> int:
+def coarse_df(df: float, rules: Rules) -> int:
     """Degrees of freedom as a released interval uses them: rounded down to a multiple of the
     count rounding base. A t interval with exact df = families - 1 gives the exact family count
     back ((ci_high - att) / se is the t quantile); rounded down, it tells no more than the rounded
     count beside it. Bell-McCaffrey df below `estimate_min_families` - 1, the fewest an estimate
     that may be shown has as families - 1, cannot be a family count: they are only rounded down
-    to a whole number (at least 1), so a small sample's interval is not inflated to t(1). A df
-    that is a count (`count`: a rare outcome's, capped at its families less one) is always
-    rounded down to a multiple of the base."""
-    if df < rules.estimate_min_families - 1 and not count:
+    to a whole number (at least 1), so a small sample's interval is not inflated to t(1)."""
+    if df < rules.estimate_min_families - 1:
         return max(1, math.floor(df))
     base = rules.count_rounding
     return max(1, int(df) // base * base)
