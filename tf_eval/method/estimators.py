@@ -171,8 +171,8 @@ def with_events(kind: str, estimate: Estimate, counts: EventCounts, headline: st
     placebo), among the matched families' people, or every family's for the doubly robust DiD,
     its placebo and the naive change.
 
-    Its degrees of freedom are then at most twice the families holding the rarer answer in the
-    smaller group compared, less one (`rare_event_df`): a rare event's variance rests on those few
+    Its degrees of freedom are then at most 2(k - 1), k the families holding the rarer answer in
+    the smaller group compared (`rare_event_df`): a rare event's variance rests on those few
     families, which Bell-McCaffrey's df, computed as if every family's variance were alike,
     credit with more information than they hold (children looked after at one LA x cohort:
     placebo intervals excluding 0 in 12.5% of 343 samples; docs/method.md, "Every LA x

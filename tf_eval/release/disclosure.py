@@ -459,7 +459,7 @@ def safe_estimate(
     # comparison's (a regression coefficient) is no count's multiple: significant figures do.
     people_behind = None if compared else shown["n_treated"]
     dof, released = df_resid if df_t is None else df_t, (None,) * 5
-    if not reason:  # a rare outcome's df, capped at its `informative` families - 1, is a count
+    if not reason:  # a rare outcome's df, capped by its `informative` families, is a count
         released = released_estimate(numbers, dof, people_behind, rules, informative)
     if reason is None and released[0] is None:  # the engine found no estimate (NaN): say so
         reason = NOT_ESTIMABLE

@@ -74,7 +74,7 @@ def events_reason(
 
 def released_df(df: float, rules: Rules, informative: int | None = None) -> int:
     """The degrees of freedom a released interval uses: `df` coarsened (`coarse_df`); or where
-    they are a rare outcome's cap, a count of its `informative` families less one times
+    they are a rare outcome's cap, its `informative` families less one times
     config.RARE_EVENT_DF_PER_FAMILY (tf_eval.method.estimators.rare_event_df), rounded down as
     that count would be, so that no count comes back finer than `count_rounding`."""
     if informative is not None and df == rare_event_df(informative):
