@@ -36,7 +36,13 @@ def test_one_seed_of_one_la_x_cohort(coverage) -> None:
     # The same estimates; CR2's intervals wider, on fewer degrees of freedom than families - 1.
     pd.testing.assert_series_equal(cr1["estimate"], cr2["estimate"])
     assert ((cr2["ci_high"] - cr2["ci_low"]) > (cr1["ci_high"] - cr1["ci_low"])).all()
-    assert (cr2["df"] < cr1["df"]).all() and (cr1["df"] == cr1["families"] - 1).all()
+    # A rare 0/1 outcome's df are capped by its families with the event whatever the variance
+    # (test_rare_events): the comparison holds for the others, and is no worse for those.
+    outcomes = cr1.index.get_level_values("outcome")
+    common = ~outcomes.map(lambda o: OUTCOMES[o].any_event).to_numpy(dtype=bool)
+    assert common.any() and (cr2["df"][common] < cr1["df"][common]).all()
+    assert (cr1["df"][common] == cr1["families"][common] - 1).all()
+    assert (cr2["df"] <= cr1["df"]).all() and (cr1["df"] <= cr1["families"] - 1).all()
     # As released, the interval is recomputed on df rounded down to a multiple of 5: never
     # narrower, and as wide where the df were already a multiple of 5.
     assert (rows["released_half"] >= (rows["ci_high"] - rows["ci_low"]) / 2 * (1 - 1e-12)).all()
