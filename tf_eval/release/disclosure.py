@@ -143,8 +143,8 @@ class SafeEstimate(Safe):
         return (
             f"Estimates shown only with at least {r.estimate_min_families} families in each "
             f"group compared (for a 0/1 outcome, {r.proportion_min} people a group with it and as "
-            f"many without, counted over both) and {r.estimate_min_df} residual degrees of "
-            f"freedom, to "
+            f"many without, counted over both, and over {r.count_rounding} families with it in the "
+            f"smaller group) and {r.estimate_min_df} residual degrees of freedom, to "
             f"{r.significant_figures} significant figures, with intervals whose degrees of "
             f"freedom are rounded down to a multiple of {r.count_rounding}; "
             + super().rule_text()[len("Disclosure control: ") :]
