@@ -166,14 +166,17 @@ class PropensityModel:
         x = _float_matrix(X)
         _check_alone(x, flags, names)
         centre = x.mean(0)
-        z = np.empty((len(x), len(names) + 1), order="F")
-        z[:, 0] = 1.0
-        np.subtract(x, centre, out=z[:, 1:])
-        # Each column's length by a dot product of its own: norm(axis=0) made temporaries of
-        # every row (1 s at national scale).
-        scale = np.sqrt([column @ column for column in z[:, 1:].T]) / np.sqrt(len(x))
-        z[:, 1:] /= scale
-        _check_rank(z[:, 1:], names)
+        # Each column's length by a dot product of its own (norm(axis=0) made temporaries of every
+        # row: 1 s at national scale), then the standardised covariates in C order, the layout
+        # the solver works in (given any other, scikit-learn copies them: 2 s at national scale).
+        scale = np.sqrt(
+            [_sum_of_squares(column - c) for column, c in zip(x.T, centre, strict=True)]
+        )
+        scale /= np.sqrt(len(x))
+        z = np.empty(x.shape)
+        np.subtract(x, centre, out=z)
+        z /= scale
+        _check_rank(z, names)
         y = flags.astype(float)
         gamma, runaway, converged = _logistic(z, y, self.max_iter)
         if not converged:  # then its coefficients say nothing about separation either
@@ -215,6 +218,10 @@ def _float_matrix(X: pd.DataFrame) -> np.ndarray:
     if bad.any():
         raise ValueError(f"column {X.columns[bad][0]!r} has missing or infinite values")
     return x
+
+
+def _sum_of_squares(values: np.ndarray) -> float:
+    return float(values @ values)
 
 
 def _check_alone(x: np.ndarray, treated: np.ndarray, names: list[str]) -> None:
@@ -263,18 +270,18 @@ def _check_rank(z: np.ndarray, names: list[str]) -> None:
 
 
 def _logistic(z: np.ndarray, y: np.ndarray, max_iter: int) -> tuple[np.ndarray, bool, bool]:
-    """Maximum-likelihood coefficients (intercept first) for z's columns after the first (the
-    constant), whether they were still running away (separation; see RUNAWAY_STEP), and whether
-    the solver converged."""
+    """Maximum-likelihood coefficients (intercept first) for z's columns (standardised
+    covariates, in C order: scikit-learn copies any other), whether they were still running
+    away (separation; see RUNAWAY_STEP), and whether the solver converged."""
     model = LogisticRegression(
         C=np.inf, solver="newton-cholesky", tol=TOLERANCE, max_iter=max_iter, warm_start=True
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # recorded here, so none reaches the user
-        model.fit(z[:, 1:], y)
+        model.fit(z, y)
         converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
         gamma = np.concatenate([model.intercept_, model.coef_[0]])
-        model.set_params(tol=0.0, max_iter=1).fit(z[:, 1:], y)  # one more step from there
+        model.set_params(tol=0.0, max_iter=1).fit(z, y)  # one more step from there
     step = np.concatenate([model.intercept_, model.coef_[0]]) - gamma
     return gamma, bool(np.abs(step).max() > RUNAWAY_STEP), converged
 
@@ -289,7 +296,7 @@ def _separating_set(z: np.ndarray, y: np.ndarray, coef: np.ndarray, max_iter: in
         trial = [k for k in keep if k != j]
         if not trial:
             break
-        _, runaway, converged = _logistic(z[:, [0, *(k + 1 for k in trial)]], y, max_iter)
+        _, runaway, converged = _logistic(z[:, trial], y, max_iter)
         if runaway and converged:
             keep = trial
     return keep
