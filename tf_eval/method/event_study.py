@@ -81,14 +81,20 @@ REFERENCE_MONTH = -QUARTER_MONTHS  # the last quarter before the index date: 0 b
 # ordered sums, took seconds at 100,000 families.)
 _MONTH = "((year({d}) - year(p.index_date)) * 12 + month({d}) - month(p.index_date))"
 _QUARTER = "(3 * floor(" + _MONTH + " / 3)::INTEGER)"
-_INSIDE = "{d} >= p.index_date - to_months(-$first) AND {d} < p.index_date + to_months($last)"
+# The people read (`ppl`, registered from pandas: index_date a timestamp) with the first day of
+# their first quarter and the day after their last as dates: compared with a record's dates in
+# the join, `index_date -/+ months` was worked out and each date cast to a timestamp for every
+# pair of person and record (at national scale school terms' read took 3.5 s, 1.9 s without).
+_PEOPLE = """(SELECT *, (index_date - to_months(-$first))::DATE AS lo,
+                 (index_date + to_months($last))::DATE AS hi FROM ppl) p"""
+_INSIDE = "{d} >= p.lo AND {d} < p.hi"
 # A record's overlap with the quarters it touches: `spread` rows with q0 and q1, the quarter's
 # first day and the day after its last.
 _SPREAD = """
     WITH spread AS (
         SELECT r.*, p.index_date,
                unnest(range({first}, {last} + 1, 3)) AS month
-        FROM ppl p JOIN ({table}) r ON r.person_id = p.person_id
+        FROM {people} JOIN ({table}) r ON r.person_id = p.person_id
         WHERE {overlaps}
     ), g AS (
         SELECT *, (index_date + to_months(month))::DATE AS q0,
@@ -97,7 +103,7 @@ _SPREAD = """
     )"""
 _EVENTS = f"""
     SELECT p.person_id, {_QUARTER.format(d="r.{date}")} AS month, count(*)::DOUBLE AS value
-    FROM ppl p JOIN {{table}} r ON r.person_id = p.person_id
+    FROM {_PEOPLE} JOIN {{table}} r ON r.person_id = p.person_id
     WHERE {_INSIDE.format(d="r.{date}")} AND {{where}}
     GROUP BY ALL ORDER BY 1, 2"""
 _SHARE = term_share("g", "g.q0", "g.q1")
@@ -113,9 +119,9 @@ _SQL = {
     "worklessness": _SPREAD.format(
         first=_QUARTER.format(d="r.start_date"),
         last=_QUARTER.format(d="(r.stop_date - 1)"),
+        people=_PEOPLE,
         table=spells_sql("ppl"),
-        overlaps="r.start_date < r.stop_date AND r.start_date < p.index_date + to_months($last) "
-        "AND r.stop_date > p.index_date - to_months(-$first)",
+        overlaps="r.start_date < r.stop_date AND r.start_date < p.hi AND r.stop_date > p.lo",
         keep="",
     )
     + """
@@ -132,9 +138,9 @@ _SQL = {
     "attendance": _SPREAD.format(
         first=_QUARTER.format(d="r.term_start"),
         last=_QUARTER.format(d="r.term_end"),
+        people=_PEOPLE,
         table="{terms}",
-        overlaps="r.term_end >= p.index_date - to_months(-$first) "
-        "AND r.term_start < p.index_date + to_months($last)",
+        overlaps="r.term_end >= p.lo AND r.term_start < p.hi",
         keep="AND (month >= 0 OR term_end < index_date)",
     )
     + f"""
