@@ -59,8 +59,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Rows per block (as regression.BLOCK_ROWS): bounds every temporary copy to a few MiB.
-BLOCK_ROWS = 65_536
+from tf_eval import config
+
+# Rows per block (config.BLOCK_ROWS): bounds every temporary copy to a few MiB.
+BLOCK_ROWS = config.BLOCK_ROWS
 # An eigenvalue of B_j at or below this (times the cluster's largest working variance squared)
 # counts as zero, as in clubSandwich's matrix_power; or at or below the rounding error of G_j,
 # ROUNDING x machine epsilon x the condition number of X'WX, if that is larger (a family of

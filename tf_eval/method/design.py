@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tf_eval import config
 from tf_eval.method.cr2 import Part
 
-# Families per block when gathering: bounds each temporary copy to a few MiB.
-BLOCK_ROWS = 65_536
+# Rows per block (config.BLOCK_ROWS): bounds every temporary copy to a few MiB.
+BLOCK_ROWS = config.BLOCK_ROWS
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, special
 
+from tf_eval import config
+
 # DRDID's default `trim.level`: comparison units with a score at or above it get weight 0.
 TRIM_LEVEL = 0.995
 # DRDID caps fitted scores below 1 so that p / (1 - p) is finite (`pmin(ps.fit, 1 - 1e-6)`).
@@ -52,8 +54,8 @@ SCORE_CAP = 1 - 1e-6
 # DRDID sets no lower bound (moderndid's is 1e-6).
 SCORE_FLOOR = 0.0
 METHODS = ("improved", "traditional")
-# Rows per block when forming cross-products (as cr2.BLOCK_ROWS).
-BLOCK_ROWS = 65_536
+# Rows per block when forming cross-products (config.BLOCK_ROWS).
+BLOCK_ROWS = config.BLOCK_ROWS
 # The smallest eigenvalue of the covariates' correlation matrix below which the design is
 # singular (as regression.COLLINEAR_TOLERANCE).
 COLLINEAR_TOLERANCE = 1e-10
