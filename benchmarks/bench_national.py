@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 NATIONAL_SUPPORT_SHIFT = -1.0
 
@@ -130,6 +132,19 @@ def measure(families: int, seed: int, folder: Path, shift: float) -> dict:
     return row
 
 
+def machine_speed() -> float:
+    """Seconds for one 4,000 x 4,000 matrix product on this machine (best of 3): the same code
+    gives this machine's times twice apart from hour to hour, and this says which hour it was
+    (0.61-0.68 s at its usual speed)."""
+    matrix = np.random.default_rng(0).standard_normal((4000, 4000))
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        matrix @ matrix
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def _seconds(value: float) -> str:
     return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
 
@@ -145,7 +160,8 @@ def main() -> None:
         f"Machine: {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
         f"Python {platform.python_version()}, {platform.machine()}; "
-        f"support shift {args.support_shift:+g}\n",
+        f"support shift {args.support_shift:+g}; machine speed (`machine_speed`) "
+        f"{machine_speed():.2f} s\n",
         flush=True,
     )
     rows = {}
@@ -196,6 +212,7 @@ def main() -> None:
     commands = [rows[n]["command"] for n in sizes]
     line("`python -m tf_eval estimate`, whole command", [_seconds(c["seconds"]) for c in commands])
     line("whole command, peak memory", [f"{c['peak_mib']:,.0f} MiB" for c in commands])
+    print(f"\nMachine speed after the runs: {machine_speed():.2f} s")
     print("\nEstimates (ATT, s.e.) at the largest size:")
     for outcome, (att, se) in evaluations[-1]["estimates"].items():
         print(f"- {outcome}: {att:+.4f} ({se:.4f})")
