@@ -2,7 +2,9 @@
 often each pre-period quarter's 95% interval covers 0 (the truth: support cannot act before the
 index date) and how often the joint pre-trend test rejects at 5%, on the default demo (its size:
 about 5% is right) and on the variant whose supported families diverge over the year before
-support (`pre_divergence`: its power).
+support (`pre_divergence`: its power). As the Monte Carlo study does, it counts what the
+disclosure gate shows: a quarter or a pre-trend test withheld (a rare outcome's, at one LA) is
+seen by no one, and the table says what share was shown.
 
     .venv/bin/python studies/event_study.py                              # 100 seeds, both demos
     .venv/bin/python studies/event_study.py --seeds 60 --stores '/tmp/mcs/s{seed}.duckdb'
@@ -31,6 +33,7 @@ from tf_eval import config  # noqa: E402
 from tf_eval.data import store, synth  # noqa: E402
 from tf_eval.method.estimate import AnalysisSpec, evaluate  # noqa: E402
 from tf_eval.method.event_study import REFERENCE_MONTH  # noqa: E402
+from tf_eval.release.results import safe_evaluation  # noqa: E402
 
 SPECS: dict[str, AnalysisSpec] = {
     "default": AnalysisSpec(),
@@ -53,8 +56,10 @@ def one_seed(seed: int, families: int, divergence: float, pattern: str | None) -
         try:
             for name, spec in SPECS.items():
                 evaluation = evaluate(shared, spec)
+                released = {s.outcome: s for s in safe_evaluation(evaluation).event_study}
                 for study in evaluation.event_study or []:
                     p = None if study.pretrend is None else study.pretrend.p_value()
+                    gated = released[study.outcome]
                     for month, e in study.cells:
                         rows.append(
                             {
@@ -66,6 +71,9 @@ def one_seed(seed: int, families: int, divergence: float, pattern: str | None) -
                                 "se": e.se,
                                 "covered": e.ci_low <= 0 <= e.ci_high,
                                 "pretrend_p": p,
+                                # What a user would see: the quarter, and the test's p-value.
+                                "shown": not gated.cells[month].withheld,
+                                "pretrend_shown": gated.pretrend_p_value is not None,
                             }
                         )
         finally:
@@ -74,10 +82,16 @@ def one_seed(seed: int, families: int, divergence: float, pattern: str | None) -
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Per spec and outcome: coverage of 0 by the pre-period quarters' intervals (all of them,
-    and the worst quarter), and the joint test's rejection rate at 5%."""
+    """Per spec and outcome, over what the disclosure gate shows (as the Monte Carlo study
+    counts: a quarter or a test withheld is seen by no one): coverage of 0 by the pre-period
+    quarters' intervals (all of them, and the worst quarter), and the joint test's rejection
+    rate at 5%; with the share of pre-period quarters and of tests shown."""
     before = results[results["month"] < REFERENCE_MONTH]
     tests = results.drop_duplicates(["seed", "spec", "outcome"])
+    quarters_shown = before.groupby(["spec", "outcome"], sort=False)["shown"].mean()
+    tests_shown = tests.groupby(["spec", "outcome"], sort=False)["pretrend_shown"].mean()
+    before = before[before["shown"]]
+    tests = tests[tests["pretrend_shown"]]
     coverage = before.groupby(["spec", "outcome"], sort=False)["covered"].mean()
     worst = (
         before.groupby(["spec", "outcome", "month"], sort=False)["covered"]
@@ -94,6 +108,8 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "seeds": seeds,
+            "quarters_shown": quarters_shown,
+            "tests_shown": tests_shown,
             "pre_coverage": coverage,
             "worst_quarter": worst,
             "sd_of_t": spread,
