@@ -85,7 +85,8 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Per spec and outcome, over what the disclosure gate shows (as the Monte Carlo study
     counts: a quarter or a test withheld is seen by no one): coverage of 0 by the pre-period
     quarters' intervals (all of them, and the worst quarter), and the joint test's rejection
-    rate at 5%; with the share of pre-period quarters and of tests shown."""
+    rate at 5%; with the share of pre-period quarters and of tests shown, and `seeds`, how many
+    seeds' tests were shown (none: no row's test was)."""
     before = results[results["month"] < REFERENCE_MONTH]
     tests = results.drop_duplicates(["seed", "spec", "outcome"])
     quarters_shown = before.groupby(["spec", "outcome"], sort=False)["shown"].mean()

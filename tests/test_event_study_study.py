@@ -1,6 +1,6 @@
 """The event study's Monte Carlo summary (studies/event_study.py) on hand-made rows: it counts
 only what the disclosure gate shows, as the Monte Carlo study does. The study itself (60 seeds,
-about 15 minutes) is run by hand and its figures are in docs/method.md."""
+about 11 minutes) is run by hand and its figures are in docs/method.md."""
 
 import importlib.util
 import sys
