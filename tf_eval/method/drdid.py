@@ -73,10 +73,10 @@ STEP_TOLERANCE = 1e-10
 # coefficients running off to infinity, as a separated logit's do (propensity.RUNAWAY_STEP).
 RUNAWAY_STEP = 1e-3
 MAX_NEWTON_STEPS = 60
-# The tilting's warm start (`_tilted_scores`): with at least WARM_START_STRIDE x SUBSAMPLE_ROWS
-# units, every stride-th unit (about SUBSAMPLE_ROWS of them) is tilted first.
-SUBSAMPLE_ROWS = 131_072
-WARM_START_STRIDE = 4
+# The tilting's warm start (`_tilted_scores`, config.WARM_START_ROWS): with at least
+# WARM_START_STRIDE x SUBSAMPLE_ROWS units, every stride-th unit is tilted first.
+SUBSAMPLE_ROWS = config.WARM_START_ROWS
+WARM_START_STRIDE = config.WARM_START_STRIDE
 # The chord method (`_newton`): once a step smaller than CHORD_FROM (SD units) has been taken,
 # the Hessian is kept, and a step solved with it is taken only while it is at most CHORD_RATE of
 # the step before. Chord steps below ROUNDING_STEP that stop shrinking are the gradient's
@@ -393,9 +393,11 @@ def _tilted_scores(
     comparison units' cross-products weighted by their odds (at national scale 2 million rows
     by 38 columns: a third of a second each, most of a doubly robust fit). With at least
     WARM_START_STRIDE x SUBSAMPLE_ROWS units, every stride-th unit (about SUBSAMPLE_ROWS of them)
-    is tilted first: from its optimum the whole sample needs two or three Newton steps, the
-    last ones with the Hessian kept (`_newton`'s chord). At national scale a fit then forms four
-    or five cross-products of every unit where it formed eight. Should the subsample have no
+    is tilted first, and its Hessian at its optimum is the whole sample's first one: from there
+    the whole sample's steps are small, so that Hessian is kept (`_newton`'s chord) and each step
+    needs only a gradient, a pass over every unit rather than a cross-product. At national scale
+    a fit then forms two cross-products of every unit (the comparison units', the outcome
+    regression's) where it formed eight from the intercept. Should the subsample have no
     optimum (a rare covariate absent from its comparison units), the whole sample starts from
     the intercept."""
     index = _memo_index(design)
@@ -404,15 +406,17 @@ def _tilted_scores(
         rows = slice(None, None, stride)
         sub, sub_d, sub_w = Standardised(design.z[rows]), d[rows], w[rows]
         sub_gram = sub.gram(sub_w * (1 - sub_d)) / sub.shape[0]
+        sub_index = _memo_index(sub)
         try:
             _check_rank(sub_gram, "")  # a rare covariate constant in the subsample: no optimum
-            start = _tilting(
-                sub, sub_d, sub_w, _memo_index(sub), _intercept(sub_d, sub_w, sub_gram)
-            )
+            start = _tilting(sub, sub_d, sub_w, sub_index, _intercept(sub_d, sub_w, sub_gram))
         except ValueError:
             pass
         else:
-            return special.expit(index(_tilting(design, d, w, index, (start, None))))
+            # The subsample's Hessian at its optimum stands in for the whole sample's there (both
+            # are means over units): the whole sample's steps then need its gradient alone.
+            hessian = sub.gram(sub_w * (1 - sub_d) * np.exp(sub_index(start))) / sub.shape[0]
+            return special.expit(index(_tilting(design, d, w, index, (start, hessian))))
     return special.expit(index(_tilting(design, d, w, index, _intercept(d, w, comparison_gram))))
 
 
