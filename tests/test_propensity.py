@@ -116,8 +116,8 @@ def test_the_warm_start_from_a_subsample_finds_the_same_maximum(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With at least four times propensity.SUBSAMPLE_ROWS units, every k-th unit is fitted
-    first and the whole sample starts from its maximum (at national scale three Newton steps
-    instead of six): the maximum found is the one a fit from zero finds."""
+    first and the whole sample starts from its maximum (a few Newton steps fewer): the maximum
+    found is the one a fit from zero finds."""
     X, treated = _logit_world(20_000, seed=5)
     cold = PropensityModel().fit(X, treated)
     monkeypatch.setattr(propensity, "SUBSAMPLE_ROWS", 2_000)

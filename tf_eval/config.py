@@ -63,9 +63,8 @@ BLAS_THREADS = 1
 BLOCK_ROWS = 8_192
 # The large fits' warm start (tf_eval.method.drdid's tilting, tf_eval.method.propensity's
 # logit): with at least WARM_START_STRIDE x WARM_START_ROWS units, every stride-th unit (about
-# WARM_START_ROWS of them) is fitted first, and the whole sample starts from that optimum, a
-# step or two from its own instead of the six or seven Newton steps from zero, each a
-# cross-product of every unit.
+# WARM_START_ROWS of them) is fitted first, and the whole sample starts from that optimum, a few
+# Newton steps nearer its own than zero is (each step a cross-product of every unit).
 WARM_START_ROWS = 131_072
 WARM_START_STRIDE = 4
 # Threads computing an evaluation's estimates (1 or 2), each single-threaded in its linear

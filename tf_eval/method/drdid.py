@@ -396,8 +396,9 @@ def _tilted_scores(
     is tilted first, and its Hessian at its optimum is the whole sample's first one: from there
     the whole sample's steps are small, so that Hessian is kept (`_newton`'s chord) and each step
     needs only a gradient, a pass over every unit rather than a cross-product. At national scale
-    a fit then forms two cross-products of every unit (the comparison units', the outcome
-    regression's) where it formed eight from the intercept. Should the subsample have no
+    a fit then forms three cross-products of every unit (the comparison units', one Newton step
+    where the first step from the subsample's optimum is still large, the outcome regression's)
+    where it formed four, and eight from the intercept. Should the subsample have no
     optimum (a rare covariate absent from its comparison units), the whole sample starts from
     the intercept."""
     index = _memo_index(design)

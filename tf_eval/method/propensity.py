@@ -292,11 +292,11 @@ def _logistic(z: np.ndarray, y: np.ndarray, max_iter: int) -> tuple[np.ndarray, 
 
 def _started(z: np.ndarray, y: np.ndarray, max_iter: int) -> LogisticRegression:
     """The solver, to start from zero or, with at least WARM_START_STRIDE x SUBSAMPLE_ROWS units,
-    from the maximum of every stride-th unit's likelihood: at national scale (2 million
-    families) the whole sample then needs two or three Newton steps instead of six or seven,
-    each a cross-product of every unit. A subsample whose fit fails or warns (a rare covariate
-    it lacks) leaves the whole sample to start from zero; either way the maximum found is the
-    whole sample's."""
+    from the maximum of every stride-th unit's likelihood, a few Newton steps fewer for the
+    whole sample, each a cross-product of every unit (three instead of five on a 600,000 x 30
+    test; at national scale the fit alone 0.4-0.9 s quicker, of 3.5-4.4 s). A subsample whose
+    fit fails or warns (a rare covariate it lacks) leaves the whole sample to start from zero;
+    either way the maximum found is the whole sample's."""
     model = LogisticRegression(
         C=np.inf, solver="newton-cholesky", tol=TOLERANCE, max_iter=max_iter, warm_start=True
     )
