@@ -393,9 +393,9 @@ def _tilted_scores(
     comparison units' cross-products weighted by their odds (at national scale 2 million rows
     by 38 columns: a third of a second each, most of a doubly robust fit). With at least
     WARM_START_STRIDE x SUBSAMPLE_ROWS units, every stride-th unit (about SUBSAMPLE_ROWS of them)
-    is tilted first, and its Hessian at its optimum is the whole sample's first one: from there
-    the whole sample's steps are small, so that Hessian is kept (`_newton`'s chord) and each step
-    needs only a gradient, a pass over every unit rather than a cross-product. At national scale
+    is tilted first, and its Hessian at its optimum is the whole sample's first one; once a step
+    is small, the Hessian in hand is kept (`_newton`'s chord), so that each further step needs
+    only a gradient, a pass over every unit rather than a cross-product. At national scale
     a fit then forms three cross-products of every unit (the comparison units', one Newton step
     where the first step from the subsample's optimum is still large, the outcome regression's)
     where it formed four, and eight from the intercept. Should the subsample have no
