@@ -13,7 +13,7 @@ from scipy import stats
 
 from tf_eval import config
 from tf_eval.data import store, synth
-from tf_eval.method import cr2
+from tf_eval.method import cr2, estimators
 from tf_eval.method.difference import (
     choose_outcome_model,
     family_differences,
@@ -25,10 +25,10 @@ from tf_eval.method.estimate import (
     EvaluationError,
     Inference,
     family_difference,
-    outcome_covariates,
     prepare,
     weighted_difference,
 )
+from tf_eval.method.estimators import outcome_covariates
 from tf_eval.method.matchfile import match_file
 from tf_eval.method.regression import fit_clustered_wls
 
@@ -398,19 +398,21 @@ def test_a_family_of_leverage_one_gets_no_adjustment_on_every_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One LA x cohort of a 6,000-family demo (seed 11, found by searching seeds for the case,
-    with the covariates of the first four outcomes and every pre-level kept, as then), the
-    attendance placebo with the whole outcome model: families of leverage exactly 1, so G_j is 0
-    but for rounding. Taken as 0 (the rounding tolerance), the family means, their two halves
-    and the people-level fit agree; at 0 the adjustment 1 / sqrt(rounding) makes the df noise
-    and the paths disagree."""
+    with the covariates of the first four outcomes and every pre-level kept, and the outcome
+    model as then, without the shares' cubes and ends), the attendance placebo with the whole
+    outcome model: families of leverage exactly 1, so G_j is 0 but for rounding. Taken as 0 (the
+    rounding tolerance), the family means, their two halves and the people-level fit agree; at
+    0 the adjustment 1 / sqrt(rounding) makes the df noise and the paths disagree."""
     monkeypatch.setattr(config, "PRE_LEVEL_MIN_FAMILIES", 0)
+    no_shapes = lambda level, *_: pd.DataFrame(index=level.index)  # noqa: E731
+    monkeypatch.setattr(estimators, "share_shape", no_shapes)
     path = tmp_path / "demo.duckdb"
     synth.build_demo_store(path, 6000, 11)
     first_four = ("pre_offending", "pre_worklessness", "pre_ae_use")
     covariates = ("la_code", "cohort", "n_adults", "n_children", "pre_attendance", "has_pupil")
     spec = AnalysisSpec(la="LA02", cohort=2017, covariates=(*covariates, *first_four))
     panel, matching = prepare(store.Store(path), spec)
-    model = outcome_covariates(matching.covariates).to_numpy(float)
+    model = outcome_covariates(matching.covariates, matching.treated).to_numpy(float)
     people = panel.people["attendance"]
     has = people["placebo"].notna().to_numpy()
     rows = people["family_row"].to_numpy()[has]

@@ -22,7 +22,6 @@ from tf_eval.method.estimate import (
     Inference,
     evaluate,
     match_units,
-    outcome_covariates,
     prepare,
     too_rare,
     weighted_difference,
@@ -37,6 +36,7 @@ from tf_eval.method.estimators import (
     doubly_robust_estimate,
     matched_estimate,
     matched_estimates,
+    outcome_covariates,
     rare_event_df,
     with_df_at_most,
 )
@@ -117,7 +117,7 @@ def test_outcomes_of_the_same_people_share_a_doubly_robust_fit_that_changes_noth
     estimate is the one it gets fitted alone."""
     panel, matching = prepare(store.Store(default_demo_db), AnalysisSpec())
     np.testing.assert_array_equal(matching.weights, demo_evaluation.matching.weights)
-    model = OutcomeModel.of(outcome_covariates(matching.covariates))
+    model = OutcomeModel.of(outcome_covariates(matching.covariates, matching.treated))
     shared = {e.outcome: e for e in demo_evaluation.by_estimator[DR_DID]}
     assert panel.people["looked_after"]["person_id"].equals(
         panel.people["child_protection"]["person_id"]
@@ -157,7 +157,7 @@ def test_the_two_matched_estimators_share_a_gathering_that_changes_nothing(
     current = store.Store(default_demo_db)
     evaluation = evaluate(current, spec, inference=how)
     panel, matching = prepare(current, spec)
-    model = OutcomeModel.of(outcome_covariates(matching.covariates))
+    model = OutcomeModel.of(outcome_covariates(matching.covariates, matching.treated))
     placebos = {e.outcome: e for e in evaluation.placebo}
     models = set()
     for outcome in OUTCOMES:

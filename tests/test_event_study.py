@@ -16,8 +16,8 @@ from tf_eval import config
 from tf_eval.data.store import Store
 from tf_eval.method import event_study as es
 from tf_eval.method.difference import Inference
-from tf_eval.method.estimate import AnalysisSpec, evaluate, outcome_covariates, prepare
-from tf_eval.method.estimators import PRE_LEVELS, OutcomeModel
+from tf_eval.method.estimate import AnalysisSpec, evaluate, prepare
+from tf_eval.method.estimators import PRE_LEVELS, OutcomeModel, outcome_covariates
 from tf_eval.release.results import event_study_json, findings, safe_evaluation
 
 from .tiny_store import tiny_store
@@ -312,7 +312,7 @@ def test_beyond_the_cap_the_event_study_reads_a_fixed_sample_of_about_that_many_
     families = max(e.families_treated + e.families_comparison for _, e in offending.cells)
     assert 0.9 * (chosen & matched).sum() <= families <= (chosen & matched).sum()
     panel, matching = prepare(store, AnalysisSpec())
-    model = OutcomeModel.of(outcome_covariates(matching.covariates))
+    model = OutcomeModel.of(outcome_covariates(matching.covariates, matching.treated))
     afterwards = es.event_study(
         store, panel, matching.treated, matching.weights, model, "offending", PRE_LEVELS
     )

@@ -18,10 +18,10 @@ from tf_eval.method.estimate import (
     Inference,
     evaluate,
     family_difference,
-    outcome_covariates,
     prepare,
     weighted_difference,
 )
+from tf_eval.method.estimators import outcome_covariates
 from tf_eval.method.panel import build_panel
 from tf_eval.method.regression import fit_clustered_wls
 
@@ -82,7 +82,7 @@ def test_a_protected_column_that_cannot_be_estimated_is_refused() -> None:
 def _by_merge_and_statsmodels(panel, matching, key: str) -> tuple[float, float]:
     """The matched DiD of one outcome the obvious way: merge each family's covariates onto its
     people with pandas, drop the columns that do not vary, and fit with statsmodels."""
-    model = outcome_covariates(matching.covariates)
+    model = outcome_covariates(matching.covariates, matching.treated)
     by_family = pd.concat(
         [
             panel.families[["family_id"]],

@@ -70,6 +70,10 @@ class Outcome:
     good_direction: Literal["up", "down"]
     source: str  # the store's table the measure reads (tf_eval.data.coverage: the calendar)
     events: Events | None = None  # None: a measure of its own (attendance, worklessness)
+    # A share's range, for a measure of its own: its pre-window level piles up at the ends (no
+    # session missed, no day on benefit, every day), which the outcome model gives terms of their
+    # own (tf_eval.method.estimators.share_shape).
+    share_range: tuple[float, float] | None = None
 
     @property
     def any_event(self) -> bool:
@@ -91,6 +95,7 @@ OUTCOMES: dict[str, Outcome] = {
             "percentage points",
             "up",
             "attendance",
+            share_range=(0.0, 100.0),
         ),
         Outcome(
             "offending",
@@ -116,6 +121,7 @@ OUTCOMES: dict[str, Outcome] = {
             "share of days (0-1)",
             "down",
             "benefit_spells",
+            share_range=(0.0, 1.0),
         ),
         Outcome(
             "ae_use",

@@ -47,6 +47,7 @@ from tf_eval.method.estimators import (
     event_counts,
     matched_estimate,
     matched_pair,
+    outcome_covariates,
     with_events,
 )
 from tf_eval.method.event_study import (
@@ -207,15 +208,6 @@ class Evaluation:
     # The headline estimates' correlation across outcomes (tf_eval.method.joint), outcomes x
     # outcomes; None where no estimate gave its families' contributions (CR1).
     correlation: pd.DataFrame | None = None
-
-
-def outcome_covariates(design: pd.DataFrame) -> pd.DataFrame:
-    """The outcome model's covariates: the propensity model's, plus the square of each that is
-    not binary (household sizes, pre-window levels), since the change in an outcome depends on
-    its pre-window level in a curved way (regression to the mean is stronger further out)."""
-    curved = [c for c in design.columns if design[c].nunique() > 2]
-    squares = design[curved].pow(2).add_suffix("^2")
-    return pd.concat([design, squares], axis=1)
 
 
 def match_units(
@@ -392,7 +384,7 @@ def evaluate(
         if reads:  # then hand back what DuckDB kept of them (Store.release)
             reader.submit(store.release)
         matching = match_panel(panel, spec, report)
-        model = OutcomeModel.of(outcome_covariates(matching.covariates))
+        model = OutcomeModel.of(outcome_covariates(matching.covariates, matching.treated))
         # The outcome model holds all the estimates need of the propensity model's design; the
         # evaluation keeps its columns alone (at national scale the rows were 365 MB held to the
         # end, through the estimates' peak).

@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from tf_eval import config
+from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.data.record_keys import cell_key
 from tf_eval.method.design import Covariates
 from tf_eval.method.difference import (
@@ -111,13 +112,78 @@ class OutcomeModel:
         pre-window levels kept."""
         kept = np.ones(len(self.names), dtype=bool)
         if not own_level:
-            kept = ~self.names.isin([f"pre_{outcome}", f"pre_{outcome}^2"])
+            kept = ~own_level_columns(self.names, outcome)
         rows = None if families is None else np.flatnonzero(families)
         x = Covariates(self.values, rows, None if kept.all() else np.flatnonzero(kept))
         return x, np.flatnonzero(self.names[kept].str.fullmatch(PRE_LEVEL_COLUMN))
 
 
 PRE_LEVEL_COLUMN = r"pre_[a-z_]+"  # a pre-window level (not its square)
+
+
+def own_level_columns(names: pd.Index, outcome: str) -> np.ndarray:
+    """Which of the outcome model's columns (`names`) are `outcome`'s own pre-window level and
+    the terms made of it (its square, and a share's `share_shape`): what the matched DiD leaves
+    out (a mask)."""
+    own = rf"pre_{outcome}(\^[23]| at (lowest|highest))?"
+    return np.asarray(names.str.fullmatch(own), dtype=bool)
+
+
+def share_shape(
+    level: pd.Series, ends: tuple[float, float], treated: np.ndarray, fixed: pd.DataFrame
+) -> pd.DataFrame:
+    """The terms of a share's pre-window level (`level`, named pre_<outcome>; `ends`, the ends of
+    its range) beyond its square, for the outcome model. A share piles up at its ends (no day on
+    benefit, or every day) and an eligibility rule reads thresholds of it, which a line and a
+    square fit badly: on the demo the event study's worklessness quarters before support sat 0.5
+    standard errors above 0 with those alone (docs/method.md, "The outcome model"). `fixed`: the
+    design's columns in every outcome's model (all but the pre-window levels and their squares).
+
+    * Its cube (`^3`), stored as the part of it that the level, its square and `fixed` leave
+      unexplained (least squares on every k-th family, k as for the warm starts): the same
+      model as the plain cube wherever the level is in it, and left out with it (the matched
+      DiD's), so no other outcome's level enters through it. The plain cube's scale, and the
+      pile of families without a pupil at 0 attendance, made the design ill-conditioned
+      (condition number of the standardised demo design 14,000 against 970 without a cube;
+      990 so).
+    * Whether it sits at each end (` at lowest`, ` at highest`), where at least
+      config.PRE_LEVEL_MIN_FAMILIES families of each group do and as many do not (fewer would
+      give a handful of families a coefficient of their own), unless a binary column of `fixed`
+      or its complement says the same (attendance's lowest end is where the families without a
+      pupil sit, `has_pupil` 0)."""
+    x = level.to_numpy(dtype=float)
+    z = (x - x.mean()) / (x.std() or 1.0)
+    basis = np.column_stack([np.ones_like(z), z, z * z, fixed.to_numpy(dtype=float)])
+    step = max(1, len(z) // config.WARM_START_ROWS)
+    fitted = np.linalg.lstsq(basis[::step], z[::step] ** 3, rcond=None)[0]
+    terms = {f"{level.name}^3": z**3 - basis @ fitted}
+    treated = np.asarray(treated, dtype=bool)
+    flags = fixed.loc[:, fixed.nunique() <= 2] != 0
+    for end, at in zip(("lowest", "highest"), ends, strict=True):
+        there = np.isclose(x, at, rtol=0.0, atol=1e-9)
+        counts = [(there & group).sum() for group in (treated, ~treated)]
+        counts += [(~there & group).sum() for group in (treated, ~treated)]
+        same = flags.eq(there, axis=0).all() | flags.ne(there, axis=0).all()
+        if min(counts) >= config.PRE_LEVEL_MIN_FAMILIES and not same.any():
+            terms[f"{level.name} at {end}"] = there.astype(float)
+    return pd.DataFrame(terms, index=level.index)
+
+
+def outcome_covariates(design: pd.DataFrame, treated: np.ndarray) -> pd.DataFrame:
+    """The outcome model's covariates: the propensity model's, plus the square of each that is
+    not binary (household sizes, pre-window levels), since the change in an outcome depends on
+    its pre-window level in a curved way (regression to the mean is stronger further out), and
+    for an outcome measured as a share its level's `share_shape` (`treated`: each row's group)."""
+    curved = [c for c in design.columns if design[c].nunique() > 2]
+    squares = design[curved].pow(2).add_suffix("^2")
+    fixed = pd.concat([design, squares], axis=1)
+    fixed = fixed.loc[:, ~fixed.columns.str.fullmatch(rf"{PRE_LEVEL_COLUMN}(\^2)?")]
+    shapes = [
+        share_shape(design[f"pre_{key}"], o.share_range, treated, fixed)
+        for key, o in OUTCOMES.items()
+        if o.share_range is not None and f"pre_{key}" in curved
+    ]
+    return pd.concat([design, squares, *shapes], axis=1)
 
 
 @dataclass(frozen=True)
@@ -226,7 +292,7 @@ def matched_pair(
     matched, inside, rows = _matched_people(family_row, weights)
     # The covariates gathered in the matched DiD's order, the outcome's own pre-window level and
     # its square last: the matched DiD's are then the first of the pre-level adjustment's.
-    own = model.names.isin([f"pre_{outcome}", f"pre_{outcome}^2"])
+    own = own_level_columns(model.names, outcome)
     order = np.r_[np.flatnonzero(~own), np.flatnonzero(own)]
     levels = np.flatnonzero(model.names[order].str.fullmatch(PRE_LEVEL_COLUMN))
     columns = {
