@@ -106,10 +106,10 @@ class OutcomeModel:
     def columns(
         self, outcome: str, own_level: bool, families: np.ndarray | None = None
     ) -> tuple[Covariates, np.ndarray]:
-        """The model for `outcome` (with or without its own pre-window level and its square):
-        the columns of every family's row, or of the rows of `families` (a mask) alone, of the
-        shared array (nothing copied: a fit gathers the rows it keeps), and the positions of the
-        pre-window levels kept."""
+        """The model for `outcome` (with or without its own pre-window level and the terms made of
+        it, `own_level_columns`): the columns of every family's row, or of the rows of `families`
+        (a mask) alone, of the shared array (nothing copied: a fit gathers the rows it keeps),
+        and the positions of the pre-window levels kept."""
         kept = np.ones(len(self.names), dtype=bool)
         if not own_level:
             kept = ~own_level_columns(self.names, outcome)
@@ -291,7 +291,8 @@ def matched_pair(
     their covariates (`family_fits_sharing`). Keys: the two estimators' and "placebo"."""
     matched, inside, rows = _matched_people(family_row, weights)
     # The covariates gathered in the matched DiD's order, the outcome's own pre-window level and
-    # its square last: the matched DiD's are then the first of the pre-level adjustment's.
+    # the terms made of it last: the matched DiD's are then the first of the pre-level
+    # adjustment's.
     own = own_level_columns(model.names, outcome)
     order = np.r_[np.flatnonzero(~own), np.flatnonzero(own)]
     levels = np.flatnonzero(model.names[order].str.fullmatch(PRE_LEVEL_COLUMN))
