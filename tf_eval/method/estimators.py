@@ -136,8 +136,9 @@ def share_shape(
     its range) beyond its square, for the outcome model. A share piles up at its ends (no day on
     benefit, or every day) and an eligibility rule reads thresholds of it, which a line and a
     square fit badly: on the demo the event study's worklessness quarters before support sat 0.5
-    standard errors above 0 with those alone (docs/method.md, "The outcome model"). `fixed`: the
-    design's columns in every outcome's model (all but the pre-window levels and their squares).
+    standard errors above 0 with those alone (docs/method.md, "The matched regression").
+    `fixed`: the design's columns in every outcome's model (all but the pre-window levels and
+    their squares).
 
     * Its cube (`^3`), stored as the part of it that the level, its square and `fixed` leave
       unexplained (least squares on every k-th family, k as for the warm starts): the same
