@@ -133,5 +133,5 @@ def test_an_end_held_by_few_families_of_a_group_gets_no_term() -> None:
     level.iloc[200:260] = 0.0  # comparison at 0: plenty
     level.iloc[190:200] = 1.0  # treated at 1: just enough
     level.iloc[-config.PRE_LEVEL_MIN_FAMILIES :] = 1.0
-    terms = share_shape(level, (0.0, 1.0), treated, fixed)
+    terms = share_shape(level, (0.0, 1.0), treated, fixed, np.empty((n, 0), dtype=bool))
     assert list(terms.columns) == ["pre_worklessness^3", "pre_worklessness at highest"]
