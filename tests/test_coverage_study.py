@@ -34,12 +34,16 @@ def test_one_seed_of_one_la_x_cohort(coverage) -> None:
     by = rows.set_index(["method", "kind", "outcome"])
     cr1, cr2 = by.loc["CR1, full model"], by.loc["CR2 + BM df, full model"]
     # The same estimates; CR2's intervals wider, on fewer degrees of freedom than families - 1.
-    pd.testing.assert_series_equal(cr1["estimate"], cr2["estimate"])
-    assert ((cr2["ci_high"] - cr2["ci_low"]) > (cr1["ci_high"] - cr1["ci_low"])).all()
     # A rare 0/1 outcome's df are capped by its families with the event whatever the variance
-    # (test_rare_events): the comparison holds for the others, and is no worse for those.
+    # (test_rare_events): the comparison holds for the others, and is no worse for those. (Where
+    # both df are capped alike, the widths compare the two variances alone, and CR1's
+    # small-sample factor (N - 1) / (N - K), with some 80 parameters on 62 families, can exceed
+    # CR2's adjustment: juvenile convictions' here.)
+    pd.testing.assert_series_equal(cr1["estimate"], cr2["estimate"])
     outcomes = cr1.index.get_level_values("outcome")
     common = ~outcomes.map(lambda o: OUTCOMES[o].any_event).to_numpy(dtype=bool)
+    wider = (cr2["ci_high"] - cr2["ci_low"]) > (cr1["ci_high"] - cr1["ci_low"])
+    assert wider[common | (cr2["df"] < cr1["df"]).to_numpy()].all()
     assert common.any() and (cr2["df"][common] < cr1["df"][common]).all()
     assert (cr1["df"][common] == cr1["families"][common] - 1).all()
     assert (cr2["df"] <= cr1["df"]).all() and (cr1["df"] <= cr1["families"] - 1).all()
