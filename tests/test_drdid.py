@@ -270,9 +270,9 @@ def test_a_representative_subsample_spares_the_whole_sample_every_cross_product_
 ) -> None:
     """With a subsample large enough to stand for the whole (a fifth of 100,000 units here; at
     national scale 131,072 of 2 million), its Hessian at its optimum serves the whole sample's
-    steps: the fit forms only the two cross-products of every unit it needs outside the tilting
-    (the comparison units' check of rank and the outcome regression), and finds the optimum
-    Newton's method from the intercept finds."""
+    steps: the fit forms one cross-product of every unit, the outcome regression's (the
+    subsample's comparison units, of full rank, stand for the whole sample's check of rank), and
+    finds the optimum Newton's method from the intercept finds."""
     change, d, x, w = _world("scores right", seed=15, n=100_000)
     monkeypatch.setattr(drdid, "SUBSAMPLE_ROWS", 10**9)
     monkeypatch.setattr(drdid, "CHORD_FROM", 0.0)
@@ -282,8 +282,21 @@ def test_a_representative_subsample_spares_the_whole_sample_every_cross_product_
     rows = _counting_grams(monkeypatch)
     warm = dr_did(change, d, x, w)
     assert 20_000 in rows
-    assert rows.count(100_000) == 2
+    assert rows.count(100_000) == 1
     _same_fit(warm, newton)
+
+
+def test_a_design_singular_among_the_comparison_units_is_named_so_after_a_warm_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the subsample's check of rank fails, the whole sample's comparison units are checked
+    as before the warm start existed: a covariate constant among them (collinear with the
+    intercept) is named, not reported as a tilting that does not converge."""
+    change, d, x, w = _world("scores right", seed=16, n=100_000)
+    monkeypatch.setattr(drdid, "SUBSAMPLE_ROWS", 20_000)
+    x = np.column_stack([x, np.where(d == 1, x[:, 0], 1.0)])  # constant where d = 0
+    with pytest.raises(ValueError, match="collinear among the comparison units"):
+        dr_did(change, d, x, w)
 
 
 def test_a_subsample_without_an_optimum_leaves_the_whole_sample_to_start_afresh(

@@ -143,10 +143,10 @@ def dr_dids(
     ys, d, w, design = _prepare(changes, treated, covariates, weights, overwrite)
     comparison = 1.0 - d
     n = ys.shape[0]
-    comparison_gram = _comparison_gram(design, d, w)
     if method == "improved":
-        ps = _tilted_scores(design, d, w, comparison_gram)
+        ps = _tilted_scores(design, d, w)
     else:
+        comparison_gram = _comparison_gram(design, d, w)
         ps = _logit_scores(design, d, w)
     ps = np.clip(ps, SCORE_FLOOR, SCORE_CAP)
     keep = np.where(d == 1, 1.0, (ps < trim_level).astype(float))
@@ -345,6 +345,10 @@ def _newton(
             return gamma - step
         found = _line_search(objective, gamma, value, step, decrement, kept is None)
         if found is None and kept is not None:
+            if largest < ROUNDING_STEP:  # the objective's rounding, not a step too far:
+                gamma = gamma - step  # taken, and the chord goes on to STEP_TOLERANCE
+                value, last = objective(gamma), largest
+                continue
             kept, chord = None, 0.0
             continue
         if found is None:  # no descent left: at the optimum to rounding, or none exists
@@ -381,9 +385,7 @@ def _line_search(
     return None
 
 
-def _tilted_scores(
-    design: Standardised, d: np.ndarray, w: np.ndarray, comparison_gram: np.ndarray
-) -> np.ndarray:
+def _tilted_scores(design: Standardised, d: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Propensity scores by inverse probability tilting: gamma maximises
     mean(w (D x'g - (1 - D) exp(x'g))) (DRDID's loss.ps.cal), whose first-order condition is that
     the comparison units weighted by w p / (1 - p) = w exp(x'g) have the treated units' covariate
@@ -395,12 +397,14 @@ def _tilted_scores(
     WARM_START_STRIDE x SUBSAMPLE_ROWS units, every stride-th unit (about SUBSAMPLE_ROWS of them)
     is tilted first, and its Hessian at its optimum is the whole sample's first one; once a step
     is small, the Hessian in hand is kept (`_newton`'s chord), so that each further step needs
-    only a gradient, a pass over every unit rather than a cross-product. At national scale
-    a fit then forms three cross-products of every unit (the comparison units', one Newton step
-    where the first step from the subsample's optimum is still large, the outcome regression's)
-    where it formed four, and eight from the intercept. Should the subsample have no
-    optimum (a rare covariate absent from its comparison units), the whole sample starts from
-    the intercept."""
+    only a gradient, a pass over every unit rather than a cross-product. The subsample's
+    comparison units having cross-products of full rank, so have the whole sample's: they are
+    not formed (from the intercept they are its Hessian, and their check names a singular
+    design). At national scale a fit then forms two cross-products of every unit (one Newton
+    step where the first step from the subsample's optimum is still large, the outcome
+    regression's) where it formed four, and nine from the intercept. Should the subsample have
+    no optimum (a rare covariate absent from its comparison units), the whole sample starts
+    from the intercept, after the check."""
     index = _memo_index(design)
     stride = design.shape[0] // SUBSAMPLE_ROWS
     if stride >= WARM_START_STRIDE:
@@ -418,7 +422,8 @@ def _tilted_scores(
             # are means over units): the whole sample's steps then need its gradient alone.
             hessian = sub.gram(sub_w * (1 - sub_d) * np.exp(sub_index(start))) / sub.shape[0]
             return special.expit(index(_tilting(design, d, w, index, (start, hessian))))
-    return special.expit(index(_tilting(design, d, w, index, _intercept(d, w, comparison_gram))))
+    start = _intercept(d, w, _comparison_gram(design, d, w))
+    return special.expit(index(_tilting(design, d, w, index, start)))
 
 
 def _intercept(
