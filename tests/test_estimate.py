@@ -23,7 +23,6 @@ from tf_eval.method.estimate import (
     evaluate,
     match_units,
     prepare,
-    too_rare,
     weighted_difference,
 )
 from tf_eval.method.estimators import (
@@ -42,6 +41,7 @@ from tf_eval.method.estimators import (
 )
 from tf_eval.method.panel import build_panel
 from tf_eval.method.tasks import run_shared
+from tf_eval.method.unit_matching import too_rare
 from tf_eval.release.disclosure import NOT_ESTIMABLE
 from tf_eval.release.results import safe_evaluation, to_json
 from tf_eval.release.trends import monthly_trends

@@ -79,7 +79,7 @@ OUTCOME_MODEL_MIN_FAMILIES_PER_PARAMETER = 10
 # An outcome's pre-window level joins the propensity model of a selection only where at least
 # this many supported and this many comparison families have it above zero: a rare event's
 # (custody, a child looked after) in a few families tells the model little and can separate it
-# (tf_eval.method.estimate.match_units; it is then left out and reported).
+# (tf_eval.method.unit_matching.match_units; it is then left out and reported).
 PRE_LEVEL_MIN_FAMILIES = 10
 # A rare 0/1 outcome's estimate rests on the families holding its rarer answer (someone with the
 # event, or someone without) in the smaller group compared: its t degrees of freedom are at most

@@ -186,7 +186,7 @@ def outcome_covariates(design: pd.DataFrame, treated: np.ndarray) -> pd.DataFram
     not binary (household sizes, pre-window levels), since the change in an outcome depends on
     its pre-window level in a curved way (regression to the mean is stronger further out), and
     for an outcome measured as a share its level's `share_shape` (`treated`: each row's group)."""
-    curved = [c for c in design.columns if design[c].nunique() > 2]
+    curved = [c for c in design.columns if _more_than_two_values(design[c].to_numpy())]
     squares = design[curved].pow(2).add_suffix("^2")
     fixed = pd.concat([design, squares], axis=1)
     fixed = fixed.loc[:, ~fixed.columns.str.fullmatch(rf"{PRE_LEVEL_COLUMN}(\^2)?")]
@@ -197,6 +197,14 @@ def outcome_covariates(design: pd.DataFrame, treated: np.ndarray) -> pd.DataFram
         if o.share_range is not None and f"pre_{key}" in curved
     ]
     return pd.concat([design, squares, *shapes], axis=1)
+
+
+def _more_than_two_values(values: np.ndarray) -> bool:
+    """Whether `values` (no NaN) hold more than two distinct values: two comparisons per value,
+    where counting them (pandas' nunique, by hashing) took 1 s at national scale."""
+    first = values[0]
+    other = values[values != first]
+    return other.size > 0 and bool((other != other[0]).any())
 
 
 @dataclass(frozen=True)

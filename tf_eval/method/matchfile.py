@@ -13,15 +13,10 @@ import pandas as pd
 
 from tf_eval.data.extracts import too_large
 from tf_eval.data.record_keys import row_keys
-from tf_eval.method.estimate import (
-    Estimate,
-    EvaluationError,
-    Matching,
-    match_units,
-    weighted_difference,
-)
+from tf_eval.method.estimate import Estimate, EvaluationError, weighted_difference
 from tf_eval.method.estimators import rare_event_df, with_df_at_most
 from tf_eval.method.sensitivity import Sensitivity, sensitivity
+from tf_eval.method.unit_matching import Matching, match_units
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
 

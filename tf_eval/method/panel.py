@@ -102,7 +102,8 @@ FROM people p JOIN included i USING (family_id)
 """
 
 _FAMILIES = """
-SELECT i.family_id, i.la_code, i.cohort::VARCHAR AS cohort, i.index_date, i.treated,
+SELECT i.family_id, i.la_code, i.cohort::VARCHAR AS cohort,
+       i.index_date::TIMESTAMP AS index_date, i.treated,
        year(i.index_date) || 'Q' || quarter(i.index_date) AS index_quarter,
        coalesce(h.n_adults, 0) AS n_adults, coalesce(h.n_children, 0) AS n_children
 FROM included i LEFT JOIN (
@@ -324,7 +325,7 @@ def build_panel(
                 )
                 for key, sql in queries.items()
             }
-            families_read = reader.submit(lambda: cursor.execute(_FAMILIES).df())
+            families_read = reader.submit(_families, cursor)
             everyone = _everyone(everyone_read.result())
             populations: dict = {}
             measures, levels = {}, []
@@ -355,6 +356,13 @@ def _fetch(
     cursor: duckdb.DuckDBPyConnection, sql: str, params: dict | None
 ) -> dict[str, np.ndarray]:
     return cursor.execute(sql, params).fetchnumpy()
+
+
+def _families(cursor: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """_FAMILIES as a frame, through Arrow: at national scale `.df()` took twice as long (1.9 s
+    against 1.0), making its text columns from Python strings. The index date is read as a
+    TIMESTAMP, which Arrow hands pandas as datetime64 as `.df()` gives a DATE."""
+    return cursor.execute(_FAMILIES).to_arrow_table().to_pandas()
 
 
 def _with_both_windows(frame: pd.DataFrame) -> pd.DataFrame:
