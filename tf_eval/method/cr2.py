@@ -264,6 +264,8 @@ def _singles(
     adjust = np.zeros_like(g_matrix)
     adjust[usable] = np.sqrt(theta[usable] / g_matrix[usable])
     k = expand.shape[1]
+    wt = w * theta
+    unit = wt == 1.0
     for column, m in moments.items():
         xm = x @ spread_bread[:, column]
         g = adjust * w * xm
@@ -278,13 +280,20 @@ def _singles(
                 np.hstack([full * g[apart, None], full * (g * w * theta)[apart, None]])
             )
             g = np.where(apart, 0.0, g)
+        # Where w_j theta_j = 1 (a supported family's mean: weight 1 x size, variance 1 / size)
+        # the three scales are g_j alike, and one cross-product of those rows serves all three.
+        shared, rest = 0.0, slice(None)
+        if unit.any():
+            block = x[unit] * g[unit, None]
+            shared, rest = block.T @ block, ~unit
+        x_rest, g_rest, wt_rest = x[rest], g[rest], wt[rest]
         for scale, (top, left) in (
-            (g, (slice(None, k), slice(None, k))),
-            (g * np.sqrt(w * theta), (slice(None, k), slice(k, None))),  # A'B: symmetric here
-            (g * w * theta, (slice(k, None), slice(k, None))),
+            (g_rest, (slice(None, k), slice(None, k))),
+            (g_rest * np.sqrt(wt_rest), (slice(None, k), slice(k, None))),  # A'B: symmetric
+            (g_rest * wt_rest, (slice(k, None), slice(k, None))),
         ):
-            block = x * scale[:, None]
-            m.zz[top, left] += expand.T @ (block.T @ block) @ expand
+            block = x_rest * scale[:, None]
+            m.zz[top, left] += expand.T @ (block.T @ block + shared) @ expand
         m.zz[k:, :k] = m.zz[:k, k:].T
 
 
