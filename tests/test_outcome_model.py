@@ -16,6 +16,7 @@ from tf_eval.method.difference import Inference, family_fit
 from tf_eval.method.estimate import AnalysisSpec, prepare
 from tf_eval.method.estimators import (
     OutcomeModel,
+    outcome_covariate_parts,
     outcome_covariates,
     own_level_columns,
     share_shape,
@@ -50,6 +51,20 @@ def test_the_shares_get_a_cube_and_their_ends_the_counts_get_neither(matched) ->
     level = model["pre_worklessness"].to_numpy()
     np.testing.assert_array_equal(model["pre_worklessness at lowest"], level == 0)
     np.testing.assert_array_equal(model["pre_worklessness at highest"], level == 1)
+
+
+def test_the_model_from_its_parts_is_the_model_of_their_join(matched) -> None:
+    """The evaluation builds the outcome model from the tables `outcome_covariates` joins, never
+    joining them (a copy of every family's columns at national scale): the same names and the
+    same values."""
+    _, matching = matched
+    parts = outcome_covariate_parts(matching.covariates, matching.treated)
+    assert len(parts) > 2  # the design, the squares and at least one share's terms
+    joined = OutcomeModel.of(outcome_covariates(matching.covariates, matching.treated))
+    separate = OutcomeModel.of(*parts)
+    assert list(separate.names) == list(joined.names)
+    np.testing.assert_array_equal(separate.values, joined.values)
+    assert not separate.values.flags.writeable
 
 
 def test_the_stored_cube_is_the_plain_cubes_model_and_keeps_the_design_conditioned(

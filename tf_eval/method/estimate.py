@@ -46,7 +46,7 @@ from tf_eval.method.estimators import (
     event_counts,
     matched_estimate,
     matched_pair,
-    outcome_covariates,
+    outcome_covariate_parts,
     with_events,
 )
 from tf_eval.method.event_study import (
@@ -309,7 +309,7 @@ def evaluate(
             spec,
             report,
             lambda design: built.append(
-                modeller.submit(lambda: OutcomeModel.of(outcome_covariates(design, treated)))
+                modeller.submit(lambda: OutcomeModel.of(*outcome_covariate_parts(design, treated)))
             ),
         )
         model = built[0].result()
