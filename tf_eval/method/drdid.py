@@ -402,7 +402,7 @@ def _tilted_scores(design: Standardised, d: np.ndarray, w: np.ndarray) -> np.nda
     not formed (from the intercept they are its Hessian, and their check names a singular
     design). At national scale a fit then forms two cross-products of every unit (one Newton
     step where the first step from the subsample's optimum is still large, the outcome
-    regression's) where it formed four, and nine from the intercept. Should the subsample have
+    regression's) where it formed four, and eight from the intercept. Should the subsample have
     no optimum (a rare covariate absent from its comparison units), the whole sample starts
     from the intercept, after the check."""
     index = _memo_index(design)

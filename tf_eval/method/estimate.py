@@ -428,6 +428,7 @@ def _estimate(
     # What each estimate of a 0/1 outcome rests on: its people with the event, per group (last,
     # filling the threads' ends).
     counted_outcomes = [key for key in spec.outcomes if OUTCOMES[key].any_event]
+    first_count = len(tasks)
     for key in counted_outcomes:
         tasks.append(("events", partial(event_counts, panel.people[key], treated, weight)))
     done = run_shared(tasks, ("event study", DR_DID), heavy=(DR_DID,))
@@ -435,7 +436,7 @@ def _estimate(
     naive, placebo = [], []
     quarterly = []
     doubly_robust: dict[str, Estimate] = {}
-    events = dict(zip(counted_outcomes, done[len(done) - len(counted_outcomes) :], strict=True))
+    events = dict(zip(counted_outcomes, done[first_count:], strict=True))
     for (kind, _), estimate in zip(tasks, done, strict=True):
         if kind == DR_DID:
             doubly_robust.update((e.outcome, e) for e in estimate)

@@ -214,7 +214,9 @@ def outcome_covariate_parts(design: pd.DataFrame, treated: np.ndarray) -> list[p
 
 def _more_than_two_values(values: np.ndarray) -> bool:
     """Whether `values` (no NaN) hold more than two distinct values: two comparisons per value,
-    where counting them (pandas' nunique, by hashing) took 1 s at national scale."""
+    where counting them (pandas' nunique) hashes every one."""
+    if not values.size:
+        return False
     first = values[0]
     other = values[values != first]
     return other.size > 0 and bool((other != other[0]).any())

@@ -361,7 +361,7 @@ def _fetch(
 def _families(cursor: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """_FAMILIES as a frame, through Arrow: at national scale `.df()` took twice as long (1.9 s
     against 1.0), making its text columns from Python strings. The index date is read as a
-    TIMESTAMP, which Arrow hands pandas as datetime64 as `.df()` gives a DATE."""
+    TIMESTAMP: Arrow hands pandas a DATE as Python dates, where `.df()` gave datetime64."""
     return cursor.execute(_FAMILIES).to_arrow_table().to_pandas()
 
 
