@@ -30,6 +30,7 @@ from tf_eval.method.estimators import (
     HEAD_ROWS,
     MATCHED_DID,
     PRE_LEVELS,
+    RECENT_COLUMN,
     OutcomeModel,
     _varying,
     doubly_robust_estimate,
@@ -117,7 +118,8 @@ def test_outcomes_of_the_same_people_share_a_doubly_robust_fit_that_changes_noth
     estimate is the one it gets fitted alone."""
     panel, matching = prepare(store.Store(default_demo_db), AnalysisSpec())
     np.testing.assert_array_equal(matching.weights, demo_evaluation.matching.weights)
-    model = OutcomeModel.of(outcome_covariates(matching.covariates, matching.treated))
+    recent = panel.families.filter(regex=RECENT_COLUMN)
+    model = OutcomeModel.of(outcome_covariates(matching.covariates, matching.treated, recent))
     shared = {e.outcome: e for e in demo_evaluation.by_estimator[DR_DID]}
     assert panel.people["looked_after"]["person_id"].equals(
         panel.people["child_protection"]["person_id"]
@@ -157,7 +159,8 @@ def test_the_two_matched_estimators_share_a_gathering_that_changes_nothing(
     current = store.Store(default_demo_db)
     evaluation = evaluate(current, spec, inference=how)
     panel, matching = prepare(current, spec)
-    model = OutcomeModel.of(outcome_covariates(matching.covariates, matching.treated))
+    recent = panel.families.filter(regex=RECENT_COLUMN)
+    model = OutcomeModel.of(outcome_covariates(matching.covariates, matching.treated, recent))
     placebos = {e.outcome: e for e in evaluation.placebo}
     models = set()
     for outcome in OUTCOMES:

@@ -12,10 +12,17 @@ import pytest
 
 from tf_eval import config
 from tf_eval.data import store
+from tf_eval.data.outcomes import OUTCOMES
+from tf_eval.data.record_keys import record_keys
 from tf_eval.method.difference import Inference, family_fit
 from tf_eval.method.estimate import AnalysisSpec, prepare
 from tf_eval.method.estimators import (
+    MATCHED_DID,
+    PRE_LEVELS,
+    RECENT_COLUMN,
     OutcomeModel,
+    doubly_robust_estimate,
+    matched_pair,
     outcome_covariate_parts,
     outcome_covariates,
     own_level_columns,
@@ -150,3 +157,52 @@ def test_an_end_held_by_few_families_of_a_group_gets_no_term() -> None:
     level.iloc[-config.PRE_LEVEL_MIN_FAMILIES :] = 1.0
     terms = share_shape(level, (0.0, 1.0), treated, fixed, np.empty((n, 0), dtype=bool))
     assert list(terms.columns) == ["pre_worklessness^3", "pre_worklessness at highest"]
+
+
+def test_a_recent_level_enters_its_own_outcomes_model_alone(matched) -> None:
+    """Worklessness's level in the pre-window's last months (and its square) is a column of
+    worklessness's pre-level adjustment and doubly robust DiD alone: every other outcome's
+    columns, and worklessness's matched DiD's, are those of the model without it, so their
+    estimates are the same to the last digits; worklessness's pre-level adjustment moves."""
+    panel, matching = matched
+    recent = panel.families.filter(regex=RECENT_COLUMN)
+    assert list(recent.columns) == ["pre_worklessness_recent"]
+    model = OutcomeModel.of(*outcome_covariate_parts(matching.covariates, matching.treated, recent))
+    bare = OutcomeModel.of(*outcome_covariate_parts(matching.covariates, matching.treated))
+    added = ["pre_worklessness_recent", "pre_worklessness_recent^2"]
+    assert list(model.names) == list(bare.names) + added
+    for outcome in OUTCOMES:
+        for own in (True, False):
+            expected = _kept(bare, outcome, own)
+            if outcome == "worklessness" and own:
+                expected += added
+            assert _kept(model, outcome, own) == expected, (outcome, own)
+    keys = record_keys(panel.families["family_id"])
+    fits = {}
+    for outcome in ("offending", "worklessness"):
+        people = panel.people[outcome]
+        change = (people["post"] - people["pre"]).to_numpy()
+        rows = people["family_row"].to_numpy()
+        person_keys = record_keys(people["person_id"])
+        for name, m in (("with", model), ("bare", bare)):
+            matched_fits = matched_pair(
+                outcome, change, None, PRE_LEVELS, rows, matching.treated, matching.weights,
+                m, (person_keys, keys), WHOLE_MODEL,
+            )  # fmt: skip
+            robust = doubly_robust_estimate(
+                outcome, change, rows, matching.treated, m, (person_keys, keys), WHOLE_MODEL
+            )
+            fits[outcome, name] = [*(matched_fits[k] for k in (MATCHED_DID, PRE_LEVELS)), robust]
+    for with_it, without in zip(fits["offending", "with"], fits["offending", "bare"], strict=True):
+        assert (with_it.att, with_it.se) == pytest.approx((without.att, without.se), rel=1e-9)
+    did, levels, robust = fits["worklessness", "with"]
+    assert (did.att, did.se) == pytest.approx(
+        (fits["worklessness", "bare"][0].att, fits["worklessness", "bare"][0].se), rel=1e-9
+    )
+    for moved, before in zip((levels, robust), fits["worklessness", "bare"][1:], strict=True):
+        assert abs(moved.att - before.att) > 1e-3 * before.se
+
+
+def _kept(model: OutcomeModel, outcome: str, own: bool) -> list[str]:
+    columns = model.columns(outcome, own)[0].columns
+    return list(model.names if columns is None else model.names[columns])

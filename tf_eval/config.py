@@ -25,6 +25,9 @@ DEMO_IDENTIFIED_FROM = date(2014, 1, 1)
 DEMO_IDENTIFIED_TO = date(2020, 12, 31)
 # Windows around the index date (docs/method.md).
 PRE_WINDOW_MONTHS = 12
+# The pre-window's last months whose level a lasting state (an outcome's `recent_level`) also
+# gets as a covariate: the quarter before the index date.
+RECENT_MONTHS = 3
 FOLLOW_UP_MONTHS = (12, 24)
 # Treated families were attached to support within this many months of being identified (the day
 # exactly this many months on included); their index date is the attachment date. A comparison

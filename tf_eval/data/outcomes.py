@@ -74,6 +74,10 @@ class Outcome:
     # session missed, no day on benefit, every day), which the outcome model gives terms of their
     # own (tf_eval.method.estimators.share_shape).
     share_range: tuple[float, float] | None = None
+    # A state that lasts for months (a benefit claim): its level in the pre-window's last
+    # config.RECENT_MONTHS months is a covariate too (pre_<key>_recent), since where a family
+    # stood at the index date says more about the next year than the year's mean does.
+    recent_level: bool = False
 
     @property
     def any_event(self) -> bool:
@@ -122,6 +126,7 @@ OUTCOMES: dict[str, Outcome] = {
             "down",
             "benefit_spells",
             share_range=(0.0, 1.0),
+            recent_level=True,
         ),
         Outcome(
             "ae_use",

@@ -40,6 +40,7 @@ from tf_eval.method.estimators import (
     ESTIMATORS,
     MATCHED_DID,
     PRE_LEVELS,
+    RECENT_COLUMN,
     OutcomeModel,
     doubly_robust_estimate,
     doubly_robust_estimates,
@@ -303,13 +304,16 @@ def evaluate(
         # The outcome model needs the propensity model's design alone: another thread builds it
         # while this one fits and matches (at national scale 2.4 s, on one core after the reads).
         treated = panel.families["treated"].to_numpy()
+        recent = panel.families.filter(regex=RECENT_COLUMN)
         built: list[Future[OutcomeModel]] = []
         matching = match_panel(
             panel,
             spec,
             report,
             lambda design: built.append(
-                modeller.submit(lambda: OutcomeModel.of(*outcome_covariate_parts(design, treated)))
+                modeller.submit(
+                    lambda: OutcomeModel.of(*outcome_covariate_parts(design, treated, recent))
+                )
             ),
         )
         model = built[0].result()

@@ -114,26 +114,38 @@ class OutcomeModel:
         self, outcome: str, own_level: bool, families: np.ndarray | None = None
     ) -> tuple[Covariates, np.ndarray]:
         """The model for `outcome` (with or without its own pre-window level and the terms made of
-        it, `own_level_columns`): the columns of every family's row, or of the rows of `families`
-        (a mask) alone, of the shared array (nothing copied: a fit gathers the rows it keeps),
-        and the positions of the pre-window levels kept."""
-        kept = np.ones(len(self.names), dtype=bool)
+        it, `own_level_columns`; never another outcome's recent level): the columns of every
+        family's row, or of the rows of `families` (a mask) alone, of the shared array (nothing
+        copied: a fit gathers the rows it keeps), and the positions of the pre-window levels
+        kept."""
+        kept = ~others_recent_columns(self.names, (outcome,))
         if not own_level:
-            kept = ~own_level_columns(self.names, outcome)
+            kept &= ~own_level_columns(self.names, outcome)
         rows = None if families is None else np.flatnonzero(families)
         x = Covariates(self.values, rows, None if kept.all() else np.flatnonzero(kept))
         return x, np.flatnonzero(self.names[kept].str.fullmatch(PRE_LEVEL_COLUMN))
 
 
 PRE_LEVEL_COLUMN = r"pre_[a-z_]+"  # a pre-window level (not its square)
+RECENT_COLUMN = r"pre_[a-z_]+_recent(\^2)?"  # a recent level (Outcome.recent_level), its square
 
 
 def own_level_columns(names: pd.Index, outcome: str) -> np.ndarray:
-    """Which of the outcome model's columns (`names`) are `outcome`'s own pre-window level and
-    the terms made of it (its square, and a share's `share_shape`): what the matched DiD leaves
-    out (a mask)."""
-    own = rf"pre_{outcome}(\^[23]| at (lowest|highest))?"
+    """Which of the outcome model's columns (`names`) are `outcome`'s own pre-window level, its
+    recent level and the terms made of them (their squares, and a share's `share_shape`): what
+    the matched DiD leaves out (a mask)."""
+    own = rf"pre_{outcome}(_recent)?(\^[23]| at (lowest|highest))?"
     return np.asarray(names.str.fullmatch(own), dtype=bool)
+
+
+def others_recent_columns(names: pd.Index, outcomes: tuple[str, ...]) -> np.ndarray:
+    """Which of `names` are the recent level (or its square) of an outcome not among `outcomes`:
+    a recent level describes its own outcome's course alone, so no other outcome's model takes
+    it (a mask)."""
+    recent = np.asarray(names.str.fullmatch(RECENT_COLUMN), dtype=bool)
+    for outcome in outcomes:
+        recent &= ~own_level_columns(names, outcome)
+    return recent
 
 
 def share_shape(
@@ -188,15 +200,24 @@ def share_shape(
     return pd.DataFrame(terms, index=level.index)
 
 
-def outcome_covariates(design: pd.DataFrame, treated: np.ndarray) -> pd.DataFrame:
+def outcome_covariates(
+    design: pd.DataFrame, treated: np.ndarray, recent: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The outcome model's covariates: the propensity model's, plus the square of each that is
     not binary (household sizes, pre-window levels), since the change in an outcome depends on
-    its pre-window level in a curved way (regression to the mean is stronger further out), and
-    for an outcome measured as a share its level's `share_shape` (`treated`: each row's group)."""
-    return pd.concat(outcome_covariate_parts(design, treated), axis=1)
+    its pre-window level in a curved way (regression to the mean is stronger further out), for
+    an outcome measured as a share its level's `share_shape` (`treated`: each row's group), and
+    for a lasting state its recent level and that level's square (`recent`: the panel's
+    pre_<key>_recent columns, in `design`'s rows), where its pre-window level is in `design`.
+    A recent level enters its own outcome's model alone (`OutcomeModel.columns`), never the
+    matching: families are selected on their year's records, and the quarter before the index
+    date tells how a claim goes on from there."""
+    return pd.concat(outcome_covariate_parts(design, treated, recent), axis=1)
 
 
-def outcome_covariate_parts(design: pd.DataFrame, treated: np.ndarray) -> list[pd.DataFrame]:
+def outcome_covariate_parts(
+    design: pd.DataFrame, treated: np.ndarray, recent: pd.DataFrame | None = None
+) -> list[pd.DataFrame]:
     """`outcome_covariates` as the tables it joins (`design` itself first), for
     `OutcomeModel.of`."""
     curved = [c for c in design.columns if _more_than_two_values(design[c].to_numpy())]
@@ -209,6 +230,11 @@ def outcome_covariate_parts(design: pd.DataFrame, treated: np.ndarray) -> list[p
         for key, o in OUTCOMES.items()
         if o.share_range is not None and f"pre_{key}" in curved
     ]
+    if recent is not None:
+        names = [f"pre_{key}_recent" for key, o in OUTCOMES.items() if o.recent_level]
+        levels = recent[[n for n in names if n.removesuffix("_recent") in curved]]
+        levels = levels.set_axis(design.index)
+        shapes += [levels, levels.pow(2).add_suffix("^2")]
     return [design, squares, *shapes]
 
 
@@ -330,10 +356,12 @@ def matched_pair(
     # the terms made of it last: the matched DiD's are then the first of the pre-level
     # adjustment's.
     own = own_level_columns(model.names, outcome)
-    order = np.r_[np.flatnonzero(~own), np.flatnonzero(own)]
+    others = others_recent_columns(model.names, (outcome,))
+    order = np.r_[np.flatnonzero(~own & ~others), np.flatnonzero(own)]
+    shared = int((~own & ~others).sum())
     levels = np.flatnonzero(model.names[order].str.fullmatch(PRE_LEVEL_COLUMN))
     columns = {
-        MATCHED_DID: (np.arange(int((~own).sum())), levels[levels < (~own).sum()]),
+        MATCHED_DID: (np.arange(shared), levels[levels < shared]),
         PRE_LEVELS: (np.arange(order.size), levels),
     }
     values = np.column_stack([change[inside]] + ([] if earlier is None else [earlier[inside]]))
@@ -470,7 +498,7 @@ def doubly_robust_estimates(
         [np.bincount(family_row, weights=v, minlength=n)[keep] / size for v in values]
     )
     t = treated[keep].astype(bool)
-    name, x = _dr_covariates(model, keep, inference)
+    name, x = _dr_covariates(model, keep, inference, outcomes)
     parameters = 2 * (x.shape[1] + 1)
     df = max(int(keep.sum()) - parameters, 1)
     try:
@@ -518,16 +546,17 @@ def doubly_robust_estimates(
 
 
 def _dr_covariates(
-    model: OutcomeModel, keep: np.ndarray, inference: Inference
+    model: OutcomeModel, keep: np.ndarray, inference: Inference, outcomes: tuple[str, ...]
 ) -> tuple[str, np.ndarray]:
-    """The richest covariate set with enough families per parameter (two models, each with an
-    intercept and a coefficient per varying covariate): all, else the pre-window levels, else
-    none."""
+    """The richest covariate set of `outcomes`' models (no other outcome's recent level) with
+    enough families per parameter (two models, each with an intercept and a coefficient per
+    varying covariate): all, else the pre-window levels, else none."""
     families = int(keep.sum())
     rows = model.values if keep.all() else model.values[keep]  # read, never written to
-    pre = np.asarray(model.names.str.fullmatch(PRE_LEVEL_COLUMN), dtype=bool)
+    allowed = ~others_recent_columns(model.names, outcomes)
+    pre = np.asarray(model.names.str.fullmatch(PRE_LEVEL_COLUMN), dtype=bool) & allowed
     every = _varying(rows)
-    for name, columns in (("covariates", np.ones_like(pre)), ("pre-levels", pre)):
+    for name, columns in (("covariates", allowed), ("pre-levels", pre)):
         x = rows if columns.all() else rows[:, columns]
         varies = every[columns]
         varying = x if varies.all() else x[:, varies]  # no copy when every column varies

@@ -42,6 +42,8 @@ NEVER_SUPPORTED = "never supported (the comparison is later joiners only)"
 OUTSIDE_RECORDS = "windows reach outside the records"
 # Family-level covariates the panel provides (beside la_code, cohort and index_quarter): household
 # sizes, and each outcome's pre-window level (school attendance's with whether there is a pupil).
+# A lasting state's level in the pre-window's last months (Outcome.recent_level) is a family
+# column too, pre_<key>_recent, for its own outcome model alone (estimators.outcome_covariates).
 FAMILY_COVARIATES = (
     "n_adults",
     "n_children",
@@ -96,6 +98,7 @@ CREATE TEMP TABLE ppl AS
 SELECT p.person_id, i.family_id, i.family_row, p.role, {age_sql("i.index_date")} AS age,
        (i.index_date - to_months($placebo))::DATE AS w_placebo,
        (i.index_date - to_months($pre))::DATE AS w_pre,
+       (i.index_date - to_months($recent))::DATE AS w_recent,
        i.index_date AS w_index,
        (i.index_date + to_months($follow_up))::DATE AS w_end
 FROM people p JOIN included i USING (family_id)
@@ -124,6 +127,8 @@ _WINDOWS = {
     "pre": ("w_pre", "w_index"),
     "post": ("w_index", "w_end"),
 }
+# The pre-window's last months, measured beside the windows for an outcome with a recent level.
+_RECENT = ("recent", ("w_recent", "w_index"))
 
 # Each measure query returns one row per person of the population with a record in their windows
 # (by their `rowid` in ppl), in any order; `_measure_frame` puts them in person order and
@@ -170,11 +175,11 @@ def _attendance(terms: str) -> str:
 
 
 def _worklessness() -> str:
-    """Share of each window's days on an out-of-work benefit, from the person's spells cut so
-    that no day counts twice (tf_eval.data.outcomes.spells_sql: an open spell runs to the end of the
-    study calendar)."""
+    """Share of each window's days on an out-of-work benefit (and of the pre-window's last months:
+    `recent`), from the person's spells cut so that no day counts twice
+    (tf_eval.data.outcomes.spells_sql: an open spell runs to the end of the study calendar)."""
     columns = []
-    for window, (start, stop) in _WINDOWS.items():
+    for window, (start, stop) in [*_WINDOWS.items(), _RECENT]:
         days = (
             f"greatest(0, datediff('day', greatest(r.start_date, {start}), "
             f"least(r.stop_date, {stop})))"
@@ -234,7 +239,7 @@ def _measure_frame(
     columns = dict(people)
     size = columns["person_id"].size
     at = frame_row[everyone["row"][np.asarray(found["rowid"])]]
-    for window in _WINDOWS:
+    for window in [*_WINDOWS, *([_RECENT[0]] if outcome.recent_level else [])]:
         columns[window] = np.full(size, np.nan if key == "attendance" else 0.0)
         columns[window][at] = np.ma.filled(np.ma.asarray(found[window], dtype=float), np.nan)
     return pd.DataFrame(columns, copy=False)
@@ -295,6 +300,7 @@ def build_panel(
     windows = {
         "placebo": PLACEBO_MONTHS,
         "pre": config.PRE_WINDOW_MONTHS,
+        "recent": config.RECENT_MONTHS,
         "follow_up": follow_up_months,
     }
     with store.cursor() as cursor:
@@ -374,15 +380,18 @@ def _with_both_windows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _pre_level(n: int, key: str, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """An outcome's pre-window level (`frame`'s), averaged over each of the n families' members
-    in that outcome's population, as the families' column pre_{key}. A family with no such member
-    gets 0 (and, for school attendance, has_pupil = 0), so the model can still use every
-    family."""
+    in that outcome's population, as the families' column pre_{key} (and its recent level's,
+    pre_{key}_recent, where it has one). A family with no such member gets 0 (and, for school
+    attendance, has_pupil = 0), so the model can still use every family."""
     pre = frame["pre"].to_numpy()
     known = ~np.isnan(pre)
     rows = frame["family_row"].to_numpy()[known]
     members = np.bincount(rows, minlength=n)
-    total = np.bincount(rows, weights=pre[known], minlength=n)
-    level = {f"pre_{key}": np.divide(total, members, out=np.zeros(n), where=members > 0)}
+    level = {}
+    for window, name in (("pre", f"pre_{key}"), (_RECENT[0], f"pre_{key}_recent")):
+        if window in frame:
+            total = np.bincount(rows, weights=frame[window].to_numpy()[known], minlength=n)
+            level[name] = np.divide(total, members, out=np.zeros(n), where=members > 0)
     if key == "attendance":
         level["has_pupil"] = (members > 0).astype(np.int64)
     return level
