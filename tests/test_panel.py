@@ -283,6 +283,27 @@ def test_overlapping_benefit_spells_count_each_day_once(hand_made) -> None:
     assert all(0 <= value <= 1 for values in work.values() for value in values)
 
 
+def test_a_lasting_states_recent_level_is_its_last_three_months(hand_made) -> None:
+    """Worklessness (a claim lasts for months) also gets its level in the pre-window's last 3
+    months, per person and as the family mean (a column of its own outcome model); an outcome
+    counted from records gets none."""
+    built = build_panel(hand_made)
+    work = built.people["worklessness"]
+    recent = dict(zip(work["person_id"], work["recent"], strict=True))
+    # Person 11, index 2016-04-01: 2016-01-01..03-31 (91 days, a leap year), on benefit in
+    # January alone; person 21, index 2023-04-01: on for all of 2023-01-01..03-31.
+    assert recent[11] == pytest.approx(31 / 91, rel=1e-12)
+    assert recent[21] == pytest.approx(1.0, rel=1e-12)
+    families = built.families.set_index("family_id")
+    assert families.loc[1, "pre_worklessness_recent"] == pytest.approx(31 / 91, rel=1e-12)
+    # Family 4's one adult of 18-64 (person 47) is on from 2016-01-01: every day of the last 3
+    # months, 91 of the pre-window's 366.
+    assert families.loc[4, "pre_worklessness_recent"] == pytest.approx(1.0, rel=1e-12)
+    assert families.loc[4, "pre_worklessness"] == pytest.approx(91 / 366, rel=1e-12)
+    assert "recent" not in built.people["offending"]
+    assert "pre_worklessness_recent" not in FAMILY_COVARIATES  # never the matching's
+
+
 def test_a_term_counts_in_the_window_it_ends_in(hand_made) -> None:
     terms = _measures(build_panel(hand_made), "attendance")
     placebo, pre, post = terms[51]
