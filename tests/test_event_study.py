@@ -17,7 +17,7 @@ from tf_eval.data.store import Store
 from tf_eval.method import event_study as es
 from tf_eval.method.difference import Inference
 from tf_eval.method.estimate import AnalysisSpec, evaluate, prepare
-from tf_eval.method.estimators import PRE_LEVELS, OutcomeModel, outcome_covariates
+from tf_eval.method.estimators import PRE_LEVELS, RECENT_COLUMN, OutcomeModel, outcome_covariates
 from tf_eval.release.results import event_study_json, findings, safe_evaluation
 
 from .tiny_store import tiny_store
@@ -319,3 +319,24 @@ def test_beyond_the_cap_the_event_study_reads_a_fixed_sample_of_about_that_many_
     assert afterwards == offending
     before = [e for month, e in offending.cells if month < es.REFERENCE_MONTH]
     assert all(abs(e.att) < 3.5 * e.se for e in before)
+
+
+def test_worklessness_quarters_leave_its_recent_level_out(default_demo_db: Path) -> None:
+    """Worklessness's recent level (the quarter before the index date) is in its pre-level
+    adjustment but not in its event study, whose reference is that quarter: the quarters are
+    those of the model without it."""
+    store = Store(default_demo_db)
+    panel, matching = prepare(store, AnalysisSpec())
+    parts = (matching.covariates, matching.treated)
+    recent = panel.families.filter(regex=RECENT_COLUMN)
+    studies = [
+        es.event_study(
+            store, panel, matching.treated, matching.weights, model, "worklessness", PRE_LEVELS
+        )
+        for model in (
+            OutcomeModel.of(outcome_covariates(*parts, recent)),
+            OutcomeModel.of(outcome_covariates(*parts)),
+        )
+    ]
+    assert studies[0] == studies[1]
+    assert studies[0].pretrend is not None

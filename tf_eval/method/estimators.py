@@ -111,14 +111,20 @@ class OutcomeModel:
         return cls(names, values)
 
     def columns(
-        self, outcome: str, own_level: bool, families: np.ndarray | None = None
+        self,
+        outcome: str,
+        own_level: bool,
+        families: np.ndarray | None = None,
+        recent: bool = True,
     ) -> tuple[Covariates, np.ndarray]:
         """The model for `outcome` (with or without its own pre-window level and the terms made of
-        it, `own_level_columns`; never another outcome's recent level): the columns of every
-        family's row, or of the rows of `families` (a mask) alone, of the shared array (nothing
-        copied: a fit gathers the rows it keeps), and the positions of the pre-window levels
-        kept."""
+        it, `own_level_columns`; never another outcome's recent level, nor its own without
+        `recent`): the columns of every family's row, or of the rows of `families` (a mask)
+        alone, of the shared array (nothing copied: a fit gathers the rows it keeps), and the
+        positions of the pre-window levels kept."""
         kept = ~others_recent_columns(self.names, (outcome,))
+        if not recent:
+            kept &= ~np.asarray(self.names.str.fullmatch(RECENT_COLUMN), dtype=bool)
         if not own_level:
             kept &= ~own_level_columns(self.names, outcome)
         rows = None if families is None else np.flatnonzero(families)

@@ -27,11 +27,12 @@ pre-period coefficients away from 0.
 
 **Estimator.** For each quarter, the regression of the headline (tf_eval.method.estimators): the
 matching-weighted difference between supported and comparison people in the change from the
-reference quarter, with the headline's outcome model (the pre-level adjustment's by default;
-with the doubly robust DiD as the headline, the matched DiD's, which rests on the same parallel
-trends), chosen once per outcome by the thin-data rule, CR2 standard errors clustered by family
-and Bell-McCaffrey t intervals. Where every person has a value in every quarter (offending, A&E
-use, worklessness) the quarters share one design and one CR2 computation (`family_profile`).
+reference quarter, with the headline's outcome model (the pre-level adjustment's by default,
+but for a recent level, whose quarter is the reference one; with the doubly robust DiD as the
+headline, the matched DiD's, which rests on the same parallel trends), chosen once per outcome
+by the thin-data rule, CR2 standard errors clustered by family and Bell-McCaffrey t intervals.
+Where every person has a value in every quarter (offending, A&E use, worklessness) the quarters
+share one design and one CR2 computation (`family_profile`).
 
 **Joint test.** The pre-period coefficients b (q of them: the quarters from -24 to -6) get the
 cluster-robust covariance V = sum_j s_j s_j' over families, s_j the family's CR2 terms in each
@@ -305,7 +306,8 @@ def event_study(
     others = [i for i in range(len(months)) if i != reference]
     rows = people["family_row"].to_numpy()
     keys = (record_keys(people["person_id"]), record_keys(panel.families["family_id"]))
-    x, thin = model.columns(outcome, own_level=estimator == PRE_LEVELS)
+    # Not the recent level (estimators.outcome_covariates): its quarter is the reference one.
+    x, thin = model.columns(outcome, own_level=estimator == PRE_LEVELS, recent=False)
     with_reference = np.zeros(len(treated), dtype=bool)
     with_reference[rows[np.isfinite(grid[:, reference])]] = True
     keep = with_reference & (weights > 0)
