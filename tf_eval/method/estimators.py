@@ -558,17 +558,27 @@ def _dr_covariates(
     enough families per parameter (two models, each with an intercept and a coefficient per
     varying covariate): all, else the pre-window levels, else none."""
     families = int(keep.sum())
-    rows = model.values if keep.all() else model.values[keep]  # read, never written to
     allowed = ~others_recent_columns(model.names, outcomes)
-    pre = np.asarray(model.names.str.fullmatch(PRE_LEVEL_COLUMN), dtype=bool) & allowed
+    rows = _gathered(model.values, keep, allowed)  # read, never written to
+    pre = np.asarray(model.names[allowed].str.fullmatch(PRE_LEVEL_COLUMN), dtype=bool)
     every = _varying(rows)
-    for name, columns in (("covariates", allowed), ("pre-levels", pre)):
+    for name, columns in (("covariates", np.ones_like(pre)), ("pre-levels", pre)):
         x = rows if columns.all() else rows[:, columns]
         varies = every[columns]
         varying = x if varies.all() else x[:, varies]  # no copy when every column varies
         if families >= inference.min_families_per_parameter * 2 * (varying.shape[1] + 1):
             return name, varying
     return "none", np.empty((families, 0))
+
+
+def _gathered(values: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """`values`' `rows` and `columns` (masks) in one gather, or `values` itself when they are all
+    of it: at national scale each further copy of the families' rows was 0.6 GB."""
+    if columns.all():
+        return values if rows.all() else values[rows]
+    if rows.all():
+        return values[:, columns]
+    return values[np.ix_(np.flatnonzero(rows), np.flatnonzero(columns))]
 
 
 def _varying(x: np.ndarray) -> np.ndarray:
