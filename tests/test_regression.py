@@ -83,6 +83,10 @@ def _by_merge_and_statsmodels(panel, matching, key: str) -> tuple[float, float]:
     """The matched DiD of one outcome the obvious way: merge each family's covariates onto its
     people with pandas, drop the columns that do not vary, and fit with statsmodels."""
     model = outcome_covariates(matching.covariates, matching.treated)
+    # The outcome's own recent level and its square, where it has one (worklessness).
+    for column in panel.families.columns[panel.families.columns == f"pre_{key}_recent"]:
+        level = panel.families[column].to_numpy()
+        model = model.assign(**{column: level, f"{column}^2": level**2})
     by_family = pd.concat(
         [
             panel.families[["family_id"]],
