@@ -256,6 +256,19 @@ def test_matching_balances_the_covariates(demo_evaluation) -> None:
     assert 0 < counts["comparison_matched"] <= counts["comparison_pool"]
 
 
+def test_the_evaluation_keeps_the_propensity_designs_columns_but_none_of_its_rows(
+    demo_evaluation,
+) -> None:
+    """The rows were every family's design (365 MB at national scale), held through the
+    estimates' memory peak by an empty slice, which is a view of them all."""
+    kept = demo_evaluation.matching.covariates
+    assert len(kept) == 0 and "n_adults" in kept.columns
+    root = kept.to_numpy()
+    while root.base is not None:
+        root = root.base
+    assert root.nbytes == 0
+
+
 def test_the_json_has_every_outcome_with_intervals_and_only_protected_counts(
     demo_evaluation,
 ) -> None:

@@ -319,8 +319,9 @@ def evaluate(
         model = built[0].result()
         # The outcome model holds all the estimates need of the propensity model's design; the
         # evaluation keeps its columns alone (at national scale the rows were 365 MB held to the
-        # end, through the estimates' peak).
-        matching = dataclasses.replace(matching, covariates=matching.covariates.iloc[:0])
+        # end, through the estimates' peak). A copy: the empty slice alone is a view that keeps
+        # every row's memory.
+        matching = dataclasses.replace(matching, covariates=matching.covariates.iloc[:0].copy())
         return _estimate(store, spec, panel, matching, model, reads, report, how)
     finally:
         reader.shutdown(wait=True, cancel_futures=True)
