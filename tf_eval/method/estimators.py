@@ -556,41 +556,40 @@ def _dr_covariates(
 ) -> tuple[str, np.ndarray]:
     """The richest covariate set of `outcomes`' models (no other outcome's recent level) with
     enough families per parameter (two models, each with an intercept and a coefficient per
-    varying covariate): all, else the pre-window levels, else none."""
-    families = int(keep.sum())
-    allowed = ~others_recent_columns(model.names, outcomes)
-    rows = _gathered(model.values, keep, allowed)  # read, never written to
+    varying covariate): all, else the pre-window levels, else none. The rows of `keep` (a mask)
+    and the columns chosen come in one gather, a C-ordered array of the estimate's own that
+    dr_dids standardises in place (or the shared array itself, which it copies)."""
+    rows = np.flatnonzero(keep)
+    allowed = np.flatnonzero(~others_recent_columns(model.names, outcomes))
+    varies = _varying(model.values, rows, allowed)
     pre = np.asarray(model.names[allowed].str.fullmatch(PRE_LEVEL_COLUMN), dtype=bool)
-    every = _varying(rows)
     for name, columns in (("covariates", np.ones_like(pre)), ("pre-levels", pre)):
-        x = rows if columns.all() else rows[:, columns]
-        varies = every[columns]
-        varying = x if varies.all() else x[:, varies]  # no copy when every column varies
-        if families >= inference.min_families_per_parameter * 2 * (varying.shape[1] + 1):
-            return name, varying
-    return "none", np.empty((families, 0))
+        chosen = allowed[columns & varies]
+        if rows.size >= inference.min_families_per_parameter * 2 * (chosen.size + 1):
+            return name, _gathered(model.values, rows, chosen)
+    return "none", np.empty((rows.size, 0))
 
 
 def _gathered(values: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """`values`' `rows` and `columns` (masks) in one gather, or `values` itself when they are all
-    of it: at national scale each further copy of the families' rows was 0.6 GB."""
-    if columns.all():
-        return values if rows.all() else values[rows]
-    if rows.all():
-        return values[:, columns]
-    return values[np.ix_(np.flatnonzero(rows), np.flatnonzero(columns))]
+    """`values`' `rows` and `columns` (sorted positions) in one C-ordered gather, or `values`
+    itself when they are all of it. At national scale each copy of the families' rows was
+    0.6 GB; `values[:, mask]` made one in Fortran order, which dr_dids then copied again (and
+    took three times as long as this gather)."""
+    if rows.size == values.shape[0] and columns.size == values.shape[1]:
+        return values
+    return values[np.ix_(rows, columns)]
 
 
-def _varying(x: np.ndarray) -> np.ndarray:
-    """Which columns of x (finite values) take more than one value. A column seen to vary in the
-    first rows varies; only those that look constant there are read in full. The same answer as
-    comparing each column's max and min over every row, which at national scale cost 0.5 s an
-    outcome."""
-    if not x.size:
-        return np.ones(x.shape[1], dtype=bool)
-    head = x[:HEAD_ROWS]
+def _varying(values: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Which of `columns` (positions) of `values` (finite) take more than one value among `rows`
+    (positions). A column seen to vary in the first rows varies; only those that look constant
+    there are read in full. The same answer as comparing each column's max and min over every
+    row, which at national scale cost 0.5 s an outcome."""
+    if not rows.size:
+        return np.ones(columns.size, dtype=bool)
+    head = values[np.ix_(rows[:HEAD_ROWS], columns)]
     varies = (head != head[0]).any(axis=0)
     if not varies.all():
-        rest = x[:, ~varies]
+        rest = values[np.ix_(rows, columns[~varies])]
         varies[~varies] = (rest != rest[0]).any(axis=0)
     return varies
