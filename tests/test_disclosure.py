@@ -14,7 +14,7 @@ import pytest
 
 from tf_eval import cli, config
 from tf_eval.data import store
-from tf_eval.data.record_keys import record_keys
+from tf_eval.data.record_keys import cell_key, record_keys
 from tf_eval.governance import audit
 from tf_eval.governance import rules as disclosure_rules
 from tf_eval.governance.rules import DisclosureConfigError, Rules, SelectionRefused, check_selection
@@ -68,6 +68,14 @@ def test_the_noise_follows_the_key_and_never_shows_a_small_count() -> None:
         assert abs(shown.mean() - exact) <= 2.5  # unbiased noise, then rounding
         if exact >= 13:
             assert len(set(shown)) >= 2  # the key moves it
+
+
+def test_record_keys_take_one_byte_and_a_cells_key_sums_them_without_overflow() -> None:
+    """The estimates hold a key per person of every outcome, so a key is one byte; a sum of
+    1,000 keys of 255 (255,000) would wrap in that byte, and a cell's key must not."""
+    keys = record_keys(np.full(1_000, 255 + 7 * 256))
+    assert keys.dtype.itemsize == 1 and (keys == 255).all()
+    assert cell_key(keys) == 255_000 % 256 == 24
 
 
 def test_a_count_without_its_cell_key_is_refused() -> None:

@@ -24,7 +24,7 @@ import pandas as pd
 from tf_eval import config
 from tf_eval.data.demo_truth import planted_effects
 from tf_eval.data.outcomes import OUTCOMES
-from tf_eval.data.record_keys import KEYS, record_keys
+from tf_eval.data.record_keys import record_keys
 from tf_eval.data.store import Store
 from tf_eval.governance.rules import check_selection
 from tf_eval.method.difference import (
@@ -352,9 +352,7 @@ def _estimate(
     for key in spec.outcomes:
         people = panel.people[key]
         rows = people["family_row"].to_numpy()
-        # Record keys are 0-255: one byte each, not eight (at national scale 213 MiB less held
-        # through the estimates' peak); every sum of them is taken in int64 or float.
-        keys = (record_keys(people["person_id"]).astype(np.min_scalar_type(KEYS - 1)), families)
+        keys = (record_keys(people["person_id"]), families)
         change = (people["post"] - people["pre"]).to_numpy()
         tasks.append(
             (
