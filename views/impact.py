@@ -9,7 +9,13 @@ from tf_eval.method.estimate import AnalysisSpec
 from tf_eval.method.estimators import ESTIMATORS
 from tf_eval.release import charts, national
 from tf_eval.release.evidence import passing
-from tf_eval.release.headlines import breakdown_rows, display_unit, estimator_rows, headline
+from tf_eval.release.headlines import (
+    breakdown_rows,
+    display_unit,
+    estimator_rows,
+    headline,
+    narrow_interval_note,
+)
 from tf_eval.release.results import findings
 
 summary = dashboard.get_overview()
@@ -52,13 +58,15 @@ st.caption(
 )
 
 st.subheader("How far each finding can be trusted")
-st.caption(
+verdict_words = (
     "Each finding's verdict (strong, moderate, weak or fails) is the worst its checks give: the "
     "placebo, the drift quarter by quarter before support, chance (with the outcomes read "
     "together), balance, how many supported families were matched, how much hidden bias it "
     "would take to explain it away, and whether the comparison is large enough. The chart's "
     "title counts only strong and moderate findings."
 )
+shown_outcomes = [e.outcome for e in results.estimates if not e.withheld]
+st.caption(" ".join(filter(None, (verdict_words, narrow_interval_note(shown_outcomes)))))
 verdicts = {c.outcome: c for c in checks}
 for theme, outcomes in by_theme(estimates).items():
     st.markdown(f"##### {theme}")
