@@ -26,6 +26,7 @@ from tf_eval.method.panel import build_panel
 from tf_eval.release import charts, register, time_charts, units, value_charts
 from tf_eval.release.disclosure import SafeEstimate, SafeTable
 from tf_eval.release.evidence import passing
+from tf_eval.release.headlines import narrow_interval_note
 from tf_eval.release.overview import Overview, overview
 from tf_eval.release.provenance import Provenance, provenance
 from tf_eval.release.results import SafeResults, event_study_json, findings, safe_evaluation
@@ -187,6 +188,8 @@ def _estimates_table(results: SafeResults) -> Table:
         + "; ".join(f"{e.key} assumes {e.assumption}" for e in ESTIMATORS.values())
         + ".",
     )
+    narrow = narrow_interval_note([e.outcome for e in results.estimates if not e.withheld])
+    notes += (narrow,) if narrow else ()
     return Table("effects", title, header, rows, ESTIMATE_COUNTS, notes)
 
 
