@@ -170,12 +170,12 @@ def test_the_effects_table_notes_that_the_rarest_outcomes_intervals_run_narrow(
     manifest: dict,
 ) -> None:
     """As the Impact page does: juveniles' custody's and juvenile convictions' intervals covered
-    the truth about 93% of the time in the Monte Carlo study (docs/method.md), and the demo's
+    the truth 93-94% of the time in the Monte Carlo study (docs/method.md), and the demo's
     whole store shows both."""
     (effects,) = [e for e in _files(manifest, "table") if e["path"] == "tables/effects.csv"]
     assert any(
         "rarest outcomes (juveniles given custody and juvenile convictions)" in note
-        and "about 93% of the time, not 95%" in note
+        and "93-94% of the time, not 95%" in note
         for note in effects["notes"]
     )
 
