@@ -2,6 +2,7 @@
 
 from scipy import stats
 
+from tf_eval.data.outcomes import OUTCOMES
 from tf_eval.release.disclosure import safe_estimate
 from tf_eval.release.headlines import (
     estimator_rows,
@@ -112,12 +113,17 @@ def test_a_charts_title_counts_withheld_estimates_apart() -> None:
 def test_the_rarest_outcomes_intervals_are_said_to_run_narrow_only_where_they_are_shown() -> None:
     """Juvenile convictions' and juveniles' custody's intervals covered the truth 93-94% of
     the time over 550 seeds of the Monte Carlo study (docs/method.md): a page that shows them
-    says so; one that shows neither says nothing."""
-    both = narrow_interval_note(["attendance", "custody_juvenile", "juvenile_conviction"])
+    says so; one that shows neither (or withholds them) says nothing of them."""
+    shown = {k: _estimate(k, -0.01, -0.02, 0.0) for k in OUTCOMES}
+    both = narrow_interval_note(
+        [shown["attendance"], shown["custody_juvenile"], shown["juvenile_conviction"]]
+    )
     assert both is not None
     assert "rarest outcomes (juveniles given custody and juvenile convictions)" in both
     assert "93-94% of the time, not 95%" in both
-    one = narrow_interval_note(["juvenile_conviction"])
+    withheld = _estimate("custody_juvenile", -0.01, -0.02, 0.0, families=6)
+    one = narrow_interval_note([withheld, shown["juvenile_conviction"]])
     assert one is not None and "(juvenile convictions)" in one and "custody" not in one
-    assert narrow_interval_note(["attendance", "offending"]) is None
+    assert narrow_interval_note([shown["attendance"], shown["offending"]]) is None
+    assert narrow_interval_note([withheld]) is None
     assert narrow_interval_note([]) is None

@@ -65,8 +65,7 @@ verdict_words = (
     "would take to explain it away, and whether the comparison is large enough. The chart's "
     "title counts only strong and moderate findings."
 )
-shown_outcomes = [e.outcome for e in results.estimates if not e.withheld]
-st.caption(" ".join(filter(None, (verdict_words, narrow_interval_note(shown_outcomes)))))
+st.caption(" ".join(filter(None, (verdict_words, narrow_interval_note(results.estimates)))))
 verdicts = {c.outcome: c for c in checks}
 for theme, outcomes in by_theme(estimates).items():
     st.markdown(f"##### {theme}")

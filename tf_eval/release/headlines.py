@@ -45,10 +45,10 @@ assert set(WORDING) == set(OUTCOMES)
 NARROW_INTERVALS = ("custody_juvenile", "juvenile_conviction")
 
 
-def narrow_interval_note(outcomes: Iterable[str]) -> str | None:
-    """A sentence that names those of `outcomes` whose intervals run a little narrow
-    (NARROW_INTERVALS), for a page that shows their intervals; None when there are none."""
-    shown = set(outcomes)
+def narrow_interval_note(estimates: Iterable[SafeEstimate]) -> str | None:
+    """A sentence that names the outcomes among `estimates` shown (not withheld) whose intervals
+    run a little narrow (NARROW_INTERVALS); None when there are none."""
+    shown = {e.outcome for e in estimates if not e.withheld}
     named = [OUTCOMES[k].label for k in NARROW_INTERVALS if k in shown]
     if not named:
         return None

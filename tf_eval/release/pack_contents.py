@@ -188,7 +188,7 @@ def _estimates_table(results: SafeResults) -> Table:
         + "; ".join(f"{e.key} assumes {e.assumption}" for e in ESTIMATORS.values())
         + ".",
     )
-    narrow = narrow_interval_note([e.outcome for e in results.estimates if not e.withheld])
+    narrow = narrow_interval_note(results.estimates)
     notes += (narrow,) if narrow else ()
     return Table("effects", title, header, rows, ESTIMATE_COUNTS, notes)
 
